@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the demo into ./out/demo.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+export ANNY_CACHE_DIR="${ANNY_CACHE_DIR:-$root/.cache/anny}"
+exec .venv/bin/python -m core demo -o "${1:-out/demo}"
