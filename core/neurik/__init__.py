@@ -1,0 +1,1 @@
+"""NeurIK: neural inverse kinematics from marker sequences to BSM-46 joint angles."""
