@@ -1,0 +1,106 @@
+"""NeurIK: limits by construction, ONNX agreement, robustness to bad and odd input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core import skeleton as sk
+from core.neurik.markersets import BLAZEPOSE_NAMES
+from core.neurik.model import NeurIK, NeurIKConfig, pelvis_angles_from_matrix
+from core.neurik.runtime import WEIGHTS_DIR, OnnxNeurIK, export_onnx, load_neurik, run_neurik
+
+
+def _nets() -> list[NeurIK]:
+    torch.manual_seed(0)
+    nets = [NeurIK(NeurIKConfig("blazepose33", BLAZEPOSE_NAMES)).eval()]
+    for name in ("blazepose33", "anatomical"):
+        if (WEIGHTS_DIR / name / "model.safetensors").is_file():
+            nets.append(load_neurik(name))
+    return nets
+
+
+@pytest.fixture(scope="module", params=range(3), ids=["untrained", "blazepose33", "anatomical"])
+def net(request) -> NeurIK:
+    nets = _nets()
+    if request.param >= len(nets):
+        pytest.skip("shipped weights not present")
+    return nets[request.param]
+
+
+def _n_markers(net: NeurIK) -> int:
+    return len(net.cfg.marker_names)
+
+
+def test_no_limit_violation_for_random_and_adversarial_input(net) -> None:
+    g = torch.Generator().manual_seed(1)
+    m, w = _n_markers(net), net.cfg.window
+    inputs = [
+        torch.randn(64, w, m, 3, generator=g),  # no human pose at all
+        torch.randn(64, w, m, 3, generator=g) * 100.0,  # 100 m scatter
+        torch.randn(16, w, m, 3, generator=g) * 1e4,  # far outside anything human
+        torch.zeros(16, w, m, 3),  # all markers at one point
+        torch.randn(16, w, m, 3, generator=g).cumsum(1),  # drifting
+    ]
+    with torch.no_grad():
+        for x in inputs:
+            out = net(x, torch.rand(x.shape[:3], generator=g))
+            assert torch.isfinite(out.q_rad).all()
+            assert sk.limit_violations(out.q_rad.double().numpy(), atol_rad=1e-5) == 0
+    total = sum(x.shape[0] * x.shape[1] for x in inputs)
+    assert total >= 5000  # thousands of frames checked
+
+
+def test_pelvis_angle_extraction_inverts_fk() -> None:
+    from core import kinematics as K
+
+    q = torch.zeros(200, 46, dtype=torch.float64)
+    g = torch.Generator().manual_seed(2)
+    q[:, 0] = torch.rand(200, generator=g, dtype=torch.float64) * 6 - 3
+    q[:, 1] = torch.rand(200, generator=g, dtype=torch.float64) * 2.4 - 1.2
+    q[:, 2] = torch.rand(200, generator=g, dtype=torch.float64) * 6 - 3
+    fk = K.forward_kinematics(q, torch.zeros(200, 3, dtype=torch.float64), torch.as_tensor(sk.default_offsets()))
+    back = pelvis_angles_from_matrix(fk.rotations[:, 0])
+    torch.testing.assert_close(back, q[:, :3], atol=1e-9, rtol=0)
+
+
+def test_onnx_matches_torch(net, tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    path = export_onnx(net, tmp_path / "neurik.onnx")
+    runner = OnnxNeurIK(path, net.cfg)
+    rng = np.random.default_rng(3)
+    x = rng.normal(scale=0.3, size=(100, _n_markers(net), 3)) + [0, 1.0, 0]
+    conf = rng.uniform(0.2, 1, size=x.shape[:2])
+    a = run_neurik(x, conf, model=net)
+    b = runner(x, conf)
+    np.testing.assert_allclose(b.q_rad, a.q_rad, atol=1e-4)
+    np.testing.assert_allclose(b.root_m, a.root_m, atol=1e-4)
+
+
+def test_missing_markers_nan_frames_and_clip_lengths(net) -> None:
+    rng = np.random.default_rng(4)
+    m = _n_markers(net)
+    x = rng.normal(scale=0.3, size=(50, m, 3)) + [0, 1.0, 0]
+    x[rng.random(x.shape[:2]) < 0.2] = np.nan  # 20 % missing
+    x[10] = np.nan  # a whole frame of NaNs
+    out = run_neurik(x, None, model=net)
+    assert out.q_rad.shape == (50, 46) and np.isfinite(out.q_rad).all()
+    assert sk.limit_violations(out.q_rad) == 0
+    one = run_neurik(x[:1], None, model=net)
+    assert one.q_rad.shape == (1, 46)
+    long = np.repeat(x[:20], 500, axis=0)  # 10,000 frames
+    res = run_neurik(long, None, model=net)
+    assert res.q_rad.shape == (10000, 46) and sk.limit_violations(res.q_rad) == 0
+
+
+def test_bad_input_messages(net) -> None:
+    m = _n_markers(net)
+    with pytest.raises(ValueError, match=r"\(T, M, 3\)"):
+        run_neurik(np.zeros((5, m)), model=net)
+    with pytest.raises(ValueError, match=f"expected {m} markers"):
+        run_neurik(np.zeros((5, m + 1, 3)), model=net)
+    with pytest.raises(ValueError, match="no valid marker"):
+        run_neurik(np.full((5, m, 3), np.nan), model=net)
+    with pytest.raises(ValueError, match="empty"):
+        run_neurik(np.zeros((0, m, 3)), model=net)
