@@ -1,0 +1,251 @@
+"""2D-informed refinement: one optimisation over the whole sequence.
+
+Unknowns: the joint angles through the bounded map (``kinematics.q_from_free``, so every iterate is
+within the limits) and the pelvis trajectory; the skeleton is the subject's and stays fixed, so bone
+lengths are constant by construction. Terms (weights in ``RefineConfig``):
+
+* robust 2D reprojection of the keypoints (Geman-McClure, confidence-weighted),
+* agreement with the 3D estimate (NeurIK angles and, when given, pelvis-relative 3D keypoints),
+* temporal smoothness (second differences of angles and pelvis position),
+* foot contact without sliding: frames where a foot point is low and slow in the initial solution
+  are contact frames; its horizontal motion there is penalised.
+
+Runs in phases (pelvis and global position first, then everything), each with early stop, on the
+device of the inputs. World frame: Y up; the camera looks along the world's -Z with image Y down
+(``Camera.rotation = diag(1, -1, -1)``), i.e. a level camera.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core import kinematics as K
+from core import skeleton as sk
+from core.motion import Camera
+
+__all__ = ["RefineConfig", "Phase", "RefineInputs", "RefineResult", "refine", "level_camera_rotation",
+           "initial_translation"]
+
+log = logging.getLogger(__name__)
+
+_ROOT_IDX = [sk.DOF["pelvis_tilt"], sk.DOF["pelvis_list"], sk.DOF["pelvis_rotation"]]
+
+
+def level_camera_rotation() -> np.ndarray:
+    """World (Y up) -> camera (Y down, looking along +Z_c = world -Z)."""
+    return np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass
+class Phase:
+    name: str
+    iterations: int
+    lr: float
+    optimise_pose: bool  # False: only pelvis angles and position move
+
+
+@dataclass
+class RefineConfig:
+    w_2d: float = 1.0
+    sigma_px: float = 0.02  # Geman-McClure scale as a fraction of the image diagonal
+    w_prior_q: float = 2.0  # per rad^2, toward the initial (NeurIK) angles
+    w_3d: float = 20.0  # per m^2, pelvis-relative 3D keypoints
+    w_smooth_q: float = 20.0
+    w_smooth_root: float = 50.0
+    w_contact: float = 200.0
+    contact_height_m: float = 0.04  # above the clip's lowest foot point
+    contact_speed_mps: float = 0.25
+    phases: list[Phase] = field(
+        default_factory=lambda: [Phase("global", 150, 0.03, False), Phase("all", 300, 0.01, True)]
+    )
+    early_stop_rel: float = 1e-4  # stop a phase when the loss improves less than this over 25 its
+
+
+@dataclass
+class RefineInputs:
+    keypoints_2d_px: np.ndarray  # (T, K, 2)
+    confidence: np.ndarray  # (T, K)
+    camera: Camera
+    offsets_m: np.ndarray  # (24, 3) the subject's skeleton
+    keypoint_bodies: np.ndarray  # (K,) body of each keypoint's definition
+    keypoint_local_m: np.ndarray  # (K, 3)
+    q_init_rad: np.ndarray  # (T, 46)
+    root_init_m: np.ndarray  # (T, 3) world frame
+    fps: float
+    foot_keypoints: tuple[int, ...] = ()  # indices of heel/toe keypoints for the contact term
+    keypoints_3d_rel_m: np.ndarray | None = None  # (T, K, 3) pelvis-relative, world axes
+
+
+@dataclass
+class RefineResult:
+    q_rad: np.ndarray  # (T, 46) within the limits
+    root_m: np.ndarray  # (T, 3)
+    reprojection_px: np.ndarray  # (T, K) distance of each reprojected keypoint to its detection
+    initial_reprojection_px: np.ndarray  # (T, K) same for the initial solution
+    contact: np.ndarray  # (T, F) contact weights used for the feet
+    history: list[dict] = field(default_factory=list)
+
+
+def initial_translation(
+    points_rel_m: np.ndarray, keypoints_px: np.ndarray, conf: np.ndarray, cam: Camera
+) -> np.ndarray:
+    """Per frame, the translation t (camera frame) that best projects camera-oriented points
+    ``points_rel_m`` (T, K, 3) onto ``keypoints_px`` (T, K, 2): linear least squares, as in a PnP
+    with known rotation. Returns (T, 3) camera-frame positions of the points' origin."""
+    f, cx, cy = cam.focal_px, cam.cx_px, cam.cy_px
+    out = np.zeros((points_rel_m.shape[0], 3))
+    for i, (p, uv, w) in enumerate(zip(points_rel_m, keypoints_px, conf, strict=True)):
+        ok = (w > 0.3) & np.isfinite(uv).all(-1) & np.isfinite(p).all(-1)
+        if ok.sum() < 3:
+            out[i] = np.nan
+            continue
+        u, v = uv[ok, 0] - cx, uv[ok, 1] - cy
+        x, y, z = p[ok, 0], p[ok, 1], p[ok, 2]
+        sw = np.sqrt(w[ok])
+        a = np.concatenate([np.stack([f + 0 * u, 0 * u, -u], -1), np.stack([0 * v, f + 0 * v, -v], -1)])
+        b = np.concatenate([u * z - f * x, v * z - f * y])
+        ww = np.concatenate([sw, sw])
+        out[i] = np.linalg.lstsq(a * ww[:, None], b * ww, rcond=None)[0]
+    # Fill frames without a solution by interpolation.
+    bad = ~np.isfinite(out).all(1)
+    if bad.all():
+        raise ValueError("no frame has 3 or more confident keypoints to place the person")
+    for k in range(3):
+        out[bad, k] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), out[~bad, k])
+    return out
+
+
+def _gm(r2: Tensor, sigma2: float) -> Tensor:
+    return r2 / (r2 + sigma2)
+
+
+def refine(
+    inp: RefineInputs,
+    cfg: RefineConfig | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    progress: Callable[[float, str], None] | None = None,
+) -> RefineResult:
+    cfg = cfg or RefineConfig()
+    t = inp.q_init_rad.shape[0]
+    dt = torch.float64
+    dev = torch.device(device)
+
+    def T(x) -> Tensor:
+        return torch.as_tensor(np.asarray(x), dtype=dt, device=dev)
+
+    kp = T(np.nan_to_num(inp.keypoints_2d_px))
+    conf = T(np.where(np.isfinite(inp.keypoints_2d_px).all(-1), inp.confidence, 0.0))
+    offsets = T(inp.offsets_m)
+    bodies = torch.as_tensor(inp.keypoint_bodies, device=dev)
+    local = T(inp.keypoint_local_m)
+    cam = inp.camera
+    rot_c = T(cam.rotation)
+    trans_c = T(cam.translation_m)
+    diag = float(np.hypot(cam.width_px, cam.height_px))
+    sigma2 = (cfg.sigma_px * diag) ** 2
+
+    q0 = T(inp.q_init_rad)
+    u = K.free_from_q(q0).clone().requires_grad_(True)
+    root = T(inp.root_init_m).clone().requires_grad_(True)
+    k3d = None
+    if inp.keypoints_3d_rel_m is not None:
+        k3d = T(np.nan_to_num(inp.keypoints_3d_rel_m))
+        k3d_ok = T(np.isfinite(inp.keypoints_3d_rel_m).all(-1)) * conf
+
+    def project(points: Tensor) -> Tensor:
+        pc = points @ rot_c.T + trans_c
+        z = pc[..., 2:3].clamp_min(0.05)
+        return torch.cat([cam.focal_px * pc[..., :1] / z + cam.cx_px, cam.focal_px * pc[..., 1:2] / z + cam.cy_px], -1)
+
+    def points_of(q: Tensor, r: Tensor) -> Tensor:
+        fk = K.forward_kinematics(q, r, offsets)
+        return K.body_points(fk, bodies, local)
+
+    with torch.no_grad():
+        p_init = points_of(q0, root)
+        err0 = (project(p_init) - kp).norm(dim=-1)
+        contact = torch.zeros(t, len(inp.foot_keypoints), dtype=dt, device=dev)
+        if inp.foot_keypoints and t > 2:
+            feet = p_init[:, list(inp.foot_keypoints)]  # (T, F, 3)
+            height = feet[..., 1] - feet[..., 1].min()
+            speed = torch.zeros_like(height)
+            speed[1:] = (feet[1:] - feet[:-1]).norm(dim=-1) * inp.fps
+            contact = ((height < cfg.contact_height_m) & (speed < cfg.contact_speed_mps)).to(dt)
+
+    history: list[dict] = []
+    total_its = sum(p.iterations for p in cfg.phases)
+    done = 0
+    for phase in cfg.phases:
+        params = [u, root] if phase.optimise_pose else [root]
+        # The global phase moves the pelvis angles only: mask the other gradients.
+        mask = torch.zeros(sk.N_DOFS, dtype=dt, device=dev)
+        mask[_ROOT_IDX] = 1.0
+        if not phase.optimise_pose:
+            params.append(u)
+        opt = torch.optim.Adam(params, lr=phase.lr)
+        best = float("inf")
+        window_start = float("inf")
+        for it in range(phase.iterations):
+            q = K.q_from_free(u)
+            pts = points_of(q, root)
+            r2 = (project(pts) - kp).square().sum(-1)
+            loss_2d = (conf * _gm(r2, sigma2)).sum() / conf.sum().clamp_min(1.0)
+            dq = q - q0
+            dq = torch.where(torch.isin(torch.arange(sk.N_DOFS, device=dev), torch.tensor(_ROOT_IDX, device=dev)),
+                             torch.atan2(torch.sin(dq), torch.cos(dq)), dq)
+            loss_prior = dq.square().mean()
+            loss = cfg.w_2d * loss_2d + cfg.w_prior_q * loss_prior
+            terms = {"2d": loss_2d.item(), "prior": loss_prior.item()}
+            if k3d is not None:
+                pelvis = root.unsqueeze(1)
+                l3 = ((pts - pelvis - k3d).square().sum(-1) * k3d_ok).sum() / k3d_ok.sum().clamp_min(1.0)
+                loss = loss + cfg.w_3d * l3
+                terms["3d"] = l3.item()
+            if t > 2:
+                acc_q = q[2:] - 2 * q[1:-1] + q[:-2]
+                acc_q = torch.atan2(torch.sin(acc_q), torch.cos(acc_q))
+                acc_r = root[2:] - 2 * root[1:-1] + root[:-2]
+                ls = cfg.w_smooth_q * acc_q.square().mean() + cfg.w_smooth_root * acc_r.square().sum(-1).mean()
+                loss = loss + ls
+                terms["smooth"] = ls.item()
+                if inp.foot_keypoints:
+                    feet = pts[:, list(inp.foot_keypoints)]
+                    slide = (feet[1:, :, [0, 2]] - feet[:-1, :, [0, 2]]).square().sum(-1)
+                    w = contact[1:] * contact[:-1]
+                    lc = (slide * w).sum() / w.sum().clamp_min(1.0)
+                    loss = loss + cfg.w_contact * lc
+                    terms["contact"] = lc.item()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if not phase.optimise_pose:
+                u.grad.mul_(mask)
+            opt.step()
+            done += 1
+            lv = loss.item()
+            best = min(best, lv)
+            if it % 25 == 0:
+                if window_start < float("inf") and (window_start - best) < cfg.early_stop_rel * abs(window_start):
+                    history.append({"phase": phase.name, "iteration": it, "loss": lv, **terms, "stopped": True})
+                    break
+                window_start = best
+                history.append({"phase": phase.name, "iteration": it, "loss": lv, **terms})
+                if progress:
+                    progress(done / total_its, f"refine {phase.name}: loss {lv:.4f}")
+        done = sum(p.iterations for p in cfg.phases[: cfg.phases.index(phase) + 1])
+
+    with torch.no_grad():
+        q = K.q_from_free(u)
+        err = (project(points_of(q, root)) - kp).norm(dim=-1)
+    missing = (conf <= 0).cpu().numpy()
+    e1 = np.where(missing, np.nan, err.cpu().numpy())
+    e0 = np.where(missing, np.nan, err0.cpu().numpy())
+    lo, hi = sk.limits_rad()
+    q_np = np.clip(q.cpu().numpy(), np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
+    return RefineResult(q_np, root.detach().cpu().numpy(), e1, e0, contact.cpu().numpy(), history)
