@@ -1,0 +1,178 @@
+"""Pictures of a capture: the overlay video (fitted skeleton and surface outline on the input
+frames) and joint-angle plots."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from core import skeleton as sk
+from core.motion import Camera
+
+__all__ = ["draw_overlay", "write_overlay_video", "plot_joint_angles", "MAIN_DOFS"]
+
+log = logging.getLogger(__name__)
+
+MAIN_DOFS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Hip flexion", ("hip_flexion_r", "hip_flexion_l")),
+    ("Hip adduction", ("hip_adduction_r", "hip_adduction_l")),
+    ("Knee flexion", ("knee_angle_r", "knee_angle_l")),
+    ("Ankle dorsiflexion", ("ankle_angle_r", "ankle_angle_l")),
+    ("Lumbar extension", ("lumbar_extension",)),
+    ("Shoulder abduction", ("shoulder_r_x", "shoulder_l_x")),
+    ("Shoulder flexion", ("shoulder_r_z", "shoulder_l_z")),
+    ("Elbow flexion", ("elbow_flexion_r", "elbow_flexion_l")),
+)
+
+_PARENTS = sk.parents()
+_RIGHT = (40, 90, 255)  # BGR-free: frames are RGB; right side blue-ish, left orange
+_LEFT = (255, 140, 0)
+_MID = (240, 240, 240)
+
+
+def _colour(body: str) -> tuple[int, int, int]:
+    if body.endswith("_r"):
+        return _RIGHT
+    if body.endswith("_l"):
+        return _LEFT
+    return _MID
+
+
+def _outline(shape_hw: tuple[int, int], verts_px: np.ndarray, faces: np.ndarray) -> list[np.ndarray]:
+    import cv2
+
+    mask = np.zeros(shape_hw, np.uint8)
+    tri = np.round(verts_px[faces]).astype(np.int32)
+    ok = np.isfinite(verts_px[faces]).all((1, 2)) & (np.abs(tri) < 1e5).all((1, 2))
+    cv2.fillPoly(mask, list(tri[ok]), 255)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return list(contours)
+
+
+def draw_overlay(
+    rgb: np.ndarray,
+    joints_px: np.ndarray,
+    *,
+    surface_px: np.ndarray | None = None,
+    faces: np.ndarray | None = None,
+    keypoints_px: np.ndarray | None = None,
+    label: str = "",
+) -> np.ndarray:
+    """One frame: surface outline (white), bones (right blue, left orange), detected keypoints
+    (small green dots). joints_px (24, 2) body origins projected to the image."""
+    import cv2
+
+    img = np.ascontiguousarray(rgb.copy())
+    h, w = img.shape[:2]
+    thick = max(2, round(min(h, w) / 250))
+    if surface_px is not None and faces is not None:
+        contours = _outline((h, w), surface_px, faces)
+        cv2.drawContours(img, contours, -1, (255, 255, 255), max(1, thick // 2), cv2.LINE_AA)
+    for i, p in enumerate(_PARENTS):
+        if p < 0:
+            continue
+        a, b = joints_px[p], joints_px[i]
+        if np.isfinite(a).all() and np.isfinite(b).all():
+            cv2.line(img, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)),
+                     _colour(sk.BODY_NAMES[i]), thick, cv2.LINE_AA)
+    for i, p in enumerate(joints_px):
+        if np.isfinite(p).all():
+            cv2.circle(img, tuple(np.round(p).astype(int)), thick + 1, _colour(sk.BODY_NAMES[i]), -1, cv2.LINE_AA)
+    if keypoints_px is not None:
+        for p in keypoints_px:
+            if np.isfinite(p).all():
+                cv2.circle(img, tuple(np.round(p).astype(int)), max(1, thick - 1), (60, 220, 60), -1, cv2.LINE_AA)
+    if label:
+        cv2.putText(img, label, (10, 10 + 12 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * thick, (255, 255, 0),
+                    max(1, thick // 2), cv2.LINE_AA)
+    return img
+
+
+def write_overlay_video(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    draw: Callable[[int, np.ndarray], np.ndarray],
+    n_frames: int,
+    progress: Callable[[float, str], None] | None = None,
+    max_side_px: int = 1280,
+) -> Path:
+    """Encode ``draw(i, frame)`` for every frame as H.264 mp4 (atomic: temp file, then rename)."""
+    import av
+    import cv2
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.mp4")
+    container = av.open(str(tmp), mode="w")
+    stream = None
+    try:
+        for i, rgb in enumerate(frames):
+            img = draw(i, rgb)
+            h, w = img.shape[:2]
+            s = min(1.0, max_side_px / max(h, w))
+            if s < 1.0:
+                img = cv2.resize(img, (int(w * s) // 2 * 2, int(h * s) // 2 * 2), interpolation=cv2.INTER_AREA)
+            elif h % 2 or w % 2:
+                img = img[: h // 2 * 2, : w // 2 * 2]
+            if stream is None:
+                stream = container.add_stream("libx264", rate=max(1, round(fps)))
+                stream.width, stream.height = img.shape[1], img.shape[0]
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": "23", "preset": "veryfast"}
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+                container.mux(packet)
+            if progress and (i % 10 == 0 or i == n_frames - 1):
+                progress((i + 1) / max(n_frames, 1), f"overlay frame {i + 1}/{n_frames}")
+        if stream is not None:
+            for packet in stream.encode():
+                container.mux(packet)
+        container.close()
+        tmp.replace(path)
+    except BaseException:
+        container.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_joint_angles(q_rad: np.ndarray, fps: float, path: Path, title: str = "") -> Path:
+    """A grid of the main DOFs over time (degrees), right solid, left dashed, limits shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(len(q_rad)) / fps
+    fig, axes = plt.subplots(4, 2, figsize=(11, 10), sharex=True)
+    for ax, (label, names) in zip(axes.ravel(), MAIN_DOFS, strict=True):
+        d0 = sk.DOFS[sk.DOF[names[0]]]
+        ax.axhspan(d0.lower_deg, d0.upper_deg, color="0.93", zorder=0)
+        for n in names:
+            style = "-" if n.endswith("_r") or "_r_" in n else ("--" if n.endswith("_l") or "_l_" in n else "-")
+            colour = "tab:blue" if style == "-" and n != "lumbar_extension" else "tab:orange"
+            if n == "lumbar_extension":
+                colour = "0.2"
+            ax.plot(t, np.rad2deg(q_rad[:, sk.DOF[n]]), style, color=colour, lw=1.4,
+                    label="right" if style == "-" and len(names) > 1 else ("left" if len(names) > 1 else n))
+        ax.set_title(f"{label} (+ = {d0.positive})", fontsize=10)
+        ax.set_ylabel("deg")
+        ax.grid(alpha=0.3)
+        if len(names) > 1:
+            ax.legend(fontsize=8, loc="upper right")
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    fig.suptitle(title or "Joint angles (grey band: joint limits)")
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def project_points(cam: Camera, points_m: np.ndarray) -> np.ndarray:
+    return cam.project(points_m)
