@@ -10,6 +10,7 @@ from pathlib import Path
 log = logging.getLogger("biomocap")
 
 EPILOG = """examples:
+  python -m core capture clip.mp4 -o out/clip           # video -> motion, OpenSim, overlay, plots
   python -m core show-skeleton -o out/skeleton          # PNGs of the subject, skeleton, markers
   python -m core demo -o out/demo                       # the demo on the embedded default clip
   python -m core warm-cache                             # build the Anny model cache once
@@ -30,6 +31,31 @@ def _cmd_show_skeleton(args: argparse.Namespace) -> int:
     paths = show_skeleton(args.output, height_m=args.height, mass_kg=args.mass)
     for p in paths:
         print(p)
+    return 0
+
+
+def _cmd_capture(args: argparse.Namespace) -> int:
+    from core.capture import CaptureOptions, Progress, capture
+
+    progress = Progress(jsonl=args.progress_jsonl)
+    opts = CaptureOptions(
+        output=args.output, device=args.device, fps=args.fps, focal_px=args.focal, fov_deg=args.fov,
+        start_s=args.start, end_s=args.end, person=args.person, height_m=args.height, mass_kg=args.mass,
+        overlay=not args.no_overlay,
+    )
+    try:
+        res = capture(args.video, opts, progress)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        progress.error(str(e))
+        raise
+    progress.done(motion=res.motion_path, report=res.outputs["report"])
+    if not args.progress_jsonl:
+        print(f"motion: {res.motion_path}")
+        for k, p in res.outputs.items():
+            if k != "motion":
+                print(f"{k}: {p}")
+        print(f"{res.n_frames} frames, mean reprojection {res.mean_reprojection_px:.1f} px, "
+              f"joint-limit violations {res.limit_violations}")
     return 0
 
 
@@ -57,6 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--height", type=float, default=None, help="subject height, metres")
     s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
     s.set_defaults(func=_cmd_show_skeleton)
+
+    s = sub.add_parser(
+        "capture",
+        help="video or image of a person -> motion, OpenSim files, overlay video, plots, report",
+        epilog="example: python -m core capture clip.mp4 -o out/clip --height 1.78 --fov 60",
+    )
+    s.add_argument("video", type=Path, help="video (mp4/mov/avi/webm/...) or image (jpg/png)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--fps", type=float, default=None, help="override the frame rate")
+    s.add_argument("--focal", type=float, default=None, help="focal length in pixels")
+    s.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees")
+    s.add_argument("--start", type=float, default=None, help="start time, seconds")
+    s.add_argument("--end", type=float, default=None, help="end time, seconds")
+    s.add_argument("--person", default=None,
+                   help="which person: largest (default), center, left, right, or an index")
+    s.add_argument("--height", type=float, default=None, help="subject height, metres")
+    s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
+    s.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
+    s.add_argument("--progress-jsonl", action="store_true", help="progress as JSON lines on stdout")
+    s.set_defaults(func=_cmd_capture)
 
     s = sub.add_parser("demo", help="run the demo on the embedded default clip")
     s.add_argument("-o", "--output", type=Path, default=Path("out/demo"))
