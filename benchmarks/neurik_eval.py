@@ -1,0 +1,124 @@
+"""NeurIK on the held-out CMU clips (131_01..03) with detector-like noise, against optimisation IK.
+
+Prints, per method, the mean absolute joint-angle error per DOF group (deg), MPJPE of the body
+origins (mm), jitter (mean joint acceleration, m/s^2) and time per frame. Methods: NeurIK
+(anatomical markers), core's optimisation IK (per frame, no smoothing), and OpenSim IK on the same
+markers and our exported model (on a subset of frames: it is slow).
+
+    .venv/bin/python benchmarks/neurik_eval.py [--frames 600] [--opensim-frames 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import fk_numpy
+from core import skeleton as sk
+
+GROUPS = {
+    "hips": [n for n in sk.DOF_NAMES if n.startswith("hip_")],
+    "knees": ["knee_angle_r", "knee_angle_l"],
+    "ankles": ["ankle_angle_r", "ankle_angle_l"],
+    "spine": [n for n in sk.DOF_NAMES if n.startswith(("lumbar_", "thorax_"))],
+    "shoulders": [n for n in sk.DOF_NAMES if n.startswith("shoulder_")],
+    "elbows": ["elbow_flexion_r", "elbow_flexion_l"],
+}
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "cmu"
+
+
+def metrics(q: np.ndarray, q_true: np.ndarray, root: np.ndarray, root_true: np.ndarray, offsets_pred,
+            offsets_true, fps: float) -> dict[str, float]:
+    out = {}
+    for g, names in GROUPS.items():
+        idx = [sk.DOF[n] for n in names]
+        out[g] = float(np.rad2deg(np.abs(q[:, idx] - q_true[:, idx]).mean()))
+    _, o_pred = fk_numpy.forward_kinematics(q, root, offsets_pred)
+    _, o_true = fk_numpy.forward_kinematics(q_true, root_true, offsets_true)
+    rel_p = o_pred - o_pred[:, :1]
+    rel_t = o_true - o_true[:, :1]
+    out["mpjpe_mm"] = float(1000 * np.linalg.norm(rel_p - rel_t, axis=-1).mean())
+    acc = (o_pred[2:] - 2 * o_pred[1:-1] + o_pred[:-2]) * fps**2
+    out["jitter_mps2"] = float(np.linalg.norm(acc, axis=-1).mean())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=600, help="frames per clip (at 30 fps)")
+    p.add_argument("--opensim-frames", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+
+    from core.body import default_subject
+    from core.bvh import retarget_bvh
+    from core.ik import solve_ik
+    from core.neurik.data import NoiseConfig, Sampler, SubjectGeometry
+    from core.neurik.markersets import anatomical
+    from core.neurik.runtime import load_neurik, run_neurik
+
+    subject = default_subject()
+    ms = anatomical(subject.marker_names)
+    geom = SubjectGeometry(subject.offsets_m, subject.marker_bodies, subject.marker_local_m)
+    net = load_neurik("anatomical")
+    rng = np.random.default_rng(args.seed)
+    rows: dict[str, list[dict]] = {"NeurIK": [], "core IK": [], "OpenSim IK": []}
+    times: dict[str, list[float]] = {k: [] for k in rows}
+    for clip in ("131_01", "131_02", "131_03"):
+        motion, _ = retarget_bvh(SHARED / f"{clip}.bvh")
+        step = max(1, round(motion.fps / 30))
+        q_true = motion.q_rad[::step][: args.frames]
+        fps = motion.fps / step
+        root_true = motion.root_m[::step][: args.frames]
+        fk = fk_numpy.forward_kinematics(q_true, root_true, subject.offsets_m)
+        clean = fk_numpy.body_points(*fk, subject.marker_bodies, subject.marker_local_m)
+        sampler = Sampler([geom], ms, None, NoiseConfig(), window=len(q_true), seed=args.seed)
+        sampler.rng = rng
+        noisy, conf = sampler._corrupt(clean[None])
+        noisy, conf = noisy[0], conf[0]
+
+        t0 = time.perf_counter()
+        nk = run_neurik(noisy, conf, model=net)
+        times["NeurIK"].append((time.perf_counter() - t0) / len(q_true))
+        rows["NeurIK"].append(metrics(nk.q_rad, q_true, nk.root_m, root_true, nk.offsets_m, subject.offsets_m, fps))
+
+        t0 = time.perf_counter()
+        ik = solve_ik(torch.from_numpy(noisy), subject.marker_bodies, subject.marker_local_m, subject.offsets_m,
+                      weights=torch.from_numpy(conf))
+        times["core IK"].append((time.perf_counter() - t0) / len(q_true))
+        rows["core IK"].append(metrics(ik.q_rad.numpy(), q_true, ik.root_m.numpy(), root_true, subject.offsets_m,
+                                       subject.offsets_m, fps))
+        try:
+            from biomech_export.api import opensim_ik_on_markers
+        except ImportError:
+            continue
+        n_os = min(args.opensim_frames, len(q_true))
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            q_os, root_os = opensim_ik_on_markers(subject, noisy[:n_os], fps, Path(tmp))
+            times["OpenSim IK"].append((time.perf_counter() - t0) / n_os)
+        rows["OpenSim IK"].append(metrics(q_os, q_true[:n_os], root_os, root_true[:n_os], subject.offsets_m,
+                                          subject.offsets_m, fps))
+
+    cols = list(GROUPS) + ["mpjpe_mm", "jitter_mps2"]
+    print(f"held-out CMU 131_01..03, {args.frames} frames each at 30 fps, detector-like noise")
+    print(f"{'method':12}" + "".join(f"{c:>12}" for c in cols) + f"{'ms/frame':>12}")
+    for k, r in rows.items():
+        if not r:
+            continue
+        mean = {c: np.mean([x[c] for x in r]) for c in cols}
+        print(f"{k:12}" + "".join(f"{mean[c]:12.2f}" for c in cols) + f"{1000 * np.mean(times[k]):12.3f}")
+    if times["OpenSim IK"]:
+        print(f"NeurIK speed-up over OpenSim IK: {np.mean(times['OpenSim IK']) / np.mean(times['NeurIK']):.0f}x")
+    print("(angle columns: mean absolute error in degrees; truth = the clip retargeted onto BSM-46)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
