@@ -1,0 +1,223 @@
+"""OpenSim inverse kinematics and inverse dynamics, run in-process.
+
+Each run writes its setup XML (paths relative to the setup, so it can be rerun in the OpenSim
+GUI or with ``opensim-cmd run-tool``), the tool's log and the results into one folder. The tool is
+always run from the setup file it wrote, so what ran is what was saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from biomech_export._opensim import c_numeric_locale, require_opensim
+from biomech_export.mot import read_mot
+from biomech_export.trc import read_trc
+
+__all__ = ["IKResult", "IDResult", "run_ik", "run_id", "write_external_loads"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IKResult:
+    mot_path: Path
+    setup_path: Path
+    log_path: Path
+    marker_errors_path: Path | None
+    marker_rms_m: float  # mean over frames of the per-frame RMS marker error (nan if not reported)
+    marker_max_m: float  # largest marker error of any frame
+
+
+@dataclass
+class IDResult:
+    sto_path: Path
+    setup_path: Path
+    log_path: Path
+
+
+def _rel(path: Path, start: Path) -> str:
+    return os.path.relpath(Path(path).resolve(), start.resolve())
+
+
+@contextlib.contextmanager
+def _log_to(osim: Any, log_path: Path) -> Iterator[None]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.unlink(missing_ok=True)
+    osim.Logger.removeFileSink()
+    osim.Logger.addFileSink(str(log_path))
+    try:
+        yield
+    finally:
+        osim.Logger.removeFileSink()
+
+
+def _check_file(path: Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def run_ik(
+    model_path: str | Path,
+    trc_path: str | Path,
+    output_dir: str | Path,
+    *,
+    name: str | None = None,
+    time_range_s: tuple[float, float] | None = None,
+    marker_weights: dict[str, float] | None = None,
+    setup_template: str | Path | None = None,
+    accuracy: float = 1e-5,
+) -> IKResult:
+    """OpenSim IK of ``trc_path`` on ``model_path``, results in ``output_dir``.
+
+    Tasks: from ``setup_template`` (an existing IK setup: its task set and accuracy are kept, its
+    paths replaced), else one marker task per marker present in both model and file, with
+    ``marker_weights`` (default 1)."""
+    osim = require_opensim()
+    model_path = _check_file(model_path, "model")
+    trc_path = _check_file(trc_path, "marker file")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = name or trc_path.stem
+    setup_path = out / f"{name}_Setup_IK.xml"
+    mot_path = out / f"{name}_ik.mot"
+    trc = read_trc(trc_path)
+    if time_range_s is None:
+        time_range_s = (float(trc.time_s[0]), float(trc.time_s[-1]))
+    if setup_template is not None:
+        tool = osim.InverseKinematicsTool(str(_check_file(Path(setup_template), "IK setup")))
+    else:
+        tool = osim.InverseKinematicsTool()
+        tool.set_accuracy(accuracy)
+        model_markers = _model_marker_names(osim, model_path)
+        tasks = tool.getIKTaskSet()
+        weights = marker_weights or {}
+        unknown = sorted(set(weights) - set(model_markers))
+        if unknown:
+            raise ValueError(f"marker_weights names markers the model lacks: {unknown[:5]}")
+        used = [m for m in trc.marker_names if m in model_markers]
+        if not used:
+            raise ValueError(f"no marker of {trc_path.name} is on the model {model_path.name}")
+        for m in used:
+            task = osim.IKMarkerTask()
+            task.setName(m)
+            task.setApply(True)
+            task.setWeight(float(weights.get(m, 1.0)))
+            tasks.cloneAndAppend(task)
+    tool.setName(name)
+    tool.set_model_file(_rel(model_path, out))
+    tool.set_marker_file(_rel(trc_path, out))
+    tool.set_coordinate_file("")
+    tool.set_results_directory(".")
+    tool.set_output_motion_file(mot_path.name)
+    tool.set_report_errors(True)
+    tool.setStartTime(float(time_range_s[0]))
+    tool.setEndTime(float(time_range_s[1]))
+    with c_numeric_locale():
+        tool.printToXML(str(setup_path))
+    log_path = out / f"{name}_ik.log"
+    with _log_to(osim, log_path), c_numeric_locale():
+        runner = osim.InverseKinematicsTool(str(setup_path))
+        if not runner.run():
+            raise RuntimeError(f"OpenSim IK failed; see {log_path}")
+    if not mot_path.is_file():
+        raise RuntimeError(f"OpenSim IK wrote no {mot_path}; see {log_path}")
+    err_path = out / f"{name}_ik_marker_errors.sto"
+    rms = mx = math.nan
+    if err_path.is_file():
+        errs = read_mot(err_path)
+        rms = float(np.mean(errs.column("marker_error_RMS")))
+        mx = float(np.max(errs.column("marker_error_max")))
+    log.info("IK %s: marker RMS %.1f mm, max %.1f mm", name, rms * 1e3, mx * 1e3)
+    return IKResult(mot_path, setup_path, log_path, err_path if err_path.is_file() else None,
+                    rms, mx)
+
+
+def _model_marker_names(osim: Any, model_path: Path) -> list[str]:
+    model = osim.Model(str(model_path))
+    ms = model.getMarkerSet()
+    return [ms.get(i).getName() for i in range(ms.getSize())]
+
+
+def write_external_loads(template_xml: str | Path, grf_mot: str | Path,
+                         out_xml: str | Path) -> Path:
+    """Copy an ExternalLoads XML, pointing its data file at ``grf_mot`` (relative path)."""
+    osim = require_opensim()
+    template_xml = _check_file(Path(template_xml), "external loads XML")
+    grf_mot = _check_file(Path(grf_mot), "ground reaction force file")
+    out_xml = Path(out_xml)
+    loads = osim.ExternalLoads(str(template_xml), True)
+    loads.setDataFileName(_rel(grf_mot, out_xml.parent))
+    with c_numeric_locale():
+        loads.printToXML(str(out_xml))
+    return out_xml
+
+
+def run_id(
+    model_path: str | Path,
+    coordinates_path: str | Path,
+    output_dir: str | Path,
+    *,
+    name: str | None = None,
+    external_loads: str | Path | None = None,
+    grf_path: str | Path | None = None,
+    time_range_s: tuple[float, float] | None = None,
+    lowpass_hz: float = 6.0,
+    forces_to_exclude: tuple[str, ...] = ("Muscles",),
+) -> IDResult:
+    """OpenSim ID: generalized forces for ``coordinates_path`` (.mot) on ``model_path``.
+
+    ``external_loads`` is an ExternalLoads XML; with ``grf_path`` its data file is replaced by
+    that .mot (a copy of the XML is written beside the results). ``lowpass_hz`` filters the
+    coordinates as OpenSim does (``lowpass_cutoff_frequency_for_coordinates``; <= 0: none)."""
+    osim = require_opensim()
+    model_path = _check_file(model_path, "model")
+    coordinates_path = _check_file(coordinates_path, "coordinates file")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = name or coordinates_path.stem
+    setup_path = out / f"{name}_Setup_ID.xml"
+    sto_path = out / f"{name}_id.sto"
+    coords = read_mot(coordinates_path)
+    if time_range_s is None:
+        time_range_s = (float(coords.time_s[0]), float(coords.time_s[-1]))
+    tool = osim.InverseDynamicsTool()
+    tool.setName(name)
+    tool.setModelFileName(_rel(model_path, out))
+    tool.setCoordinatesFileName(_rel(coordinates_path, out))
+    tool.setLowpassCutoffFrequency(float(lowpass_hz) if lowpass_hz > 0 else -1.0)
+    tool.setResultsDir(".")
+    tool.setOutputGenForceFileName(sto_path.name)
+    tool.setStartTime(float(time_range_s[0]))
+    tool.setEndTime(float(time_range_s[1]))
+    excl = osim.ArrayStr()
+    for f in forces_to_exclude:
+        excl.append(f)
+    tool.setExcludedForces(excl)
+    if external_loads is not None:
+        loads_xml = _check_file(Path(external_loads), "external loads XML")
+        if grf_path is not None:
+            loads_xml = write_external_loads(loads_xml, grf_path, out / f"{name}_ExternalLoads.xml")
+        tool.setExternalLoadsFileName(_rel(loads_xml, out))
+    elif grf_path is not None:
+        raise ValueError("grf_path needs external_loads (an ExternalLoads XML naming the bodies)")
+    with c_numeric_locale():
+        tool.printToXML(str(setup_path))
+    log_path = out / f"{name}_id.log"
+    with _log_to(osim, log_path), c_numeric_locale():
+        runner = osim.InverseDynamicsTool(str(setup_path))
+        if not runner.run():
+            raise RuntimeError(f"OpenSim ID failed; see {log_path}")
+    if not sto_path.is_file():
+        raise RuntimeError(f"OpenSim ID wrote no {sto_path}; see {log_path}")
+    return IDResult(sto_path, setup_path, log_path)
