@@ -1,0 +1,243 @@
+"""Video and still-image decoding with PyAV: real timestamps, rotation metadata honoured.
+
+Any container FFmpeg reads (mp4, mov, avi, webm, mkv...) at any resolution. Frame times are the
+decoder's presentation timestamps (``pts * time_base``, relative to the stream start), so a
+variable-frame-rate phone clip keeps its true timing. A display matrix (phone videos shot in
+portrait) is applied so that frames come out upright, as players show them. Still images (jpg,
+png...) are a one-frame clip, with their EXIF orientation applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["VideoInfo", "Frame", "read_video_info", "iter_frames", "is_image", "IMAGE_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+STILL_IMAGE_FPS = 1.0  # nominal rate given to a still image (a 1-frame clip)
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width_px: int  # after rotation (as displayed)
+    height_px: int  # after rotation (as displayed)
+    fps: float  # nominal (average) frame rate; real times come with each Frame
+    n_frames: int  # from the container; estimated as duration * fps when it does not say
+    rotation_deg: int  # 0, 90, 180 or 270: counter-clockwise turn applied to decoded frames
+    duration_s: float
+    codec: str
+
+
+@dataclass
+class Frame:
+    index: int  # position in the stream, counting from 0 at its first frame
+    time_s: float  # presentation time, seconds from the stream start
+    rgb: np.ndarray  # (H, W, 3) uint8, upright
+
+
+def is_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"video or image not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"expected a video or image file, got a folder: {path}")
+
+
+def _open_image(path: Path) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path} is not a readable image ({e})") from e
+
+
+def _rotation_k(rotation_deg: float) -> int:
+    """Counter-clockwise display rotation in degrees -> number of np.rot90 quarter turns."""
+    k = int(round(float(rotation_deg) / 90.0)) % 4
+    if abs(float(rotation_deg) - 90.0 * round(float(rotation_deg) / 90.0)) > 1.0:
+        log.warning(
+            "display rotation %.1f deg is not a multiple of 90; using %d", rotation_deg, 90 * k
+        )
+    return k
+
+
+def apply_rotation(rgb: np.ndarray, rotation_deg: float) -> np.ndarray:
+    """Turn a decoded frame counter-clockwise by ``rotation_deg`` (a multiple of 90), the way
+    FFmpeg's display matrix (as PyAV's ``VideoFrame.rotation`` reports it) asks players to."""
+    k = _rotation_k(rotation_deg)
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def _open_container(path: Path):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as e:
+        raise ValueError(f"{path} is not a readable video ({e.__class__.__name__}: {e})") from e
+    if not container.streams.video:
+        container.close()
+        raise ValueError(f"{path} has no video stream")
+    return container
+
+
+def _stream_rate(stream) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return float(rate)
+    return 0.0
+
+
+def read_video_info(path: str | Path) -> VideoInfo:
+    """Size (as displayed), nominal fps, frame count, rotation, duration and codec of a video or
+    image. Decodes the first frame to read its rotation and to check the file is decodable."""
+    path = Path(path)
+    _check_exists(path)
+    if is_image(path):
+        rgb = _open_image(path)
+        return VideoInfo(
+            path,
+            rgb.shape[1],
+            rgb.shape[0],
+            STILL_IMAGE_FPS,
+            1,
+            0,
+            0.0,
+            path.suffix.lower().lstrip("."),
+        )
+    container = _open_container(path)
+    with container:
+        stream = container.streams.video[0]
+        fps = _stream_rate(stream)
+        first = _first_frame(container, stream, path)
+        rotation = 90 * _rotation_k(getattr(first, "rotation", 0) or 0)
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1e6
+        else:
+            duration = 0.0
+        n_frames = int(stream.frames) if stream.frames else int(round(duration * fps))
+        return VideoInfo(
+            path,
+            width,
+            height,
+            fps,
+            max(n_frames, 1),
+            rotation,
+            duration,
+            stream.codec_context.name,
+        )
+
+
+def _first_frame(container, stream, path: Path):
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.error.FFmpegError as e:
+        raise ValueError(f"{path}: could not decode a frame ({e.__class__.__name__}: {e})") from e
+    raise ValueError(f"{path} contains no decodable video frame")
+
+
+def _scaled_size(width: int, height: int, max_side_px: int | None) -> tuple[int, int]:
+    if max_side_px is None or max(width, height) <= max_side_px:
+        return width, height
+    s = max_side_px / max(width, height)
+    # even sizes keep swscale's chroma handling exact
+    return max(2, int(round(width * s / 2)) * 2), max(2, int(round(height * s / 2)) * 2)
+
+
+def iter_frames(
+    path: str | Path,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    max_side_px: int | None = None,
+) -> Iterator[Frame]:
+    """Upright RGB frames with their real timestamps, from ``start_s`` to ``end_s`` (inclusive,
+    seconds from the stream start). ``max_side_px`` shrinks large frames (aspect kept).
+
+    Frames before ``start_s`` are decoded (so indices stay exact for variable-rate video) but
+    not converted. Raises ValueError for an undecodable file or an empty time range."""
+    path = Path(path)
+    _check_exists(path)
+    if max_side_px is not None and max_side_px < 16:
+        raise ValueError(f"max_side_px must be >= 16, got {max_side_px}")
+    if start_s is not None and end_s is not None and end_s < start_s:
+        raise ValueError(f"end_s ({end_s}) is before start_s ({start_s})")
+    if is_image(path):
+        rgb = _open_image(path)
+        if max_side_px is not None and max(rgb.shape[:2]) > max_side_px:
+            from PIL import Image
+
+            w, h = _scaled_size(rgb.shape[1], rgb.shape[0], max_side_px)
+            rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
+        yield Frame(0, 0.0, rgb)
+        return
+    yield from _iter_video(path, start_s, end_s, max_side_px)
+
+
+def _iter_video(path: Path, start_s, end_s, max_side_px) -> Iterator[Frame]:
+    import av
+
+    container = _open_container(path)
+    n_out = 0
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base or Fraction(1, 1)
+        t0 = stream.start_time
+        rate = _stream_rate(stream) or 30.0
+        index = -1
+        last_t = -np.inf
+        try:
+            for frame in container.decode(stream):
+                index += 1
+                if frame.pts is not None:
+                    t = float((frame.pts - (t0 or 0)) * tb)
+                else:  # no timestamp: continue at the nominal rate
+                    t = last_t + 1.0 / rate if np.isfinite(last_t) else 0.0
+                last_t = t
+                if start_s is not None and t < start_s - 1e-6:
+                    continue
+                if end_s is not None and t > end_s + 1e-6:
+                    break
+                rotation = getattr(frame, "rotation", 0) or 0
+                w, h = _scaled_size(frame.width, frame.height, max_side_px)
+                if (w, h) != (frame.width, frame.height):
+                    frame = frame.reformat(width=w, height=h)
+                rgb = apply_rotation(frame.to_ndarray(format="rgb24"), rotation)
+                n_out += 1
+                yield Frame(index, t, rgb)
+        except av.error.FFmpegError as e:
+            if n_out == 0:
+                raise ValueError(
+                    f"{path}: could not decode video ({e.__class__.__name__}: {e})"
+                ) from e
+            log.warning("%s: decoding stopped after %d frames (%s)", path, n_out, e)
+    if n_out == 0:
+        if index < 0:
+            raise ValueError(f"{path} contains no decodable video frame")
+        raise ValueError(
+            f"{path}: no frame between {start_s} s and {end_s} s "
+            f"(the video has {index + 1} frames, last at {last_t:.3f} s)"
+        )
