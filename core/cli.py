@@ -59,6 +59,17 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from core.detect import detect
+
+    det = detect(args.video, start_s=args.start, end_s=args.end, person=args.person,
+                 focal_px=args.focal, fov_deg=args.fov)
+    det.save(args.output)
+    print(f"{args.output}: {det.n_frames} frames, person in {int(det.person_found.sum())}, "
+          f"focal {det.camera.focal_px:.0f} px ({det.camera.focal_source})")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from core.demo import run_demo
 
@@ -104,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
     s.add_argument("--progress-jsonl", action="store_true", help="progress as JSON lines on stdout")
     s.set_defaults(func=_cmd_capture)
+
+    s = sub.add_parser("detect", help="video or image -> tracked person's 2D/3D keypoints (.npz)",
+                       epilog="example: python -m core detect clip.mp4 -o clip.det.npz --person left")
+    s.add_argument("video", type=Path, help="video (mp4/mov/avi/webm/...) or image (jpg/png)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output .npz")
+    s.add_argument("--start", type=float, default=None, help="start time, seconds")
+    s.add_argument("--end", type=float, default=None, help="end time, seconds")
+    s.add_argument("--person", default=None,
+                   help="main (default: largest, favouring the centre), largest, center, left, "
+                        "right, or an index from the left on the first frame with people")
+    s.add_argument("--focal", type=float, default=None, help="focal length in pixels")
+    s.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees")
+    s.set_defaults(func=_cmd_detect)
 
     s = sub.add_parser("demo", help="run the demo on the embedded default clip")
     s.add_argument("-o", "--output", type=Path, default=Path("out/demo"))
