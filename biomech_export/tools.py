@@ -22,7 +22,10 @@ from biomech_export._opensim import c_numeric_locale, require_opensim
 from biomech_export.mot import read_mot
 from biomech_export.trc import read_trc
 
-__all__ = ["IKResult", "IDResult", "run_ik", "run_id", "write_external_loads"]
+__all__ = [
+    "IKResult", "IDResult", "run_ik", "run_id", "run_ik_setup", "run_id_setup", "write_ik_setup",
+    "write_id_setup", "write_external_loads",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def _check_file(path: Path, what: str) -> Path:
     return path
 
 
-def run_ik(
+def write_ik_setup(
     model_path: str | Path,
     trc_path: str | Path,
     output_dir: str | Path,
@@ -77,8 +80,8 @@ def run_ik(
     marker_weights: dict[str, float] | None = None,
     setup_template: str | Path | None = None,
     accuracy: float = 1e-5,
-) -> IKResult:
-    """OpenSim IK of ``trc_path`` on ``model_path``, results in ``output_dir``.
+) -> Path:
+    """Write ``NAME_Setup_IK.xml`` in ``output_dir`` (paths relative to it) and return its path.
 
     Tasks: from ``setup_template`` (an existing IK setup: its task set and accuracy are kept, its
     paths replaced), else one marker task per marker present in both model and file, with
@@ -90,7 +93,6 @@ def run_ik(
     out.mkdir(parents=True, exist_ok=True)
     name = name or trc_path.stem
     setup_path = out / f"{name}_Setup_IK.xml"
-    mot_path = out / f"{name}_ik.mot"
     trc = read_trc(trc_path)
     if time_range_s is None:
         time_range_s = (float(trc.time_s[0]), float(trc.time_s[-1]))
@@ -119,15 +121,35 @@ def run_ik(
     tool.set_marker_file(_rel(trc_path, out))
     tool.set_coordinate_file("")
     tool.set_results_directory(".")
-    tool.set_output_motion_file(mot_path.name)
+    tool.set_output_motion_file(f"{name}_ik.mot")
     tool.set_report_errors(True)
     tool.setStartTime(float(time_range_s[0]))
     tool.setEndTime(float(time_range_s[1]))
     with c_numeric_locale():
         tool.printToXML(str(setup_path))
+    return setup_path
+
+
+def run_ik(model_path: str | Path, trc_path: str | Path, output_dir: str | Path,
+           **setup_options: Any) -> IKResult:
+    """OpenSim IK of ``trc_path`` on ``model_path``: writes the setup (``write_ik_setup``
+    options), runs it from that file and returns the result paths and marker errors."""
+    setup_path = write_ik_setup(model_path, trc_path, output_dir, **setup_options)
+    return run_ik_setup(setup_path)
+
+
+def run_ik_setup(setup_path: str | Path) -> IKResult:
+    """Run an IK setup XML written by ``write_ik_setup`` (its log goes beside it)."""
+    osim = require_opensim()
+    setup_path = _check_file(Path(setup_path), "IK setup").resolve()
+    out = setup_path.parent
+    name = setup_path.name.removesuffix("_Setup_IK.xml")
     log_path = out / f"{name}_ik.log"
-    with _log_to(osim, log_path), c_numeric_locale():
-        runner = osim.InverseKinematicsTool(str(setup_path))
+    # OpenSim resolves some setup paths against the working directory: run from the setup's.
+    with _log_to(osim, log_path), c_numeric_locale(), contextlib.chdir(out):
+        runner = osim.InverseKinematicsTool(setup_path.name)
+        mot_path = out / runner.get_output_motion_file()
+        mot_path.unlink(missing_ok=True)  # a stale result must not pass for this run's
         if not runner.run():
             raise RuntimeError(f"OpenSim IK failed; see {log_path}")
     if not mot_path.is_file():
@@ -163,7 +185,7 @@ def write_external_loads(template_xml: str | Path, grf_mot: str | Path,
     return out_xml
 
 
-def run_id(
+def write_id_setup(
     model_path: str | Path,
     coordinates_path: str | Path,
     output_dir: str | Path,
@@ -174,8 +196,8 @@ def run_id(
     time_range_s: tuple[float, float] | None = None,
     lowpass_hz: float = 6.0,
     forces_to_exclude: tuple[str, ...] = ("Muscles",),
-) -> IDResult:
-    """OpenSim ID: generalized forces for ``coordinates_path`` (.mot) on ``model_path``.
+) -> Path:
+    """Write ``NAME_Setup_ID.xml`` for OpenSim ID: generalized forces for ``coordinates_path`` (.mot) on ``model_path``.
 
     ``external_loads`` is an ExternalLoads XML; with ``grf_path`` its data file is replaced by
     that .mot (a copy of the XML is written beside the results). ``lowpass_hz`` filters the
@@ -188,6 +210,7 @@ def run_id(
     name = name or coordinates_path.stem
     setup_path = out / f"{name}_Setup_ID.xml"
     sto_path = out / f"{name}_id.sto"
+    sto_path.unlink(missing_ok=True)
     coords = read_mot(coordinates_path)
     if time_range_s is None:
         time_range_s = (float(coords.time_s[0]), float(coords.time_s[-1]))
@@ -213,9 +236,26 @@ def run_id(
         raise ValueError("grf_path needs external_loads (an ExternalLoads XML naming the bodies)")
     with c_numeric_locale():
         tool.printToXML(str(setup_path))
+    return setup_path
+
+
+def run_id(model_path: str | Path, coordinates_path: str | Path, output_dir: str | Path,
+           **setup_options: Any) -> IDResult:
+    """OpenSim ID: writes the setup (``write_id_setup`` options), runs it from that file."""
+    return run_id_setup(write_id_setup(model_path, coordinates_path, output_dir, **setup_options))
+
+
+def run_id_setup(setup_path: str | Path) -> IDResult:
+    """Run an ID setup XML written by ``write_id_setup`` (its log goes beside it)."""
+    osim = require_opensim()
+    setup_path = _check_file(Path(setup_path), "ID setup").resolve()
+    out = setup_path.parent
+    name = setup_path.name.removesuffix("_Setup_ID.xml")
     log_path = out / f"{name}_id.log"
-    with _log_to(osim, log_path), c_numeric_locale():
-        runner = osim.InverseDynamicsTool(str(setup_path))
+    with _log_to(osim, log_path), c_numeric_locale(), contextlib.chdir(out):
+        runner = osim.InverseDynamicsTool(setup_path.name)
+        sto_path = out / runner.getOutputGenForceFileName()
+        sto_path.unlink(missing_ok=True)
         if not runner.run():
             raise RuntimeError(f"OpenSim ID failed; see {log_path}")
     if not sto_path.is_file():
