@@ -1,0 +1,241 @@
+"""Run the core's capture as a subprocess and read its JSON-lines progress protocol.
+
+Protocol (one JSON object per stdout line):
+  {"stage": "detect", "progress": 0.42, "message": "..."}   progress in 0..1 (overall)
+  {"done": true, "motion": "path/to/clip.motion.npz"}        last line on success
+  {"error": "one line"}                                      last line on failure
+Lines that are not JSON objects are kept as log text. ``CaptureJob`` reads stdout on a thread
+and hands events to the caller's polling loop (Blender's timer, or ``run_sync``); bpy is never
+touched here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ProgressEvent",
+    "CaptureOutcome",
+    "CaptureJob",
+    "parse_progress_line",
+    "build_capture_command",
+    "find_core_python",
+]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    stage: str = ""
+    progress: float | None = None  # 0..1
+    message: str = ""
+    done: bool = False
+    motion: str | None = None
+    error: str | None = None
+    raw: str = ""  # a line that was not a protocol object
+
+
+@dataclass(frozen=True)
+class CaptureOutcome:
+    status: str  # "done" | "error" | "cancelled"
+    motion: Path | None
+    message: str  # one line
+    returncode: int | None
+
+
+def parse_progress_line(line: str) -> ProgressEvent:
+    """One stdout line -> ProgressEvent (``raw`` set for non-protocol text)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return ProgressEvent(raw=text)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return ProgressEvent(raw=text)
+    if not isinstance(obj, dict):
+        return ProgressEvent(raw=text)
+    if "error" in obj:
+        msg = " ".join(str(obj["error"]).split())  # one line
+        return ProgressEvent(error=msg or "capture failed (empty error message)")
+    if obj.get("done"):
+        motion = obj.get("motion")
+        if not motion:
+            return ProgressEvent(error="capture reported done but named no motion file")
+        return ProgressEvent(done=True, motion=str(motion), progress=1.0)
+    prog = obj.get("progress")
+    try:
+        prog = None if prog is None else min(1.0, max(0.0, float(prog)))
+    except (TypeError, ValueError):
+        prog = None
+    return ProgressEvent(stage=str(obj.get("stage", "")), progress=prog,
+                         message=str(obj.get("message", "")))
+
+
+def build_capture_command(
+    python: str | Path,
+    video: str | Path,
+    out_dir: str | Path,
+    *,
+    height_m: float = 0.0,
+    mass_kg: float = 0.0,
+    focal_px: float = 0.0,
+    fov_deg: float = 0.0,
+    start_s: float = 0.0,
+    end_s: float = 0.0,
+    device: str = "auto",
+) -> list[str]:
+    """argv of ``<python> -m core capture VIDEO -o OUT --progress-jsonl [options]`` (options as
+    core/cli.py defines them); zero values mean "let the core decide" and are left out."""
+    devices = {"auto": "auto", "cpu": "cpu", "gpu": "cuda"}
+    if device not in devices:
+        raise ValueError(f"device must be auto, cpu or gpu, got {device!r}")
+    cmd = [str(python), "-m", "core", "capture", str(video), "-o", str(out_dir), "--progress-jsonl"]
+    if height_m > 0:
+        cmd += ["--height", f"{height_m:g}"]
+    if mass_kg > 0:
+        cmd += ["--mass", f"{mass_kg:g}"]
+    if focal_px > 0:
+        cmd += ["--focal", f"{focal_px:g}"]
+    elif fov_deg > 0:
+        cmd += ["--fov", f"{fov_deg:g}"]
+    if start_s > 0:
+        cmd += ["--start", f"{start_s:g}"]
+    if end_s > 0:
+        if end_s <= start_s:
+            raise ValueError(f"frame range end ({end_s:g} s) must come after its start ({start_s:g} s)")
+        cmd += ["--end", f"{end_s:g}"]
+    if device != "auto":
+        cmd += ["--device", devices[device]]
+    return cmd
+
+
+def find_core_python(start: str | Path | None = None, environ: dict | None = None) -> Path | None:
+    """The core's interpreter: $BIOMOCAP_PYTHON, else a ``.venv/bin/python`` (Windows:
+    ``.venv/Scripts/python.exe``) in ``start`` or one of its parents that has a ``core``
+    package beside it; None if not found."""
+    env = os.environ if environ is None else environ
+    if env.get("BIOMOCAP_PYTHON"):
+        p = Path(env["BIOMOCAP_PYTHON"])
+        return p if p.is_file() else None
+    here = Path(start or Path(__file__).resolve().parent).resolve()
+    for d in (here, *here.parents):
+        for rel in (".venv/bin/python", ".venv/Scripts/python.exe"):
+            cand = d / rel
+            if cand.is_file() and (d / "core" / "__init__.py").is_file():
+                return cand
+    return None
+
+
+class CaptureJob:
+    """A running capture subprocess; poll() from the main thread, cancel() kills it."""
+
+    def __init__(self, argv: list[str], *, cwd: str | Path | None = None, env: dict | None = None):
+        self.argv = list(argv)
+        self._events: queue.Queue[ProgressEvent] = queue.Queue()
+        self._stderr: deque[str] = deque(maxlen=20)
+        self.last: ProgressEvent = ProgressEvent(stage="starting", progress=0.0)
+        self.outcome: CaptureOutcome | None = None
+        self._final: ProgressEvent | None = None
+        self._cancelled = False
+        kw = {}
+        if sys.platform == "win32":
+            kw["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        else:
+            kw["start_new_session"] = True
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace", bufsize=1,
+                **kw,
+            )
+        except OSError as e:
+            raise ValueError(f"cannot start the capture ({self.argv[0]}): {e.strerror or e}") from e
+        self._t_out = threading.Thread(target=self._read_stdout, daemon=True)
+        self._t_err = threading.Thread(target=self._read_stderr, daemon=True)
+        self._t_out.start()
+        self._t_err.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip():
+                self._events.put(parse_progress_line(line))
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if line.strip():
+                self._stderr.append(line.strip())
+
+    def _drain(self) -> list[ProgressEvent]:
+        out: list[ProgressEvent] = []
+        while True:
+            try:
+                ev = self._events.get_nowait()
+            except queue.Empty:
+                return out
+            out.append(ev)
+            if ev.done or ev.error:
+                self._final = ev
+            elif not ev.raw:
+                self.last = ev
+
+    def poll(self) -> list[ProgressEvent]:
+        """New events since the last call; sets ``outcome`` once the process has ended."""
+        out = self._drain()
+        if self.outcome is None and self.proc.poll() is not None:
+            self._t_out.join(timeout=2)
+            self._t_err.join(timeout=2)
+            out += self._drain()
+            self.outcome = self._finish()
+        return out
+
+    def _finish(self) -> CaptureOutcome:
+        rc = self.proc.returncode
+        if self._cancelled:
+            return CaptureOutcome("cancelled", None, "capture cancelled", rc)
+        f = self._final
+        if f is not None and f.error:
+            return CaptureOutcome("error", None, f"capture failed: {f.error}", rc)
+        if f is not None and f.done and rc == 0:
+            path = Path(f.motion or "")
+            if not path.is_file():
+                return CaptureOutcome("error", None, f"capture named {path} but it does not exist", rc)
+            return CaptureOutcome("done", path, f"captured {path.name}", rc)
+        tail = self._stderr[-1] if self._stderr else "no error message"
+        return CaptureOutcome("error", None, f"capture exited with code {rc}: {tail}", rc)
+
+    def cancel(self) -> None:
+        """Kill the subprocess (and its children); poll() then reports 'cancelled'."""
+        self._cancelled = True
+        if self.proc.poll() is None:
+            try:
+                if sys.platform == "win32":
+                    self.proc.kill()
+                else:
+                    os.killpg(self.proc.pid, 9)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+
+    def run_sync(self, on_event=None, timeout_s: float | None = None) -> CaptureOutcome:
+        """Block until the process ends, calling ``on_event(ev)`` for each event."""
+        t0 = time.monotonic()
+        while self.outcome is None:
+            for ev in self.poll():
+                if on_event is not None:
+                    on_event(ev)
+            if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                self.cancel()
+                self.poll()
+                return CaptureOutcome("error", None, f"capture timed out after {timeout_s:g} s", None)
+            time.sleep(0.02)
+        return self.outcome

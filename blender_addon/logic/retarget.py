@@ -1,0 +1,219 @@
+"""Retarget a BSM-46 motion onto a character's armature (pure numpy).
+
+Method (world-space transfer with a per-bone rest alignment):
+
+* The target's own axes ``B`` (columns: forward, up, right, in armature space) come from its rest
+  pose (thigh heads give "right", hips -> shoulders give "up"), so any facing and any up-axis
+  convention (glTF Y-up parents, Blender Z-up) works. Source directions map by ``v_t = B v_os``.
+* For a limb bone the rest alignment ``D`` is the smallest rotation that turns the source
+  segment's rest direction (BSM-46 neutral: arms down) into the target's rest direction (T- or
+  A-pose), measured joint centre to joint centre. Torso bones use ``D = I``. The target bone's
+  armature-space rotation is then ``B S(t) B^T D^-1 T0`` where ``S(t)`` is the source body's world
+  rotation and ``T0`` the bone's rest rotation: the bone points where the source segment points,
+  and twist follows the source.
+* Hinge children (shin, forearm) and end bones (hand, toe) reuse their parent's ``D``, so a knee
+  or elbow of the character rotates about one fixed axis relative to its parent.
+* Proportions: root translation scales by the leg-length ratio; heights are measured from the
+  lowest foot joint so the feet stay on the character's ground.
+
+The result is the pose-basis rotation of every animated bone (Blender's local pose channels,
+assuming default inheritance) plus the hips' basis location.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bsm46
+from .kinematics import forward_kinematics
+from .layout import quat_from_matrix
+from .rigs import REQUIRED_ROLES, ROLE_BODY, BoneMapping, RigRest
+
+__all__ = ["RetargetResult", "target_axes", "retarget"]
+
+_TORSO = ("hips", "spine", "chest", "neck", "head")
+# role -> (role whose head ends the segment, source vector (OpenSim, rest) as a function of offsets)
+_SEGMENTS = {
+    "thigh": ("shin", lambda o, s: o[bsm46.BODY[f"tibia_{s}"]]),
+    "foot": ("toe", lambda o, s: o[bsm46.BODY[f"calcn_{s}"]] + o[bsm46.BODY[f"toes_{s}"]]),
+    "upper_arm": ("forearm", lambda o, s: o[bsm46.BODY[f"ulna_{s}"]]),
+    "shoulder": ("upper_arm", lambda o, s: o[bsm46.BODY[f"humerus_{s}"]]),
+}
+_REUSE = {"shin": "thigh", "toe": "foot", "forearm": "upper_arm", "hand": "upper_arm"}
+
+
+@dataclass
+class RetargetResult:
+    bone_names: tuple[str, ...]  # animated bones (mapped roles), target order
+    quaternions: np.ndarray  # (T, K, 4) pose-basis rotations (w, x, y, z)
+    root_bone: str  # the bone that also gets a location
+    root_location: np.ndarray  # (T, 3) pose-basis location of root_bone
+    pose: np.ndarray  # (T, N, 4, 4) expected armature-space pose matrices of all bones
+    scale: float  # target leg length / source leg length
+    axes: np.ndarray  # (3, 3) target forward, up, right (columns), armature space
+    rest_alignment: dict[str, np.ndarray]  # role -> D (3, 3)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    if n < 1e-12:
+        raise ValueError("degenerate rig: two joints that should differ coincide")
+    return v / n
+
+
+def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotation taking unit a to unit b."""
+    a, b = _unit(a), _unit(b)
+    v = np.cross(a, b)
+    c = float(a @ b)
+    if c < -1 + 1e-9:  # opposite: rotate 180 deg about any perpendicular axis
+        p = np.cross(a, [1.0, 0, 0])
+        if np.linalg.norm(p) < 1e-6:
+            p = np.cross(a, [0, 1.0, 0])
+        p = _unit(p)
+        return 2 * np.outer(p, p) - np.eye(3)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
+def target_axes(rig: RigRest, roles: dict[str, str]) -> np.ndarray:
+    """(3, 3) columns forward, up, right of the character at rest, armature space."""
+    h = rig.head
+    right = _unit(h(roles["thigh_r"]) - h(roles["thigh_l"]))
+    top = [roles[r] for r in ("upper_arm_l", "upper_arm_r", "head", "neck", "chest") if r in roles]
+    if not top:
+        raise ValueError("mapping needs an arm, head, neck or chest bone to find the character's up")
+    up0 = np.mean([h(n) for n in top], 0) - 0.5 * (h(roles["thigh_r"]) + h(roles["thigh_l"]))
+    up = _unit(up0 - (up0 @ right) * right)
+    fwd = np.cross(up, right)
+    return np.stack([fwd, up, right], 1)
+
+
+def _leg_length(points: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    return float(np.mean([np.linalg.norm(k - h) + np.linalg.norm(a - k) for h, k, a in points]))
+
+
+def retarget(
+    q_rad: np.ndarray,
+    root_m: np.ndarray,
+    offsets_m: np.ndarray,
+    rig: RigRest,
+    mapping: BoneMapping,
+) -> RetargetResult:
+    """Pose channels for every frame of the motion on the target rig."""
+    missing = mapping.missing_required()
+    if missing:
+        raise ValueError(f"bone mapping lacks required role(s) {missing}; map them in the panel")
+    idx = rig.index
+    bad = [f"{r}->{n}" for r, n in mapping.roles.items() if n not in idx]
+    if bad:
+        raise ValueError(f"mapped bone(s) not in the armature: {bad[:4]}")
+    roles = mapping.roles
+    rots, origins = forward_kinematics(q_rad, root_m, offsets_m)
+    t = rots.shape[0]
+    b = target_axes(rig, roles)
+    h = rig.head
+    o = np.asarray(offsets_m, dtype=np.float64)
+
+    # proportions: leg length ratio
+    tgt_leg = _leg_length([(h(roles[f"thigh_{s}"]), h(roles[f"shin_{s}"]), h(roles[f"foot_{s}"]))
+                           for s in "lr"])
+    src_leg = float(np.mean([np.linalg.norm(o[bsm46.BODY[f"tibia_{s}"]])
+                             + np.linalg.norm(o[bsm46.BODY[f"talus_{s}"]]) for s in "lr"]))
+    scale = tgt_leg / src_leg
+
+    # rest alignment per role
+    d_align: dict[str, np.ndarray] = {}
+    for role in roles:
+        kind, side = (role[:-2], role[-1]) if role[-2:] in ("_l", "_r") else (role, "")
+        if kind in _SEGMENTS:
+            child_kind, src_vec = _SEGMENTS[kind]
+            child = f"{child_kind}_{side}"
+            i = idx[roles[role]]
+            if child in roles:
+                tv = h(roles[child]) - h(roles[role])
+            else:  # no child mapped: the bone's own direction
+                tv = rig.rest[i, :3, 1]
+            d_align[role] = _swing(b @ src_vec(o, side), tv)
+    for role in roles:
+        kind, side = (role[:-2], role[-1]) if role[-2:] in ("_l", "_r") else (role, "")
+        if role in d_align:
+            continue
+        if kind in _REUSE and f"{_REUSE[kind]}_{side}" in d_align:
+            d_align[role] = d_align[f"{_REUSE[kind]}_{side}"]
+        else:
+            d_align[role] = np.eye(3)
+
+    # desired armature-space rotations of mapped bones
+    bone_role = {n: r for r, n in roles.items()}
+    n_bones = len(rig.names)
+    rest = rig.rest
+    rest_inv = np.linalg.inv(rest)
+    pose = np.zeros((t, n_bones, 4, 4))
+    basis = np.zeros((t, n_bones, 4, 4))
+
+    # root trajectory, heights from the lowest foot joint
+    feet = [bsm46.BODY[f"{p}_{s}"] for p in ("calcn", "toes") for s in "rl"]
+    src_ground = float(origins[:, feet, 1].min())
+    _, rest_origins = forward_kinematics(np.zeros(bsm46.N_DOFS), np.zeros(3), o)
+    src_stand = -float(rest_origins[feet, 1].min())  # pelvis height above its foot joints at rest
+    pel = origins[:, bsm46.BODY["pelvis"]]
+    v = np.stack([scale * pel[:, 0], scale * (pel[:, 1] - src_ground - src_stand),
+                  scale * pel[:, 2]], 1)
+    hips_bone = roles["hips"]
+    hips_head = h(hips_bone) + v @ b.T
+
+    for i, name in enumerate(rig.names):
+        p = rig.parents[i]
+        chain = rest[i] if p < 0 else pose[:, p] @ rest_inv[p] @ rest[i]
+        chain = np.broadcast_to(chain, (t, 4, 4)).copy()
+        role = bone_role.get(name)
+        if role is not None:
+            s_world = rots[:, bsm46.BODY[ROLE_BODY[role]]]
+            want = b @ s_world @ b.T @ d_align[role].T @ rest[i, :3, :3]
+            chain[:, :3, :3] = want
+            if name == hips_bone:
+                chain[:, :3, 3] = hips_head
+        pose[:, i] = chain
+        local_rest = rest[i] if p < 0 else rest_inv[p] @ rest[i]
+        parent_pose_inv = np.linalg.inv(pose[:, p]) if p >= 0 else np.eye(4)
+        basis[:, i] = np.linalg.inv(local_rest) @ parent_pose_inv @ chain
+
+    animated = [n for n in rig.names if n in bone_role]
+    ai = [idx[n] for n in animated]
+    quats = quat_from_matrix(basis[:, ai, :3, :3])
+    return RetargetResult(
+        bone_names=tuple(animated),
+        quaternions=quats,
+        root_bone=hips_bone,
+        root_location=basis[:, idx[hips_bone], :3, 3],
+        pose=pose,
+        scale=scale,
+        axes=b,
+        rest_alignment=d_align,
+    )
+
+
+def hinge_off_axis_deg(parent_pose: np.ndarray, child_pose: np.ndarray) -> float:
+    """Largest rotation (deg) of the child relative to its parent that is not about one fixed
+    axis: relative rotations M(t) M(0)^-1 are split into a twist about the best-fit axis and a
+    swing; returns the largest swing angle. (T, 3, 3) inputs, armature space."""
+    rel = np.swapaxes(parent_pose, -1, -2) @ child_pose
+    d = rel @ np.swapaxes(rel[0], -1, -2)
+    # rotation vectors of d
+    ang = np.arccos(np.clip((np.trace(d, axis1=-2, axis2=-1) - 1) / 2, -1, 1))
+    w = np.stack([d[:, 2, 1] - d[:, 1, 2], d[:, 0, 2] - d[:, 2, 0], d[:, 1, 0] - d[:, 0, 1]], -1)
+    big = ang > np.deg2rad(5)
+    if not big.any():
+        return 0.0
+    axis = _unit(np.linalg.svd(w[big] / np.linalg.norm(w[big], axis=1, keepdims=True)
+                               * np.sign(w[big] @ w[big][0])[:, None])[2][0])
+    q = quat_from_matrix(d)  # (T, 4)
+    twist = q[:, 1:] @ axis
+    swing_cos = np.sqrt(np.clip(q[:, 0] ** 2 + twist**2, 0, 1))
+    return float(np.rad2deg(2 * np.arccos(np.clip(swing_cos, -1, 1))).max())
+
+
+__all__ += ["hinge_off_axis_deg", "REQUIRED_ROLES"]

@@ -1,0 +1,162 @@
+"""Capture from video: run the core as a subprocess, show progress, import the result.
+
+``invoke`` (a button press) runs a timer-driven modal operator: progress in the status bar and
+the window's progress indicator, Esc kills the subprocess and imports nothing. ``execute`` (scripts,
+background mode, tests) runs the same job synchronously.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty
+
+from . import build
+from .logic.bundle import BundleError, read_bundle
+from .logic.capture import CaptureJob, CaptureOutcome, build_capture_command
+from .props import core_python
+
+
+def _output_dir(settings, video: Path) -> Path:
+    if settings.output_dir:
+        return Path(bpy.path.abspath(settings.output_dir))
+    return video.parent / f"{video.stem}_capture"
+
+
+def _video_fps(video: Path) -> float | None:
+    try:
+        clip = bpy.data.movieclips.load(str(video), check_existing=True)
+    except RuntimeError:
+        return None
+    return float(clip.fps) if clip.fps else None
+
+
+def start_job(context) -> CaptureJob:
+    """Check the settings and start the subprocess; ValueError with one line if they are bad."""
+    s = context.scene.biomech
+    if not s.video_path:
+        raise ValueError("pick a video file first")
+    video = Path(bpy.path.abspath(s.video_path))
+    if not video.is_file():
+        raise ValueError(f"video not found: {video}")
+    python = core_python(context)
+    if python is None or not python.is_file():
+        raise ValueError("core interpreter not found: set it in the add-on preferences")
+    start_s = end_s = 0.0
+    if s.frame_start or s.frame_end:
+        fps = _video_fps(video)
+        if fps is None:
+            raise ValueError("cannot read the video's frame rate to convert the frame range")
+        start_s, end_s = s.frame_start / fps, s.frame_end / fps if s.frame_end else 0.0
+    out = _output_dir(s, video)
+    out.mkdir(parents=True, exist_ok=True)
+    argv = build_capture_command(
+        python, video, out, height_m=s.height_m, mass_kg=s.mass_kg, focal_px=s.focal_px,
+        fov_deg=s.fov_deg, start_s=start_s, end_s=end_s, device=s.device,
+    )
+    return CaptureJob(argv)
+
+
+def finish(op, context, outcome: CaptureOutcome) -> set[str]:
+    s = context.scene.biomech
+    s.status = outcome.message
+    if outcome.status != "done":
+        op.report({"WARNING"} if outcome.status == "cancelled" else {"ERROR"}, outcome.message)
+        return {"CANCELLED"}
+    try:
+        bundle = read_bundle(outcome.motion)
+    except BundleError as e:
+        op.report({"ERROR"}, str(e))
+        return {"CANCELLED"}
+    arm = build.import_bundle(context, bundle, surface=s.import_surface,
+                              bone_meshes=s.import_bone_meshes, camera=s.import_camera,
+                              video=bpy.path.abspath(s.video_path))
+    s.source = arm
+    op.report({"INFO"}, f"{outcome.message}: {bundle.n_frames} frames imported")
+    return {"FINISHED"}
+
+
+class BIOMECH_OT_capture_from_video(bpy.types.Operator):
+    bl_idname = "biomech.capture_from_video"
+    bl_label = "Capture from Video"
+    bl_description = "Run the biomocap capture on the video and import the motion (Esc cancels)"
+
+    synchronous: BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
+                              description="Block until the capture ends (scripts)")
+
+    _job: CaptureJob | None = None
+    _timer = None
+
+    def execute(self, context):
+        s = context.scene.biomech
+        try:
+            job = start_job(context)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+
+        def on_event(ev):
+            if ev.progress is not None:
+                s.progress = ev.progress
+                s.status = f"{ev.stage} {ev.progress:.0%} {ev.message}".strip()
+
+        return finish(self, context, job.run_sync(on_event))
+
+    def invoke(self, context, event):
+        if bpy.app.background or self.synchronous:
+            return self.execute(context)
+        try:
+            self._job = start_job(context)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.progress_begin(0, 100)
+        wm.modal_handler_add(self)
+        context.scene.biomech.status = "capture starting"
+        return {"RUNNING_MODAL"}
+
+    def _cleanup(self, context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+    def modal(self, context, event):
+        job = self._job
+        s = context.scene.biomech
+        if event.type == "ESC":
+            job.cancel()
+            job.poll()
+            self._cleanup(context)
+            return finish(self, context, job.outcome)
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        job.poll()
+        last = job.last
+        if last.progress is not None:
+            s.progress = last.progress
+            s.status = f"{last.stage} {last.progress:.0%} {last.message}".strip()
+            context.window_manager.progress_update(int(100 * last.progress))
+            if context.workspace is not None:
+                context.workspace.status_text_set(f"Capture: {s.status}  (Esc to cancel)")
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+        if job.outcome is None:
+            return {"RUNNING_MODAL"}
+        self._cleanup(context)
+        return finish(self, context, job.outcome)
+
+
+def register() -> None:
+    bpy.utils.register_class(BIOMECH_OT_capture_from_video)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(BIOMECH_OT_capture_from_video)

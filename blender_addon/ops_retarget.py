@@ -1,0 +1,140 @@
+"""Retarget operators: detect the naming, edit/save/load the mapping, bake onto the character."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from bpy.props import StringProperty
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from . import anim
+from .build import PROP_MOTION
+from .logic.bundle import BundleError, read_bundle
+from .logic.retarget import retarget
+from .logic.rigs import BoneMapping, RigRest, detect_mapping, load_preset, save_preset
+
+
+def rig_rest(arm_obj) -> RigRest:
+    bones = arm_obj.data.bones
+    names = [b.name for b in bones]
+    parents = [b.parent.name if b.parent else None for b in bones]
+    rest = np.array([np.array(b.matrix_local) for b in bones])
+    return RigRest.from_unsorted(names, parents, rest)
+
+
+class BIOMECH_OT_detect_mapping(bpy.types.Operator):
+    bl_idname = "biomech.detect_mapping"
+    bl_label = "Detect Bone Names"
+    bl_description = "Guess the target's naming convention and fill the bone mapping"
+
+    def execute(self, context):
+        s = context.scene.biomech
+        if s.target is None:
+            self.report({"ERROR"}, "pick a target armature first")
+            return {"CANCELLED"}
+        m = detect_mapping([b.name for b in s.target.data.bones])
+        s.set_mapping(m.convention, m.roles)
+        if m.convention == "unknown":
+            self.report({"WARNING"}, "naming not recognised: fill the mapping by hand")
+        else:
+            self.report({"INFO"}, f"{m.convention}: {len(m.roles)} roles mapped")
+        return {"FINISHED"}
+
+
+class BIOMECH_OT_save_mapping(bpy.types.Operator, ExportHelper):
+    bl_idname = "biomech.save_mapping_preset"
+    bl_label = "Save Mapping Preset"
+    filename_ext = ".json"
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context):
+        s = context.scene.biomech
+        try:
+            save_preset(BoneMapping(s.convention or "preset", s.mapping_dict(), 1.0), self.filepath)
+        except (ValueError, OSError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class BIOMECH_OT_load_mapping(bpy.types.Operator, ImportHelper):
+    bl_idname = "biomech.load_mapping_preset"
+    bl_label = "Load Mapping Preset"
+    filename_ext = ".json"
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context):
+        s = context.scene.biomech
+        try:
+            m = load_preset(self.filepath)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        s.set_mapping(m.convention, m.roles)
+        return {"FINISHED"}
+
+
+def bake_retarget(context, source, target, mapping: BoneMapping):
+    """Retarget the motion behind ``source`` onto ``target``; returns the RetargetResult."""
+    path = source.get(PROP_MOTION)
+    if not path:
+        raise ValueError(f"{source.name} is not an imported biomocap motion (no {PROP_MOTION})")
+    bundle = read_bundle(path)
+    res = retarget(bundle.q_rad, bundle.root_m, bundle.offsets_m, rig_rest(target), mapping)
+    for pb in target.pose.bones:
+        pb.matrix_basis.identity()
+        pb.location = (0, 0, 0)
+        pb.rotation_quaternion = (1, 0, 0, 0)
+        pb.rotation_euler = (0, 0, 0)
+        pb.scale = (1, 1, 1)
+    frames = np.arange(1, bundle.n_frames + 1, dtype=np.float64)
+    _act, cb = anim.new_action(target, f"{target.name}_biomech")
+    for k, name in enumerate(res.bone_names):
+        pb = target.pose.bones[name]
+        pb.rotation_mode = "QUATERNION"
+        anim.key_channels(cb, f'pose.bones["{name}"].rotation_quaternion', frames,
+                          res.quaternions[:, k], name)
+    anim.key_channels(cb, f'pose.bones["{res.root_bone}"].location', frames, res.root_location,
+                      res.root_bone)
+    anim.set_scene_timing(context.scene, bundle.fps, bundle.n_frames)
+    return res
+
+
+class BIOMECH_OT_retarget(bpy.types.Operator):
+    bl_idname = "biomech.retarget"
+    bl_label = "Retarget and Bake"
+    bl_description = "Bake the imported motion onto the target character's bones"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        s = context.scene.biomech
+        if s.source is None or s.target is None:
+            self.report({"ERROR"}, "pick the imported motion (source) and a character (target)")
+            return {"CANCELLED"}
+        if not s.mapping_dict():
+            m = detect_mapping([b.name for b in s.target.data.bones])
+            s.set_mapping(m.convention, m.roles)
+        mapping = BoneMapping(s.convention, s.mapping_dict(), 1.0)
+        if context.object is not None and context.object.mode != "OBJECT":
+            bpy.ops.object.mode_set(mode="OBJECT")
+        try:
+            res = bake_retarget(context, s.source, s.target, mapping)
+        except (ValueError, BundleError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"baked {len(res.bone_names)} bones, scale {res.scale:.3f}")
+        return {"FINISHED"}
+
+
+_CLASSES = (BIOMECH_OT_detect_mapping, BIOMECH_OT_save_mapping, BIOMECH_OT_load_mapping,
+            BIOMECH_OT_retarget)
+
+
+def register() -> None:
+    for c in _CLASSES:
+        bpy.utils.register_class(c)
+
+
+def unregister() -> None:
+    for c in reversed(_CLASSES):
+        bpy.utils.unregister_class(c)
