@@ -151,7 +151,9 @@ def test_real_photo_and_downscale():
     full = next(iter_frames(path)).rgb
     small = next(iter_frames(path, max_side_px=200)).rgb
     assert max(small.shape[:2]) <= 200
-    assert small.shape[1] / small.shape[0] == pytest.approx(full.shape[1] / full.shape[0], rel=0.03)
+    assert small.shape[1] / small.shape[0] == pytest.approx(
+        full.shape[1] / full.shape[0], rel=0.03
+    )
 
 
 def test_bad_inputs(tmp_path):
