@@ -57,9 +57,16 @@ Axes: X forward, Y up, Z right (OpenSim). Zero pose: anatomical neutral.
 """
 
 
-def export_motion(motion: Motion, folder: str | Path, *, name: str = "subject",
-                  setups: bool = True, c3d: bool = False, sex: str = "male",
-                  source: str = "a Motion bundle") -> ExportResult:
+def export_motion(
+    motion: Motion,
+    folder: str | Path,
+    *,
+    name: str = "subject",
+    setups: bool = True,
+    c3d: bool = False,
+    sex: str = "male",
+    source: str = "a Motion bundle",
+) -> ExportResult:
     """Write NAME.osim (+ Geometry/), NAME.mot, NAME.trc, the IK/ID setups and README.txt."""
     from biomech_export.osim_model import write_osim
 
@@ -69,7 +76,9 @@ def export_motion(motion: Motion, folder: str | Path, *, name: str = "subject",
     mot = write_mot(folder / f"{name}.mot", motion_to_table(motion, name=name))
     trc_path = c3d_path = ik_setup = id_setup = None
     if motion.marker_names:
-        data = TrcData(motion.fps, motion.times_s, tuple(motion.marker_names), motion_markers(motion))
+        data = TrcData(
+            motion.fps, motion.times_s, tuple(motion.marker_names), motion_markers(motion)
+        )
         trc_path = write_trc(folder / f"{name}.trc", data)
         if c3d:
             from biomech_export.c3d import write_c3d
@@ -81,13 +90,26 @@ def export_motion(motion: Motion, folder: str | Path, *, name: str = "subject",
         if trc_path is not None:
             ik_setup = write_ik_setup(osim.osim_path, trc_path, folder, name=name)
         id_setup = write_id_setup(osim.osim_path, mot, folder, name=name)
-    trc_line = (f"{name}.trc           the virtual markers (the model's markers), mm.\n"
-                if trc_path else "")
+    trc_line = (
+        f"{name}.trc           the virtual markers (the model's markers), mm.\n"
+        if trc_path
+        else ""
+    )
     c3d_line = f"{name}.c3d           the same markers as C3D.\n" if c3d_path else ""
-    text = _README.format(name=name, source=source, mass=motion.mass_kg, height=motion.height_m,
-                          n_markers=len(motion.marker_names), n_frames=motion.n_frames,
-                          fps=motion.fps, trc_line=trc_line, c3d_line=c3d_line)
+    text = _README.format(
+        name=name,
+        source=source,
+        mass=motion.mass_kg,
+        height=motion.height_m,
+        n_markers=len(motion.marker_names),
+        n_frames=motion.n_frames,
+        fps=motion.fps,
+        trc_line=trc_line,
+        c3d_line=c3d_line,
+    )
     readme = folder / "README.txt"
     atomic_write(readme, lambda f: f.write(text))
     log.info("exported %s to %s", name, folder)
-    return ExportResult(folder, osim.osim_path, mot, trc_path, ik_setup, id_setup, readme, c3d_path)
+    return ExportResult(
+        folder, osim.osim_path, mot, trc_path, ik_setup, id_setup, readme, c3d_path
+    )

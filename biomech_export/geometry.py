@@ -25,7 +25,9 @@ def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"expected (V, 3) vertices and (F, 3) faces, got {vertices.shape}, {faces.shape}")
+        raise ValueError(
+            f"expected (V, 3) vertices and (F, 3) faces, got {vertices.shape}, {faces.shape}"
+        )
 
     def write(f) -> None:
         f.write("# biomocap body mesh, metres, body frame\n")
@@ -41,7 +43,11 @@ def segment_vectors(offsets_m: np.ndarray, height_m: float) -> np.ndarray:
     vec = np.zeros((sk.N_BODIES, 3))
     par = sk.parents()
     for i in range(sk.N_BODIES):
-        kids = [k for k in range(sk.N_BODIES) if par[k] == i and not sk.BODY_NAMES[k].startswith("scapula")]
+        kids = [
+            k
+            for k in range(sk.N_BODIES)
+            if par[k] == i and not sk.BODY_NAMES[k].startswith("scapula")
+        ]
         if kids:
             vec[i] = np.mean(offsets_m[kids], axis=0)
     s = height_m / 1.75
@@ -76,7 +82,9 @@ def _unit_sphere(n_lat: int = 8, n_lon: int = 12) -> tuple[np.ndarray, np.ndarra
     return np.array(verts), np.array(faces, dtype=np.int64)
 
 
-def ellipsoid_meshes(offsets_m: np.ndarray, height_m: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def ellipsoid_meshes(
+    offsets_m: np.ndarray, height_m: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Body name -> (vertices, faces): an ellipsoid from the origin to the segment's end."""
     sphere, faces = _unit_sphere()
     out = {}
@@ -99,7 +107,9 @@ def ellipsoid_meshes(offsets_m: np.ndarray, height_m: float) -> dict[str, tuple[
     return out
 
 
-def surface_meshes(surface: Surface, offsets_m: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def surface_meshes(
+    surface: Surface, offsets_m: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Split the zero-pose surface by each vertex's dominant skin body; vertices in body frames."""
     _, origins = fk_numpy.forward_kinematics(np.zeros(sk.N_DOFS), np.zeros(3), offsets_m)
     w = np.asarray(surface.skin_weights)

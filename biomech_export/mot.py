@@ -35,18 +35,23 @@ class MotTable:
         self.data = np.asarray(self.data, dtype=np.float64)
         if self.data.ndim != 2 or self.data.shape != (len(self.time_s), len(self.labels)):
             raise ValueError(
-                f"expected data of shape ({len(self.time_s)}, {len(self.labels)}), got {self.data.shape}"
+                f"expected data of shape ({len(self.time_s)}, {len(self.labels)}), "
+                f"got {self.data.shape}"
             )
 
     def column(self, label: str) -> np.ndarray:
         try:
             return self.data[:, self.labels.index(label)]
         except ValueError:
-            raise KeyError(f"column {label!r} not in table (has {list(self.labels[:6])}...)") from None
+            raise KeyError(
+                f"column {label!r} not in table (has {list(self.labels[:6])}...)"
+            ) from None
 
 
 def _fmt(v: float) -> str:
-    return "nan" if not np.isfinite(v) else repr(float(v)) if abs(v) < 1e-4 and v != 0 else f"{v:.8f}"
+    return (
+        "nan" if not np.isfinite(v) else repr(float(v)) if abs(v) < 1e-4 and v != 0 else f"{v:.8f}"
+    )
 
 
 def write_mot(path: str | Path, table: MotTable) -> Path:
@@ -81,7 +86,9 @@ def read_mot(path: str | Path) -> MotTable:
     try:
         end = next(i for i, ln in enumerate(lines) if ln.strip().lower() == "endheader")
     except StopIteration:
-        raise ValueError(f"{path} has no 'endheader' line: not an OpenSim .mot/.sto file") from None
+        raise ValueError(
+            f"{path} has no 'endheader' line: not an OpenSim .mot/.sto file"
+        ) from None
     header: dict[str, str] = {}
     name = lines[0].strip() if end > 0 and "=" not in lines[0] else path.stem
     for ln in lines[:end]:
@@ -96,12 +103,14 @@ def read_mot(path: str | Path) -> MotTable:
     if not labels or labels[0].lower() != "time":
         raise ValueError(f"{path}: first column must be 'time', got {labels[:1]}")
     rows = []
-    for ln in lines[label_line + 1:]:
+    for ln in lines[label_line + 1 :]:
         if not ln.strip():
             continue
         cells = ln.split()
         if len(cells) != len(labels):
-            raise ValueError(f"{path}: a data row has {len(cells)} values for {len(labels)} columns")
+            raise ValueError(
+                f"{path}: a data row has {len(cells)} values for {len(labels)} columns"
+            )
         rows.append([float(c) for c in cells])
     data = np.array(rows, dtype=np.float64).reshape(-1, len(labels))
     deg = header.get("inDegrees", "").lower()
@@ -117,18 +126,24 @@ def motion_to_table(motion: Motion, *, degrees: bool = True, name: str | None = 
     return MotTable(motion.times_s, labels, data, degrees, name or "biomocap_coordinates")
 
 
-def table_to_q_root(table: MotTable, *, assume_degrees: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def table_to_q_root(
+    table: MotTable, *, assume_degrees: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(T, 46) radians and (T, 3) metres from a table holding all BSM-46 coordinate columns.
 
     Units come from the header's ``inDegrees``; without one, ``assume_degrees`` decides, and if
     that is None too, angles beyond 2*pi anywhere mean degrees (logged)."""
     missing = [n for n in sk.DOF_NAMES + sk.ROOT_TRANSLATION_NAMES if n not in table.labels]
     if missing:
-        raise ValueError(f"table lacks BSM-46 coordinate column(s) {missing[:5]} ({len(missing)} missing)")
+        raise ValueError(
+            f"table lacks BSM-46 coordinate column(s) {missing[:5]} ({len(missing)} missing)"
+        )
     q = np.stack([table.column(n) for n in sk.DOF_NAMES], axis=1)
     root = np.stack([table.column(n) for n in sk.ROOT_TRANSLATION_NAMES], axis=1)
     degrees = table.in_degrees if table.in_degrees is not None else assume_degrees
     if degrees is None:
         degrees = bool(np.nanmax(np.abs(q)) > 2 * np.pi)
-        log.warning("no inDegrees in header: taking angles as %s", "degrees" if degrees else "radians")
+        log.warning(
+            "no inDegrees in header: taking angles as %s", "degrees" if degrees else "radians"
+        )
     return (np.deg2rad(q) if degrees else q), root

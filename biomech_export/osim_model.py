@@ -84,8 +84,13 @@ def _spatial_transform(osim: Any, body: sk.Body) -> Any:
     return st
 
 
-def build_model(motion: Motion, *, name: str = "bsm46", sex: str = "male",
-                mesh_files: dict[str, str] | None = None) -> Any:
+def build_model(
+    motion: Motion,
+    *,
+    name: str = "bsm46",
+    sex: str = "male",
+    mesh_files: dict[str, str] | None = None,
+) -> Any:
     """An ``opensim.Model`` of the subject in ``motion`` (skeleton, masses, markers), not yet
     initialised. ``mesh_files`` maps body name -> mesh file name to attach as visual geometry."""
     osim = require_opensim()
@@ -98,9 +103,17 @@ def build_model(motion: Motion, *, name: str = "bsm46", sex: str = "male",
     for i, b in enumerate(sk.BODIES):
         in_ = inert.inertia_kgm2[i]
         body = osim.Body(
-            b.name, float(inert.masses_kg[i]), osim.Vec3(*map(float, inert.com_local_m[i])),
-            osim.Inertia(float(in_[0, 0]), float(in_[1, 1]), float(in_[2, 2]),
-                         float(in_[0, 1]), float(in_[0, 2]), float(in_[1, 2])),
+            b.name,
+            float(inert.masses_kg[i]),
+            osim.Vec3(*map(float, inert.com_local_m[i])),
+            osim.Inertia(
+                float(in_[0, 0]),
+                float(in_[1, 1]),
+                float(in_[2, 2]),
+                float(in_[0, 1]),
+                float(in_[0, 2]),
+                float(in_[1, 2]),
+            ),
         )
         model.addBody(body)
         if mesh_files and b.name in mesh_files:
@@ -110,14 +123,22 @@ def build_model(motion: Motion, *, name: str = "bsm46", sex: str = "male",
         bodies[b.name] = body
         parent = model.getGround() if b.parent is None else bodies[b.parent]
         joint = osim.CustomJoint(
-            b.joint, parent, osim.Vec3(*map(float, motion.offsets_m[i])), osim.Vec3(0, 0, 0),
-            body, osim.Vec3(0, 0, 0), osim.Vec3(0, 0, 0), _spatial_transform(osim, b),
+            b.joint,
+            parent,
+            osim.Vec3(*map(float, motion.offsets_m[i])),
+            osim.Vec3(0, 0, 0),
+            body,
+            osim.Vec3(0, 0, 0),
+            osim.Vec3(0, 0, 0),
+            _spatial_transform(osim, b),
         )
         model.addJoint(joint)
-    for mname, bi, loc in zip(motion.marker_names, motion.marker_bodies, motion.marker_local_m,
-                              strict=True):
-        model.addMarker(osim.Marker(mname, bodies[sk.BODY_NAMES[int(bi)]],
-                                    osim.Vec3(*map(float, loc))))
+    for mname, bi, loc in zip(
+        motion.marker_names, motion.marker_bodies, motion.marker_local_m, strict=True
+    ):
+        model.addMarker(
+            osim.Marker(mname, bodies[sk.BODY_NAMES[int(bi)]], osim.Vec3(*map(float, loc)))
+        )
     model.finalizeFromProperties()
     coords = model.updCoordinateSet()
     for k in range(coords.getSize()):
@@ -144,8 +165,14 @@ def _set_range(coord: Any, lo: np.ndarray, hi: np.ndarray) -> None:
     coord.setDefaultClamped(False)
 
 
-def write_osim(motion: Motion, path: str | Path, *, name: str | None = None, sex: str = "male",
-               geometry: bool = True) -> OsimExport:
+def write_osim(
+    motion: Motion,
+    path: str | Path,
+    *,
+    name: str | None = None,
+    sex: str = "male",
+    geometry: bool = True,
+) -> OsimExport:
     """Write ``path`` (.osim) and, with ``geometry``, one mesh per body in ``Geometry/`` beside it.
     The model is checked with ``initSystem()`` before it is written."""
     path = Path(path)
@@ -156,8 +183,11 @@ def write_osim(motion: Motion, path: str | Path, *, name: str | None = None, sex
     geom_dir = None
     if geometry:
         geom_dir = path.parent / "Geometry"
-        meshes = (surface_meshes(motion.surface, motion.offsets_m) if motion.surface is not None
-                  else ellipsoid_meshes(motion.offsets_m, motion.height_m))
+        meshes = (
+            surface_meshes(motion.surface, motion.offsets_m)
+            if motion.surface is not None
+            else ellipsoid_meshes(motion.offsets_m, motion.height_m)
+        )
         for body, (v, f) in meshes.items():
             fname = f"{name}_{body}.obj"
             write_obj(geom_dir / fname, v, f)
@@ -180,6 +210,11 @@ def write_osim(motion: Motion, path: str | Path, *, name: str | None = None, sex
     finally:
         tmp.unlink(missing_ok=True)
     atomic_write(path, lambda f: f.write(text))
-    log.info("wrote %s (%d bodies, %d markers, %.1f kg)", path, sk.N_BODIES,
-             len(motion.marker_names), total)
+    log.info(
+        "wrote %s (%d bodies, %d markers, %.1f kg)",
+        path,
+        sk.N_BODIES,
+        len(motion.marker_names),
+        total,
+    )
     return OsimExport(path, geom_dir, tuple(mesh_files.values()), total, len(motion.marker_names))

@@ -23,8 +23,15 @@ from biomech_export.mot import read_mot
 from biomech_export.trc import read_trc
 
 __all__ = [
-    "IKResult", "IDResult", "run_ik", "run_id", "run_ik_setup", "run_id_setup", "write_ik_setup",
-    "write_id_setup", "write_external_loads",
+    "IKResult",
+    "IDResult",
+    "run_ik",
+    "run_id",
+    "run_ik_setup",
+    "run_id_setup",
+    "write_ik_setup",
+    "write_id_setup",
+    "write_external_loads",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,8 +137,9 @@ def write_ik_setup(
     return setup_path
 
 
-def run_ik(model_path: str | Path, trc_path: str | Path, output_dir: str | Path,
-           **setup_options: Any) -> IKResult:
+def run_ik(
+    model_path: str | Path, trc_path: str | Path, output_dir: str | Path, **setup_options: Any
+) -> IKResult:
     """OpenSim IK of ``trc_path`` on ``model_path``: writes the setup (``write_ik_setup``
     options), runs it from that file and returns the result paths and marker errors."""
     setup_path = write_ik_setup(model_path, trc_path, output_dir, **setup_options)
@@ -161,8 +169,9 @@ def run_ik_setup(setup_path: str | Path) -> IKResult:
         rms = float(np.mean(errs.column("marker_error_RMS")))
         mx = float(np.max(errs.column("marker_error_max")))
     log.info("IK %s: marker RMS %.1f mm, max %.1f mm", name, rms * 1e3, mx * 1e3)
-    return IKResult(mot_path, setup_path, log_path, err_path if err_path.is_file() else None,
-                    rms, mx)
+    return IKResult(
+        mot_path, setup_path, log_path, err_path if err_path.is_file() else None, rms, mx
+    )
 
 
 def _model_marker_names(osim: Any, model_path: Path) -> list[str]:
@@ -171,8 +180,9 @@ def _model_marker_names(osim: Any, model_path: Path) -> list[str]:
     return [ms.get(i).getName() for i in range(ms.getSize())]
 
 
-def write_external_loads(template_xml: str | Path, grf_mot: str | Path,
-                         out_xml: str | Path) -> Path:
+def write_external_loads(
+    template_xml: str | Path, grf_mot: str | Path, out_xml: str | Path
+) -> Path:
     """Copy an ExternalLoads XML, pointing its data file at ``grf_mot`` (relative path)."""
     osim = require_opensim()
     template_xml = _check_file(Path(template_xml), "external loads XML")
@@ -197,7 +207,8 @@ def write_id_setup(
     lowpass_hz: float = 6.0,
     forces_to_exclude: tuple[str, ...] = ("Muscles",),
 ) -> Path:
-    """Write ``NAME_Setup_ID.xml`` for OpenSim ID: generalized forces for ``coordinates_path`` (.mot) on ``model_path``.
+    """Write ``NAME_Setup_ID.xml`` for OpenSim ID: generalized forces for
+    ``coordinates_path`` (.mot) on ``model_path``.
 
     ``external_loads`` is an ExternalLoads XML; with ``grf_path`` its data file is replaced by
     that .mot (a copy of the XML is written beside the results). ``lowpass_hz`` filters the
@@ -230,7 +241,9 @@ def write_id_setup(
     if external_loads is not None:
         loads_xml = _check_file(Path(external_loads), "external loads XML")
         if grf_path is not None:
-            loads_xml = write_external_loads(loads_xml, grf_path, out / f"{name}_ExternalLoads.xml")
+            loads_xml = write_external_loads(
+                loads_xml, grf_path, out / f"{name}_ExternalLoads.xml"
+            )
         tool.setExternalLoadsFileName(_rel(loads_xml, out))
     elif grf_path is not None:
         raise ValueError("grf_path needs external_loads (an ExternalLoads XML naming the bodies)")
@@ -239,8 +252,12 @@ def write_id_setup(
     return setup_path
 
 
-def run_id(model_path: str | Path, coordinates_path: str | Path, output_dir: str | Path,
-           **setup_options: Any) -> IDResult:
+def run_id(
+    model_path: str | Path,
+    coordinates_path: str | Path,
+    output_dir: str | Path,
+    **setup_options: Any,
+) -> IDResult:
     """OpenSim ID: writes the setup (``write_id_setup`` options), runs it from that file."""
     return run_id_setup(write_id_setup(model_path, coordinates_path, output_dir, **setup_options))
 

@@ -17,8 +17,16 @@ from core.motion import atomic_write
 __all__ = ["TrcData", "write_trc", "read_trc"]
 
 _UNITS_TO_M = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}
-_KEYS = ("DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
-         "OrigDataStartFrame", "OrigNumFrames")
+_KEYS = (
+    "DataRate",
+    "CameraRate",
+    "NumFrames",
+    "NumMarkers",
+    "Units",
+    "OrigDataRate",
+    "OrigDataStartFrame",
+    "OrigNumFrames",
+)
 
 
 @dataclass
@@ -48,7 +56,9 @@ def write_trc(path: str | Path, data: TrcData, *, units: str = "mm") -> Path:
         f.write("\t".join(_KEYS) + "\n")
         r = f"{data.rate_hz:g}"
         f.write(f"{r}\t{r}\t{t}\t{m}\t{units}\t{r}\t{int(frames[0]) if t else 1}\t{t}\n")
-        f.write("Frame#\tTime\t" + "".join(f"{n}\t\t\t" for n in data.marker_names).rstrip("\t") + "\n")
+        f.write(
+            "Frame#\tTime\t" + "".join(f"{n}\t\t\t" for n in data.marker_names).rstrip("\t") + "\n"
+        )
         f.write("\t\t" + "\t".join(f"X{k}\tY{k}\tZ{k}" for k in range(1, m + 1)) + "\n\n")
         for i in range(t):
             cells = ["" if not np.isfinite(v) else f"{v:.6f}" for v in xyz[i].reshape(-1)]

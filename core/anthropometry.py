@@ -76,8 +76,9 @@ class SegmentInertia:
     inertia_kgm2: np.ndarray  # (24, 3, 3) inertia about the COM in body axes, kg m^2
 
 
-def _principal(mass: float, length: float, r_sag: float, r_trans: float, r_long: float,
-               long_axis: int = 1) -> np.ndarray:
+def _principal(
+    mass: float, length: float, r_sag: float, r_trans: float, r_long: float, long_axis: int = 1
+) -> np.ndarray:
     """Diagonal inertia (3, 3): X gets r_sag, Z r_trans, the long axis r_long (all % of length)."""
     radii = {0: r_sag, 1: r_sag, 2: r_trans}
     radii[long_axis] = r_long
@@ -142,8 +143,11 @@ def segment_inertia(
 
     for s in "rl":
         # Long bones: COM on the line from this joint to the next one.
-        for body, child, name in (("femur", "tibia", "thigh"), ("tibia", "talus", "shank"),
-                                  ("humerus", "ulna", "upper_arm")):
+        for body, child, name in (
+            ("femur", "tibia", "thigh"),
+            ("tibia", "talus", "shank"),
+            ("humerus", "ulna", "upper_arm"),
+        ):
             m, c, rs, rt, rl = seg(name)
             vec = off[f"{child}_{s}"]
             put(f"{body}_{s}", m, c * vec, _principal(m, float(np.linalg.norm(vec)), rs, rt, rl))

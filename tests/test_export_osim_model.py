@@ -26,9 +26,17 @@ def random_marker_motion(rng: np.random.Generator, n_frames: int, per_body: int 
     bodies = np.repeat(np.arange(sk.N_BODIES), per_body)
     local = rng.uniform(-0.15, 0.15, size=(len(bodies), 3))
     names = tuple(f"{sk.BODY_NAMES[b]}_m{k % per_body}" for k, b in enumerate(bodies))
-    return Motion(fps=100.0, q_rad=q, root_m=root, offsets_m=sk.default_offsets(1.8),
-                  height_m=1.8, mass_kg=80.0, marker_names=names, marker_bodies=bodies,
-                  marker_local_m=local)
+    return Motion(
+        fps=100.0,
+        q_rad=q,
+        root_m=root,
+        offsets_m=sk.default_offsets(1.8),
+        height_m=1.8,
+        mass_kg=80.0,
+        marker_names=names,
+        marker_bodies=bodies,
+        marker_local_m=local,
+    )
 
 
 def opensim_markers(model_path, motion: Motion) -> np.ndarray:
@@ -98,7 +106,9 @@ def test_model_contents(tmp_path):
         c = coords.get(d.name)
         assert c.getDefaultValue() == 0.0
         if d.limited:
-            assert c.getRangeMin() == pytest.approx(lo[j]) and c.getRangeMax() == pytest.approx(hi[j])
+            assert c.getRangeMin() == pytest.approx(lo[j]) and c.getRangeMax() == pytest.approx(
+                hi[j]
+            )
             assert c.getDefaultClamped()
     g = model.getGravity()
     assert (g.get(0), g.get(1), g.get(2)) == GRAVITY

@@ -1,0 +1,5 @@
+import sys
+
+from biomech_export.cli import main
+
+sys.exit(main())

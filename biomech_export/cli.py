@@ -1,0 +1,182 @@
+"""``python -m biomech_export``: OpenSim export, IK/ID, validation and conversion."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("biomech_export")
+
+EPILOG = """examples:
+  python -m biomech_export export walk.motion.npz -o out/walk          # .osim .mot .trc setups
+  python -m biomech_export ik out/walk/walk.osim out/walk/walk.trc -o out/walk/ik
+  python -m biomech_export id model.osim walk_ik.mot -o out/id \\
+      --external-loads grf.xml --grf grf.mot --lowpass 6
+  python -m biomech_export validate out/walk/walk.osim out/walk/walk.mot
+  python -m biomech_export convert hsmr_params.npz -o walk.motion.npz --fps 30
+  python -m biomech_export convert gait2392_ik.mot -o walk.motion.npz --height 1.8
+"""
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from biomech_export.export import export_motion
+    from core.motion import Motion
+
+    motion = Motion.load(a.motion)
+    name = a.name or a.motion.name.removesuffix(".npz").removesuffix(".motion")
+    res = export_motion(motion, a.output, name=name, c3d=a.c3d, sex=a.sex, source=str(a.motion))
+    print(f"wrote {res.folder} (see {res.readme_path.name})")
+    return 0
+
+
+def _range(v: list[float] | None) -> tuple[float, float] | None:
+    return None if v is None else (float(v[0]), float(v[1]))
+
+
+def _cmd_ik(a: argparse.Namespace) -> int:
+    from biomech_export.tools import run_ik
+
+    res = run_ik(
+        a.model,
+        a.markers,
+        a.output,
+        name=a.name,
+        time_range_s=_range(a.time_range),
+        setup_template=a.setup_template,
+    )
+    print(
+        f"wrote {res.mot_path} (marker RMS {res.marker_rms_m * 1e3:.1f} mm, "
+        f"max {res.marker_max_m * 1e3:.1f} mm; setup {res.setup_path.name})"
+    )
+    return 0
+
+
+def _cmd_id(a: argparse.Namespace) -> int:
+    from biomech_export.tools import run_id
+
+    res = run_id(
+        a.model,
+        a.coordinates,
+        a.output,
+        name=a.name,
+        external_loads=a.external_loads,
+        grf_path=a.grf,
+        time_range_s=_range(a.time_range),
+        lowpass_hz=a.lowpass,
+    )
+    print(f"wrote {res.sto_path} (setup {res.setup_path.name})")
+    return 0
+
+
+def _cmd_validate(a: argparse.Namespace) -> int:
+    from biomech_export.validate import validate_files
+
+    rep = validate_files(a.model, a.coordinates)
+    for w in rep.warnings:
+        print(f"warning: {w}")
+    for p in rep.problems:
+        print(f"problem: {p}")
+    print(
+        f"{'OK' if rep.ok else 'INVALID'}: {rep.n_frames} frames, "
+        f"{rep.n_coordinates} model coordinates"
+    )
+    return 0 if rep.ok else 1
+
+
+def _cmd_convert(a: argparse.Namespace) -> int:
+    from biomech_export import convert
+
+    src: Path = a.input
+    suffix = src.suffix.lower()
+    if suffix in (".mot", ".sto"):
+        motion = convert.mot_to_motion(src, height_m=a.height, mass_kg=a.mass, fps=a.fps)
+    elif suffix == ".npz":
+        motion = convert.skel_params_to_motion(
+            src, fps=a.fps or 30.0, height_m=a.height, mass_kg=a.mass
+        )
+    elif suffix == ".bvh":
+        motion = convert.bvh_to_motion(src)
+    else:
+        raise ValueError(f"cannot convert {src.name}: expected .mot/.sto, SKEL/HSMR .npz or .bvh")
+    out = motion.save(a.output)
+    print(f"wrote {out} ({motion.n_frames} frames)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m biomech_export",
+        description="BSM-46 motions to and from OpenSim: scaled .osim, .mot, .trc, IK, ID.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("export", help="motion.npz -> folder with .osim, .mot, .trc, setups")
+    s.add_argument("motion", type=Path, help="NAME.motion.npz")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    s.add_argument("--name", help="file stem (default: from the motion file)")
+    s.add_argument(
+        "--sex",
+        choices=("male", "female"),
+        default="male",
+        help="de Leva table for segment masses",
+    )
+    s.add_argument("--c3d", action="store_true", help="also write the markers as C3D")
+    s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("ik", help="OpenSim inverse kinematics: .trc + .osim -> .mot")
+    s.add_argument("model", type=Path)
+    s.add_argument("markers", type=Path, help=".trc marker file")
+    s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--name")
+    s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
+    s.add_argument("--setup-template", type=Path, help="take the task set from this IK setup")
+    s.set_defaults(func=_cmd_ik)
+
+    s = sub.add_parser("id", help="OpenSim inverse dynamics: .osim + .mot [+ GRF] -> .sto")
+    s.add_argument("model", type=Path)
+    s.add_argument("coordinates", type=Path, help=".mot coordinates (e.g. IK output)")
+    s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--name")
+    s.add_argument("--external-loads", type=Path, help="ExternalLoads .xml")
+    s.add_argument("--grf", type=Path, help="ground reaction .mot replacing the XML's data file")
+    s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
+    s.add_argument(
+        "--lowpass",
+        type=float,
+        default=6.0,
+        help="low-pass cut-off for the coordinates, Hz (OpenSim's filter; <=0: none)",
+    )
+    s.set_defaults(func=_cmd_id)
+
+    s = sub.add_parser("validate", help="check a model + .mot pair; non-zero exit with reasons")
+    s.add_argument("model", type=Path)
+    s.add_argument("coordinates", type=Path)
+    s.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("convert", help="another model's .mot, SKEL/HSMR .npz or BVH -> motion.npz")
+    s.add_argument("input", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True, help="NAME.motion.npz")
+    s.add_argument("--fps", type=float, default=None)
+    s.add_argument("--height", type=float, default=1.75, help="subject height, m")
+    s.add_argument("--mass", type=float, default=75.0, help="subject mass, kg")
+    s.set_defaults(func=_cmd_convert)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,159 @@
+"""Other formats -> Motion bundles: another model's .mot, SKEL/HSMR parameters, BVH.
+
+Each converter clamps into the BSM-46 limits (limits hold by construction) and records in
+``Motion.provenance`` what it did and how many values it clamped.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from biomech_export.mot import read_mot
+from core import skeleton as sk
+from core.motion import Motion
+
+__all__ = [
+    "mot_to_motion",
+    "skel_params_to_motion",
+    "bvh_to_motion",
+    "COORDINATE_ALIASES",
+    "SIGN_FLIPS",
+]
+
+log = logging.getLogger(__name__)
+
+# Other OpenSim models' coordinate names -> BSM-46 names (same anatomical motion).
+COORDINATE_ALIASES = {"lumbar_rotation": "lumbar_twist"}
+# gait2392 / gait10dof knees rotate about +Z with flexion negative; ours is positive flexion.
+SIGN_FLIPS = {"knee_angle_r": "median < 0", "knee_angle_l": "median < 0"}
+
+
+def _clamp(q: np.ndarray) -> tuple[np.ndarray, int]:
+    lo, hi = sk.limits_rad()
+    out = np.clip(q, lo, hi)
+    return out, int((np.abs(out - q) > 1e-9).sum())
+
+
+def mot_to_motion(
+    path: str | Path, *, height_m: float = 1.75, mass_kg: float = 75.0, fps: float | None = None
+) -> Motion:
+    """Coordinates of another OpenSim model (.mot/.sto) whose names map onto BSM-46.
+
+    Unmapped BSM-46 DOFs stay 0 (named in the provenance). Knee angles stored flexion-negative
+    (gait2392 convention) are negated. The skeleton is the generic one for ``height_m``."""
+    table = read_mot(path)
+    labels = {COORDINATE_ALIASES.get(n, n): n for n in table.labels}
+    mapped = [n for n in sk.DOF_NAMES if n in labels]
+    if not mapped:
+        raise ValueError(f"{path}: no column maps onto a BSM-46 coordinate (e.g. hip_flexion_r)")
+    degrees = table.in_degrees
+    if degrees is None:
+        rot = np.stack([table.column(labels[n]) for n in mapped], axis=1)
+        degrees = bool(np.nanmax(np.abs(rot)) > 2 * np.pi)
+        log.warning(
+            "%s has no inDegrees: angles taken as %s", path, "degrees" if degrees else "radians"
+        )
+    t = len(table.time_s)
+    q = np.zeros((t, sk.N_DOFS))
+    flipped = []
+    for n in mapped:
+        v = table.column(labels[n])
+        v = np.deg2rad(v) if degrees else v
+        if n in SIGN_FLIPS and np.median(v) < 0:
+            v = -v
+            flipped.append(n)
+        q[:, sk.DOF[n]] = v
+    if not np.all(np.isfinite(q)):
+        raise ValueError(f"{path}: mapped coordinates contain NaN/inf")
+    root = np.zeros((t, 3))
+    for k, n in enumerate(sk.ROOT_TRANSLATION_NAMES):
+        if n in table.labels:
+            root[:, k] = table.column(n)
+    q, n_clamped = _clamp(q)
+    if fps is None:
+        dt = np.diff(table.time_s)
+        if len(dt) == 0 or np.any(dt <= 0):
+            raise ValueError(f"{path}: time column is not increasing; pass fps")
+        fps = float(1.0 / np.median(dt))
+    unmapped = [n for n in sk.DOF_NAMES if n not in labels]
+    prov = {
+        "convert": {
+            "from": str(path),
+            "mapped": mapped,
+            "unmapped_zero": unmapped,
+            "negated": flipped,
+            "n_clamped": n_clamped,
+        }
+    }
+    log.info(
+        "%s: %d DOFs mapped, %d zero, %d values clamped",
+        path,
+        len(mapped),
+        len(unmapped),
+        n_clamped,
+    )
+    return Motion(
+        fps=fps,
+        q_rad=q,
+        root_m=root,
+        offsets_m=sk.default_offsets(height_m),
+        height_m=height_m,
+        mass_kg=mass_kg,
+        provenance=prov,
+    )
+
+
+def skel_params_to_motion(
+    path: str | Path, *, fps: float = 30.0, height_m: float = 1.75, mass_kg: float = 75.0
+) -> Motion:
+    """SKEL/HSMR parameters (.npz with 'poses' (T, 46) radians and optional 'trans' (T, 3))."""
+    from core.skel_convert import skel_to_bsm
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"SKEL parameter file not found: {path}")
+    with np.load(path, allow_pickle=False) as z:
+        if "poses" not in z.files:
+            raise ValueError(f"{path}: expected an array 'poses' (T, 46), found {z.files}")
+        poses = np.asarray(z["poses"], dtype=np.float64)
+        trans = np.asarray(z["trans"], dtype=np.float64) if "trans" in z.files else None
+        betas = np.asarray(z["betas"], dtype=np.float64) if "betas" in z.files else None
+    poses = poses.reshape(1, -1) if poses.ndim == 1 else poses
+    if poses.ndim != 2 or poses.shape[1] != sk.N_DOFS:
+        raise ValueError(f"{path}: expected 'poses' of shape (T, {sk.N_DOFS}), got {poses.shape}")
+    conv = skel_to_bsm(poses)
+    t = poses.shape[0]
+    root = np.zeros((t, 3)) if trans is None else trans.reshape(t, 3)
+    prov = {
+        "convert": {
+            "from": str(path),
+            "format": "SKEL/HSMR params",
+            "n_clamped": conv.n_clamped,
+            "clamped_dofs": list(conv.clamped_dofs),
+            "betas_ignored": betas is not None,
+        }
+    }
+    return Motion(
+        fps=fps,
+        q_rad=conv.q_rad,
+        root_m=root,
+        offsets_m=sk.default_offsets(height_m),
+        height_m=height_m,
+        mass_kg=mass_kg,
+        provenance=prov,
+    )
+
+
+def bvh_to_motion(path: str | Path, **kwargs) -> Motion:
+    """BVH -> Motion through ``core.bvh.retarget_bvh`` (needs the core BVH module)."""
+    try:
+        from core.bvh import retarget_bvh
+    except ImportError as e:
+        raise ImportError(
+            "BVH conversion needs core.bvh (biomocap[core]); it is not available "
+            f"in this installation ({e})"
+        ) from e
+    return retarget_bvh(path, **kwargs)

@@ -1,0 +1,118 @@
+"""`python -m biomech_export` subcommands end to end (real opensim where they need it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from biomech_export.cli import main
+from biomech_export.mot import read_mot, write_mot
+from core import skeleton as sk
+from core.motion import Motion
+from tests.conftest import REPO, shared_path
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "python -m biomech_export export" in capsys.readouterr().out
+
+
+def test_user_error_is_one_line_and_nonzero(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "missing.motion.npz"), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "missing.motion.npz" in err[0]
+    assert main(["convert", str(tmp_path / "x.fbx"), "-o", str(tmp_path / "y.motion.npz")]) == 2
+
+
+def test_missing_opensim_names_the_extra():
+    code = (
+        "import sys; sys.modules['opensim'] = None\n"
+        "from biomech_export._opensim import require_opensim\n"
+        "try:\n    require_opensim()\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert "biomocap[opensim]" in out.stdout
+
+
+@pytest.mark.opensim
+def test_export_then_validate(tmp_path, capsys):
+    pytest.importorskip("opensim")
+    rng = np.random.default_rng(0)
+    lo, hi = sk.limits_rad()
+    q = rng.uniform(np.maximum(lo, -1.0), np.minimum(hi, 1.0), size=(10, sk.N_DOFS))
+    bodies = np.arange(sk.N_BODIES)
+    motion = Motion(
+        fps=25.0,
+        q_rad=q,
+        root_m=np.zeros((10, 3)),
+        offsets_m=sk.default_offsets(),
+        height_m=1.75,
+        mass_kg=70.0,
+        marker_names=tuple(f"m{i}" for i in bodies),
+        marker_bodies=bodies,
+        marker_local_m=np.full((sk.N_BODIES, 3), 0.02),
+    )
+    motion.save(tmp_path / "walk.motion.npz")
+    out = tmp_path / "out"
+    assert main(["export", str(tmp_path / "walk.motion.npz"), "-o", str(out), "--c3d"]) == 0
+    for f in (
+        "walk.osim",
+        "walk.mot",
+        "walk.trc",
+        "walk.c3d",
+        "walk_Setup_IK.xml",
+        "walk_Setup_ID.xml",
+        "README.txt",
+    ):
+        assert (out / f).is_file(), f
+    assert main(["validate", str(out / "walk.osim"), str(out / "walk.mot")]) == 0
+    # Break it: knee beyond its range, a NaN, and radians labelled as degrees.
+    tab = read_mot(out / "walk.mot")
+    tab.data[2, tab.labels.index("knee_angle_r")] = 170.0
+    tab.data[4, tab.labels.index("hip_flexion_l")] = np.nan
+    write_mot(out / "bad.mot", tab)
+    capsys.readouterr()
+    assert main(["validate", str(out / "walk.osim"), str(out / "bad.mot")]) == 1
+    text = capsys.readouterr().out
+    assert "knee_angle_r" in text and "NaN" in text and "INVALID" in text
+    tab = read_mot(out / "walk.mot")
+    rot = [i for i, n in enumerate(tab.labels) if n in sk.DOF]
+    tab.data[:, rot] = np.deg2rad(tab.data[:, rot])
+    write_mot(out / "rad.mot", tab)
+    assert main(["validate", str(out / "walk.osim"), str(out / "rad.mot")]) == 1
+    assert "looks like radians" in capsys.readouterr().out
+
+
+def test_convert_gait2392_mot(tmp_path):
+    src = shared_path("opensim", "gait2392_subject01", "OutputReference", "subject01_walk1_ik.mot")
+    assert (
+        main(["convert", str(src), "-o", str(tmp_path / "g.motion.npz"), "--height", "1.8"]) == 0
+    )
+    m = Motion.load(tmp_path / "g.motion.npz")
+    ref = read_mot(src)
+    assert m.n_frames == len(ref.time_s) and sk.limit_violations(m.q_rad) == 0
+    knee = np.rad2deg(m.q_rad[:, sk.DOF["knee_angle_r"]])
+    assert knee.max() > 50  # flexion-negative gait2392 knee became flexion-positive
+    hip = np.clip(ref.column("hip_flexion_r"), -45, 135)
+    np.testing.assert_allclose(np.rad2deg(m.q_rad[:, sk.DOF["hip_flexion_r"]]), hip, atol=1e-6)
+    assert "lumbar_twist" in m.provenance["convert"]["mapped"]
+
+
+def test_convert_skel_params(tmp_path):
+    from core.skel_convert import bsm_to_skel
+
+    rng = np.random.default_rng(4)
+    lo, hi = sk.limits_rad()
+    q = rng.uniform(np.maximum(lo, -1.0), np.minimum(hi, 1.0), size=(6, sk.N_DOFS))
+    np.savez(
+        tmp_path / "hsmr.npz", poses=bsm_to_skel(q), trans=np.ones((6, 3)), betas=np.zeros(10)
+    )
+    assert main(["convert", str(tmp_path / "hsmr.npz"), "-o", str(tmp_path / "h.motion.npz")]) == 0
+    m = Motion.load(tmp_path / "h.motion.npz")
+    np.testing.assert_allclose(m.q_rad, q, atol=1e-9)
+    np.testing.assert_allclose(m.root_m, 1.0)
