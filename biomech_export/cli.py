@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name")
     s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
     s.add_argument("--setup-template", type=Path, help="take the task set from this IK setup")
+    s.add_argument(
+        "--unclamped",
+        action="store_true",
+        help="solve on a copy without coordinate clamping (tighter fit, may leave "
+        "the joint ranges)",
+    )
     s.set_defaults(func=_cmd_ik)
 
     s = sub.add_parser("id", help="OpenSim inverse dynamics: .osim + .mot [+ GRF] -> .sto")

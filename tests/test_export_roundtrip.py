@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from biomech_export.geometry import segment_vectors
 from biomech_export.mot import read_mot, table_to_q_root
 from core import skeleton as sk
 from core.motion import Motion
@@ -13,7 +14,7 @@ pytest.importorskip("opensim")
 pytestmark = pytest.mark.opensim
 
 from biomech_export.export import export_motion  # noqa: E402
-from biomech_export.tools import run_ik_setup  # noqa: E402
+from biomech_export.tools import run_ik, run_ik_setup  # noqa: E402
 
 
 def smooth_motion(n_frames: int = 40, fps: float = 30.0, seed: int = 0) -> Motion:
@@ -27,14 +28,21 @@ def smooth_motion(n_frames: int = 40, fps: float = 30.0, seed: int = 0) -> Motio
     phase = rng.uniform(0, 2 * np.pi, sk.N_DOFS)
     q = mid + amp * np.sin(2 * np.pi * 0.5 * t[:, None] + phase)
     root = np.stack([0.8 * t, 0.95 + 0.02 * np.sin(4 * t), 0.1 * t], axis=1)
+    # Markers as on a real subject: spread over each segment (not bunched at the joint centre),
+    # 3 per body, 4-8 cm off the segment line.
+    offsets = sk.default_offsets(1.7)
+    seg = segment_vectors(offsets, 1.7)
     bodies = np.repeat(np.arange(sk.N_BODIES), 3)
-    local = rng.uniform(-0.08, 0.08, size=(len(bodies), 3))
+    frac = np.tile([0.3, 0.7, 1.0], sk.N_BODIES)
+    local = frac[:, None] * seg[bodies] + rng.uniform(0.04, 0.08, (len(bodies), 3)) * rng.choice(
+        [-1.0, 1.0], (len(bodies), 3)
+    )
     names = tuple(f"{sk.BODY_NAMES[b]}_{k % 3}" for k, b in enumerate(bodies))
     return Motion(
         fps=fps,
         q_rad=q,
         root_m=root,
-        offsets_m=sk.default_offsets(1.7),
+        offsets_m=offsets,
         height_m=1.7,
         mass_kg=65.0,
         marker_names=names,
@@ -43,7 +51,27 @@ def smooth_motion(n_frames: int = 40, fps: float = 30.0, seed: int = 0) -> Motio
     )
 
 
+def _ik_errors(motion: Motion, mot_path) -> tuple[np.ndarray, np.ndarray, float]:
+    q, root = table_to_q_root(read_mot(mot_path))
+    assert q.shape == motion.q_rad.shape
+    err_deg = np.rad2deg(np.sqrt(np.mean((q - motion.q_rad) ** 2, axis=0)))
+    root_rms = float(np.sqrt(np.mean((root - motion.root_m) ** 2)))
+    return q, err_deg, root_rms
+
+
+def _report(tag: str, err_deg: np.ndarray, root_rms: float, marker_rms: float) -> dict:
+    worst = int(np.argmax(err_deg))
+    over = {sk.DOF_NAMES[j]: round(float(e), 2) for j, e in enumerate(err_deg) if e >= 1.0}
+    print(
+        f"IK round trip ({tag}): worst RMS {sk.DOF_NAMES[worst]} {err_deg[worst]:.3f} deg, "
+        f"median {np.median(err_deg):.3f} deg, root RMS {root_rms * 1e3:.3f} mm, "
+        f"marker RMS {marker_rms * 1e3:.3f} mm; over 1 deg: {over}"
+    )
+    return over
+
+
 def test_ik_round_trip_within_1_deg(tmp_path):
+    """On the model as exported (clamped ranges) and on its unclamped copy."""
     motion = smooth_motion()
     res = export_motion(motion, tmp_path, name="rt")
     for p in (
@@ -55,26 +83,22 @@ def test_ik_round_trip_within_1_deg(tmp_path):
         res.readme_path,
     ):
         assert p.is_file(), p
+    # Unbounded solve: every coordinate within 1 deg RMS.
+    ik = run_ik(res.osim_path, res.trc_path, tmp_path / "unclamped", name="rt", unclamped=True)
+    _, err_deg, root_rms = _ik_errors(motion, ik.mot_path)
+    over = _report("unclamped", err_deg, root_rms, ik.marker_rms_m)
+    assert not over, f"coordinates not recovered within 1 deg RMS: {over}"
+    assert root_rms < 1e-3
+    # The exported setup as a GUI user would run it (clamped coordinates, bounded solver).
     ik = run_ik_setup(res.ik_setup_path)
-    q, root = table_to_q_root(read_mot(ik.mot_path))
-    assert q.shape == motion.q_rad.shape
-    err_deg = np.rad2deg(np.sqrt(np.mean((q - motion.q_rad) ** 2, axis=0)))
-    worst = int(np.argmax(err_deg))
-    print(
-        f"IK round trip: worst RMS {sk.DOF_NAMES[worst]} {err_deg[worst]:.4f} deg, "
-        f"median {np.median(err_deg):.4f} deg, root RMS "
-        f"{np.sqrt(np.mean((root - motion.root_m) ** 2)) * 1e3:.3f} mm, "
-        f"marker RMS {ik.marker_rms_m * 1e3:.3f} mm"
-    )
-    over = {sk.DOF_NAMES[j]: round(float(e), 2) for j, e in enumerate(err_deg) if e >= 1.0}
-    print(f"coordinates over 1 deg RMS: {over}")
-    # Known limitation (measured): OpenSim's IK stops at ~0.7 mm marker RMS on these exact
-    # markers (the model reproduces them to 1e-6 mm at the true pose, and accuracy 1e-8 or
-    # 1e4x marker weights change nothing); the residual goes into the weakly observed upper-body
-    # chain (scapulae on a small body, then shoulder, wrist, thorax/head twist).
-    upper = ("scapula", "shoulder", "wrist", "elbow", "pro_sup", "thorax", "head")
-    strict = [j for j, n in enumerate(sk.DOF_NAMES) if not n.startswith(upper)]
+    q, err_deg, root_rms = _ik_errors(motion, ik.mot_path)
+    over = _report("clamped", err_deg, root_rms, ik.marker_rms_m)
+    assert sk.limit_violations(q, atol_rad=1e-4) == 0
+    # Known limitation (measured): OpenSim's bounded IK solve stops at ~0.8 mm marker RMS on
+    # these exact markers (the model reproduces them to 1e-6 mm at the true pose; accuracy 1e-8
+    # or 1e4x marker weights change nothing; unclamped converges). The residual goes into the
+    # scapulothoracic and shoulder chain, whose 6 DOFs trade off against each other.
+    shoulder = ("scapula", "shoulder")
+    strict = [j for j, n in enumerate(sk.DOF_NAMES) if not n.startswith(shoulder)]
     assert err_deg[strict].max() < 1.0, {sk.DOF_NAMES[j]: err_deg[j] for j in strict}
     assert err_deg.max() < 5.0
-    assert np.sqrt(np.mean((root - motion.root_m) ** 2)) < 1e-3
-    assert sk.limit_violations(q, atol_rad=1e-4) == 0
