@@ -78,16 +78,15 @@ def _rot_about(axis: np.ndarray, angle: float) -> np.ndarray:
     return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
 
 
-def _neutral_rotations(heads: np.ndarray, labels: tuple[str, ...], parents: list[int]) -> np.ndarray:
+def _neutral_rotations(
+    heads: np.ndarray, labels: tuple[str, ...], parents: list[int]
+) -> np.ndarray:
     """(B, 3, 3) world rotation of each Anny bone about its head (Anny frame) that takes the rest
     A-pose into the neutral pose. Each bone inherits its parent's rotation, then adds its own."""
     idx = {n: i for i, n in enumerate(labels)}
     n = len(labels)
     g = np.tile(np.eye(3), (n, 1, 1))
     posed = heads.copy()
-
-    def posed_dir(a: str, b: str) -> np.ndarray:
-        return posed[idx[b]] - posed[idx[a]]
 
     for c in range(n):
         p = parents[c]
@@ -98,9 +97,7 @@ def _neutral_rotations(heads: np.ndarray, labels: tuple[str, ...], parents: list
         side = name[-1] if name.endswith((".R", ".L")) else ""
         extra = None
         if name.startswith("upperleg01."):
-            extra = _rotation_between(
-                g[c] @ (heads[idx[f"lowerleg01.{side}"]] - heads[c]), _DOWN
-            )
+            extra = _rotation_between(g[c] @ (heads[idx[f"lowerleg01.{side}"]] - heads[c]), _DOWN)
         elif name.startswith("lowerleg01."):
             extra = _rotation_between(g[c] @ (heads[idx[f"foot.{side}"]] - heads[c]), _DOWN)
         elif name.startswith("upperarm01."):
@@ -118,12 +115,11 @@ def _neutral_rotations(heads: np.ndarray, labels: tuple[str, ...], parents: list
             extra = _rotation_between(g[c] @ (heads[idx[f"finger3-1.{side}"]] - heads[c]), _DOWN)
         if extra is not None:
             g[c] = extra @ g[c]
-    del posed_dir
     return g
 
 
 def anny_neutral(shape: np.ndarray) -> NeutralAnny:
-    """Anny with phenotype values ``shape`` (S,) posed into the anatomical neutral, OpenSim frame."""
+    """Anny with phenotype values ``shape`` (S,) in the anatomical neutral, OpenSim frame."""
     model = load_anny()
     dt = model.dtype
     pheno = torch.as_tensor(np.asarray(shape, dtype=np.float64), dtype=dt)[None]

@@ -231,9 +231,7 @@ def _check_range(name: str, value: float | None, lo: float, hi: float, unit: str
         raise ValueError(f"{name} must lie in {lo:g}..{hi:g} {unit}, got {value}")
 
 
-def _fit_phenotype(
-    shape: np.ndarray, index: int, target: float, measure, what: str
-) -> np.ndarray:
+def _fit_phenotype(shape: np.ndarray, index: int, target: float, measure, what: str) -> np.ndarray:
     """Bisection on one phenotype value so that ``measure(anny_neutral(shape))`` = target
     (``measure`` increases with the value)."""
     lo_s, hi_s = shape.copy(), shape.copy()
@@ -253,7 +251,7 @@ def _fit_phenotype(
             lo = mid
         else:
             hi = mid
-        if hi - lo < 1e-6:
+        if hi - lo < 2e-4:
             break
     s[index] = 0.5 * (lo + hi)
     return s
@@ -356,7 +354,9 @@ def default_subject() -> Subject:
 # ---------------------------------------------------------------------------- posing
 
 
-def _check_pose(subject: Subject, q_rad: np.ndarray, root_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_pose(
+    subject: Subject, q_rad: np.ndarray, root_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     q = np.asarray(q_rad, dtype=np.float64)
     r = np.asarray(root_m, dtype=np.float64)
     if q.ndim < 1 or q.shape[-1] != sk.N_DOFS:

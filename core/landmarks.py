@@ -75,15 +75,23 @@ RULES: tuple[LandmarkRule, ...] = (
     LandmarkRule("1meta", ("toe1-1",), (0, 0, 0), (0, 0.3, -1), 0.03, _FOOT),
     # shoulder, arm, elbow
     LandmarkRule(
-        "Shoulder", ("upperarm01",), (0, 0.02, 0), (0, 1, 0.6), 0.06,
+        "Shoulder",
+        ("upperarm01",),
+        (0, 0.02, 0),
+        (0, 1, 0.6),
+        0.06,
         ("clavicle", "shoulder01", "upperarm01"),
     ),
     LandmarkRule("arm", ("upperarm01", "lowerarm01"), (0, 0, 0), (0, 0, 1), 0.07, _ARM),
     LandmarkRule("elbow_lat", ("lowerarm01",), (0, 0, 0), (0, 0, 1), 0.05, _ARM, slab_m=0.012),
     LandmarkRule("elbow_med", ("lowerarm01",), (0, 0, 0), (0, 0, -1), 0.05, _ARM, slab_m=0.012),
     # wrist and hand (palms forward: the radius is lateral, the back of the hand posterior)
-    LandmarkRule("wrist_radius", ("wrist",), (0, 0, 0), (0, 0, 1), 0.04, ("lowerarm",) + _HAND, slab_m=0.012),
-    LandmarkRule("wrist_ulna", ("wrist",), (0, 0, 0), (0, 0, -1), 0.04, ("lowerarm",) + _HAND, slab_m=0.012),
+    LandmarkRule(
+        "wrist_radius", ("wrist",), (0, 0, 0), (0, 0, 1), 0.04, ("lowerarm",) + _HAND, slab_m=0.012
+    ),
+    LandmarkRule(
+        "wrist_ulna", ("wrist",), (0, 0, 0), (0, 0, -1), 0.04, ("lowerarm",) + _HAND, slab_m=0.012
+    ),
     LandmarkRule("hand_index", ("finger2-1",), (0, 0, 0), (-1, 0, 0), 0.025, _HAND),
     LandmarkRule("hand_pinky", ("finger5-1",), (0, 0, 0), (-1, 0, 0), 0.025, _HAND),
     # head
@@ -92,29 +100,65 @@ RULES: tuple[LandmarkRule, ...] = (
     # midline
     LandmarkRule("C7", ("neck01",), (-0.04, 0.0, 0), (-1, 0.2, 0), 0.04, ("spine", "neck"), False),
     LandmarkRule("T10", ("spine02",), (-0.06, 0.03, 0), (-1, 0, 0), 0.05, ("spine",), False),
-    LandmarkRule("CLAV", ("neck01",), (0.07, -0.03, 0), (1, 0, 0), 0.03, ("spine", "neck", "clavicle"), False),
+    LandmarkRule(
+        "CLAV",
+        ("neck01",),
+        (0.07, -0.03, 0),
+        (1, 0, 0),
+        0.03,
+        ("spine", "neck", "clavicle"),
+        False,
+    ),
     LandmarkRule("STRN", ("spine02",), (0.1, 0.08, 0), (1, 0, 0), 0.05, ("spine",), False),
 )
 
 # The BSM-46 body each marker is fixed to (its vertex is skinned rigidly to that body).
 MARKER_BODIES: dict[str, str] = {
-    "ASIS": "pelvis", "PSIS": "pelvis",
-    "GT": "femur", "thigh": "femur", "knee": "femur", "mknee": "femur",
-    "shank": "tibia", "ankle": "tibia", "mankle": "tibia",
-    "calc": "calcn", "5meta": "calcn", "1meta": "calcn", "toe": "toes",
-    "Shoulder": "scapula", "arm": "humerus", "elbow_lat": "humerus", "elbow_med": "humerus",
-    "wrist_radius": "radius", "wrist_ulna": "radius",
-    "hand_index": "hand", "hand_pinky": "hand",
-    "head_front": "head", "head_back": "head",
-    "C7": "thorax", "T10": "thorax", "CLAV": "thorax", "STRN": "thorax",
+    "ASIS": "pelvis",
+    "PSIS": "pelvis",
+    "GT": "femur",
+    "thigh": "femur",
+    "knee": "femur",
+    "mknee": "femur",
+    "shank": "tibia",
+    "ankle": "tibia",
+    "mankle": "tibia",
+    "calc": "calcn",
+    "5meta": "calcn",
+    "1meta": "calcn",
+    "toe": "toes",
+    "Shoulder": "scapula",
+    "arm": "humerus",
+    "elbow_lat": "humerus",
+    "elbow_med": "humerus",
+    "wrist_radius": "radius",
+    "wrist_ulna": "radius",
+    "hand_index": "hand",
+    "hand_pinky": "hand",
+    "head_front": "head",
+    "head_back": "head",
+    "C7": "thorax",
+    "T10": "thorax",
+    "CLAV": "thorax",
+    "STRN": "thorax",
 }
 
 OPENCAP_NAMES: dict[str, str] = {
-    "C7": "C7", "R_ASIS": "r.ASIS", "L_ASIS": "L.ASIS", "R_PSIS": "r.PSIS", "L_PSIS": "L.PSIS",
-    **{f"{s.upper()}_{n}": f"{s if s == 'r' else 'L'}_{n}" for s in "rl"
-       for n in ("knee", "mknee", "ankle", "mankle", "toe", "5meta", "calc")},
-    **{f"{s}_{n}": f"{s}_{n}" for s in "RL"
-       for n in ("Shoulder", "elbow_lat", "elbow_med", "wrist_radius", "wrist_ulna")},
+    "C7": "C7",
+    "R_ASIS": "r.ASIS",
+    "L_ASIS": "L.ASIS",
+    "R_PSIS": "r.PSIS",
+    "L_PSIS": "L.PSIS",
+    **{
+        f"{s.upper()}_{n}": f"{s if s == 'r' else 'L'}_{n}"
+        for s in "rl"
+        for n in ("knee", "mknee", "ankle", "mankle", "toe", "5meta", "calc")
+    },
+    **{
+        f"{s}_{n}": f"{s}_{n}"
+        for s in "RL"
+        for n in ("Shoulder", "elbow_lat", "elbow_med", "wrist_radius", "wrist_ulna")
+    },
 }
 
 
@@ -153,9 +197,9 @@ def pick_landmarks(
             ok = np.linalg.norm(vertices_m - centre, axis=1) <= r.radius_m
             ok &= np.char.startswith(top_label.astype(str), r.bones[0])
             for b in r.bones[1:]:
-                ok |= (np.linalg.norm(vertices_m - centre, axis=1) <= r.radius_m) & np.char.startswith(
-                    top_label.astype(str), b
-                )
+                ok |= (
+                    np.linalg.norm(vertices_m - centre, axis=1) <= r.radius_m
+                ) & np.char.startswith(top_label.astype(str), b)
             if side:
                 ok &= np.char.endswith(top_label.astype(str), f".{side}") | ~np.char.endswith(
                     top_label.astype(str), f".{'L' if side == 'R' else 'R'}"

@@ -68,8 +68,14 @@ def anny_weights_to_bodies(
     body_of = ANNY_BONE_TO_BODY(bone_labels)
     v = vertex_bone_indices.shape[0]
     dense = np.zeros((v, sk.N_BODIES))
-    np.add.at(dense, (np.repeat(np.arange(v), vertex_bone_indices.shape[1]),
-                      body_of[vertex_bone_indices].ravel()), vertex_bone_weights.ravel())
+    np.add.at(
+        dense,
+        (
+            np.repeat(np.arange(v), vertex_bone_indices.shape[1]),
+            body_of[vertex_bone_indices].ravel(),
+        ),
+        vertex_bone_weights.ravel(),
+    )
     return dense / dense.sum(1, keepdims=True)
 
 
@@ -116,14 +122,42 @@ def _quat_from_matrix_np(r: np.ndarray) -> np.ndarray:
     )
     cand = np.stack(
         [
-            np.stack([t[..., 0], m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                      m[..., 1, 0] - m[..., 0, 1]], -1),
-            np.stack([m[..., 2, 1] - m[..., 1, 2], t[..., 1], m[..., 1, 0] + m[..., 0, 1],
-                      m[..., 0, 2] + m[..., 2, 0]], -1),
-            np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] + m[..., 0, 1], t[..., 2],
-                      m[..., 2, 1] + m[..., 1, 2]], -1),
-            np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0],
-                      m[..., 2, 1] + m[..., 1, 2], t[..., 3]], -1),
+            np.stack(
+                [
+                    t[..., 0],
+                    m[..., 2, 1] - m[..., 1, 2],
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] - m[..., 0, 1],
+                ],
+                -1,
+            ),
+            np.stack(
+                [
+                    m[..., 2, 1] - m[..., 1, 2],
+                    t[..., 1],
+                    m[..., 1, 0] + m[..., 0, 1],
+                    m[..., 0, 2] + m[..., 2, 0],
+                ],
+                -1,
+            ),
+            np.stack(
+                [
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] + m[..., 0, 1],
+                    t[..., 2],
+                    m[..., 2, 1] + m[..., 1, 2],
+                ],
+                -1,
+            ),
+            np.stack(
+                [
+                    m[..., 1, 0] - m[..., 0, 1],
+                    m[..., 0, 2] + m[..., 2, 0],
+                    m[..., 2, 1] + m[..., 1, 2],
+                    t[..., 3],
+                ],
+                -1,
+            ),
         ],
         -2,
     )
@@ -136,8 +170,13 @@ def _qmul_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     aw, ax, ay, az = np.moveaxis(a, -1, 0)
     bw, bx, by, bz = np.moveaxis(b, -1, 0)
     return np.stack(
-        [aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-         aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        -1,
     )
 
 
@@ -176,7 +215,7 @@ def pose_vertices_numpy(
 
 
 def pose_surface_numpy(subject, q_rad: np.ndarray, root_m: np.ndarray) -> np.ndarray:
-    """(..., 46), (..., 3) -> (..., V, 3) posed surface of ``subject`` (a ``core.body.Subject``)."""
+    """(..., 46), (..., 3) -> (..., V, 3) posed surface of a ``core.body.Subject``."""
     rot, org = fk_numpy.forward_kinematics(q_rad, root_m, subject.offsets_m)
     s = subject.surface
     return pose_vertices_numpy(
@@ -199,14 +238,42 @@ def _quat_from_matrix_t(m: Tensor) -> Tensor:
     )
     cand = torch.stack(
         [
-            torch.stack([t[..., 0], m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                         m[..., 1, 0] - m[..., 0, 1]], -1),
-            torch.stack([m[..., 2, 1] - m[..., 1, 2], t[..., 1], m[..., 1, 0] + m[..., 0, 1],
-                         m[..., 0, 2] + m[..., 2, 0]], -1),
-            torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] + m[..., 0, 1], t[..., 2],
-                         m[..., 2, 1] + m[..., 1, 2]], -1),
-            torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0],
-                         m[..., 2, 1] + m[..., 1, 2], t[..., 3]], -1),
+            torch.stack(
+                [
+                    t[..., 0],
+                    m[..., 2, 1] - m[..., 1, 2],
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] - m[..., 0, 1],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 2, 1] - m[..., 1, 2],
+                    t[..., 1],
+                    m[..., 1, 0] + m[..., 0, 1],
+                    m[..., 0, 2] + m[..., 2, 0],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] + m[..., 0, 1],
+                    t[..., 2],
+                    m[..., 2, 1] + m[..., 1, 2],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 1, 0] - m[..., 0, 1],
+                    m[..., 0, 2] + m[..., 2, 0],
+                    m[..., 2, 1] + m[..., 1, 2],
+                    t[..., 3],
+                ],
+                -1,
+            ),
         ],
         -2,
     )
@@ -220,8 +287,13 @@ def _qmul_t(a: Tensor, b: Tensor) -> Tensor:
     aw, ax, ay, az = a.unbind(-1)
     bw, bx, by, bz = b.unbind(-1)
     return torch.stack(
-        [aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-         aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        -1,
     )
 
 
