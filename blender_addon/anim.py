@@ -20,8 +20,9 @@ def new_action(obj, name: str):
     return action, anim_utils.action_ensure_channelbag_for_slot(action, slot)
 
 
-def key_channels(channelbag, data_path: str, frames: np.ndarray, values: np.ndarray,
-                 group: str = "") -> None:
+def key_channels(
+    channelbag, data_path: str, frames: np.ndarray, values: np.ndarray, group: str = ""
+) -> None:
     """values (T, C): one linear F-curve per column of ``data_path``."""
     frames = np.asarray(frames, dtype=np.float32)
     values = np.asarray(values, dtype=np.float32)

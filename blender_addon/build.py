@@ -188,8 +188,15 @@ def build_camera(context, bundle: MotionBundle, video: str | None, name: str):
     return obj
 
 
-def import_bundle(context, bundle: MotionBundle, *, surface=True, bone_meshes=True, camera=True,
-                  video: str | None = None) -> bpy.types.Object:
+def import_bundle(
+    context,
+    bundle: MotionBundle,
+    *,
+    surface=True,
+    bone_meshes=True,
+    camera=True,
+    video: str | None = None,
+) -> bpy.types.Object:
     """Everything for one bundle; returns the armature (made active)."""
     name = Path(bundle.path).name.removesuffix(".npz").removesuffix(".motion") or "motion"
     anim.set_scene_timing(context.scene, bundle.fps, bundle.n_frames)

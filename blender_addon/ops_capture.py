@@ -1,8 +1,8 @@
 """Capture from video: run the core as a subprocess, show progress, import the result.
 
 ``invoke`` (a button press) runs a timer-driven modal operator: progress in the status bar and
-the window's progress indicator, Esc kills the subprocess and imports nothing. ``execute`` (scripts,
-background mode, tests) runs the same job synchronously.
+the window's progress indicator, Esc kills the subprocess and imports nothing.
+``execute`` (scripts, background mode, tests) runs the same job synchronously.
 """
 
 from __future__ import annotations
@@ -52,8 +52,16 @@ def start_job(context) -> CaptureJob:
     out = _output_dir(s, video)
     out.mkdir(parents=True, exist_ok=True)
     argv = build_capture_command(
-        python, video, out, height_m=s.height_m, mass_kg=s.mass_kg, focal_px=s.focal_px,
-        fov_deg=s.fov_deg, start_s=start_s, end_s=end_s, device=s.device,
+        python,
+        video,
+        out,
+        height_m=s.height_m,
+        mass_kg=s.mass_kg,
+        focal_px=s.focal_px,
+        fov_deg=s.fov_deg,
+        start_s=start_s,
+        end_s=end_s,
+        device=s.device,
     )
     return CaptureJob(argv)
 
@@ -69,9 +77,14 @@ def finish(op, context, outcome: CaptureOutcome) -> set[str]:
     except BundleError as e:
         op.report({"ERROR"}, str(e))
         return {"CANCELLED"}
-    arm = build.import_bundle(context, bundle, surface=s.import_surface,
-                              bone_meshes=s.import_bone_meshes, camera=s.import_camera,
-                              video=bpy.path.abspath(s.video_path))
+    arm = build.import_bundle(
+        context,
+        bundle,
+        surface=s.import_surface,
+        bone_meshes=s.import_bone_meshes,
+        camera=s.import_camera,
+        video=bpy.path.abspath(s.video_path),
+    )
     s.source = arm
     op.report({"INFO"}, f"{outcome.message}: {bundle.n_frames} frames imported")
     return {"FINISHED"}
@@ -82,8 +95,12 @@ class BIOMECH_OT_capture_from_video(bpy.types.Operator):
     bl_label = "Capture from Video"
     bl_description = "Run the biomocap capture on the video and import the motion (Esc cancels)"
 
-    synchronous: BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
-                              description="Block until the capture ends (scripts)")
+    synchronous: BoolProperty(
+        name="Wait",
+        default=False,
+        options={"SKIP_SAVE"},
+        description="Block until the capture ends (scripts)",
+    )
 
     _job: CaptureJob | None = None
     _timer = None

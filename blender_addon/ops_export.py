@@ -25,17 +25,30 @@ def export_character(context, arm, fmt: str, filepath: str) -> None:
     scene = context.scene
     if fmt == "FBX":
         bpy.ops.export_scene.fbx(
-            filepath=filepath, use_selection=True, object_types={"ARMATURE", "MESH"},
-            bake_anim=True, bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False,
-            add_leaf_bones=False, bake_anim_simplify_factor=0.0,
+            filepath=filepath,
+            use_selection=True,
+            object_types={"ARMATURE", "MESH"},
+            bake_anim=True,
+            bake_anim_use_all_actions=False,
+            bake_anim_use_nla_strips=False,
+            add_leaf_bones=False,
+            bake_anim_simplify_factor=0.0,
         )
     elif fmt == "BVH":
-        bpy.ops.export_anim.bvh(filepath=filepath, frame_start=scene.frame_start,
-                                frame_end=scene.frame_end, root_transform_only=False)
+        bpy.ops.export_anim.bvh(
+            filepath=filepath,
+            frame_start=scene.frame_start,
+            frame_end=scene.frame_end,
+            root_transform_only=False,
+        )
     else:
         bpy.ops.export_scene.gltf(
-            filepath=filepath, export_format="GLB", use_selection=True, export_animations=True,
-            export_animation_mode="ACTIVE_ACTIONS", export_force_sampling=True,
+            filepath=filepath,
+            export_format="GLB",
+            use_selection=True,
+            export_animations=True,
+            export_animation_mode="ACTIVE_ACTIONS",
+            export_force_sampling=True,
             export_frame_range=True,
         )
 

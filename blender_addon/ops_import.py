@@ -21,7 +21,9 @@ class BIOMECH_OT_import_motion(bpy.types.Operator, ImportHelper):
     surface: BoolProperty(name="Body surface", default=True)
     bone_meshes: BoolProperty(name="Bone meshes", default=True)
     camera: BoolProperty(name="Camera + video", default=True)
-    video: StringProperty(name="Video", subtype="FILE_PATH", description="Video for the camera background")
+    video: StringProperty(
+        name="Video", subtype="FILE_PATH", description="Video for the camera background"
+    )
 
     def execute(self, context):
         try:
@@ -31,9 +33,14 @@ class BIOMECH_OT_import_motion(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         if context.object is not None and context.object.mode != "OBJECT":
             bpy.ops.object.mode_set(mode="OBJECT")
-        arm = build.import_bundle(context, bundle, surface=self.surface,
-                                  bone_meshes=self.bone_meshes, camera=self.camera,
-                                  video=self.video or None)
+        arm = build.import_bundle(
+            context,
+            bundle,
+            surface=self.surface,
+            bone_meshes=self.bone_meshes,
+            camera=self.camera,
+            video=self.video or None,
+        )
         settings = context.scene.biomech
         settings.source = arm
         self.report({"INFO"}, f"imported {bundle.n_frames} frames at {bundle.fps:g} fps")

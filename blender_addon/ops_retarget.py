@@ -19,7 +19,8 @@ def rig_rest(arm_obj) -> RigRest:
     names = [b.name for b in bones]
     parents = [b.parent.name if b.parent else None for b in bones]
     rest = np.array([np.array(b.matrix_local) for b in bones])
-    return RigRest.from_unsorted(names, parents, rest)
+    world_up = np.array(arm_obj.matrix_world.to_3x3().inverted()) @ np.array([0.0, 0.0, 1.0])
+    return RigRest.from_unsorted(names, parents, rest, up=world_up)
 
 
 class BIOMECH_OT_detect_mapping(bpy.types.Operator):
@@ -50,7 +51,9 @@ class BIOMECH_OT_save_mapping(bpy.types.Operator, ExportHelper):
     def execute(self, context):
         s = context.scene.biomech
         try:
-            save_preset(BoneMapping(s.convention or "preset", s.mapping_dict(), 1.0), self.filepath)
+            save_preset(
+                BoneMapping(s.convention or "preset", s.mapping_dict(), 1.0), self.filepath
+            )
         except (ValueError, OSError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -92,10 +95,12 @@ def bake_retarget(context, source, target, mapping: BoneMapping):
     for k, name in enumerate(res.bone_names):
         pb = target.pose.bones[name]
         pb.rotation_mode = "QUATERNION"
-        anim.key_channels(cb, f'pose.bones["{name}"].rotation_quaternion', frames,
-                          res.quaternions[:, k], name)
-    anim.key_channels(cb, f'pose.bones["{res.root_bone}"].location', frames, res.root_location,
-                      res.root_bone)
+        anim.key_channels(
+            cb, f'pose.bones["{name}"].rotation_quaternion', frames, res.quaternions[:, k], name
+        )
+    anim.key_channels(
+        cb, f'pose.bones["{res.root_bone}"].location', frames, res.root_location, res.root_bone
+    )
     anim.set_scene_timing(context.scene, bundle.fps, bundle.n_frames)
     return res
 
@@ -126,8 +131,12 @@ class BIOMECH_OT_retarget(bpy.types.Operator):
         return {"FINISHED"}
 
 
-_CLASSES = (BIOMECH_OT_detect_mapping, BIOMECH_OT_save_mapping, BIOMECH_OT_load_mapping,
-            BIOMECH_OT_retarget)
+_CLASSES = (
+    BIOMECH_OT_detect_mapping,
+    BIOMECH_OT_save_mapping,
+    BIOMECH_OT_load_mapping,
+    BIOMECH_OT_retarget,
+)
 
 
 def register() -> None:

@@ -49,7 +49,11 @@ class BIOMECH_PT_import(_Base, bpy.types.Panel):
         row.prop(s, "import_bone_meshes")
         row.prop(s, "import_camera")
         op = self.layout.operator("biomech.import_motion", icon="IMPORT")
-        op.surface, op.bone_meshes, op.camera = s.import_surface, s.import_bone_meshes, s.import_camera
+        op.surface, op.bone_meshes, op.camera = (
+            s.import_surface,
+            s.import_bone_meshes,
+            s.import_camera,
+        )
         op.video = s.video_path
 
 

@@ -32,17 +32,41 @@ class BIOMECH_PG_settings(bpy.types.PropertyGroup):
     # capture
     video_path: StringProperty(name="Video", subtype="FILE_PATH")
     output_dir: StringProperty(
-        name="Output", subtype="DIR_PATH", description="Folder for the capture (empty: beside the video)"
+        name="Output",
+        subtype="DIR_PATH",
+        description="Folder for the capture (empty: beside the video)",
     )
-    height_m: FloatProperty(name="Height", unit="LENGTH", min=0.0, max=2.6, default=0.0,
-                            description="Subject height in metres (0: estimate)")
-    mass_kg: FloatProperty(name="Mass (kg)", min=0.0, max=300.0, default=0.0,
-                           description="Subject mass in kg (0: estimate)")
-    focal_px: FloatProperty(name="Focal (px)", min=0.0, default=0.0,
-                            description="Camera focal length in pixels (0: unknown)")
-    fov_deg: FloatProperty(name="FOV (deg)", min=0.0, max=179.0, default=0.0,
-                           description="Horizontal field of view in degrees (0: unknown)")
-    frame_start: IntProperty(name="Start", min=0, default=0, description="First video frame (0: start)")
+    height_m: FloatProperty(
+        name="Height",
+        unit="LENGTH",
+        min=0.0,
+        max=2.6,
+        default=0.0,
+        description="Subject height in metres (0: estimate)",
+    )
+    mass_kg: FloatProperty(
+        name="Mass (kg)",
+        min=0.0,
+        max=300.0,
+        default=0.0,
+        description="Subject mass in kg (0: estimate)",
+    )
+    focal_px: FloatProperty(
+        name="Focal (px)",
+        min=0.0,
+        default=0.0,
+        description="Camera focal length in pixels (0: unknown)",
+    )
+    fov_deg: FloatProperty(
+        name="FOV (deg)",
+        min=0.0,
+        max=179.0,
+        default=0.0,
+        description="Horizontal field of view in degrees (0: unknown)",
+    )
+    frame_start: IntProperty(
+        name="Start", min=0, default=0, description="First video frame (0: start)"
+    )
     frame_end: IntProperty(name="End", min=0, default=0, description="Last video frame (0: end)")
     device: EnumProperty(
         name="Device",
@@ -54,10 +78,18 @@ class BIOMECH_PG_settings(bpy.types.PropertyGroup):
     import_bone_meshes: BoolProperty(name="Bone meshes", default=True)
     import_camera: BoolProperty(name="Camera + video", default=True)
     # retarget
-    source: PointerProperty(name="Source", type=bpy.types.Object, poll=_is_armature,
-                            description="Imported BSM-46 armature")
-    target: PointerProperty(name="Target", type=bpy.types.Object, poll=_is_armature,
-                            description="Character armature to animate")
+    source: PointerProperty(
+        name="Source",
+        type=bpy.types.Object,
+        poll=_is_armature,
+        description="Imported BSM-46 armature",
+    )
+    target: PointerProperty(
+        name="Target",
+        type=bpy.types.Object,
+        poll=_is_armature,
+        description="Character armature to animate",
+    )
     convention: StringProperty(name="Naming", default="")
     mapping: CollectionProperty(type=BIOMECH_PG_bone_map)
     mapping_index: IntProperty()
@@ -98,7 +130,9 @@ class BIOMECH_OT_detect_core_python(bpy.types.Operator):
     def execute(self, context):
         p = find_core_python()
         if p is None:
-            self.report({"ERROR"}, "no core interpreter found: set $BIOMOCAP_PYTHON or pick the file")
+            self.report(
+                {"ERROR"}, "no core interpreter found: set $BIOMOCAP_PYTHON or pick the file"
+            )
             return {"CANCELLED"}
         addon_prefs(context).core_python = str(p)
         self.report({"INFO"}, f"core interpreter: {p}")
@@ -109,8 +143,9 @@ class BIOMECH_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
     core_python: StringProperty(
-        name="Core Python", subtype="FILE_PATH",
-        description="Python interpreter with the biomocap core installed (e.g. the repo's .venv/bin/python)",
+        name="Core Python",
+        subtype="FILE_PATH",
+        description="Python with the biomocap core installed (e.g. the repo's .venv/bin/python)",
     )
 
     def draw(self, context):
@@ -119,8 +154,12 @@ class BIOMECH_AP_preferences(bpy.types.AddonPreferences):
         row.operator(BIOMECH_OT_detect_core_python.bl_idname, icon="VIEWZOOM")
 
 
-_CLASSES = (BIOMECH_PG_bone_map, BIOMECH_PG_settings, BIOMECH_OT_detect_core_python,
-            BIOMECH_AP_preferences)
+_CLASSES = (
+    BIOMECH_PG_bone_map,
+    BIOMECH_PG_settings,
+    BIOMECH_OT_detect_core_python,
+    BIOMECH_AP_preferences,
+)
 
 
 def register() -> None:

@@ -23,7 +23,7 @@ class BundleError(ValueError):
 
 @dataclass
 class BundleCamera:
-    """Pinhole camera, world (OpenSim frame) -> camera: x_c = R @ x_w + t; +Z_c forward, Y_c down."""
+    """Pinhole camera. World (OpenSim frame) -> camera: x_c = R @ x_w + t; +Z_c fwd, Y_c down."""
 
     focal_px: float
     cx_px: float
@@ -77,7 +77,9 @@ def read_bundle(path: str | Path) -> MotionBundle:
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - numpy raises many kinds for a non-npz file
-        raise BundleError(f"{path.name} is not a .motion.npz bundle ({e.__class__.__name__})") from e
+        raise BundleError(
+            f"{path.name} is not a .motion.npz bundle ({e.__class__.__name__})"
+        ) from e
     with z:
         if not hasattr(z, "files") or "magic" not in z.files:
             raise BundleError(f"{path.name} is not a biomocap motion bundle (no magic field)")
@@ -100,9 +102,13 @@ def read_bundle(path: str | Path) -> MotionBundle:
         if q.ndim != 2 or q.shape[1] != bsm46.N_DOFS or q.shape[0] < 1:
             raise BundleError(f"{path.name}: expected q_rad of shape (T, 46), got {q.shape}")
         if root.shape != (q.shape[0], 3):
-            raise BundleError(f"{path.name}: expected root_m of shape ({q.shape[0]}, 3), got {root.shape}")
+            raise BundleError(
+                f"{path.name}: expected root_m of shape ({q.shape[0]}, 3), got {root.shape}"
+            )
         if offsets.shape != (bsm46.N_BODIES, 3):
-            raise BundleError(f"{path.name}: expected offsets_m of shape (24, 3), got {offsets.shape}")
+            raise BundleError(
+                f"{path.name}: expected offsets_m of shape (24, 3), got {offsets.shape}"
+            )
         for name, a in (("q_rad", q), ("root_m", root), ("offsets_m", offsets)):
             if not np.all(np.isfinite(a)):
                 raise BundleError(f"{path.name}: {name} contains NaN or inf")
@@ -113,7 +119,11 @@ def read_bundle(path: str | Path) -> MotionBundle:
         if "camera_intrinsics" in z.files:
             f, cx, cy, w, h = z["camera_intrinsics"].tolist()
             camera = BundleCamera(
-                float(f), float(cx), float(cy), int(w), int(h),
+                float(f),
+                float(cx),
+                float(cy),
+                int(w),
+                int(h),
                 np.asarray(z["camera_rotation"], dtype=np.float64),
                 np.asarray(z["camera_translation_m"], dtype=np.float64),
             )
@@ -141,7 +151,9 @@ def read_bundle(path: str | Path) -> MotionBundle:
             height_m=float(_need(z, "height_m", path)),
             mass_kg=float(_need(z, "mass_kg", path)),
             marker_names=tuple(z["marker_names"].tolist()) if "marker_names" in z.files else (),
-            marker_bodies=np.asarray(z["marker_bodies"]) if "marker_bodies" in z.files else np.zeros(0, int),
+            marker_bodies=np.asarray(z["marker_bodies"])
+            if "marker_bodies" in z.files
+            else np.zeros(0, int),
             marker_local_m=np.asarray(z["marker_local_m"]).reshape(-1, 3)
             if "marker_local_m" in z.files
             else np.zeros((0, 3)),

@@ -75,8 +75,9 @@ def parse_progress_line(line: str) -> ProgressEvent:
         prog = None if prog is None else min(1.0, max(0.0, float(prog)))
     except (TypeError, ValueError):
         prog = None
-    return ProgressEvent(stage=str(obj.get("stage", "")), progress=prog,
-                         message=str(obj.get("message", "")))
+    return ProgressEvent(
+        stage=str(obj.get("stage", "")), progress=prog, message=str(obj.get("message", ""))
+    )
 
 
 def build_capture_command(
@@ -97,7 +98,16 @@ def build_capture_command(
     devices = {"auto": "auto", "cpu": "cpu", "gpu": "cuda"}
     if device not in devices:
         raise ValueError(f"device must be auto, cpu or gpu, got {device!r}")
-    cmd = [str(python), "-m", "core", "capture", str(video), "-o", str(out_dir), "--progress-jsonl"]
+    cmd = [
+        str(python),
+        "-m",
+        "core",
+        "capture",
+        str(video),
+        "-o",
+        str(out_dir),
+        "--progress-jsonl",
+    ]
     if height_m > 0:
         cmd += ["--height", f"{height_m:g}"]
     if mass_kg > 0:
@@ -110,7 +120,9 @@ def build_capture_command(
         cmd += ["--start", f"{start_s:g}"]
     if end_s > 0:
         if end_s <= start_s:
-            raise ValueError(f"frame range end ({end_s:g} s) must come after its start ({start_s:g} s)")
+            raise ValueError(
+                f"frame range end ({end_s:g} s) must come after its start ({start_s:g} s)"
+            )
         cmd += ["--end", f"{end_s:g}"]
     if device != "auto":
         cmd += ["--device", devices[device]]
@@ -152,12 +164,22 @@ class CaptureJob:
             kw["start_new_session"] = True
         try:
             self.proc = subprocess.Popen(
-                self.argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace", bufsize=1,
+                self.argv,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
                 **kw,
             )
         except OSError as e:
-            raise ValueError(f"cannot start the capture ({self.argv[0]}): {e.strerror or e}") from e
+            raise ValueError(
+                f"cannot start the capture ({self.argv[0]}): {e.strerror or e}"
+            ) from e
         self._t_out = threading.Thread(target=self._read_stdout, daemon=True)
         self._t_err = threading.Thread(target=self._read_stderr, daemon=True)
         self._t_out.start()
@@ -208,7 +230,9 @@ class CaptureJob:
         if f is not None and f.done and rc == 0:
             path = Path(f.motion or "")
             if not path.is_file():
-                return CaptureOutcome("error", None, f"capture named {path} but it does not exist", rc)
+                return CaptureOutcome(
+                    "error", None, f"capture named {path} but it does not exist", rc
+                )
             return CaptureOutcome("done", path, f"captured {path.name}", rc)
         tail = self._stderr[-1] if self._stderr else "no error message"
         return CaptureOutcome("error", None, f"capture exited with code {rc}: {tail}", rc)
@@ -236,6 +260,8 @@ class CaptureJob:
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 self.cancel()
                 self.poll()
-                return CaptureOutcome("error", None, f"capture timed out after {timeout_s:g} s", None)
+                return CaptureOutcome(
+                    "error", None, f"capture timed out after {timeout_s:g} s", None
+                )
             time.sleep(0.02)
         return self.outcome

@@ -140,7 +140,9 @@ def armature_layout(offsets_m: np.ndarray) -> list[BoneLayout]:
         if mode != "QUATERNION":
             for j, k, s in slots:
                 if np.isfinite(lo[j]) and np.isfinite(hi[j]):
-                    limits[k] = (float(lo[j]), float(hi[j])) if s > 0 else (float(-hi[j]), float(-lo[j]))
+                    limits[k] = (
+                        (float(lo[j]), float(hi[j])) if s > 0 else (float(-hi[j]), float(-lo[j]))
+                    )
             for k in range(3):
                 if locked[k]:
                     limits[k] = (0.0, 0.0)
@@ -199,14 +201,42 @@ def quat_from_matrix(m: np.ndarray) -> np.ndarray:
     q = np.zeros(m.shape[:-2] + (4,))
     r = np.sqrt(np.maximum(np.take_along_axis(cand, k[..., None], -1)[..., 0], 1e-12))
     # four branches (Shepperd's method), evaluated everywhere and picked per element
-    w = np.stack([r, (m[..., 2, 1] - m[..., 1, 2]) / r, (m[..., 0, 2] - m[..., 2, 0]) / r,
-                  (m[..., 1, 0] - m[..., 0, 1]) / r], -1)
-    x = np.stack([(m[..., 2, 1] - m[..., 1, 2]) / r, r, (m[..., 0, 1] + m[..., 1, 0]) / r,
-                  (m[..., 0, 2] + m[..., 2, 0]) / r], -1)
-    y = np.stack([(m[..., 0, 2] - m[..., 2, 0]) / r, (m[..., 0, 1] + m[..., 1, 0]) / r, r,
-                  (m[..., 1, 2] + m[..., 2, 1]) / r], -1)
-    z = np.stack([(m[..., 1, 0] - m[..., 0, 1]) / r, (m[..., 0, 2] + m[..., 2, 0]) / r,
-                  (m[..., 1, 2] + m[..., 2, 1]) / r, r], -1)
+    w = np.stack(
+        [
+            r,
+            (m[..., 2, 1] - m[..., 1, 2]) / r,
+            (m[..., 0, 2] - m[..., 2, 0]) / r,
+            (m[..., 1, 0] - m[..., 0, 1]) / r,
+        ],
+        -1,
+    )
+    x = np.stack(
+        [
+            (m[..., 2, 1] - m[..., 1, 2]) / r,
+            r,
+            (m[..., 0, 1] + m[..., 1, 0]) / r,
+            (m[..., 0, 2] + m[..., 2, 0]) / r,
+        ],
+        -1,
+    )
+    y = np.stack(
+        [
+            (m[..., 0, 2] - m[..., 2, 0]) / r,
+            (m[..., 0, 1] + m[..., 1, 0]) / r,
+            r,
+            (m[..., 1, 2] + m[..., 2, 1]) / r,
+        ],
+        -1,
+    )
+    z = np.stack(
+        [
+            (m[..., 1, 0] - m[..., 0, 1]) / r,
+            (m[..., 0, 2] + m[..., 2, 0]) / r,
+            (m[..., 1, 2] + m[..., 2, 1]) / r,
+            r,
+        ],
+        -1,
+    )
     branches = np.stack([w, x, y, z], -2)  # (..., 4 branches, 4 comps)
     q = np.take_along_axis(branches, k[..., None, None], -2)[..., 0, :] * 0.5
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
@@ -246,4 +276,6 @@ def euler_matrix(e: np.ndarray, order: str) -> np.ndarray:
 def axis_angle_single(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     from .kinematics import axis_angle_matrix
 
-    return axis_angle_matrix(np.asarray(axis, dtype=np.float64)[None], np.asarray(angle)[..., None])[..., 0, :, :]
+    return axis_angle_matrix(
+        np.asarray(axis, dtype=np.float64)[None], np.asarray(angle)[..., None]
+    )[..., 0, :, :]

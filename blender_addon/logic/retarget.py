@@ -2,17 +2,19 @@
 
 Method (world-space transfer with a per-bone rest alignment):
 
-* The target's own axes ``B`` (columns: forward, up, right, in armature space) come from its rest
-  pose (thigh heads give "right", hips -> shoulders give "up"), so any facing and any up-axis
-  convention (glTF Y-up parents, Blender Z-up) works. Source directions map by ``v_t = B v_os``.
+* The target's own axes ``B`` (columns: forward, up, right, in armature space): "up" is the
+  world's up seen from the armature, "right" runs from the left to the right thigh head, so any
+  facing and any armature orientation (glTF Y-up parents, Blender Z-up) works.
+  Source directions map by ``v_t = B v_os``.
 * For a limb bone the rest alignment ``D`` is the smallest rotation that turns the source
   segment's rest direction (BSM-46 neutral: arms down) into the target's rest direction (T- or
   A-pose), measured joint centre to joint centre. Torso bones use ``D = I``. The target bone's
   armature-space rotation is then ``B S(t) B^T D^-1 T0`` where ``S(t)`` is the source body's world
   rotation and ``T0`` the bone's rest rotation: the bone points where the source segment points,
   and twist follows the source.
-* Hinge children (shin, forearm) and end bones (hand, toe) reuse their parent's ``D``, so a knee
-  or elbow of the character rotates about one fixed axis relative to its parent.
+* End bones (hand, toe) reuse their parent's ``D``. A knee or elbow stays a hinge whatever the
+  two ``D``: the shin's rotation relative to the thigh is ``A R(theta) B`` with constant ``A``,
+  ``B``, so between any two frames it turns about one fixed axis (``hinge_off_axis_deg``).
 * Proportions: root translation scales by the leg-length ratio; heights are measured from the
   lowest foot joint so the feet stay on the character's ground.
 
@@ -34,14 +36,16 @@ from .rigs import REQUIRED_ROLES, ROLE_BODY, BoneMapping, RigRest
 __all__ = ["RetargetResult", "target_axes", "retarget"]
 
 _TORSO = ("hips", "spine", "chest", "neck", "head")
-# role -> (role whose head ends the segment, source vector (OpenSim, rest) as a function of offsets)
+# role -> (role whose head ends the segment, source rest vector (OpenSim) from the offsets)
 _SEGMENTS = {
     "thigh": ("shin", lambda o, s: o[bsm46.BODY[f"tibia_{s}"]]),
+    "shin": ("foot", lambda o, s: o[bsm46.BODY[f"talus_{s}"]]),
+    "forearm": ("hand", lambda o, s: o[bsm46.BODY[f"radius_{s}"]] + o[bsm46.BODY[f"hand_{s}"]]),
     "foot": ("toe", lambda o, s: o[bsm46.BODY[f"calcn_{s}"]] + o[bsm46.BODY[f"toes_{s}"]]),
     "upper_arm": ("forearm", lambda o, s: o[bsm46.BODY[f"ulna_{s}"]]),
     "shoulder": ("upper_arm", lambda o, s: o[bsm46.BODY[f"humerus_{s}"]]),
 }
-_REUSE = {"shin": "thigh", "toe": "foot", "forearm": "upper_arm", "hand": "upper_arm"}
+_REUSE = {"toe": "foot", "hand": "forearm", "forearm": "upper_arm"}
 
 
 @dataclass
@@ -79,14 +83,22 @@ def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def target_axes(rig: RigRest, roles: dict[str, str]) -> np.ndarray:
-    """(3, 3) columns forward, up, right of the character at rest, armature space."""
+    """(3, 3) columns forward, up, right of the character at rest, armature space. Up is the
+    world's up when the rig knows it (``rig.up``), else hips -> shoulders/head."""
     h = rig.head
-    right = _unit(h(roles["thigh_r"]) - h(roles["thigh_l"]))
-    top = [roles[r] for r in ("upper_arm_l", "upper_arm_r", "head", "neck", "chest") if r in roles]
-    if not top:
-        raise ValueError("mapping needs an arm, head, neck or chest bone to find the character's up")
-    up0 = np.mean([h(n) for n in top], 0) - 0.5 * (h(roles["thigh_r"]) + h(roles["thigh_l"]))
-    up = _unit(up0 - (up0 @ right) * right)
+    right0 = h(roles["thigh_r"]) - h(roles["thigh_l"])
+    if rig.up is not None:
+        up = _unit(rig.up)
+    else:
+        top = [
+            roles[r] for r in ("upper_arm_l", "upper_arm_r", "head", "neck", "chest") if r in roles
+        ]
+        if not top:
+            raise ValueError("mapping needs an arm, head, neck or chest bone to find 'up'")
+        up = _unit(
+            np.mean([h(n) for n in top], 0) - 0.5 * (h(roles["thigh_r"]) + h(roles["thigh_l"]))
+        )
+    right = _unit(right0 - (right0 @ up) * up)
     fwd = np.cross(up, right)
     return np.stack([fwd, up, right], 1)
 
@@ -118,10 +130,18 @@ def retarget(
     o = np.asarray(offsets_m, dtype=np.float64)
 
     # proportions: leg length ratio
-    tgt_leg = _leg_length([(h(roles[f"thigh_{s}"]), h(roles[f"shin_{s}"]), h(roles[f"foot_{s}"]))
-                           for s in "lr"])
-    src_leg = float(np.mean([np.linalg.norm(o[bsm46.BODY[f"tibia_{s}"]])
-                             + np.linalg.norm(o[bsm46.BODY[f"talus_{s}"]]) for s in "lr"]))
+    tgt_leg = _leg_length(
+        [(h(roles[f"thigh_{s}"]), h(roles[f"shin_{s}"]), h(roles[f"foot_{s}"])) for s in "lr"]
+    )
+    src_leg = float(
+        np.mean(
+            [
+                np.linalg.norm(o[bsm46.BODY[f"tibia_{s}"]])
+                + np.linalg.norm(o[bsm46.BODY[f"talus_{s}"]])
+                for s in "lr"
+            ]
+        )
+    )
     scale = tgt_leg / src_leg
 
     # rest alignment per role
@@ -160,8 +180,9 @@ def retarget(
     _, rest_origins = forward_kinematics(np.zeros(bsm46.N_DOFS), np.zeros(3), o)
     src_stand = -float(rest_origins[feet, 1].min())  # pelvis height above its foot joints at rest
     pel = origins[:, bsm46.BODY["pelvis"]]
-    v = np.stack([scale * pel[:, 0], scale * (pel[:, 1] - src_ground - src_stand),
-                  scale * pel[:, 2]], 1)
+    v = np.stack(
+        [scale * pel[:, 0], scale * (pel[:, 1] - src_ground - src_stand), scale * pel[:, 2]], 1
+    )
     hips_bone = roles["hips"]
     hips_head = h(hips_bone) + v @ b.T
 
@@ -208,8 +229,13 @@ def hinge_off_axis_deg(parent_pose: np.ndarray, child_pose: np.ndarray) -> float
     big = ang > np.deg2rad(5)
     if not big.any():
         return 0.0
-    axis = _unit(np.linalg.svd(w[big] / np.linalg.norm(w[big], axis=1, keepdims=True)
-                               * np.sign(w[big] @ w[big][0])[:, None])[2][0])
+    axis = _unit(
+        np.linalg.svd(
+            w[big]
+            / np.linalg.norm(w[big], axis=1, keepdims=True)
+            * np.sign(w[big] @ w[big][0])[:, None]
+        )[2][0]
+    )
     q = quat_from_matrix(d)  # (T, 4)
     twist = q[:, 1:] @ axis
     swing_cos = np.sqrt(np.clip(q[:, 0] ** 2 + twist**2, 0, 1))

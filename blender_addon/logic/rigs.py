@@ -168,12 +168,17 @@ class RigRest:
     names: tuple[str, ...]
     parents: tuple[int, ...]  # -1 for roots; parents precede children
     rest: np.ndarray  # (N, 4, 4) bone rest matrices (Y along the bone), armature space
+    up: np.ndarray | None = None  # (3,) the world's up in armature space; None: from the joints
 
     def __post_init__(self) -> None:
         self.rest = np.asarray(self.rest, dtype=np.float64)
+        if self.up is not None:
+            self.up = np.asarray(self.up, dtype=np.float64) / np.linalg.norm(self.up)
         n = len(self.names)
         if self.rest.shape != (n, 4, 4) or len(self.parents) != n:
-            raise ValueError(f"expected {n} parents and (N, 4, 4) rest matrices, got {self.rest.shape}")
+            raise ValueError(
+                f"expected {n} parents and (N, 4, 4) rest matrices, got {self.rest.shape}"
+            )
         for i, p in enumerate(self.parents):
             if p >= i:
                 raise ValueError(f"bone {self.names[i]!r}: parents must precede children")
@@ -186,7 +191,7 @@ class RigRest:
         return self.rest[self.index[name], :3, 3]
 
     @classmethod
-    def from_unsorted(cls, names, parent_names, rest) -> RigRest:
+    def from_unsorted(cls, names, parent_names, rest, up=None) -> RigRest:
         """Build from bones in any order (parent given by name, None for a root)."""
         order: list[int] = []
         placed: set[str] = set()
@@ -202,7 +207,7 @@ class RigRest:
         new_names = tuple(names[i] for i in order)
         idx = {n: k for k, n in enumerate(new_names)}
         parents = tuple(-1 if parent_names[i] is None else idx[parent_names[i]] for i in order)
-        return cls(new_names, parents, np.asarray(rest, dtype=np.float64)[order])
+        return cls(new_names, parents, np.asarray(rest, dtype=np.float64)[order], up)
 
 
 @dataclass
@@ -249,8 +254,12 @@ def save_preset(mapping: BoneMapping, path: str | Path) -> Path:
     unknown = sorted(set(mapping.roles) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {unknown}; roles are {', '.join(ROLES)}")
-    data = {"format": "biomocap.bone_mapping", "version": 1, "convention": mapping.convention,
-            "roles": dict(sorted(mapping.roles.items()))}
+    data = {
+        "format": "biomocap.bone_mapping",
+        "version": 1,
+        "convention": mapping.convention,
+        "roles": dict(sorted(mapping.roles.items())),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

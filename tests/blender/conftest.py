@@ -15,9 +15,13 @@ import tempfile
 from pathlib import Path
 
 _USER = Path(tempfile.mkdtemp(prefix="biomocap-blender-user-"))
-for _var, _sub in (("BLENDER_USER_RESOURCES", "resources"), ("BLENDER_USER_CONFIG", "config"),
-                   ("BLENDER_USER_SCRIPTS", "scripts"), ("BLENDER_USER_EXTENSIONS", "extensions"),
-                   ("BLENDER_USER_DATAFILES", "datafiles")):
+for _var, _sub in (
+    ("BLENDER_USER_RESOURCES", "resources"),
+    ("BLENDER_USER_CONFIG", "config"),
+    ("BLENDER_USER_SCRIPTS", "scripts"),
+    ("BLENDER_USER_EXTENSIONS", "extensions"),
+    ("BLENDER_USER_DATAFILES", "datafiles"),
+):
     os.environ[_var] = str(_USER / _sub)
 
 import pytest  # noqa: E402
@@ -53,9 +57,16 @@ def bundles(tmp_path_factory) -> Path:
     if not CORE_PYTHON.is_file():
         pytest.skip(f"core interpreter not found: {CORE_PYTHON} (run scripts/setup.sh)")
     out = tmp_path_factory.mktemp("bundles")
-    env = dict(os.environ, ANNY_CACHE_DIR=os.environ.get("ANNY_CACHE_DIR", str(REPO / ".cache" / "anny")))
-    r = subprocess.run([str(CORE_PYTHON), str(Path(__file__).with_name("make_bundles.py")), str(out)],
-                       capture_output=True, text=True, env=env, timeout=600)
+    env = dict(
+        os.environ, ANNY_CACHE_DIR=os.environ.get("ANNY_CACHE_DIR", str(REPO / ".cache" / "anny"))
+    )
+    r = subprocess.run(
+        [str(CORE_PYTHON), str(Path(__file__).with_name("make_bundles.py")), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"make_bundles.py failed:\n{r.stderr[-3000:]}")
     return out
@@ -68,12 +79,17 @@ def addon(tmp_path_factory):
     import bpy
 
     dist = tmp_path_factory.mktemp("dist")
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "build_addon.py"), "-o", str(dist)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build_addon.py"), "-o", str(dist)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     zip_path = Path(r.stdout.strip().splitlines()[-1])
-    res = bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
-                                                   enable_on_install=True)
+    res = bpy.ops.extensions.package_install_files(
+        filepath=str(zip_path), repo="user_default", enable_on_install=True
+    )
     assert res == {"FINISHED"}, res
     loaded_default, loaded_state = addon_utils.check(EXT_MODULE)
     assert loaded_state, f"{EXT_MODULE} not enabled after install"
@@ -86,9 +102,18 @@ def reset_scene():
 
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.armatures, bpy.data.actions,
-                 bpy.data.cameras, bpy.data.materials, bpy.data.images, bpy.data.movieclips,
-                 bpy.data.collections, bpy.data.lights):
+    for coll in (
+        bpy.data.objects,
+        bpy.data.meshes,
+        bpy.data.armatures,
+        bpy.data.actions,
+        bpy.data.cameras,
+        bpy.data.materials,
+        bpy.data.images,
+        bpy.data.movieclips,
+        bpy.data.collections,
+        bpy.data.lights,
+    ):
         for block in list(coll):
             coll.remove(block)
     scene = bpy.context.scene

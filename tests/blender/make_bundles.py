@@ -110,8 +110,17 @@ def main(out: Path) -> None:
     rot = np.array([[0.0, 0.0, -1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]])  # looks along -Z_os
     cam_center = np.array([1.2, 1.0, 4.0])
     cam = Camera(1000.0, 640.0, 360.0, 1280, 720, rot, -rot @ cam_center, "user")
-    walk = Motion(30.0, q, root, offsets, height, 70.0, camera=cam, surface=surface,
-                  provenance={"test": "procedural walk"})
+    walk = Motion(
+        30.0,
+        q,
+        root,
+        offsets,
+        height,
+        70.0,
+        camera=cam,
+        surface=surface,
+        provenance={"test": "procedural walk"},
+    )
     write_with_ref(walk, out / "walk.motion.npz")
     try:
         from core.bvh import retarget_bvh  # type: ignore[import-not-found]
