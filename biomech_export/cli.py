@@ -45,6 +45,7 @@ def _cmd_ik(a: argparse.Namespace) -> int:
         name=a.name,
         time_range_s=_range(a.time_range),
         setup_template=a.setup_template,
+        unclamped=a.unclamped,
     )
     print(
         f"wrote {res.mot_path} (marker RMS {res.marker_rms_m * 1e3:.1f} mm, "

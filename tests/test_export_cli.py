@@ -116,3 +116,54 @@ def test_convert_skel_params(tmp_path):
     m = Motion.load(tmp_path / "h.motion.npz")
     np.testing.assert_allclose(m.q_rad, q, atol=1e-9)
     np.testing.assert_allclose(m.root_m, 1.0)
+
+
+@pytest.mark.opensim
+def test_ik_and_id_subcommands(tmp_path, capsys):
+    pytest.importorskip("opensim")
+    root = shared_path("opensim", "gait10dof18musc_subject01")
+    ik_args = [
+        "ik",
+        str(root / "subject01.osim"),
+        str(root / "ExperimentalData" / "subject01_walk.trc"),
+        "-o",
+        str(tmp_path),
+        "--name",
+        "walk",
+        "--time-range",
+        "0",
+        "1",
+        "--setup-template",
+        str(root / "IK" / "walk_Setup_IK.xml"),
+    ]
+    assert main(ik_args) == 0
+    assert "marker RMS" in capsys.readouterr().out
+    mot = read_mot(tmp_path / "walk_ik.mot")
+    assert mot.time_s[-1] == pytest.approx(1.0, abs=0.02) and "knee_angle_r" in mot.labels
+    grf = root / "ExperimentalData"
+    id_args = [
+        "id",
+        str(root / "subject01.osim"),
+        str(tmp_path / "walk_ik.mot"),
+        "-o",
+        str(tmp_path),
+        "--name",
+        "walk",
+        "--external-loads",
+        str(grf / "subject01_walk_grf.xml"),
+        "--grf",
+        str(grf / "subject01_walk_grf.mot"),
+        "--lowpass",
+        "6",
+    ]
+    assert main(id_args) == 0
+    sto = read_mot(tmp_path / "walk_id.sto")
+    assert np.ptp(sto.column("knee_angle_r_moment")) > 20  # N m: real loads were applied
+    for f in (
+        "walk_Setup_IK.xml",
+        "walk_Setup_ID.xml",
+        "walk_ik.log",
+        "walk_id.log",
+        "walk_ExternalLoads.xml",
+    ):
+        assert (tmp_path / f).is_file(), f
