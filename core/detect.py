@@ -80,6 +80,7 @@ _MIN_DET_SCORE = 0.5
 _MIN_MEAN_CONFIDENCE = 0.65  # candidates below this mean landmark confidence are rejected
 _MIN_BOX_FRACTION = 0.03  # ... and so are boxes smaller than this fraction of the short side
 _ROI_SCALE = 1.25  # MediaPipe's pose detection -> ROI enlargement
+_SEARCH_EVERY_FRAME_S = 1.0  # after this long lost, full searches are spaced 0.1 s apart
 
 _DETECTOR_GRAPH = """
 input_stream: "image"
@@ -470,6 +471,7 @@ class _Track:
     box: np.ndarray | None = None  # last accepted box (model-image pixels)
     lost_since_s: float | None = None
     sizes: list[float] = field(default_factory=list)  # recent box sizes (a flip shrinks one)
+    last_search_s: float = -np.inf
 
     def accept(self, pose: PoseResult) -> None:
         self.box = pose.box_px
@@ -622,8 +624,14 @@ def _step(
         )
         track.roi = None
         track.lost_since_s = frame.time_s
+    if not started and track.lost_since_s is None:
+        track.lost_since_s = frame.time_s  # nobody yet: "lost" since the first frame
+    lost_s = _lost_s(track, frame)
+    if lost_s > _SEARCH_EVERY_FRAME_S and frame.time_s - track.last_search_s < 0.1:
+        return None, 0  # nobody for a while: search the whole frame ~10 times a second
+    track.last_search_s = frame.time_s
     # search the whole frame
-    cands = find_people(rgb, est, thorough=not started or _lost_s(track, frame) > 0.5)
+    cands = find_people(rgb, est, thorough=not started or lost_s > 0.5)
     if not cands:
         return None, 1
     if not started:
@@ -635,7 +643,7 @@ def _step(
             np.round(chosen.box_px).astype(int).tolist(),
         )
     else:
-        chosen = _reacquire(cands, track, _lost_s(track, frame))
+        chosen = _reacquire(cands, track, lost_s)
         if chosen is None:
             return None, 1
         log.debug("frame %d: track re-acquired", frame.index)
