@@ -30,7 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from core.motion import Camera, atomic_write
-from core.video import Frame, VideoInfo, is_image, iter_frames, read_video_info
+from core.video import (
+    Frame,
+    VideoInfo,
+    focal_35mm_equivalent,
+    is_image,
+    iter_frames,
+    read_video_info,
+)
 
 __all__ = [
     "BLAZEPOSE_KEYPOINT_NAMES",
@@ -441,14 +448,25 @@ def select_person(
 
 # ------------------------------------------------------------------------------ camera
 def default_camera(
-    width_px: int, height_px: int, *, focal_px: float | None = None, fov_deg: float | None = None
+    width_px: int,
+    height_px: int,
+    *,
+    focal_px: float | None = None,
+    fov_deg: float | None = None,
+    focal_35mm: float | None = None,
 ) -> Camera:
     """Pinhole intrinsics, principal point at the image centre. ``focal_px`` (pixels) or
-    ``fov_deg`` (horizontal field of view of the long image side) from the user, else
+    ``fov_deg`` (horizontal field of view of the long image side) from the user; else the
+    file's 35 mm-equivalent focal length (``focal_source="metadata"``); else
     ``DEFAULT_FOV_DEG`` with ``focal_source="default"`` recording the assumption."""
     if focal_px is not None and fov_deg is not None:
         raise ValueError("give either focal_px or fov_deg, not both")
     long_side = max(width_px, height_px)
+    if focal_px is None and fov_deg is None and focal_35mm is not None:
+        # 35 mm equivalence is defined on the diagonal (43.27 mm for a 36 x 24 mm frame)
+        f = focal_35mm * math.hypot(width_px, height_px) / math.hypot(36.0, 24.0)
+        return Camera(f, width_px / 2, height_px / 2, int(width_px), int(height_px),
+                      focal_source="metadata")  # fmt: skip
     if focal_px is not None:
         if not (np.isfinite(focal_px) and focal_px > 0):
             raise ValueError(f"focal_px must be a positive number of pixels, got {focal_px}")
@@ -531,7 +549,10 @@ def detect(
     path = Path(video_or_image_path)
     selector = _check_selector(person)
     info: VideoInfo = read_video_info(path)
-    camera = default_camera(info.width_px, info.height_px, focal_px=focal_px, fov_deg=fov_deg)
+    f35 = focal_35mm_equivalent(path) if focal_px is None and fov_deg is None else None
+    camera = default_camera(
+        info.width_px, info.height_px, focal_px=focal_px, fov_deg=fov_deg, focal_35mm=f35
+    )
     if camera.focal_source == "default":
         log.info(
             "no focal length given: assuming a %.0f deg horizontal field of view (focal %.0f px)",

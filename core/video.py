@@ -17,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VideoInfo", "Frame", "read_video_info", "iter_frames", "is_image", "IMAGE_SUFFIXES"]
+__all__ = [
+    "VideoInfo",
+    "Frame",
+    "read_video_info",
+    "iter_frames",
+    "is_image",
+    "focal_35mm_equivalent",
+    "IMAGE_SUFFIXES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,39 @@ def _open_image(path: Path) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{path} is not a readable image ({e})") from e
+
+
+def focal_35mm_equivalent(path: str | Path) -> float | None:
+    """The focal length in 35 mm-equivalent millimetres that the file records, or None: EXIF
+    ``FocalLengthIn35mmFilm`` for photos, the QuickTime key
+    ``com.apple.quicktime.camera.focal_length.35mm_equivalent`` (iPhone) for videos."""
+    path = Path(path)
+    _check_exists(path)
+    value = None
+    if is_image(path):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                value = im.getexif().get_ifd(0x8769).get(0xA405)
+        except (UnidentifiedImageError, OSError):
+            return None
+    else:
+        import av
+
+        try:
+            with av.open(str(path)) as c:
+                tags = {**c.metadata, **(c.streams.video[0].metadata if c.streams.video else {})}
+        except av.error.FFmpegError:
+            return None
+        for key, v in tags.items():
+            if "focal_length.35mm_equivalent" in key.lower():
+                value = v
+    try:
+        f = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return f if f is not None and 5.0 <= f <= 2000.0 else None
 
 
 def _rotation_k(rotation_deg: float) -> int:

@@ -139,6 +139,24 @@ def test_camera_intrinsics():
     assert fov.focal_px == pytest.approx(960) and fov.focal_source == "user"
     with pytest.raises(ValueError, match="fov_deg"):
         default_camera(100, 100, fov_deg=0)
+    # a 35 mm-equivalent focal from the file: by definition f35 / 43.27 mm = f_px / diagonal_px
+    meta = default_camera(3000, 2000, focal_35mm=26.0)
+    assert meta.focal_source == "metadata"
+    assert meta.focal_px == pytest.approx(26.0 / math.hypot(36, 24) * math.hypot(3000, 2000))
+    assert default_camera(3000, 2000, focal_px=10.0, focal_35mm=26.0).focal_source == "user"
+
+
+def test_detect_reads_focal_from_exif(tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28
+    rgb = next(iter_frames(shared_path("images", "hsmr", "skate.jpg"))).rgb
+    Image.fromarray(rgb).save(tmp_path / "skate_exif.jpg", exif=exif, quality=95)
+    det = detect(tmp_path / "skate_exif.jpg")
+    h, w = rgb.shape[:2]
+    assert det.camera.focal_source == "metadata"
+    assert det.camera.focal_px == pytest.approx(28 / math.hypot(36, 24) * math.hypot(w, h))
 
 
 def test_coco_pck_against_ground_truth():

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from core.video import apply_rotation, iter_frames, read_video_info
+from core.video import apply_rotation, focal_35mm_equivalent, iter_frames, read_video_info
 from tests.conftest import shared_path
 
 
@@ -182,3 +182,25 @@ def test_bad_inputs(tmp_path):
         list(iter_frames(good, start_s=2.0, end_s=1.0))
     with pytest.raises(ValueError, match="no frame between"):
         list(iter_frames(good, start_s=5.0))
+
+
+def test_focal_35mm_equivalent_from_exif_and_quicktime_tags(tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 26  # FocalLengthIn35mmFilm
+    Image.fromarray(_pattern()).save(tmp_path / "phone.jpg", exif=exif)
+    assert focal_35mm_equivalent(tmp_path / "phone.jpg") == 26.0
+    Image.fromarray(_pattern()).save(tmp_path / "plain.png")
+    assert focal_35mm_equivalent(tmp_path / "plain.png") is None
+    mov = tmp_path / "phone.mov"
+    with av.open(str(mov), "w", options={"movflags": "use_metadata_tags"}) as c:
+        c.metadata["com.apple.quicktime.camera.focal_length.35mm_equivalent"] = "24"
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for pk in s.encode(av.VideoFrame.from_ndarray(_pattern(), format="rgb24")):
+            c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    assert focal_35mm_equivalent(mov) == 24.0
+    assert focal_35mm_equivalent(_write_clip(tmp_path / "x.mp4", [_pattern()])) is None
