@@ -107,9 +107,9 @@ def main(out: Path) -> None:
     except ImportError:
         height = 1.75
         surface = capsule_surface(offsets)
-    rot = np.array([[0.0, 0.0, -1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]])  # looks along -Z_os
+    rot = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])  # looks along -Z_os
     cam_center = np.array([1.2, 1.0, 4.0])
-    cam = Camera(1000.0, 640.0, 360.0, 1280, 720, rot, -rot @ cam_center, "user")
+    cam = Camera(1000.0, 610.0, 385.0, 1280, 720, rot, -rot @ cam_center, "user")  # off-centre
     walk = Motion(
         30.0,
         q,

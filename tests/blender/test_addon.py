@@ -1,0 +1,243 @@
+"""The add-on inside real Blender (bpy 5.2): installed from its zip with Blender's extension
+installer, importing bundles written by the core, checked against core.fk_numpy (computed in the
+3.11 .venv: an independent reference), and the capture operator against a stand-in process."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.blender.conftest import EXT_MODULE, reset_scene
+
+bpy = pytest.importorskip("bpy")
+
+HERE = Path(__file__).resolve().parent
+
+
+def _import_walk(bundles: Path, **kw):
+    reset_scene()
+    res = bpy.ops.biomech.import_motion(filepath=str(bundles / "walk.motion.npz"), **kw)
+    assert res == {"FINISHED"}
+    return bpy.context.scene.biomech.source
+
+
+def test_extension_is_installed_and_registered(addon):
+    assert addon.__name__ == EXT_MODULE
+    for op in ("capture_from_video", "import_motion", "retarget", "export_character",
+               "detect_mapping", "save_mapping_preset", "load_mapping_preset"):
+        assert hasattr(bpy.ops.biomech, op), op
+    assert bpy.types.BIOMECH_OT_capture_from_video.bl_idname == "biomech.capture_from_video"
+    for panel in ("BIOMECH_PT_capture", "BIOMECH_PT_import", "BIOMECH_PT_retarget"):
+        cls = getattr(bpy.types, panel)
+        assert cls.bl_category == "Biomech" and cls.bl_space_type == "VIEW_3D"
+    assert type(bpy.context.scene.biomech).__name__ == "BIOMECH_PG_settings"
+    assert bpy.context.preferences.addons[EXT_MODULE].preferences is not None
+
+
+def test_import_matches_core_forward_kinematics(addon, bundles):
+    from bl_ext.user_default.biomocap.logic import bsm46
+    from bl_ext.user_default.biomocap.logic.kinematics import to_blender
+
+    arm = _import_walk(bundles)
+    ref = np.load(bundles / "walk_ref.npz")
+    t = ref["q_rad"].shape[0]
+    scene = bpy.context.scene
+    assert [b.name for b in arm.data.bones] == list(bsm46.BODY_NAMES)
+    assert (scene.frame_start, scene.frame_end, scene.render.fps) == (1, t, 30)
+    pos_err = rot_err = 0.0
+    for f in (1, 13, 31, t):
+        scene.frame_set(f)
+        for i, name in enumerate(bsm46.BODY_NAMES):
+            pb = arm.pose.bones[name]
+            head = np.array(arm.matrix_world @ pb.head)
+            rot = np.array(pb.matrix.to_3x3()) @ np.array(pb.bone.matrix_local.to_3x3()).T
+            pos_err = max(pos_err, np.abs(head - to_blender(ref["origins"][f - 1, i])).max())
+            rot_err = max(rot_err, np.abs(rot - to_blender(ref["rotations"][f - 1, i])).max())
+    assert pos_err < 1e-5, pos_err  # metres
+    assert rot_err < 1e-5, rot_err
+
+
+def test_hinges_are_hinges_and_limits_hold(addon, bundles):
+    arm = _import_walk(bundles)
+    scene = bpy.context.scene
+    for name in ("tibia_r", "ulna_l", "talus_r"):
+        pb = arm.pose.bones[name]
+        assert pb.rotation_mode != "QUATERNION"
+        assert sum(pb.lock_rotation) == 2, name
+        (c,) = [c for c in pb.constraints if c.type == "LIMIT_ROTATION"]
+        assert c.owner_space == "LOCAL"
+    knee = arm.pose.bones["tibia_r"]
+    lim = knee.constraints[0]
+    assert lim.use_limit_x and np.isclose(lim.max_x, np.deg2rad(135))
+    # a keyed walk never leaves the limits; a hand-set hyperextension is clamped to 0
+    arm.animation_data.action = None
+    scene.frame_set(1)
+    knee.rotation_euler = (-0.6, 0.0, 0.0)
+    bpy.context.view_layer.update()
+    parent = arm.pose.bones["femur_r"]
+    rel = (parent.bone.matrix_local.inverted() @ knee.bone.matrix_local).inverted() @ (
+        parent.matrix.inverted() @ knee.matrix
+    )
+    assert abs(rel.to_euler("XYZ").x) < 1e-6  # clamped at the 0 deg limit
+    knee.rotation_euler = (0.7, 0.0, 0.0)
+    bpy.context.view_layer.update()
+    rel = (parent.bone.matrix_local.inverted() @ knee.bone.matrix_local).inverted() @ (
+        parent.matrix.inverted() @ knee.matrix
+    )
+    assert abs(rel.to_euler("XYZ").x - 0.7) < 1e-6
+
+
+def test_surface_follows_linear_blend_skinning(addon, bundles):
+    """Blender's armature modifier on the imported surface equals LBS computed here in numpy from
+    the core's FK (world rotations/origins) and the bundle's skin weights."""
+    from bl_ext.user_default.biomocap.logic.bundle import read_bundle
+    from bl_ext.user_default.biomocap.logic.kinematics import to_blender
+
+    arm = _import_walk(bundles)
+    surf = bpy.data.objects[f"{arm.name}_surface"]
+    b = read_bundle(bundles / "walk.motion.npz")
+    ref = np.load(bundles / "walk_ref.npz")
+    s = b.surface
+    f = 25
+    bpy.context.scene.frame_set(f)
+    dg = bpy.context.evaluated_depsgraph_get()
+    ev = surf.evaluated_get(dg)
+    mesh = ev.to_mesh()
+    got = np.empty(len(mesh.vertices) * 3)
+    mesh.vertices.foreach_get("co", got)
+    ev.to_mesh_clear()
+    got = got.reshape(-1, 3) @ np.array(surf.matrix_world.to_3x3()).T + np.array(
+        surf.matrix_world.translation
+    )
+    from bl_ext.user_default.biomocap.logic.kinematics import forward_kinematics
+
+    _, rest_o = forward_kinematics(np.zeros(46), np.zeros(3), b.offsets_m)
+    rot, org = ref["rotations"][f - 1], ref["origins"][f - 1]
+    v = s.vertices_m
+    want = np.zeros_like(v)
+    for k in range(s.skin_bodies.shape[1]):
+        bi = s.skin_bodies[:, k]
+        local = v - rest_o[bi]
+        want += s.skin_weights[:, k, None] * (np.einsum("vij,vj->vi", rot[bi], local) + org[bi])
+    want /= s.skin_weights.sum(1, keepdims=True)
+    err = np.abs(got - to_blender(want)).max()
+    assert len(got) == len(v)
+    assert err < 1e-4, err
+
+
+def test_camera_matches_the_bundle_projection(addon, bundles):
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    from bl_ext.user_default.biomocap.logic.kinematics import to_blender
+
+    _import_walk(bundles)
+    cam = bpy.data.objects["walk_camera"]
+    z = np.load(bundles / "walk.motion.npz")
+    f_px, cx, cy, w, h = z["camera_intrinsics"].tolist()
+    r, t = z["camera_rotation"], z["camera_translation_m"]
+    pts = np.load(bundles / "walk_ref.npz")["origins"][::10].reshape(-1, 3)
+    pc = pts @ r.T + t
+    want = np.stack([f_px * pc[:, 0] / pc[:, 2] + cx, f_px * pc[:, 1] / pc[:, 2] + cy], 1)
+    scene = bpy.context.scene
+    got = []
+    for p in pts:
+        ndc = world_to_camera_view(scene, cam, Vector(to_blender(p)))
+        got.append((ndc.x * w, (1 - ndc.y) * h))
+    err = np.abs(np.array(got) - want).max()
+    assert err < 0.5, err  # pixels
+
+
+def test_import_rejects_newer_format(addon, bundles, tmp_path):
+    z = dict(np.load(bundles / "walk.motion.npz"))
+    z["format_version"] = np.array(99)
+    np.savez(tmp_path / "future.motion.npz", **z)
+    reset_scene()
+    with pytest.raises(RuntimeError, match="newer than this add-on reads"):
+        bpy.ops.biomech.import_motion(filepath=str(tmp_path / "future.motion.npz"))
+    assert not bpy.data.objects
+
+
+# ------------------------------------------------------------------ capture (stand-in process)
+@pytest.fixture
+def fake_core(addon, bundles, tmp_path, monkeypatch):
+    """Point the add-on's core interpreter at a wrapper that runs tests/blender/fake_capture.py:
+    the real capture takes minutes and models; the stand-in speaks the same JSONL protocol."""
+    wrapper = tmp_path / "fake-python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "fake_capture.py"}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    old = prefs.core_python
+    prefs.core_python = str(wrapper)
+    monkeypatch.setenv("FAKE_CAPTURE_BUNDLE", str(bundles / "walk.motion.npz"))
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not decoded by the stand-in")
+    reset_scene()
+    s = bpy.context.scene.biomech
+    s.video_path = str(video)
+    s.output_dir = str(tmp_path / "out")
+    s.height_m, s.device = 1.8, "cpu"
+    yield tmp_path
+    prefs.core_python = old
+
+
+@pytest.mark.skipif(os.name == "nt", reason="shell wrapper")
+def test_capture_operator_imports_the_result(fake_core, monkeypatch):
+    monkeypatch.setenv("FAKE_CAPTURE_MODE", "ok")
+    assert bpy.ops.biomech.capture_from_video() == {"FINISHED"}
+    s = bpy.context.scene.biomech
+    assert s.status == "captured clip.motion.npz"
+    assert s.source is not None and len(s.source.data.bones) == 24
+    assert (fake_core / "out" / "clip.motion.npz").is_file()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="shell wrapper")
+def test_capture_operator_reports_core_errors_in_one_line(fake_core, monkeypatch):
+    monkeypatch.setenv("FAKE_CAPTURE_MODE", "error")
+    with pytest.raises(RuntimeError) as e:
+        bpy.ops.biomech.capture_from_video()
+    assert "capture failed: no person found in the video (second line should be folded)" in str(
+        e.value
+    )
+    assert not bpy.data.objects  # nothing half-imported
+    monkeypatch.setenv("FAKE_CAPTURE_MODE", "crash")
+    with pytest.raises(RuntimeError, match="exited with code 3: Traceback"):
+        bpy.ops.biomech.capture_from_video()
+    assert not bpy.data.objects
+
+
+@pytest.mark.skipif(os.name == "nt", reason="shell wrapper")
+def test_capture_cancel_kills_and_imports_nothing(fake_core, monkeypatch):
+    """The modal operator's machinery (start_job + CaptureJob.poll/cancel, as its timer and Esc
+    handlers call them); the modal event loop itself needs a window and is not run here."""
+    import time
+
+    from bl_ext.user_default.biomocap import ops_capture
+
+    monkeypatch.setenv("FAKE_CAPTURE_MODE", "slow")
+    job = ops_capture.start_job(bpy.context)
+    assert job.argv[-2:] == ["--device", "cpu"] and "--height" in job.argv
+    t0 = time.monotonic()
+    while job.last.stage in ("", "starting"):
+        job.poll()
+        time.sleep(0.02)
+        assert time.monotonic() - t0 < 30
+    assert 0.0 <= job.last.progress <= 1.0
+    job.cancel()
+    job.poll()
+    assert job.outcome.status == "cancelled"
+    assert job.proc.returncode < 0
+    assert not (fake_core / "out" / "clip.motion.npz").exists()
+    assert not bpy.data.objects
+
+
+def test_capture_operator_explains_missing_settings(addon):
+    reset_scene()
+    bpy.context.scene.biomech.video_path = ""
+    with pytest.raises(RuntimeError, match="pick a video file first"):
+        bpy.ops.biomech.capture_from_video()
