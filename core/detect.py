@@ -132,6 +132,19 @@ class Detections:
     fps: float = 0.0  # the video's nominal frame rate
     provenance: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        t = int(np.shape(self.times_s)[0])
+        k = len(self.keypoint_names)
+        expected = {
+            "frame_indices": (t,), "keypoints_2d_px": (t, k, 2), "confidence": (t, k),
+            "keypoints_3d_m": (t, k, 3), "person_found": (t,), "bbox_px": (t, 4),
+        }  # fmt: skip
+        for name, shape in expected.items():
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(
+                    f"expected {name} of shape {shape}, got {np.shape(getattr(self, name))}"
+                )
+
     @property
     def n_frames(self) -> int:
         return int(self.times_s.shape[0])

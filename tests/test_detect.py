@@ -277,6 +277,8 @@ def test_progress_save_load_and_cli(tmp_path):
     assert back.camera.focal_px == 900.0 and back.camera.focal_source == "user"
     assert back.image_size_px == det.image_size_px and back.keypoint_names == det.keypoint_names
     assert det.keypoints_2d_with_conf().shape == (1, 33, 3)
+    with pytest.raises(ValueError, match="bbox_px"):
+        Detections(**{**det.__dict__, "bbox_px": np.zeros((2, 4))})
     assert main(["detect", str(path), "-o", str(tmp_path / "cli.npz"), "--person", "largest"]) == 0
     cli = Detections.load(tmp_path / "cli.npz")
     assert cli.person_found.all() and cli.camera.focal_source == "default"
