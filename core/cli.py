@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--start", type=float, default=None, help="start time, seconds")
     s.add_argument("--end", type=float, default=None, help="end time, seconds")
     s.add_argument("--person", default=None,
-                   help="which person: largest (default), center, left, right, or an index")
+                   help="which person: main (default: largest, favouring the centre), largest, center, left, right, or an index from the left")
     s.add_argument("--height", type=float, default=None, help="subject height, metres")
     s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
     s.add_argument("--no-overlay", action="store_true", help="skip the overlay video")

@@ -36,6 +36,7 @@ class NeurIKConfig:
     marker_names: tuple[str, ...]
     window: int = 32
     d_model: int = 128
+    d_spatial: int = 64  # marker tokens are narrower: there are M of them per frame
     n_heads: int = 4
     n_spatial_layers: int = 0  # attention pooling already attends across markers
     n_temporal_layers: int = 3
@@ -105,14 +106,14 @@ class NeurIK(nn.Module):
     def __init__(self, cfg: NeurIKConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        d, m = cfg.d_model, len(cfg.marker_names)
-        self.marker_embed = nn.Parameter(torch.randn(m, d) * 0.02)
-        self.mask_token = nn.Parameter(torch.zeros(d))
-        self.inp = nn.Linear(4, d)
-        self.spatial = nn.ModuleList(_Block(d, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_spatial_layers))
-        self.pool_query = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-        self.pool = nn.MultiheadAttention(d, cfg.n_heads, batch_first=True)
-        self.frame_in = nn.Linear(d + 3, d)
+        d, ds, m = cfg.d_model, cfg.d_spatial, len(cfg.marker_names)
+        self.marker_embed = nn.Parameter(torch.randn(m, ds) * 0.02)
+        self.mask_token = nn.Parameter(torch.zeros(ds))
+        self.inp = nn.Sequential(nn.Linear(4, ds), nn.GELU(), nn.Linear(ds, ds))
+        self.spatial = nn.ModuleList(_Block(ds, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_spatial_layers))
+        self.pool_query = nn.Parameter(torch.randn(1, 2, ds) * 0.02)  # two pooled views per frame
+        self.pool = nn.MultiheadAttention(ds, cfg.n_heads, batch_first=True)
+        self.frame_in = nn.Linear(2 * ds + 3, d)
         self.time_embed = nn.Parameter(torch.randn(cfg.window, d) * 0.02)
         self.temporal = nn.ModuleList(_Block(d, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_temporal_layers))
         self.norm = nn.LayerNorm(d)
@@ -147,7 +148,7 @@ class NeurIK(nn.Module):
         tok = tok.reshape(b * t, m, -1)
         for blk in self.spatial:
             tok = blk(tok)
-        q = self.pool_query.expand(b * t, 1, -1)
+        q = self.pool_query.expand(b * t, -1, -1)
         frame = self.pool(q, tok, tok, need_weights=False)[0].reshape(b, t, -1)
         # The centroid trajectory (relative to the window's mean) carries global motion.
         traj = centroid - centroid.mean(1, keepdim=True)
