@@ -17,6 +17,7 @@ EPILOG = """examples:
   python -m biomech_export validate out/walk/walk.osim out/walk/walk.mot
   python -m biomech_export convert hsmr_params.npz -o walk.motion.npz --fps 30
   python -m biomech_export convert gait2392_ik.mot -o walk.motion.npz --height 1.8
+  python -m biomech_export convert walk.trc -o walk.motion.npz --subject subject.motion.npz
 """
 
 
@@ -97,10 +98,21 @@ def _cmd_convert(a: argparse.Namespace) -> int:
         motion = convert.skel_params_to_motion(
             src, fps=a.fps or 30.0, height_m=a.height, mass_kg=a.mass
         )
+    elif suffix == ".trc":
+        from core.motion import Motion
+
+        if a.subject is None:
+            raise ValueError(
+                "converting a .trc needs --subject SUBJECT.motion.npz (its skeleton "
+                "and marker set)"
+            )
+        motion = convert.trc_to_motion(src, Motion.load(a.subject))
     elif suffix == ".bvh":
         motion = convert.bvh_to_motion(src)
     else:
-        raise ValueError(f"cannot convert {src.name}: expected .mot/.sto, SKEL/HSMR .npz or .bvh")
+        raise ValueError(
+            f"cannot convert {src.name}: expected .mot/.sto, .trc, SKEL/HSMR .npz or .bvh"
+        )
     out = motion.save(a.output)
     print(f"wrote {out} ({motion.n_frames} frames)")
     return 0
@@ -171,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=float, default=None)
     s.add_argument("--height", type=float, default=1.75, help="subject height, m")
     s.add_argument("--mass", type=float, default=75.0, help="subject mass, kg")
+    s.add_argument(
+        "--subject", type=Path, help="motion.npz giving skeleton + markers (.trc input)"
+    )
     s.set_defaults(func=_cmd_convert)
     return p
 

@@ -16,6 +16,7 @@ from core import skeleton as sk
 from core.motion import Motion
 
 __all__ = [
+    "trc_to_motion",
     "mot_to_motion",
     "skel_params_to_motion",
     "bvh_to_motion",
@@ -157,3 +158,55 @@ def bvh_to_motion(path: str | Path, **kwargs) -> Motion:
             f"in this installation ({e})"
         ) from e
     return retarget_bvh(path, **kwargs)
+
+
+def trc_to_motion(path: str | Path, subject: Motion) -> Motion:
+    """Markers (.trc) named as ``subject``'s marker set -> Motion, by ``core.ik`` (torch).
+
+    ``subject`` supplies the skeleton, mass and marker set (e.g. a previous capture's bundle or
+    ``core.body.default_subject()``); markers of the file it does not name are ignored."""
+    from biomech_export.trc import read_trc
+
+    try:
+        from core.ik import solve_ik
+    except ImportError as e:
+        raise ImportError(
+            f"marker files need the core IK (pip install 'biomocap[core]'): {e}"
+        ) from e
+    trc = read_trc(path)
+    index = {n: i for i, n in enumerate(trc.marker_names)}
+    used = [k for k, n in enumerate(subject.marker_names) if n in index]
+    if len(used) < 4:
+        raise ValueError(
+            f"{path}: only {len(used)} of its markers are in the subject's marker set "
+            f"(e.g. {list(subject.marker_names[:4])}); need at least 4"
+        )
+    names = tuple(subject.marker_names[k] for k in used)
+    obs = trc.markers_m[:, [index[n] for n in names]]
+    res = solve_ik(
+        obs, subject.marker_bodies[used], subject.marker_local_m[used], subject.offsets_m
+    )
+    q = res.q_rad.detach().cpu().numpy()
+    root = res.root_m.detach().cpu().numpy()
+    rms = res.marker_rms_m.detach().cpu().numpy()
+    prov = {
+        "convert": {
+            "from": str(path),
+            "format": "trc",
+            "markers_used": len(used),
+            "marker_rms_m_median": float(np.nanmedian(rms)),
+        }
+    }
+    return Motion(
+        fps=trc.rate_hz,
+        q_rad=np.clip(q, *sk.limits_rad()),
+        root_m=root,
+        offsets_m=subject.offsets_m,
+        height_m=subject.height_m,
+        mass_kg=subject.mass_kg,
+        marker_names=names,
+        marker_bodies=subject.marker_bodies[used],
+        marker_local_m=subject.marker_local_m[used],
+        markers_m=obs,
+        provenance=prov,
+    )

@@ -167,3 +167,43 @@ def test_ik_and_id_subcommands(tmp_path, capsys):
         "walk_ExternalLoads.xml",
     ):
         assert (tmp_path / f).is_file(), f
+
+
+def test_convert_trc_through_core_ik(tmp_path):
+    """Our .trc back to a motion with the core IK (an independent solver from OpenSim's)."""
+    pytest.importorskip("torch")
+    from biomech_export.export import motion_markers
+    from biomech_export.trc import TrcData, write_trc
+    from tests.test_export_roundtrip import smooth_motion
+
+    motion = smooth_motion(n_frames=12)
+    subject = Motion(
+        fps=motion.fps,
+        q_rad=motion.q_rad[:1],
+        root_m=motion.root_m[:1],
+        offsets_m=motion.offsets_m,
+        height_m=motion.height_m,
+        mass_kg=motion.mass_kg,
+        marker_names=motion.marker_names,
+        marker_bodies=motion.marker_bodies,
+        marker_local_m=motion.marker_local_m,
+    )
+    subject.save(tmp_path / "subject.motion.npz")
+    write_trc(
+        tmp_path / "m.trc",
+        TrcData(motion.fps, motion.times_s, motion.marker_names, motion_markers(motion)),
+    )
+    args = [
+        "convert",
+        str(tmp_path / "m.trc"),
+        "-o",
+        str(tmp_path / "m.motion.npz"),
+        "--subject",
+        str(tmp_path / "subject.motion.npz"),
+    ]
+    assert main(args) == 0
+    back = Motion.load(tmp_path / "m.motion.npz")
+    err = np.rad2deg(np.sqrt(np.mean((back.q_rad - motion.q_rad) ** 2, axis=0)))
+    print(f"trc -> core IK: worst RMS {sk.DOF_NAMES[int(err.argmax())]} {err.max():.3f} deg")
+    assert err.max() < 1.0
+    assert main(["convert", str(tmp_path / "m.trc"), "-o", str(tmp_path / "x.motion.npz")]) == 2
