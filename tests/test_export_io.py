@@ -121,3 +121,23 @@ def test_package_imports_without_opensim():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_decimal_point_whatever_the_locale(tmp_path):
+    import locale
+
+    old = locale.setlocale(locale.LC_NUMERIC)
+    for name in ("de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8"):
+        try:
+            locale.setlocale(locale.LC_NUMERIC, name)
+            break
+        except locale.Error:
+            continue
+    else:
+        pytest.skip("no locale with a decimal comma installed")
+    try:
+        path = write_mot(tmp_path / "a.mot", _table(np.random.default_rng(5)))
+        body = path.read_text().split("endheader\n")[1].splitlines()[1]
+        assert "," not in body and "." in body
+    finally:
+        locale.setlocale(locale.LC_NUMERIC, old)

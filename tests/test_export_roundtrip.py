@@ -139,3 +139,34 @@ def test_ik_round_trip_anny_markers(tmp_path):
     ]
     assert err_deg[legs].max() < 1.0, {sk.DOF_NAMES[j]: err_deg[j] for j in legs}
     assert ik.marker_rms_m < 1e-3
+
+
+def test_exported_id_setup_static_pose_weight(tmp_path):
+    """ID of a held pose with no external loads: the root must carry the whole weight."""
+    from biomech_export.tools import run_id_setup
+
+    base = smooth_motion(n_frames=30)
+    q = np.repeat(base.q_rad[7:8], 30, axis=0)
+    root = np.repeat(base.root_m[7:8], 30, axis=0)
+    motion = Motion(
+        fps=30.0,
+        q_rad=q,
+        root_m=root,
+        offsets_m=base.offsets_m,
+        height_m=1.7,
+        mass_kg=65.0,
+        marker_names=base.marker_names,
+        marker_bodies=base.marker_bodies,
+        marker_local_m=base.marker_local_m,
+    )
+    res = export_motion(motion, tmp_path, name="static")
+    sto = read_mot(run_id_setup(res.id_setup_path).sto_path)
+    assert len(sto.labels) == sk.N_DOFS + 3
+    weight = 65.0 * 9.80665
+    print(
+        f"static ID: pelvis_ty_force {sto.column('pelvis_ty_force').mean():.3f} N "
+        f"(m g = {weight:.3f} N)"
+    )
+    np.testing.assert_allclose(sto.column("pelvis_ty_force"), weight, rtol=1e-4)
+    np.testing.assert_allclose(sto.column("pelvis_tx_force"), 0.0, atol=1e-3)
+    np.testing.assert_allclose(sto.column("pelvis_tz_force"), 0.0, atol=1e-3)
