@@ -10,14 +10,22 @@ from types import ModuleType
 __all__ = ["require_opensim", "c_numeric_locale"]
 
 _HINT = "pip install 'biomocap[opensim]'"
+_sink_removed = False
 
 
 def require_opensim() -> ModuleType:
-    """Import opensim or raise ImportError naming the extra to install."""
+    """Import opensim (without its default ./opensim.log) or raise ImportError naming the extra
+    to install."""
     try:
         import opensim
     except ImportError as e:
         raise ImportError(f"this needs the OpenSim Python package (opensim 4.6): {_HINT}") from e
+    global _sink_removed
+    if not _sink_removed:
+        # OpenSim otherwise appends to ./opensim.log wherever the user runs us; our tools write
+        # their logs beside their results instead.
+        opensim.Logger.removeFileSink()
+        _sink_removed = True
     return opensim
 
 

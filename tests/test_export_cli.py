@@ -207,3 +207,40 @@ def test_convert_trc_through_core_ik(tmp_path):
     print(f"trc -> core IK: worst RMS {sk.DOF_NAMES[int(err.argmax())]} {err.max():.3f} deg")
     assert err.max() < 1.0
     assert main(["convert", str(tmp_path / "m.trc"), "-o", str(tmp_path / "x.motion.npz")]) == 2
+
+
+@pytest.mark.opensim
+def test_no_opensim_log_in_working_dir(tmp_path, monkeypatch):
+    pytest.importorskip("opensim")
+    rng = np.random.default_rng(9)
+    bodies = np.arange(sk.N_BODIES)
+    motion = Motion(
+        fps=25.0,
+        q_rad=np.zeros((3, sk.N_DOFS)),
+        root_m=rng.normal(size=(3, 3)),
+        offsets_m=sk.default_offsets(),
+        height_m=1.75,
+        mass_kg=70.0,
+        marker_names=tuple(f"m{i}" for i in bodies),
+        marker_bodies=bodies,
+        marker_local_m=np.full((sk.N_BODIES, 3), 0.05),
+    )
+    motion.save(tmp_path / "a.motion.npz")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["export", str(tmp_path / "a.motion.npz"), "-o", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "ik",
+                str(tmp_path / "out" / "a.osim"),
+                str(tmp_path / "out" / "a.trc"),
+                "-o",
+                str(tmp_path / "ik"),
+            ]
+        )
+        == 0
+    )
+    assert list(work.iterdir()) == []
+    assert (tmp_path / "ik" / "a_ik.log").stat().st_size > 0
