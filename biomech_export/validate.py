@@ -80,7 +80,8 @@ def validate_files(
         biggest = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 0.0
         if not degrees and biggest > 2 * math.pi:
             rep.problems.append(
-                f"inDegrees=no but a rotational value is {biggest:.1f}: "
+                f"angles read as radians (inDegrees={'no' if table.in_degrees is False else 'absent'})"
+                f" but a rotational value is {biggest:.1f}: "
                 "the file looks like degrees"
             )
         if degrees and len(rot_cols) >= 3 and 0 < biggest < math.pi:

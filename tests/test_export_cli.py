@@ -244,3 +244,14 @@ def test_no_opensim_log_in_working_dir(tmp_path, monkeypatch):
     )
     assert list(work.iterdir()) == []
     assert (tmp_path / "ik" / "a_ik.log").stat().st_size > 0
+
+
+@pytest.mark.opensim
+def test_validate_opensim_example_files(capsys):
+    pytest.importorskip("opensim")
+    root = shared_path("opensim", "gait2392_subject01")
+    model = str(root / "OutputReference" / "subject01_simbody.osim")
+    assert main(["validate", model, str(root / "subject01_walk1_ik.mot")]) == 0
+    # OutputReference's IK is a SIMM file without inDegrees: OpenSim would read radians.
+    assert main(["validate", model, str(root / "OutputReference" / "subject01_walk1_ik.mot")]) == 1
+    assert "looks like degrees" in capsys.readouterr().out
