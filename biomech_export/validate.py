@@ -79,9 +79,9 @@ def validate_files(
         vals = np.stack([table.column(n) for n in rot_cols], axis=1)
         biggest = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 0.0
         if not degrees and biggest > 2 * math.pi:
+            said = "no" if table.in_degrees is False else "absent"
             rep.problems.append(
-                f"angles read as radians (inDegrees={'no' if table.in_degrees is False else 'absent'})"
-                f" but a rotational value is {biggest:.1f}: "
+                f"angles read as radians (inDegrees={said}) but a rotational value is {biggest:.1f}: "
                 "the file looks like degrees"
             )
         if degrees and len(rot_cols) >= 3 and 0 < biggest < math.pi:
