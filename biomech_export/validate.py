@@ -81,8 +81,8 @@ def validate_files(
         if not degrees and biggest > 2 * math.pi:
             said = "no" if table.in_degrees is False else "absent"
             rep.problems.append(
-                f"angles read as radians (inDegrees={said}) but a rotational value is {biggest:.1f}: "
-                "the file looks like degrees"
+                f"angles read as radians (inDegrees={said}) but a rotational value is "
+                f"{biggest:.1f}: the file looks like degrees"
             )
         if degrees and len(rot_cols) >= 3 and 0 < biggest < math.pi:
             rep.problems.append(
