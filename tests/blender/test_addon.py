@@ -28,8 +28,15 @@ def _import_walk(bundles: Path, **kw):
 
 def test_extension_is_installed_and_registered(addon):
     assert addon.__name__ == EXT_MODULE
-    for op in ("capture_from_video", "import_motion", "retarget", "export_character",
-               "detect_mapping", "save_mapping_preset", "load_mapping_preset"):
+    for op in (
+        "capture_from_video",
+        "import_motion",
+        "retarget",
+        "export_character",
+        "detect_mapping",
+        "save_mapping_preset",
+        "load_mapping_preset",
+    ):
         assert hasattr(bpy.ops.biomech, op), op
     assert bpy.types.BIOMECH_OT_capture_from_video.bl_idname == "biomech.capture_from_video"
     for panel in ("BIOMECH_PT_capture", "BIOMECH_PT_import", "BIOMECH_PT_retarget"):
@@ -131,10 +138,9 @@ def test_surface_follows_linear_blend_skinning(addon, bundles):
 
 
 def test_camera_matches_the_bundle_projection(addon, bundles):
+    from bl_ext.user_default.biomocap.logic.kinematics import to_blender
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
-
-    from bl_ext.user_default.biomocap.logic.kinematics import to_blender
 
     _import_walk(bundles)
     cam = bpy.data.objects["walk_camera"]

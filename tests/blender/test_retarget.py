@@ -25,10 +25,14 @@ from tests.conftest import shared_path
 bpy = pytest.importorskip("bpy")
 
 RIGS = {
-    "rigify_basic_metarig": ("blender_rigify_generated/rigify_basic_human_metarig.glb",
-                             "rigify_metarig"),
-    "rigify_human_metarig": ("blender_rigify_generated/rigify_human_metarig.blend",
-                             "rigify_metarig"),
+    "rigify_basic_metarig": (
+        "blender_rigify_generated/rigify_basic_human_metarig.glb",
+        "rigify_metarig",
+    ),
+    "rigify_human_metarig": (
+        "blender_rigify_generated/rigify_human_metarig.blend",
+        "rigify_metarig",
+    ),
     "cesium_man": ("khronos_CesiumMan/CesiumMan.glb", "cesium_man"),
     "m2m_male": ("mesh2motion/human-male.glb", "unreal"),
     "m2m_female": ("mesh2motion/human-female.glb", "unreal"),
@@ -61,10 +65,19 @@ def sample(arm, names, frames, *, local=False, shift=0):
     mw = arm.matrix_world
     for f in frames:
         bpy.context.scene.frame_set(f + shift)
-        pos.append([np.array(arm.pose.bones[n].head if local else mw @ arm.pose.bones[n].head)
-                    for n in names])
-        rot.append([np.array(arm.pose.bones[n].matrix.to_3x3())
-                    @ np.array(arm.pose.bones[n].bone.matrix_local.to_3x3()).T for n in names])
+        pos.append(
+            [
+                np.array(arm.pose.bones[n].head if local else mw @ arm.pose.bones[n].head)
+                for n in names
+            ]
+        )
+        rot.append(
+            [
+                np.array(arm.pose.bones[n].matrix.to_3x3())
+                @ np.array(arm.pose.bones[n].bone.matrix_local.to_3x3()).T
+                for n in names
+            ]
+        )
     return np.array(pos), np.array(rot)
 
 
@@ -77,8 +90,9 @@ def retarget_and_measure(bundles: Path, clip: str, key: str) -> tuple[object, di
 
     rel, convention = RIGS[key]
     reset_scene()
-    assert bpy.ops.biomech.import_motion(filepath=str(bundles / f"{clip}.motion.npz"),
-                                         surface=False, camera=False) == {"FINISHED"}
+    assert bpy.ops.biomech.import_motion(
+        filepath=str(bundles / f"{clip}.motion.npz"), surface=False, camera=False
+    ) == {"FINISHED"}
     tgt = load_rig(rel)
     s = bpy.context.scene.biomech
     s.target = tgt
@@ -103,9 +117,15 @@ def retarget_and_measure(bundles: Path, clip: str, key: str) -> tuple[object, di
     pose_err = float(np.abs(pos - pred).max())
     # 2. end effectors vs source, scaled by leg length
     h = rig.head
-    tleg = float(np.mean([np.linalg.norm(h(roles[f"shin_{x}"]) - h(roles[f"thigh_{x}"]))
-                          + np.linalg.norm(h(roles[f"foot_{x}"]) - h(roles[f"shin_{x}"]))
-                          for x in "lr"]))
+    tleg = float(
+        np.mean(
+            [
+                np.linalg.norm(h(roles[f"shin_{x}"]) - h(roles[f"thigh_{x}"]))
+                + np.linalg.norm(h(roles[f"foot_{x}"]) - h(roles[f"shin_{x}"]))
+                for x in "lr"
+            ]
+        )
+    )
     o = ref["origins"][np.array(frames) - 1]
     B = bsm46.BODY
     eff, eff_leg = {}, {}
@@ -124,26 +144,42 @@ def retarget_and_measure(bundles: Path, clip: str, key: str) -> tuple[object, di
         eff_leg[role] = float(np.linalg.norm(src * res.scale - got, axis=1).max() / tleg)
         # and scaled by the limb's own length ratio (arms differ from legs between characters)
         tl = np.linalg.norm(h(roles[mid_role]) - h(roles[base_role])) + np.linalg.norm(
-            h(roles[role]) - h(roles[mid_role]))
+            h(roles[role]) - h(roles[mid_role])
+        )
         sl = np.linalg.norm(ref["offsets_m"][B[mid_body]]) + np.linalg.norm(
-            ref["offsets_m"][B[body]] if role.startswith("foot") else
-            ref["offsets_m"][B[body.replace("hand", "radius")]] + ref["offsets_m"][B[body]])
+            ref["offsets_m"][B[body]]
+            if role.startswith("foot")
+            else ref["offsets_m"][B[body.replace("hand", "radius")]] + ref["offsets_m"][B[body]]
+        )
         eff[role] = float(np.linalg.norm(src * tl / sl - got, axis=1).max() / tl)
     # 3. hinges
-    hinge = {c: hinge_off_axis_deg(rot[:, at[p]], rot[:, at[c]])
-             for c, p in (("shin_l", "thigh_l"), ("shin_r", "thigh_r"),
-                          ("forearm_l", "upper_arm_l"), ("forearm_r", "upper_arm_r"))
-             if c in roles and p in roles}
+    hinge = {
+        c: hinge_off_axis_deg(rot[:, at[p]], rot[:, at[c]])
+        for c, p in (
+            ("shin_l", "thigh_l"),
+            ("shin_r", "thigh_r"),
+            ("forearm_l", "upper_arm_l"),
+            ("forearm_r", "upper_arm_r"),
+        )
+        if c in roles and p in roles
+    }
     # 4. feet on the ground (world z, the rigs stand on z = 0 in world)
     feet = [at[r] for r in ("foot_l", "foot_r", "toe_l", "toe_r") if r in roles]
-    rest_low = min(float((tgt.matrix_world @ tgt.data.bones[names[i]].head_local).z)
-                   for i in feet)
+    rest_low = min(float((tgt.matrix_world @ tgt.data.bones[names[i]].head_local).z) for i in feet)
     ground_err = abs(float(pos_w[:, feet, 2].min()) - rest_low) / tleg
-    m = {"convention": convention, "roles": len(roles), "bones": len(tgt.data.bones),
-         "scale": res.scale, "pose_err_m": pose_err, "effector_err_limb": eff,
-         "effector_err_leg_scaled": eff_leg,
-         "hinge_off_axis_deg": hinge, "ground_err_leg": ground_err, "bake_s": bake_s,
-         "leg_m": tleg}
+    m = {
+        "convention": convention,
+        "roles": len(roles),
+        "bones": len(tgt.data.bones),
+        "scale": res.scale,
+        "pose_err_m": pose_err,
+        "effector_err_limb": eff,
+        "effector_err_leg_scaled": eff_leg,
+        "hinge_off_axis_deg": hinge,
+        "ground_err_leg": ground_err,
+        "bake_s": bake_s,
+        "leg_m": tleg,
+    }
     return tgt, m
 
 
@@ -175,8 +211,13 @@ def test_retarget_bake_export_reimport(addon, bundles, key, tmp_path):
         if fmt == "FBX":
             bpy.ops.import_scene.fbx(filepath=str(path))
         elif fmt == "BVH":  # BVH holds armature space; import without an axis change
-            bpy.ops.import_anim.bvh(filepath=str(path), axis_forward="Y", axis_up="Z",
-                                    update_scene_fps=False, update_scene_duration=False)
+            bpy.ops.import_anim.bvh(
+                filepath=str(path),
+                axis_forward="Y",
+                axis_up="Z",
+                update_scene_fps=False,
+                update_scene_duration=False,
+            )
         else:
             bpy.ops.import_scene.gltf(filepath=str(path))
         (new,) = [o for o in bpy.data.objects if o not in before and o.type == "ARMATURE"]
@@ -187,8 +228,12 @@ def test_retarget_bake_export_reimport(addon, bundles, key, tmp_path):
         got, _ = sample(new, eff, FRAMES, shift=first - 1)  # FBX re-imports start at frame 2
         err = float(np.abs(got - (ref_l if fmt == "BVH" else ref_w)).max()) / m["leg_m"]
         assert err < 1e-3, (fmt, err)
-        m["exports"][fmt] = {"frames": last - first + 1, "first_frame": first,
-                             "bones": len(new.data.bones), "effector_err_leg": err}
+        m["exports"][fmt] = {
+            "frames": last - first + 1,
+            "first_frame": first,
+            "bones": len(new.data.bones),
+            "effector_err_leg": err,
+        }
         for o in [o for o in bpy.data.objects if o not in before]:
             bpy.data.objects.remove(o)
     METRICS[key] = m
@@ -266,6 +311,7 @@ def test_workbench_renders(addon, bundles):
         written.append(p)
     surf.hide_render = True
     for f in (1, 40):
+        scene.frame_set(f)
         centre = np.array(arm.matrix_world @ arm.pose.bones["pelvis"].head)
         p = OUT / f"imported_bones_f{f:03d}.png"
         _render(p, f, centre, 3.2)
