@@ -245,9 +245,10 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     outputs["plot"] = plot_joint_angles(res.q_rad, fps, plots, title=f"{name}: joint angles (deg)")
     if opts.export_opensim:
         progress("export", 0.0, "OpenSim model, motion, markers")
-        from biomech_export.api import export_motion
+        from biomech_export import export_motion
 
-        outputs["opensim"] = export_motion(motion_path, out / "opensim")
+        exported = export_motion(motion, out / "opensim", name=name, source=f"biomocap capture of {video.name}")
+        outputs["opensim"] = exported.osim_path
         progress("export", 1.0, "done")
     if opts.overlay and n > 0:
         outputs["overlay"] = _overlay(video, opts, det, motion, subject, progress.stage("overlay"), out / "overlay.mp4")
