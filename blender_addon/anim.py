@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy_extras import anim_utils
+
+try:
+    from bpy_extras import anim_utils
+except ImportError:  # pragma: no cover - very old Blender
+    anim_utils = None
 
 _LINEAR = 1  # Keyframe.interpolation enum index of 'LINEAR'
 
 
+class _LegacyChannels:
+    """Blender < 4.4 (no action slots): F-curves live on the action itself."""
+
+    def __init__(self, action) -> None:
+        self._action = action
+        self.fcurves = self
+
+    def new(self, data_path: str, index: int = 0, group_name: str = ""):
+        return self._action.fcurves.new(data_path, index=index, action_group=group_name)
+
+
 def new_action(obj, name: str):
-    """A fresh action assigned to ``obj`` with its own slot; returns the channelbag."""
+    """A fresh action assigned to ``obj`` with its own slot; returns (action, channelbag)."""
     action = bpy.data.actions.new(name)
-    slot = action.slots.new(id_type="OBJECT", name=obj.name)
     ad = obj.animation_data or obj.animation_data_create()
+    if not hasattr(action, "slots"):  # Blender 4.2/4.3 (untested here: tests run bpy 5.2)
+        ad.action = action
+        return action, _LegacyChannels(action)
+    slot = action.slots.new(id_type="OBJECT", name=obj.name)
     ad.action = action
     if ad.action_slot != slot:  # setting the already chosen slot crashes bpy 5.x
         ad.action_slot = slot

@@ -159,6 +159,20 @@ def test_camera_matches_the_bundle_projection(addon, bundles):
     assert err < 0.5, err  # pixels
 
 
+def test_video_becomes_the_camera_background(addon, bundles):
+    from tests.conftest import shared_path
+
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    _import_walk(bundles, video=str(video))
+    cam = bpy.data.objects["walk_camera"].data
+    assert cam.show_background_images and len(cam.background_images) == 1
+    bg = cam.background_images[0]
+    assert bg.source == "MOVIE_CLIP" and bg.clip is not None
+    assert tuple(bg.clip.size) == (1768, 994)  # the real clip's resolution, read by Blender
+    scene = bpy.context.scene
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (1280, 720)  # bundle camera
+
+
 def test_import_rejects_newer_format(addon, bundles, tmp_path):
     z = dict(np.load(bundles / "walk.motion.npz"))
     z["format_version"] = np.array(99)
