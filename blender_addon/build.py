@@ -12,7 +12,7 @@ from mathutils import Matrix
 
 from . import anim
 from .logic import bsm46
-from .logic.bundle import MotionBundle
+from .logic.bundle import MotionBundle, read_bundle
 from .logic.kinematics import OPENSIM_TO_BLENDER as C
 from .logic.kinematics import to_blender
 from .logic.layout import BoneLayout, armature_layout, pose_values
@@ -20,6 +20,19 @@ from .logic.layout import BoneLayout, armature_layout, pose_values
 log = logging.getLogger(__name__)
 
 PROP_MOTION = "biomech_motion_path"
+PROP_OSIM = "biomech_osim_path"
+
+
+def load_source(obj) -> MotionBundle:
+    """Re-read the motion behind an imported armature (bundle, or .osim + .mot pair)."""
+    from .logic.opensim_io import bundle_from_opensim
+
+    path = obj.get(PROP_MOTION)
+    if not path:
+        raise ValueError(f"{obj.name} is not an imported biomocap motion (no {PROP_MOTION})")
+    if obj.get(PROP_OSIM):
+        return bundle_from_opensim(obj[PROP_OSIM], path)
+    return read_bundle(path)
 
 
 def _matrix(rot: np.ndarray, head: np.ndarray) -> Matrix:
@@ -40,6 +53,8 @@ def build_armature(context, bundle: MotionBundle, name: str) -> bpy.types.Object
     obj = bpy.data.objects.new(name, data)
     _link(context, obj)
     obj[PROP_MOTION] = str(bundle.path)
+    if "opensim" in bundle.provenance:
+        obj[PROP_OSIM] = str(bundle.provenance["opensim"]["osim"])
     view_layer = context.view_layer
     for o in view_layer.objects:
         o.select_set(False)

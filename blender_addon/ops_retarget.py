@@ -8,8 +8,8 @@ from bpy.props import StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import anim
-from .build import PROP_MOTION
-from .logic.bundle import BundleError, read_bundle
+from .build import load_source
+from .logic.bundle import BundleError
 from .logic.retarget import retarget
 from .logic.rigs import BoneMapping, RigRest, detect_mapping, load_preset, save_preset
 
@@ -79,10 +79,7 @@ class BIOMECH_OT_load_mapping(bpy.types.Operator, ImportHelper):
 
 def bake_retarget(context, source, target, mapping: BoneMapping):
     """Retarget the motion behind ``source`` onto ``target``; returns the RetargetResult."""
-    path = source.get(PROP_MOTION)
-    if not path:
-        raise ValueError(f"{source.name} is not an imported biomocap motion (no {PROP_MOTION})")
-    bundle = read_bundle(path)
+    bundle = load_source(source)
     res = retarget(bundle.q_rad, bundle.root_m, bundle.offsets_m, rig_rest(target), mapping)
     for pb in target.pose.bones:
         pb.matrix_basis.identity()

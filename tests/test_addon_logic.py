@@ -416,3 +416,34 @@ def test_capture_job_cancel_kills_the_process(tmp_path):
     assert job.outcome is not None and job.outcome.status == "cancelled"
     assert job.proc.returncode is not None and job.proc.returncode < 0  # killed by a signal
     assert not (tmp_path / "out" / "clip.motion.npz").exists()
+
+
+# ------------------------------------------------------------------ OpenSim pair
+@pytest.mark.opensim
+def test_opensim_pair_from_biomech_export(tmp_path):
+    pytest.importorskip("opensim")
+    from biomech_export.cli import main as export_main
+
+    from blender_addon.logic.opensim_io import bundle_from_opensim
+
+    m = _motion(8)
+    m.root_m = m.root_m + np.linspace(0, 1, 8)[:, None] * [1.0, 0.0, 0.2]
+    src = m.save(tmp_path / "w.motion.npz")
+    assert export_main(["export", str(src), "-o", str(tmp_path / "os")]) == 0
+    b = bundle_from_opensim(tmp_path / "os" / "w.osim", tmp_path / "os" / "w.mot")
+    np.testing.assert_allclose(b.offsets_m, m.offsets_m, atol=1e-12)
+    np.testing.assert_allclose(b.q_rad, m.q_rad, atol=1e-7)  # .mot keeps 8 decimals of degrees
+    np.testing.assert_allclose(b.root_m, m.root_m, atol=1e-7)
+    assert abs(b.fps - 25.0) < 1e-3
+    assert abs(b.mass_kg - 70.0) < 0.5
+
+
+def test_opensim_reader_rejects_other_models():
+    from blender_addon.logic.opensim_io import read_osim_skeleton
+
+    gait = shared_path("opensim", "gait2392_subject01")
+    model = sorted(gait.glob("*.osim"))
+    if not model:
+        pytest.skip("no .osim in gait2392_subject01")
+    with pytest.raises(BundleError, match="not a BSM-46 model"):
+        read_osim_skeleton(model[0])

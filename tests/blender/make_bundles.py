@@ -122,6 +122,12 @@ def main(out: Path) -> None:
         provenance={"test": "procedural walk"},
     )
     write_with_ref(walk, out / "walk.motion.npz")
+    try:  # the same walk as OpenSim files, written by biomech_export
+        from biomech_export.cli import main as export_main
+
+        export_main(["export", str(out / "walk.motion.npz"), "-o", str(out / "walk_opensim")])
+    except ImportError:
+        pass
     try:
         from core.bvh import retarget_bvh  # type: ignore[import-not-found]
     except ImportError:
