@@ -423,7 +423,6 @@ def test_capture_job_cancel_kills_the_process(tmp_path):
 def test_opensim_pair_from_biomech_export(tmp_path):
     pytest.importorskip("opensim")
     from biomech_export.cli import main as export_main
-
     from blender_addon.logic.opensim_io import bundle_from_opensim
 
     m = _motion(8)
