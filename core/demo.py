@@ -25,9 +25,11 @@ def run_demo(output: Path) -> int:
         if key != "motion":
             print(f"{key + ':':8} {path}")
     print(f"skeleton pictures: {len(pictures)} PNGs in {output / 'skeleton'}")
-    print(f"{res.n_frames} frames; mean reprojection error {res.mean_reprojection_px:.1f} px "
-          f"(before refinement {res.initial_reprojection_px:.1f} px); "
-          f"joint-limit violations: {res.limit_violations}")
+    print(
+        f"{res.n_frames} frames; mean reprojection error {res.mean_reprojection_px:.1f} px "
+        f"(before refinement {res.initial_reprojection_px:.1f} px); "
+        f"joint-limit violations: {res.limit_violations}"
+    )
     for note in res.notes:
         print(f"note: {note}")
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,7 +26,9 @@ __all__ = [
 _PARENTS = sk.parents().tolist()
 _DOF_BODY = [sk.BODY[d.body] for d in sk.DOFS]
 # For each body, the DOF indices that rotate it, in application order.
-_BODY_DOFS: list[list[int]] = [[j for j, b in enumerate(_DOF_BODY) if b == i] for i in range(sk.N_BODIES)]
+_BODY_DOFS: list[list[int]] = [
+    [j for j, b in enumerate(_DOF_BODY) if b == i] for i in range(sk.N_BODIES)
+]
 
 
 @dataclass
@@ -57,9 +58,13 @@ def forward_kinematics(q: Tensor, root_m: Tensor, offsets_m: Tensor) -> FKResult
     if q.shape[-1] != sk.N_DOFS:
         raise ValueError(f"expected q of shape (..., {sk.N_DOFS}) radians, got {tuple(q.shape)}")
     if root_m.shape[-1] != 3 or root_m.shape[:-1] != q.shape[:-1]:
-        raise ValueError(f"expected root_m of shape {tuple(q.shape[:-1]) + (3,)}, got {tuple(root_m.shape)}")
+        raise ValueError(
+            f"expected root_m of shape {tuple(q.shape[:-1]) + (3,)}, got {tuple(root_m.shape)}"
+        )
     if offsets_m.shape[-2:] != (sk.N_BODIES, 3):
-        raise ValueError(f"expected offsets_m of shape (..., {sk.N_BODIES}, 3), got {tuple(offsets_m.shape)}")
+        raise ValueError(
+            f"expected offsets_m of shape (..., {sk.N_BODIES}, 3), got {tuple(offsets_m.shape)}"
+        )
     axes = torch.as_tensor(sk.dof_axes(), dtype=q.dtype, device=q.device)
     dof_rot = axis_angle_matrix(axes, q)  # (..., 46, 3, 3)
     offsets_m = offsets_m.to(q.dtype)
@@ -73,7 +78,9 @@ def forward_kinematics(q: Tensor, root_m: Tensor, offsets_m: Tensor) -> FKResult
         p = _PARENTS[i]
         if p < 0:
             rots.append(local)
-            origins.append(root_m + (offsets_m[..., i, :] if offsets_m.dim() > 2 else offsets_m[i]))
+            origins.append(
+                root_m + (offsets_m[..., i, :] if offsets_m.dim() > 2 else offsets_m[i])
+            )
         else:
             rp = rots[p]
             off = offsets_m[..., i, :]
@@ -92,8 +99,10 @@ def body_points(fk: FKResult, body_index: Tensor, local_m: Tensor) -> Tensor:
 
 def _limits(like: Tensor) -> tuple[Tensor, Tensor]:
     lo, hi = sk.limits_rad()
-    return (torch.as_tensor(lo, dtype=like.dtype, device=like.device),
-            torch.as_tensor(hi, dtype=like.dtype, device=like.device))
+    return (
+        torch.as_tensor(lo, dtype=like.dtype, device=like.device),
+        torch.as_tensor(hi, dtype=like.dtype, device=like.device),
+    )
 
 
 def q_from_free(u: Tensor) -> Tensor:

@@ -50,7 +50,10 @@ class Camera:
         pc = points_m @ np.asarray(self.rotation).T + np.asarray(self.translation_m)
         z = np.clip(pc[..., 2:3], 1e-6, None)
         return np.concatenate(
-            [self.focal_px * pc[..., :1] / z + self.cx_px, self.focal_px * pc[..., 1:2] / z + self.cy_px],
+            [
+                self.focal_px * pc[..., :1] / z + self.cx_px,
+                self.focal_px * pc[..., 1:2] / z + self.cy_px,
+            ],
             -1,
         )
 
@@ -111,12 +114,16 @@ class Motion:
         if not (np.isfinite(self.fps) and 0.1 <= self.fps <= 10000):
             raise ValueError(f"fps must be a positive frame rate (0.1..10000), got {self.fps}")
         if self.q_rad.ndim != 2 or self.q_rad.shape[1] != sk.N_DOFS or self.q_rad.shape[0] < 1:
-            raise ValueError(f"expected q_rad of shape (T>=1, {sk.N_DOFS}), got {self.q_rad.shape}")
+            raise ValueError(
+                f"expected q_rad of shape (T>=1, {sk.N_DOFS}), got {self.q_rad.shape}"
+            )
         t = self.q_rad.shape[0]
         if self.root_m.shape != (t, 3):
             raise ValueError(f"expected root_m of shape ({t}, 3), got {self.root_m.shape}")
         if self.offsets_m.shape != (sk.N_BODIES, 3):
-            raise ValueError(f"expected offsets_m of shape ({sk.N_BODIES}, 3), got {self.offsets_m.shape}")
+            raise ValueError(
+                f"expected offsets_m of shape ({sk.N_BODIES}, 3), got {self.offsets_m.shape}"
+            )
         for name in ("q_rad", "root_m", "offsets_m"):
             if not np.all(np.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} contains NaN or inf")
@@ -138,16 +145,22 @@ class Motion:
         if self.markers_m is not None:
             self.markers_m = np.asarray(self.markers_m, dtype=np.float64)
             if self.markers_m.shape != (t, m, 3):
-                raise ValueError(f"expected markers_m of shape ({t}, {m}, 3), got {self.markers_m.shape}")
+                raise ValueError(
+                    f"expected markers_m of shape ({t}, {m}, 3), got {self.markers_m.shape}"
+                )
         if self.confidence is not None:
             self.confidence = np.asarray(self.confidence, dtype=np.float64)
             if self.confidence.shape != (t,):
-                raise ValueError(f"expected confidence of shape ({t},), got {self.confidence.shape}")
+                raise ValueError(
+                    f"expected confidence of shape ({t},), got {self.confidence.shape}"
+                )
         if self.keypoints_2d is not None:
             self.keypoints_2d = np.asarray(self.keypoints_2d, dtype=np.float64)
             k = len(self.keypoint_names)
             if self.keypoints_2d.shape != (t, k, 3):
-                raise ValueError(f"expected keypoints_2d of shape ({t}, {k}, 3), got {self.keypoints_2d.shape}")
+                raise ValueError(
+                    f"expected keypoints_2d of shape ({t}, {k}, 3), got {self.keypoints_2d.shape}"
+                )
         self.shape = np.asarray(self.shape, dtype=np.float64).reshape(-1)
         if len(self.shape_labels) not in (0, self.shape.size):
             raise ValueError(f"{len(self.shape_labels)} shape labels for {self.shape.size} values")
@@ -211,7 +224,9 @@ class Motion:
         try:
             z = np.load(path, allow_pickle=False)
         except Exception as e:  # noqa: BLE001 - numpy raises many kinds for a non-npz file
-            raise MotionFormatError(f"{path} is not a .motion.npz bundle ({e.__class__.__name__}: {e})") from e
+            raise MotionFormatError(
+                f"{path} is not a .motion.npz bundle ({e.__class__.__name__}: {e})"
+            ) from e
         with z:
             if "magic" not in z.files or str(z["magic"]) != _MAGIC:
                 raise MotionFormatError(f"{path} is an .npz but not a biomocap motion bundle")
@@ -230,13 +245,23 @@ class Motion:
             camera = None
             if "camera_intrinsics" in z.files:
                 f, cx, cy, w, h = z["camera_intrinsics"].tolist()
-                camera = Camera(f, cx, cy, int(w), int(h), z["camera_rotation"], z["camera_translation_m"],
-                                str(z["camera_focal_source"]))
+                camera = Camera(
+                    f,
+                    cx,
+                    cy,
+                    int(w),
+                    int(h),
+                    z["camera_rotation"],
+                    z["camera_translation_m"],
+                    str(z["camera_focal_source"]),
+                )
             surface = None
             if "surface_vertices_m" in z.files:
                 surface = Surface(
-                    z["surface_vertices_m"].astype(np.float64), z["surface_faces"].astype(np.int64),
-                    z["surface_skin_bodies"].astype(np.int64), z["surface_skin_weights"].astype(np.float64),
+                    z["surface_vertices_m"].astype(np.float64),
+                    z["surface_faces"].astype(np.int64),
+                    z["surface_skin_bodies"].astype(np.int64),
+                    z["surface_skin_weights"].astype(np.float64),
                 )
             return cls(
                 fps=float(z["fps"]),
@@ -271,7 +296,11 @@ def atomic_write(path: str | Path, write, *, binary: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as f:
+        with os.fdopen(
+            fd,
+            "wb" if binary else "w",
+            **({} if binary else {"encoding": "utf-8", "newline": "\n"}),
+        ) as f:
             write(f)
         umask = os.umask(0)
         os.umask(umask)

@@ -29,8 +29,15 @@ from core import kinematics as K
 from core import skeleton as sk
 from core.motion import Camera
 
-__all__ = ["RefineConfig", "Phase", "RefineInputs", "RefineResult", "refine", "level_camera_rotation",
-           "initial_translation"]
+__all__ = [
+    "RefineConfig",
+    "Phase",
+    "RefineInputs",
+    "RefineResult",
+    "refine",
+    "level_camera_rotation",
+    "initial_translation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +115,9 @@ def initial_translation(
         u, v = uv[ok, 0] - cx, uv[ok, 1] - cy
         x, y, z = p[ok, 0], p[ok, 1], p[ok, 2]
         sw = np.sqrt(w[ok])
-        a = np.concatenate([np.stack([f + 0 * u, 0 * u, -u], -1), np.stack([0 * v, f + 0 * v, -v], -1)])
+        a = np.concatenate(
+            [np.stack([f + 0 * u, 0 * u, -u], -1), np.stack([0 * v, f + 0 * v, -v], -1)]
+        )
         b = np.concatenate([u * z - f * x, v * z - f * y])
         ww = np.concatenate([sw, sw])
         out[i] = np.linalg.lstsq(a * ww[:, None], b * ww, rcond=None)[0]
@@ -162,7 +171,13 @@ def refine(
     def project(points: Tensor) -> Tensor:
         pc = points @ rot_c.T + trans_c
         z = pc[..., 2:3].clamp_min(0.05)
-        return torch.cat([cam.focal_px * pc[..., :1] / z + cam.cx_px, cam.focal_px * pc[..., 1:2] / z + cam.cy_px], -1)
+        return torch.cat(
+            [
+                cam.focal_px * pc[..., :1] / z + cam.cx_px,
+                cam.focal_px * pc[..., 1:2] / z + cam.cy_px,
+            ],
+            -1,
+        )
 
     def points_of(q: Tensor, r: Tensor) -> Tensor:
         fk = K.forward_kinematics(q, r, offsets)
@@ -198,21 +213,31 @@ def refine(
             r2 = (project(pts) - kp).square().sum(-1)
             loss_2d = (conf * _gm(r2, sigma2)).sum() / conf.sum().clamp_min(1.0)
             dq = q - q0
-            dq = torch.where(torch.isin(torch.arange(sk.N_DOFS, device=dev), torch.tensor(_ROOT_IDX, device=dev)),
-                             torch.atan2(torch.sin(dq), torch.cos(dq)), dq)
+            dq = torch.where(
+                torch.isin(
+                    torch.arange(sk.N_DOFS, device=dev), torch.tensor(_ROOT_IDX, device=dev)
+                ),
+                torch.atan2(torch.sin(dq), torch.cos(dq)),
+                dq,
+            )
             loss_prior = dq.square().mean()
             loss = cfg.w_2d * loss_2d + cfg.w_prior_q * loss_prior
             terms = {"2d": loss_2d.item(), "prior": loss_prior.item()}
             if k3d is not None:
                 pelvis = root.unsqueeze(1)
-                l3 = ((pts - pelvis - k3d).square().sum(-1) * k3d_ok).sum() / k3d_ok.sum().clamp_min(1.0)
+                l3 = (
+                    (pts - pelvis - k3d).square().sum(-1) * k3d_ok
+                ).sum() / k3d_ok.sum().clamp_min(1.0)
                 loss = loss + cfg.w_3d * l3
                 terms["3d"] = l3.item()
             if t > 2:
                 acc_q = q[2:] - 2 * q[1:-1] + q[:-2]
                 acc_q = torch.atan2(torch.sin(acc_q), torch.cos(acc_q))
                 acc_r = root[2:] - 2 * root[1:-1] + root[:-2]
-                ls = cfg.w_smooth_q * acc_q.square().mean() + cfg.w_smooth_root * acc_r.square().sum(-1).mean()
+                ls = (
+                    cfg.w_smooth_q * acc_q.square().mean()
+                    + cfg.w_smooth_root * acc_r.square().sum(-1).mean()
+                )
                 loss = loss + ls
                 terms["smooth"] = ls.item()
                 if inp.foot_keypoints:
@@ -231,8 +256,18 @@ def refine(
             lv = loss.item()
             best = min(best, lv)
             if it % 25 == 0:
-                if window_start < float("inf") and (window_start - best) < cfg.early_stop_rel * abs(window_start):
-                    history.append({"phase": phase.name, "iteration": it, "loss": lv, **terms, "stopped": True})
+                if window_start < float("inf") and (
+                    window_start - best
+                ) < cfg.early_stop_rel * abs(window_start):
+                    history.append(
+                        {
+                            "phase": phase.name,
+                            "iteration": it,
+                            "loss": lv,
+                            **terms,
+                            "stopped": True,
+                        }
+                    )
                     break
                 window_start = best
                 history.append({"phase": phase.name, "iteration": it, "loss": lv, **terms})
@@ -247,5 +282,9 @@ def refine(
     e1 = np.where(missing, np.nan, err.cpu().numpy())
     e0 = np.where(missing, np.nan, err0.cpu().numpy())
     lo, hi = sk.limits_rad()
-    q_np = np.clip(q.cpu().numpy(), np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
+    q_np = np.clip(
+        q.cpu().numpy(),
+        np.where(np.isfinite(lo), lo, -np.inf),
+        np.where(np.isfinite(hi), hi, np.inf),
+    )
     return RefineResult(q_np, root.detach().cpu().numpy(), e1, e0, contact.cpu().numpy(), history)

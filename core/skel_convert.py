@@ -67,8 +67,11 @@ def skel_to_bsm(q_skel: np.ndarray) -> SkelConversion:
     moved = np.abs(out - q) > 1e-9
     names = tuple(sk.DOF_NAMES[j] for j in np.flatnonzero(moved.reshape(-1, sk.N_DOFS).any(0)))
     if moved.any():
-        log.warning("SKEL->BSM-46: %d value(s) outside BSM-46 limits clamped (%s)", int(moved.sum()),
-                    ", ".join(names))
+        log.warning(
+            "SKEL->BSM-46: %d value(s) outside BSM-46 limits clamped (%s)",
+            int(moved.sum()),
+            ", ".join(names),
+        )
     return SkelConversion(out, int(moved.sum()), names)
 
 

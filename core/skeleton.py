@@ -134,7 +134,9 @@ def _arm_dofs(side: str) -> list[Dof]:
     return out
 
 
-def _spine_dofs(prefix: str, body: str, bend: tuple[float, float], ext: tuple[float, float]) -> list[Dof]:
+def _spine_dofs(
+    prefix: str, body: str, bend: tuple[float, float], ext: tuple[float, float]
+) -> list[Dof]:
     return [
         Dof(f"{prefix}_bending", body, (1.0, 0.0, 0.0), *bend, _SKEL, "bending to the right"),
         Dof(f"{prefix}_extension", body, (0.0, 0.0, 1.0), *ext, _SKEL, "extension (backward)"),

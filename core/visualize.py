@@ -41,7 +41,9 @@ def _colour(body: str) -> tuple[int, int, int]:
     return _MID
 
 
-def _outline(shape_hw: tuple[int, int], verts_px: np.ndarray, faces: np.ndarray) -> list[np.ndarray]:
+def _outline(
+    shape_hw: tuple[int, int], verts_px: np.ndarray, faces: np.ndarray
+) -> list[np.ndarray]:
     import cv2
 
     mask = np.zeros(shape_hw, np.uint8)
@@ -76,18 +78,46 @@ def draw_overlay(
             continue
         a, b = joints_px[p], joints_px[i]
         if np.isfinite(a).all() and np.isfinite(b).all():
-            cv2.line(img, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)),
-                     _colour(sk.BODY_NAMES[i]), thick, cv2.LINE_AA)
+            cv2.line(
+                img,
+                tuple(np.round(a).astype(int)),
+                tuple(np.round(b).astype(int)),
+                _colour(sk.BODY_NAMES[i]),
+                thick,
+                cv2.LINE_AA,
+            )
     for i, p in enumerate(joints_px):
         if np.isfinite(p).all():
-            cv2.circle(img, tuple(np.round(p).astype(int)), thick + 1, _colour(sk.BODY_NAMES[i]), -1, cv2.LINE_AA)
+            cv2.circle(
+                img,
+                tuple(np.round(p).astype(int)),
+                thick + 1,
+                _colour(sk.BODY_NAMES[i]),
+                -1,
+                cv2.LINE_AA,
+            )
     if keypoints_px is not None:
         for p in keypoints_px:
             if np.isfinite(p).all():
-                cv2.circle(img, tuple(np.round(p).astype(int)), max(1, thick - 1), (60, 220, 60), -1, cv2.LINE_AA)
+                cv2.circle(
+                    img,
+                    tuple(np.round(p).astype(int)),
+                    max(1, thick - 1),
+                    (60, 220, 60),
+                    -1,
+                    cv2.LINE_AA,
+                )
     if label:
-        cv2.putText(img, label, (10, 10 + 12 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * thick, (255, 255, 0),
-                    max(1, thick // 2), cv2.LINE_AA)
+        cv2.putText(
+            img,
+            label,
+            (10, 10 + 12 * thick),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35 * thick,
+            (255, 255, 0),
+            max(1, thick // 2),
+            cv2.LINE_AA,
+        )
     return img
 
 
@@ -114,7 +144,9 @@ def write_overlay_video(
             h, w = img.shape[:2]
             s = min(1.0, max_side_px / max(h, w))
             if s < 1.0:
-                img = cv2.resize(img, (int(w * s) // 2 * 2, int(h * s) // 2 * 2), interpolation=cv2.INTER_AREA)
+                img = cv2.resize(
+                    img, (int(w * s) // 2 * 2, int(h * s) // 2 * 2), interpolation=cv2.INTER_AREA
+                )
             elif h % 2 or w % 2:
                 img = img[: h // 2 * 2, : w // 2 * 2]
             if stream is None:
@@ -122,7 +154,9 @@ def write_overlay_video(
                 stream.width, stream.height = img.shape[1], img.shape[0]
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"crf": "23", "preset": "veryfast"}
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            ):
                 container.mux(packet)
             if progress and (i % 10 == 0 or i == n_frames - 1):
                 progress((i + 1) / max(n_frames, 1), f"overlay frame {i + 1}/{n_frames}")
@@ -151,12 +185,24 @@ def plot_joint_angles(q_rad: np.ndarray, fps: float, path: Path, title: str = ""
         d0 = sk.DOFS[sk.DOF[names[0]]]
         ax.axhspan(d0.lower_deg, d0.upper_deg, color="0.93", zorder=0)
         for n in names:
-            style = "-" if n.endswith("_r") or "_r_" in n else ("--" if n.endswith("_l") or "_l_" in n else "-")
+            style = (
+                "-"
+                if n.endswith("_r") or "_r_" in n
+                else ("--" if n.endswith("_l") or "_l_" in n else "-")
+            )
             colour = "tab:blue" if style == "-" and n != "lumbar_extension" else "tab:orange"
             if n == "lumbar_extension":
                 colour = "0.2"
-            ax.plot(t, np.rad2deg(q_rad[:, sk.DOF[n]]), style, color=colour, lw=1.4,
-                    label="right" if style == "-" and len(names) > 1 else ("left" if len(names) > 1 else n))
+            ax.plot(
+                t,
+                np.rad2deg(q_rad[:, sk.DOF[n]]),
+                style,
+                color=colour,
+                lw=1.4,
+                label="right"
+                if style == "-" and len(names) > 1
+                else ("left" if len(names) > 1 else n),
+            )
         ax.set_title(f"{label} (+ = {d0.positive})", fontsize=10)
         ax.set_ylabel("deg")
         ax.grid(alpha=0.3)

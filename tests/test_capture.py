@@ -17,7 +17,8 @@ from core.neurik.runtime import WEIGHTS_DIR
 from tests.conftest import REPO, shared_path
 
 pytestmark = pytest.mark.skipif(
-    not (WEIGHTS_DIR / "blazepose33" / "model.safetensors").is_file(), reason="NeurIK weights not shipped"
+    not (WEIGHTS_DIR / "blazepose33" / "model.safetensors").is_file(),
+    reason="NeurIK weights not shipped",
 )
 
 
@@ -27,7 +28,9 @@ def demo_capture(tmp_path_factory) -> tuple[Path, object]:
 
     video = shared_path("videos", "sports2d", "demo.mp4")
     out = tmp_path_factory.mktemp("capture")
-    res = capture(video, CaptureOptions(output=out, start_s=2.0, end_s=3.5, name="clip"), Progress())
+    res = capture(
+        video, CaptureOptions(output=out, start_s=2.0, end_s=3.5, name="clip"), Progress()
+    )
     return out, res
 
 
@@ -64,8 +67,9 @@ def test_single_image_capture(tmp_path) -> None:
 
 
 def _run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_missing_and_corrupt_inputs_give_one_clear_line(tmp_path) -> None:
@@ -88,7 +92,9 @@ def test_no_person_in_view(tmp_path) -> None:
         s = c.add_stream("libx264", rate=10)
         s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
         for _ in range(5):
-            for p in s.encode(av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), np.uint8), format="rgb24")):
+            for p in s.encode(
+                av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), np.uint8), format="rgb24")
+            ):
                 c.mux(p)
         for p in s.encode():
             c.mux(p)

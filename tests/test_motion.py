@@ -14,15 +14,28 @@ def _motion(t: int = 5, **kw) -> Motion:
     q = np.zeros((t, 46))
     q[:, sk.DOF["knee_angle_r"]] = np.linspace(0, 1.2, t)
     args = dict(
-        fps=30.0, q_rad=q, root_m=rng.normal(size=(t, 3)), offsets_m=sk.default_offsets(),
-        height_m=1.75, mass_kg=70.0, marker_names=("RASI", "LASI"),
-        marker_bodies=np.array([0, 0]), marker_local_m=np.array([[0.05, 0.05, 0.12], [0.05, 0.05, -0.12]]),
-        markers_m=rng.normal(size=(t, 2, 3)), confidence=np.ones(t),
-        shape=np.full(6, 0.5), shape_labels=("gender", "age", "muscle", "weight", "height", "proportions"),
-        keypoints_2d=rng.uniform(size=(t, 1, 3)), keypoint_names=("nose",),
+        fps=30.0,
+        q_rad=q,
+        root_m=rng.normal(size=(t, 3)),
+        offsets_m=sk.default_offsets(),
+        height_m=1.75,
+        mass_kg=70.0,
+        marker_names=("RASI", "LASI"),
+        marker_bodies=np.array([0, 0]),
+        marker_local_m=np.array([[0.05, 0.05, 0.12], [0.05, 0.05, -0.12]]),
+        markers_m=rng.normal(size=(t, 2, 3)),
+        confidence=np.ones(t),
+        shape=np.full(6, 0.5),
+        shape_labels=("gender", "age", "muscle", "weight", "height", "proportions"),
+        keypoints_2d=rng.uniform(size=(t, 1, 3)),
+        keypoint_names=("nose",),
         camera=Camera(1000.0, 640.0, 360.0, 1280, 720, focal_source="user"),
-        surface=Surface(rng.normal(size=(4, 3)), np.array([[0, 1, 2], [1, 2, 3]]),
-                        np.zeros((4, 2), int), np.tile([1.0, 0.0], (4, 1))),
+        surface=Surface(
+            rng.normal(size=(4, 3)),
+            np.array([[0, 1, 2], [1, 2, 3]]),
+            np.zeros((4, 2), int),
+            np.tile([1.0, 0.0], (4, 1)),
+        ),
         provenance={"ik": "core.ik test"},
     )
     args.update(kw)
@@ -33,7 +46,15 @@ def test_round_trip_keeps_every_field(tmp_path) -> None:
     m = _motion()
     path = m.save(tmp_path / "clip.motion.npz")
     back = Motion.load(path)
-    for name in ("q_rad", "root_m", "offsets_m", "markers_m", "confidence", "keypoints_2d", "shape"):
+    for name in (
+        "q_rad",
+        "root_m",
+        "offsets_m",
+        "markers_m",
+        "confidence",
+        "keypoints_2d",
+        "shape",
+    ):
         np.testing.assert_allclose(getattr(back, name), getattr(m, name))
     assert back.marker_names == m.marker_names and back.provenance == m.provenance
     assert back.camera.focal_px == 1000.0 and back.camera.focal_source == "user"
@@ -78,7 +99,14 @@ def test_out_of_limit_angles_are_refused() -> None:
     q = np.zeros((2, 46))
     q[0, sk.DOF["elbow_flexion_l"]] = -0.5
     with pytest.raises(ValueError, match="elbow_flexion_l"):
-        _motion(t=2, q_rad=q, root_m=np.zeros((2, 3)), markers_m=None, confidence=None, keypoints_2d=None)
+        _motion(
+            t=2,
+            q_rad=q,
+            root_m=np.zeros((2, 3)),
+            markers_m=None,
+            confidence=None,
+            keypoints_2d=None,
+        )
 
 
 def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch) -> None:
@@ -90,6 +118,8 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(np, "savez_compressed", boom)
     with pytest.raises(RuntimeError):
-        _motion(t=7, root_m=np.zeros((7, 3)), markers_m=None, confidence=None, keypoints_2d=None).save(path)
+        _motion(
+            t=7, root_m=np.zeros((7, 3)), markers_m=None, confidence=None, keypoints_2d=None
+        ).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.motion.npz"]

@@ -60,7 +60,9 @@ def test_pelvis_angle_extraction_inverts_fk() -> None:
     q[:, 0] = torch.rand(200, generator=g, dtype=torch.float64) * 6 - 3
     q[:, 1] = torch.rand(200, generator=g, dtype=torch.float64) * 2.4 - 1.2
     q[:, 2] = torch.rand(200, generator=g, dtype=torch.float64) * 6 - 3
-    fk = K.forward_kinematics(q, torch.zeros(200, 3, dtype=torch.float64), torch.as_tensor(sk.default_offsets()))
+    fk = K.forward_kinematics(
+        q, torch.zeros(200, 3, dtype=torch.float64), torch.as_tensor(sk.default_offsets())
+    )
     back = pelvis_angles_from_matrix(fk.rotations[:, 0])
     torch.testing.assert_close(back, q[:, :3], atol=1e-9, rtol=0)
 

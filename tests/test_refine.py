@@ -12,7 +12,13 @@ from core import skeleton as sk
 from core.motion import Camera
 from core.neurik.data import random_trajectories
 from core.neurik.markersets import blazepose33
-from core.refine import RefineConfig, RefineInputs, initial_translation, level_camera_rotation, refine
+from core.refine import (
+    RefineConfig,
+    RefineInputs,
+    initial_translation,
+    level_camera_rotation,
+    refine,
+)
 
 
 def _scene(t: int = 40, seed: int = 0):
@@ -27,7 +33,9 @@ def _scene(t: int = 40, seed: int = 0):
     subject = SimpleNamespace(offsets_m=offsets, height_m=1.75)
     bodies, local = blazepose33().define(subject)
     cam = Camera(1200.0, 640.0, 360.0, 1280, 720, rotation=level_camera_rotation())
-    fk = K.forward_kinematics(torch.from_numpy(q), torch.from_numpy(root), torch.from_numpy(offsets))
+    fk = K.forward_kinematics(
+        torch.from_numpy(q), torch.from_numpy(root), torch.from_numpy(offsets)
+    )
     pts = K.body_points(fk, torch.from_numpy(bodies), torch.from_numpy(local)).numpy()
     kp = cam.project(pts) + rng.normal(scale=2.0, size=(t, 33, 2))
     return q, root, offsets, bodies, local, cam, kp, pts
@@ -45,10 +53,24 @@ def test_refinement_reduces_reprojection_error_and_moves_toward_truth() -> None:
     q, root, offsets, bodies, local, cam, kp, _ = _scene()
     rng = np.random.default_rng(5)
     lo, hi = sk.limits_rad()
-    q_noisy = np.clip(q + rng.normal(scale=0.12, size=q.shape), np.where(np.isfinite(lo), lo, -9), np.where(np.isfinite(hi), hi, 9))
+    q_noisy = np.clip(
+        q + rng.normal(scale=0.12, size=q.shape),
+        np.where(np.isfinite(lo), lo, -9),
+        np.where(np.isfinite(hi), hi, 9),
+    )
     root_noisy = root + [0.1, 0.05, 0.3]
-    inp = RefineInputs(kp, np.ones(kp.shape[:2]), cam, offsets, bodies, local, q_noisy, root_noisy, 30.0,
-                       foot_keypoints=(29, 30, 31, 32))
+    inp = RefineInputs(
+        kp,
+        np.ones(kp.shape[:2]),
+        cam,
+        offsets,
+        bodies,
+        local,
+        q_noisy,
+        root_noisy,
+        30.0,
+        foot_keypoints=(29, 30, 31, 32),
+    )
     cfg = RefineConfig(w_prior_q=0.05)
     res = refine(inp, cfg)
     before = np.nanmean(res.initial_reprojection_px)
@@ -56,8 +78,17 @@ def test_refinement_reduces_reprojection_error_and_moves_toward_truth() -> None:
     assert after < 0.5 * before, (before, after)
     assert after < 6.0  # px, detections carry 2 px noise
     assert sk.limit_violations(res.q_rad) == 0
-    well = [sk.DOF[n] for n in ("hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l",
-                                "elbow_flexion_r", "elbow_flexion_l")]
+    well = [
+        sk.DOF[n]
+        for n in (
+            "hip_flexion_r",
+            "hip_flexion_l",
+            "knee_angle_r",
+            "knee_angle_l",
+            "elbow_flexion_r",
+            "elbow_flexion_l",
+        )
+    ]
     err_before = np.abs(q_noisy[:, well] - q[:, well]).mean()
     err_after = np.abs(res.q_rad[:, well] - q[:, well]).mean()
     assert err_after < err_before, (np.rad2deg(err_before), np.rad2deg(err_after))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import fk_numpy, skeleton as sk
+from core import fk_numpy
+from core import skeleton as sk
 from core.skel_convert import bsm_to_skel, skel_to_bsm
 
 

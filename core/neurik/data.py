@@ -23,8 +23,15 @@ from core import kinematics as K
 from core import skeleton as sk
 from core.neurik.markersets import MarkerSet
 
-__all__ = ["SubjectGeometry", "MotionBank", "NoiseConfig", "Batch", "Sampler", "random_trajectories",
-           "HELD_OUT_CLIPS"]
+__all__ = [
+    "SubjectGeometry",
+    "MotionBank",
+    "NoiseConfig",
+    "Batch",
+    "Sampler",
+    "random_trajectories",
+    "HELD_OUT_CLIPS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +59,9 @@ class NoiseConfig:
     depth_m: float = 0.035  # extra error along the camera depth axis
     dropout: float = 0.08  # fraction of marker observations missing
     swap_rate: float = 0.01  # fraction of frames with one left/right pair swapped
-    scale: float = 0.0  # global scale error (std), BlazePose world landmarks are not exactly metric
+    scale: float = (
+        0.0  # global scale error (std), BlazePose world landmarks are not exactly metric
+    )
 
 
 @dataclass
@@ -66,10 +75,16 @@ class Batch:
     clean_markers_m: Tensor  # (B, T, M, 3)
 
 
-def _smooth_noise(rng: np.random.Generator, n: int, t: int, d: int, corr_frames: float) -> np.ndarray:
+def _smooth_noise(
+    rng: np.random.Generator, n: int, t: int, d: int, corr_frames: float
+) -> np.ndarray:
     """(n, t, d) Gaussian noise with unit std, smoothed over ~corr_frames frames."""
     x = rng.normal(size=(n, t + 4 * int(corr_frames) + 1, d))
-    k = np.exp(-0.5 * (np.arange(-2 * int(corr_frames), 2 * int(corr_frames) + 1) / max(corr_frames, 1e-3)) ** 2)
+    k = np.exp(
+        -0.5
+        * (np.arange(-2 * int(corr_frames), 2 * int(corr_frames) + 1) / max(corr_frames, 1e-3))
+        ** 2
+    )
     k /= np.sqrt((k**2).sum())
     out = np.apply_along_axis(lambda v: np.convolve(v, k, mode="valid"), 1, x)
     return out[:, :t]
@@ -81,9 +96,9 @@ def random_trajectories(rng: np.random.Generator, n: int, t: int, fps: float = 3
     lo, hi = sk.limits_rad()
     base_free = K.free_from_q(torch.zeros(sk.N_DOFS, dtype=torch.float64)).numpy()
     u = base_free + rng.normal(scale=0.8, size=(n, 1, sk.N_DOFS))
-    u = u + _smooth_noise(rng, n, t, sk.N_DOFS, corr_frames=fps * rng.uniform(0.15, 0.6)) * rng.uniform(
-        0.2, 1.2, size=(n, 1, 1)
-    )
+    u = u + _smooth_noise(
+        rng, n, t, sk.N_DOFS, corr_frames=fps * rng.uniform(0.15, 0.6)
+    ) * rng.uniform(0.2, 1.2, size=(n, 1, 1))
     q = K.q_from_free(torch.from_numpy(u)).numpy()
     # Gait-like coupling: hips in anti-phase, knees flex in swing, arms swing opposite to legs.
     tt = np.arange(t) / fps
@@ -93,19 +108,27 @@ def random_trajectories(rng: np.random.Generator, n: int, t: int, fps: float = 3
     s = np.sin(2 * np.pi * freq * tt + phase)
     c = np.cos(2 * np.pi * freq * tt + phase)
     add = {
-        "hip_flexion_r": 0.45 * s, "hip_flexion_l": -0.45 * s,
-        "knee_angle_r": 0.6 * np.clip(c, 0, None), "knee_angle_l": 0.6 * np.clip(-c, 0, None),
-        "shoulder_r_z": -0.35 * s, "shoulder_l_z": 0.35 * s,
-        "elbow_flexion_r": 0.3 * np.abs(s), "elbow_flexion_l": 0.3 * np.abs(s),
+        "hip_flexion_r": 0.45 * s,
+        "hip_flexion_l": -0.45 * s,
+        "knee_angle_r": 0.6 * np.clip(c, 0, None),
+        "knee_angle_l": 0.6 * np.clip(-c, 0, None),
+        "shoulder_r_z": -0.35 * s,
+        "shoulder_l_z": 0.35 * s,
+        "elbow_flexion_r": 0.3 * np.abs(s),
+        "elbow_flexion_l": 0.3 * np.abs(s),
     }
     for name, v in add.items():
         q[:, :, sk.DOF[name]] += amp * v
     # Root orientation: any heading, moderate tilt and list.
-    q[:, :, sk.DOF["pelvis_rotation"]] = rng.uniform(-np.pi, np.pi, size=(n, 1)) + 0.3 * _smooth_noise(
-        rng, n, t, 1, fps
-    )[..., 0]
-    q[:, :, sk.DOF["pelvis_tilt"]] = rng.normal(scale=0.15, size=(n, 1)) + 0.05 * _smooth_noise(rng, n, t, 1, fps)[..., 0]
-    q[:, :, sk.DOF["pelvis_list"]] = rng.normal(scale=0.08, size=(n, 1)) + 0.04 * _smooth_noise(rng, n, t, 1, fps)[..., 0]
+    q[:, :, sk.DOF["pelvis_rotation"]] = (
+        rng.uniform(-np.pi, np.pi, size=(n, 1)) + 0.3 * _smooth_noise(rng, n, t, 1, fps)[..., 0]
+    )
+    q[:, :, sk.DOF["pelvis_tilt"]] = (
+        rng.normal(scale=0.15, size=(n, 1)) + 0.05 * _smooth_noise(rng, n, t, 1, fps)[..., 0]
+    )
+    q[:, :, sk.DOF["pelvis_list"]] = (
+        rng.normal(scale=0.08, size=(n, 1)) + 0.04 * _smooth_noise(rng, n, t, 1, fps)[..., 0]
+    )
     lo_f = np.where(np.isfinite(lo), lo, -np.inf)
     hi_f = np.where(np.isfinite(hi), hi, np.inf)
     return np.clip(q, lo_f, hi_f)
@@ -157,7 +180,9 @@ class MotionBank:
             if rng.random() < 0.5:  # mirror left/right is not valid for joint angles; add jitter
                 out[i] += rng.normal(scale=0.03, size=(1, sk.N_DOFS))
         lo, hi = sk.limits_rad()
-        return np.clip(out, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
+        return np.clip(
+            out, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
+        )
 
 
 class Sampler:

@@ -11,15 +11,49 @@ import numpy as np
 
 from core import skeleton as sk
 
-__all__ = ["MarkerSet", "BLAZEPOSE_NAMES", "anatomical", "blazepose33", "get_marker_set", "mediapipe_world_to_bsm"]
+__all__ = [
+    "MarkerSet",
+    "BLAZEPOSE_NAMES",
+    "anatomical",
+    "blazepose33",
+    "get_marker_set",
+    "mediapipe_world_to_bsm",
+]
 
 BLAZEPOSE_NAMES: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
 )
 
 
@@ -58,7 +92,9 @@ def _anatomical_define(subject) -> tuple[np.ndarray, np.ndarray]:
 
 
 def anatomical(marker_names: tuple[str, ...]) -> MarkerSet:
-    return MarkerSet("anatomical", tuple(marker_names), _pairs(tuple(marker_names)), _anatomical_define)
+    return MarkerSet(
+        "anatomical", tuple(marker_names), _pairs(tuple(marker_names)), _anatomical_define
+    )
 
 
 def _blaze_define(subject) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +106,10 @@ def _blaze_define(subject) -> tuple[np.ndarray, np.ndarray]:
     rows: dict[str, tuple[str, np.ndarray]] = {}
     for side, z in (("right", 1.0), ("left", -1.0)):
         c = side[0]
-        rows[f"{side}_hip"] = ("pelvis", off[sk.BODY[f"femur_{c}"]] + [0.0, 0.02 * s, 0.02 * s * z])
+        rows[f"{side}_hip"] = (
+            "pelvis",
+            off[sk.BODY[f"femur_{c}"]] + [0.0, 0.02 * s, 0.02 * s * z],
+        )
         rows[f"{side}_knee"] = (f"femur_{c}", off[sk.BODY[f"tibia_{c}"]])
         rows[f"{side}_ankle"] = (f"tibia_{c}", off[sk.BODY[f"talus_{c}"]])
         rows[f"{side}_heel"] = (f"calcn_{c}", np.array([-0.02, -0.01, 0.0]) * s)

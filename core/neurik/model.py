@@ -20,14 +20,22 @@ from torch import Tensor, nn
 from core import kinematics as K
 from core import skeleton as sk
 
-__all__ = ["NeurIKConfig", "NeurIKOutput", "NeurIK", "rotation_6d_to_matrix", "pelvis_angles_from_matrix"]
+__all__ = [
+    "NeurIKConfig",
+    "NeurIKOutput",
+    "NeurIK",
+    "rotation_6d_to_matrix",
+    "pelvis_angles_from_matrix",
+]
 
 CONFIG_VERSION = 1
 _ROOT = [sk.DOF["pelvis_tilt"], sk.DOF["pelvis_list"], sk.DOF["pelvis_rotation"]]
 _LIMITED = [i for i in range(sk.N_DOFS) if i not in _ROOT]
 SCALE_RANGE = (0.7, 1.35)  # per-segment scale relative to skeleton.default_offsets(1.75)
 # sigmoid(_SCALE_OFFSET) puts an untrained head at scale 1.
-_SCALE_OFFSET = float(torch.logit(torch.tensor((1 - SCALE_RANGE[0]) / (SCALE_RANGE[1] - SCALE_RANGE[0]))))
+_SCALE_OFFSET = float(
+    torch.logit(torch.tensor((1 - SCALE_RANGE[0]) / (SCALE_RANGE[1] - SCALE_RANGE[0])))
+)
 
 
 @dataclass
@@ -110,12 +118,16 @@ class NeurIK(nn.Module):
         self.marker_embed = nn.Parameter(torch.randn(m, ds) * 0.02)
         self.mask_token = nn.Parameter(torch.zeros(ds))
         self.inp = nn.Sequential(nn.Linear(4, ds), nn.GELU(), nn.Linear(ds, ds))
-        self.spatial = nn.ModuleList(_Block(ds, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_spatial_layers))
+        self.spatial = nn.ModuleList(
+            _Block(ds, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_spatial_layers)
+        )
         self.pool_query = nn.Parameter(torch.randn(1, 2, ds) * 0.02)  # two pooled views per frame
         self.pool = nn.MultiheadAttention(ds, cfg.n_heads, batch_first=True)
         self.frame_in = nn.Linear(2 * ds + 3, d)
         self.time_embed = nn.Parameter(torch.randn(cfg.window, d) * 0.02)
-        self.temporal = nn.ModuleList(_Block(d, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_temporal_layers))
+        self.temporal = nn.ModuleList(
+            _Block(d, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_temporal_layers)
+        )
         self.norm = nn.LayerNorm(d)
         self.head_root_rot = nn.Linear(d, 6)
         self.head_root_pos = nn.Linear(d, 3)
@@ -125,7 +137,9 @@ class NeurIK(nn.Module):
             self.head_root_rot.weight.mul_(0.01)
             self.head_root_rot.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0]))
             self.head_q.weight.mul_(0.01)
-            self.head_q.bias.copy_(K.free_from_q(torch.zeros(sk.N_DOFS, dtype=torch.float32))[_LIMITED])
+            self.head_q.bias.copy_(
+                K.free_from_q(torch.zeros(sk.N_DOFS, dtype=torch.float32))[_LIMITED]
+            )
             self.head_scale.weight.mul_(0.01)
             self.head_scale.bias.zero_()
 
@@ -136,7 +150,9 @@ class NeurIK(nn.Module):
         if m != len(self.cfg.marker_names):
             raise ValueError(f"expected {len(self.cfg.marker_names)} markers, got {m}")
         if t > self.cfg.window:
-            raise ValueError(f"at most {self.cfg.window} frames per call, got {t} (use core.neurik.run)")
+            raise ValueError(
+                f"at most {self.cfg.window} frames per call, got {t} (use core.neurik.run)"
+            )
         valid = (confidence > 0) & torch.isfinite(markers_m).all(-1)
         x = torch.where(valid.unsqueeze(-1), markers_m, torch.zeros_like(markers_m))
         w = valid.to(x.dtype)

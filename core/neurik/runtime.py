@@ -15,8 +15,15 @@ import torch
 from core import skeleton as sk
 from core.neurik.model import NeurIK, NeurIKConfig
 
-__all__ = ["NeurIKResult", "WEIGHTS_DIR", "save_weights", "load_neurik", "run_neurik", "export_onnx",
-           "OnnxNeurIK"]
+__all__ = [
+    "NeurIKResult",
+    "WEIGHTS_DIR",
+    "save_weights",
+    "load_neurik",
+    "run_neurik",
+    "export_onnx",
+    "OnnxNeurIK",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +75,30 @@ def load_neurik(marker_set_or_folder: str) -> NeurIK:
     return net
 
 
-def _validate(markers_m: np.ndarray, confidence: np.ndarray | None, m_expected: int) -> tuple[np.ndarray, np.ndarray]:
+def _validate(
+    markers_m: np.ndarray, confidence: np.ndarray | None, m_expected: int
+) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(markers_m, dtype=np.float32)
     if x.ndim != 3 or x.shape[2] != 3:
         raise ValueError(f"expected markers of shape (T, M, 3) metres, got {x.shape}")
     if x.shape[1] != m_expected:
-        raise ValueError(f"expected {m_expected} markers per frame for these weights, got {x.shape[1]}")
+        raise ValueError(
+            f"expected {m_expected} markers per frame for these weights, got {x.shape[1]}"
+        )
     if x.shape[0] < 1:
         raise ValueError("the marker sequence is empty (0 frames)")
-    c = np.ones(x.shape[:2], np.float32) if confidence is None else np.asarray(confidence, np.float32)
+    c = (
+        np.ones(x.shape[:2], np.float32)
+        if confidence is None
+        else np.asarray(confidence, np.float32)
+    )
     if c.shape != x.shape[:2]:
         raise ValueError(f"expected confidence of shape {x.shape[:2]}, got {c.shape}")
     c = np.where(np.isfinite(x).all(-1) & np.isfinite(c), np.clip(c, 0, 1), 0).astype(np.float32)
     if not (c > 0).any():
-        raise ValueError("no valid marker in the whole sequence (all missing, NaN or zero confidence)")
+        raise ValueError(
+            "no valid marker in the whole sequence (all missing, NaN or zero confidence)"
+        )
     if np.nanmax(np.abs(np.where(c[..., None] > 0, x, 0))) > 1e4:
         raise ValueError("marker coordinates beyond 10 km: expected metres")
     return np.where(c[..., None] > 0, x, 0).astype(np.float32), c
@@ -134,11 +151,16 @@ def _blend(
     lo, hi = sk.limits_rad()
     q = np.clip(q, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
     scale = np.mean(scales, 0)
-    return NeurIKResult(q[:t], (acc_r / acc_w[:, None])[:t], scale, sk.default_offsets(1.75) * scale[:, None])
+    return NeurIKResult(
+        q[:t], (acc_r / acc_w[:, None])[:t], scale, sk.default_offsets(1.75) * scale[:, None]
+    )
 
 
 def run_neurik(
-    markers_m: np.ndarray, confidence: np.ndarray | None = None, *, model: NeurIK | str = "anatomical",
+    markers_m: np.ndarray,
+    confidence: np.ndarray | None = None,
+    *,
+    model: NeurIK | str = "anatomical",
     device: str | torch.device = "cpu",
 ) -> NeurIKResult:
     """Joint angles for a whole clip: markers (T, M, 3) metres (Y up; NaN = missing), confidence
@@ -150,8 +172,11 @@ def run_neurik(
     @torch.no_grad()
     def predict(xb: np.ndarray, cb: np.ndarray):
         out = net(torch.from_numpy(xb).to(device), torch.from_numpy(cb).to(device))
-        return (out.q_rad.double().cpu().numpy(), out.root_m.double().cpu().numpy(),
-                out.segment_scale.double().cpu().numpy())
+        return (
+            out.q_rad.double().cpu().numpy(),
+            out.root_m.double().cpu().numpy(),
+            out.segment_scale.double().cpu().numpy(),
+        )
 
     return _blend(predict, x, c, net.cfg.window)
 
@@ -175,12 +200,20 @@ def export_onnx(net: NeurIK, path: str | Path) -> Path:
 
     args = (torch.zeros(2, w, m, 3), torch.ones(2, w, m))
     torch.onnx.export(
-        _Wrap(net), args, str(path), input_names=["markers", "confidence"],
+        _Wrap(net),
+        args,
+        str(path),
+        input_names=["markers", "confidence"],
         output_names=["q_rad", "root_m", "segment_scale"],
-        dynamic_axes={"markers": {0: "batch", 1: "time"}, "confidence": {0: "batch", 1: "time"},
-                      "q_rad": {0: "batch", 1: "time"}, "root_m": {0: "batch", 1: "time"},
-                      "segment_scale": {0: "batch"}},
-        opset_version=17, dynamo=False,
+        dynamic_axes={
+            "markers": {0: "batch", 1: "time"},
+            "confidence": {0: "batch", 1: "time"},
+            "q_rad": {0: "batch", 1: "time"},
+            "root_m": {0: "batch", 1: "time"},
+            "segment_scale": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
     )
     onnx.checker.check_model(onnx.load(str(path)))
     return path
@@ -195,7 +228,9 @@ class OnnxNeurIK:
         self.cfg = config
         self.session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
 
-    def __call__(self, markers_m: np.ndarray, confidence: np.ndarray | None = None) -> NeurIKResult:
+    def __call__(
+        self, markers_m: np.ndarray, confidence: np.ndarray | None = None
+    ) -> NeurIKResult:
         x, c = _validate(markers_m, confidence, len(self.cfg.marker_names))
 
         def predict(xb: np.ndarray, cb: np.ndarray):

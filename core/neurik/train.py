@@ -63,14 +63,33 @@ def loss_terms(out, batch) -> dict[str, torch.Tensor]:
     rot = (fk_pred.rotations - fk_true.rotations).square().sum((-1, -2)).mean()
     root = (out.root_m - batch.root_m).norm(dim=-1).mean()
     scale = (out.segment_scale - batch.segment_scale).abs().mean()
-    vel = ((out.q_rad[:, 1:] - out.q_rad[:, :-1]) - (batch.q_rad[:, 1:] - batch.q_rad[:, :-1]))[
-        ..., limited
-    ].abs().mean()
-    return {"angle": ang, "root_angle": root_ang, "joints_m": joints, "rot": rot, "root_m": root,
-            "scale": scale, "vel": vel}
+    vel = (
+        ((out.q_rad[:, 1:] - out.q_rad[:, :-1]) - (batch.q_rad[:, 1:] - batch.q_rad[:, :-1]))[
+            ..., limited
+        ]
+        .abs()
+        .mean()
+    )
+    return {
+        "angle": ang,
+        "root_angle": root_ang,
+        "joints_m": joints,
+        "rot": rot,
+        "root_m": root,
+        "scale": scale,
+        "vel": vel,
+    }
 
 
-WEIGHTS = {"angle": 1.0, "root_angle": 1.0, "joints_m": 10.0, "rot": 0.3, "root_m": 5.0, "scale": 1.0, "vel": 2.0}
+WEIGHTS = {
+    "angle": 1.0,
+    "root_angle": 1.0,
+    "joints_m": 10.0,
+    "rot": 0.3,
+    "root_m": 5.0,
+    "scale": 1.0,
+    "vel": 2.0,
+}
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -86,11 +105,18 @@ def train(args: argparse.Namespace) -> Path:
     if args.marker_set == "blazepose33":
         noise.jitter_m, noise.depth_m = 0.02, 0.06
     sampler = Sampler(subjects, ms, bank, noise, window=args.window, seed=args.seed)
-    cfg = NeurIKConfig(marker_set=ms.name, marker_names=ms.names, window=args.window, d_model=args.d_model,
-                       n_temporal_layers=args.layers)
+    cfg = NeurIKConfig(
+        marker_set=ms.name,
+        marker_names=ms.names,
+        window=args.window,
+        d_model=args.d_model,
+        n_temporal_layers=args.layers,
+    )
     net = NeurIK(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05
+    )
     history = []
     with logging_redirect_tqdm():
         bar = tqdm(range(args.steps), desc=f"NeurIK {ms.name}", unit="step")
@@ -107,11 +133,19 @@ def train(args: argparse.Namespace) -> Path:
             if step % 50 == 0 or step == args.steps - 1:
                 row = {k: float(v) for k, v in terms.items()} | {"step": step, "loss": float(loss)}
                 history.append(row)
-                bar.set_postfix(mpjpe_mm=f"{1000 * row['joints_m']:.0f}", deg=f"{np.rad2deg(row['angle']):.1f}")
+                bar.set_postfix(
+                    mpjpe_mm=f"{1000 * row['joints_m']:.0f}", deg=f"{np.rad2deg(row['angle']):.1f}"
+                )
     cfg.training = {
-        "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "subjects": len(subjects),
-        "cmu_clips": bank.names, "minutes": round((time.time() - t0) / 60, 1),
-        "final": history[-1] if history else {}, "command": "python -m core.neurik.train " + " ".join(args.argv),
+        "steps": args.steps,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "subjects": len(subjects),
+        "cmu_clips": bank.names,
+        "minutes": round((time.time() - t0) / 60, 1),
+        "final": history[-1] if history else {},
+        "command": "python -m core.neurik.train " + " ".join(args.argv),
     }
     from core.neurik.runtime import save_weights
 
@@ -122,8 +156,11 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.neurik.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m core.neurik.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--marker-set", choices=["anatomical", "blazepose33"], required=True)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--steps", type=int, default=6000)
@@ -135,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--subjects", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cmu", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared/data/mocap/cmu",
-                   help="folder of CMU BVH clips (131_* are held out)")
+    p.add_argument(
+        "--cmu",
+        type=Path,
+        default=Path(__file__).resolve().parents[2].parent / "shared/data/mocap/cmu",
+        help="folder of CMU BVH clips (131_* are held out)",
+    )
     args = p.parse_args(argv)
     args.argv = list(argv) if argv is not None else __import__("sys").argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
