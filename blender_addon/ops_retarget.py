@@ -77,27 +77,73 @@ class BIOMECH_OT_load_mapping(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
+def _constrained(target, names) -> bool:
+    """True when a mapped bone or one of its ancestors has constraints (e.g. a generated Rigify
+    rig): then Blender itself must turn the wanted matrices into pose channels."""
+    for n in names:
+        b = target.pose.bones[n]
+        while b is not None:
+            if len(b.constraints):
+                return True
+            b = b.parent
+    return False
+
+
+def _bake_through_blender(context, target, res, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, set each mapped bone's armature-space matrix (parents first) and read back
+    the pose channels Blender computes through the rig's own constraints."""
+    from mathutils import Matrix
+
+    names = res.bone_names
+    quats = np.zeros((n_frames, len(names), 4))
+    loc = np.zeros((n_frames, 3))
+    idx = {n: i for i, n in enumerate(rig_rest(target).names)}
+    for n in names:
+        target.pose.bones[n].rotation_mode = "QUATERNION"
+    # one depsgraph update per bone: a control may follow an earlier one through constraints
+    # (not only through its parent), so bones are not grouped
+    for f in range(n_frames):
+        for k, n in enumerate(names):
+            pb = target.pose.bones[n]
+            pb.matrix = Matrix(res.pose[f, idx[n]].tolist())
+            if n != res.root_bone:
+                pb.location = (0.0, 0.0, 0.0)
+            quats[f, k] = tuple(pb.rotation_quaternion)
+            if n == res.root_bone:
+                loc[f] = tuple(pb.location)
+            context.view_layer.update()
+    for f in range(1, n_frames):  # quaternion sign continuity
+        quats[f][np.sum(quats[f] * quats[f - 1], -1) < 0] *= -1
+    return quats, loc
+
+
 def bake_retarget(context, source, target, mapping: BoneMapping):
     """Retarget the motion behind ``source`` onto ``target``; returns the RetargetResult."""
     bundle = load_source(source)
     res = retarget(bundle.q_rad, bundle.root_m, bundle.offsets_m, rig_rest(target), mapping)
+    if target.animation_data is not None:
+        target.animation_data.action = None
     for pb in target.pose.bones:
         pb.matrix_basis.identity()
         pb.location = (0, 0, 0)
         pb.rotation_quaternion = (1, 0, 0, 0)
         pb.rotation_euler = (0, 0, 0)
         pb.scale = (1, 1, 1)
+        if "IK_FK" in pb.keys():  # Rigify limbs: 1.0 = follow the FK controls we animate
+            pb["IK_FK"] = 1.0
+    context.view_layer.update()
+    quats, loc = res.quaternions, res.root_location
+    if _constrained(target, res.bone_names):
+        quats, loc = _bake_through_blender(context, target, res, bundle.n_frames)
     frames = np.arange(1, bundle.n_frames + 1, dtype=np.float64)
     _act, cb = anim.new_action(target, f"{target.name}_biomech")
     for k, name in enumerate(res.bone_names):
         pb = target.pose.bones[name]
         pb.rotation_mode = "QUATERNION"
-        anim.key_channels(
-            cb, f'pose.bones["{name}"].rotation_quaternion', frames, res.quaternions[:, k], name
-        )
-    anim.key_channels(
-        cb, f'pose.bones["{res.root_bone}"].location', frames, res.root_location, res.root_bone
-    )
+        path = f'pose.bones["{name}"].rotation_quaternion'
+        anim.key_channels(cb, path, frames, quats[:, k], name)
+    path = f'pose.bones["{res.root_bone}"].location'
+    anim.key_channels(cb, path, frames, loc, res.root_bone)
     anim.set_scene_timing(context.scene, bundle.fps, bundle.n_frames)
     return res
 

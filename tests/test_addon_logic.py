@@ -211,24 +211,26 @@ def test_detect_naming_prefixes_and_unknown():
     m = rigs.detect_mapping(names)
     assert m.convention == "mixamo"
     assert m.roles["chest"] == "mixamorig:Spine2" and m.roles["toe_r"] == "mixamorig:RightToeBase"
-    gen = [
-        f"DEF-{n}"
-        for n in (
-            "spine",
-            "spine.001",
-            "spine.003",
-            "thigh.L",
-            "thigh.R",
-            "shin.L",
-            "shin.R",
-            "foot.L",
-            "foot.R",
-            "toe.L",
-            "toe.R",
-            "upper_arm.L",
+    gen = ["root", "torso", "hips", "chest", "neck", "head", "MCH-torso.parent", "DEF-spine"]
+    gen += [
+        f"{b}.{s}"
+        for b in (
+            "thigh_fk",
+            "shin_fk",
+            "foot_fk",
+            "toe_fk",
+            "upper_arm_fk",
+            "forearm_fk",
+            "hand_fk",
+            "shoulder",
+            "thigh_ik",
+            "DEF-thigh",
+            "ORG-thigh",
         )
+        for s in "LR"
     ]
-    assert rigs.detect_mapping(gen + ["ORG-spine", "MCH-foo"]).convention == "rigify_generated"
+    m = rigs.detect_mapping(gen)
+    assert m.convention == "rigify_generated" and m.roles["shin_r"] == "shin_fk.R"
     assert rigs.detect_mapping(["a", "b", "c"]).convention == "unknown"
 
 

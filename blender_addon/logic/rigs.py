@@ -1,7 +1,7 @@
 """Target rigs: a plain description of a character's bones, naming detection and bone mapping.
 
 A mapping assigns *roles* (hips, thigh_l, ...) to target bone names. Each role is driven by one
-BSM-46 body (``ROLE_BODY``). Conventions known: Rigify meta-rig, Rigify generated (DEF- bones),
+BSM-46 body (``ROLE_BODY``). Conventions known: Rigify meta-rig, Rigify generated (FK controls),
 Mixamo (with or without the ``mixamorig:`` prefix, also the Kenney/mesh2motion variant), Unreal
 mannequin, Khronos CesiumMan. Mappings are editable and saved/loaded as JSON presets.
 """
@@ -78,21 +78,21 @@ CONVENTIONS: dict[str, dict[str, list[str]]] = {
         "L",
         "R",
     ),
+    # a generated Rigify rig is animated through its FK controls (its DEF- bones are constrained)
     "rigify_generated": _sided(
         {
-            "hips": ["DEF-spine"],
-            "spine": ["DEF-spine.001"],
-            "chest": ["DEF-spine.003"],
-            "neck": ["DEF-spine.004"],
-            "head": ["DEF-spine.006"],
-            "shoulder_X": ["DEF-shoulder.{S}"],
-            "upper_arm_X": ["DEF-upper_arm.{S}"],
-            "forearm_X": ["DEF-forearm.{S}"],
-            "hand_X": ["DEF-hand.{S}"],
-            "thigh_X": ["DEF-thigh.{S}"],
-            "shin_X": ["DEF-shin.{S}"],
-            "foot_X": ["DEF-foot.{S}"],
-            "toe_X": ["DEF-toe.{S}"],
+            "hips": ["torso"],
+            "chest": ["chest"],
+            "neck": ["neck"],
+            "head": ["head"],
+            "shoulder_X": ["shoulder.{S}"],
+            "upper_arm_X": ["upper_arm_fk.{S}"],
+            "forearm_X": ["forearm_fk.{S}"],
+            "hand_X": ["hand_fk.{S}"],
+            "thigh_X": ["thigh_fk.{S}"],
+            "shin_X": ["shin_fk.{S}"],
+            "foot_X": ["foot_fk.{S}"],
+            "toe_X": ["toe_fk.{S}"],
         },
         "L",
         "R",

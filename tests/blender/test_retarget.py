@@ -336,3 +336,94 @@ def test_workbench_renders(addon, bundles):
         px = np.array(img.pixels[:]).reshape(-1, 4)
         bpy.data.images.remove(img)
         assert px[:, :3].std() > 0.02, f"{p.name} is blank"
+
+
+def test_generated_rigify_rig(addon, bundles):
+    """A real generated Rigify rig (Blender's bundled Rigify run on the shared meta-rig): the
+    motion is baked onto its FK controls through the rig's own constraints, and its deform (DEF-)
+    bones, which the character's mesh follows, must follow the source."""
+    import addon_utils
+    from bl_ext.user_default.biomocap.logic import bsm46
+    from bl_ext.user_default.biomocap.logic.retarget import hinge_off_axis_deg, target_axes
+    from bl_ext.user_default.biomocap.ops_retarget import rig_rest
+
+    addon_utils.enable("rigify", default_set=True)
+    reset_scene()
+    bpy.ops.biomech.import_motion(
+        filepath=str(bundles / "walk.motion.npz"), surface=False, camera=False
+    )
+    meta = load_rig(RIGS["rigify_human_metarig"][0])
+    vl = bpy.context.view_layer
+    for o in vl.objects:
+        o.select_set(False)
+    vl.objects.active = meta
+    meta.select_set(True)
+    t0 = time.perf_counter()
+    assert bpy.ops.pose.rigify_generate() == {"FINISHED"}
+    gen_s = time.perf_counter() - t0
+    (rig,) = [
+        o
+        for o in bpy.data.objects
+        if o.type == "ARMATURE"
+        and o.name not in (meta.name, bpy.context.scene.biomech.source.name)
+    ]
+    s = bpy.context.scene.biomech
+    s.target = rig
+    bpy.ops.biomech.detect_mapping()
+    assert s.convention == "rigify_generated"
+    t0 = time.perf_counter()
+    assert bpy.ops.biomech.retarget() == {"FINISHED"}
+    bake_s = time.perf_counter() - t0
+    roles = s.mapping_dict()
+    axes = target_axes(rig_rest(rig), roles)
+    names = [
+        "DEF-thigh.L",
+        "DEF-shin.L",
+        "DEF-foot.L",
+        "DEF-upper_arm.L",
+        "DEF-forearm.L",
+        "DEF-hand.L",
+        "thigh_fk.L",
+        "shin_fk.L",
+        "upper_arm_fk.L",
+        "forearm_fk.L",
+    ]
+    pos, rot = sample(rig, names, FRAMES, local=True)
+    at = {n: i for i, n in enumerate(names)}
+    ref = np.load(bundles / "walk_ref.npz")
+    o = ref["origins"][np.array(FRAMES) - 1]
+    off = ref["offsets_m"]
+    B = bsm46.BODY
+
+    def rest(n):
+        return np.array(rig.data.bones[n].head_local)
+
+    err = {}
+    for tip, mid, base, (sb, smid, stip) in (
+        ("DEF-foot.L", "DEF-shin.L", "DEF-thigh.L", ("femur_l", "tibia_l", "talus_l")),
+        ("DEF-hand.L", "DEF-forearm.L", "DEF-upper_arm.L", ("humerus_l", "ulna_l", "hand_l")),
+    ):
+        tl = np.linalg.norm(rest(mid) - rest(base)) + np.linalg.norm(rest(tip) - rest(mid))
+        sl = np.linalg.norm(off[B[smid]]) + np.linalg.norm(
+            off[B[stip]] + (off[B["radius_l"]] if stip == "hand_l" else 0)
+        )
+        src = (o[:, B[stip]] - o[:, B[sb]]) @ axes.T * (tl / sl)
+        err[tip] = float(
+            np.linalg.norm(src - (pos[:, at[tip]] - pos[:, at[base]]), axis=1).max() / tl
+        )
+    hinge = {
+        "knee_fk": hinge_off_axis_deg(rot[:, at["thigh_fk.L"]], rot[:, at["shin_fk.L"]]),
+        "elbow_fk": hinge_off_axis_deg(rot[:, at["upper_arm_fk.L"]], rot[:, at["forearm_fk.L"]]),
+    }
+    METRICS["rigify_generated"] = {
+        "bones": len(rig.data.bones),
+        "roles": len(roles),
+        "generate_s": gen_s,
+        "bake_s": bake_s,
+        "effector_err_limb": err,
+        "hinge_off_axis_deg": hinge,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "retarget_metrics.json").write_text(json.dumps(METRICS, indent=1, sort_keys=True))
+    assert err["DEF-foot.L"] < 0.05 and err["DEF-hand.L"] < 0.10, err
+    assert max(hinge.values()) < 0.5, hinge
