@@ -43,7 +43,8 @@ def _matrix(rot: np.ndarray, head: np.ndarray) -> Matrix:
 
 
 def _link(context, obj) -> None:
-    context.collection.objects.link(obj)
+    coll = getattr(context, "collection", None) or context.scene.collection
+    coll.objects.link(obj)
 
 
 def build_armature(context, bundle: MotionBundle, name: str) -> bpy.types.Object:
@@ -56,8 +57,10 @@ def build_armature(context, bundle: MotionBundle, name: str) -> bpy.types.Object
     if "opensim" in bundle.provenance:
         obj[PROP_OSIM] = str(bundle.provenance["opensim"]["osim"])
     view_layer = context.view_layer
+    view_layer.update()  # bases of objects removed since the last update would read as None
     for o in view_layer.objects:
-        o.select_set(False)
+        if o is not None:
+            o.select_set(False)
     view_layer.objects.active = obj
     obj.select_set(True)
     view_layer.update()

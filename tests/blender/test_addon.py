@@ -289,3 +289,52 @@ def test_capture_operator_explains_missing_settings(addon):
     bpy.context.scene.biomech.video_path = ""
     with pytest.raises(RuntimeError, match="pick a video file first"):
         bpy.ops.biomech.capture_from_video()
+
+
+def _drive_modal(fake_core, mode: str, monkeypatch, esc_after_stage: bool):
+    """Call the modal operator's handler with synthetic TIMER (and ESC) events, the way the
+    window manager would; ``self`` is a stand-in holding the operator's state."""
+    import time
+    from types import SimpleNamespace
+
+    from bl_ext.user_default.biomocap import ops_capture
+
+    op_cls = ops_capture.BIOMECH_OT_capture_from_video
+    monkeypatch.setenv("FAKE_CAPTURE_MODE", mode)
+    reports = []
+    op = SimpleNamespace(
+        _job=ops_capture.start_job(bpy.context),
+        _timer=None,
+        report=lambda kind, msg: reports.append((kind, msg)),
+    )
+    op._cleanup = lambda ctx: op_cls._cleanup(op, ctx)
+    seen = []
+    t0 = time.monotonic()
+    while True:
+        assert time.monotonic() - t0 < 60
+        if esc_after_stage and op._job.last.stage not in ("", "starting"):
+            return op_cls.modal(op, bpy.context, SimpleNamespace(type="ESC")), reports, seen, op
+        ret = op_cls.modal(op, bpy.context, SimpleNamespace(type="TIMER"))
+        seen.append(bpy.context.scene.biomech.status)
+        if ret != {"RUNNING_MODAL"}:
+            return ret, reports, seen, op
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="shell wrapper")
+def test_modal_handler_progress_and_import(fake_core, monkeypatch):
+    ret, reports, seen, _op = _drive_modal(fake_core, "ok", monkeypatch, esc_after_stage=False)
+    assert ret == {"FINISHED"}, reports
+    assert any(s.startswith(("detect", "neurik", "surface", "refine", "export")) for s in seen)
+    assert bpy.context.scene.biomech.source is not None
+    assert reports[-1][0] == {"INFO"}
+
+
+@pytest.mark.skipif(os.name == "nt", reason="shell wrapper")
+def test_modal_handler_escape_cancels(fake_core, monkeypatch):
+    ret, reports, _seen, op = _drive_modal(fake_core, "slow", monkeypatch, esc_after_stage=True)
+    assert ret == {"CANCELLED"}
+    assert reports == [({"WARNING"}, "capture cancelled")]
+    assert op._job.proc.returncode is not None and op._job.proc.returncode < 0
+    assert not bpy.data.objects
+    assert not (fake_core / "out" / "clip.motion.npz").exists()
