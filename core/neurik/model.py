@@ -2,7 +2,8 @@
 
 Per frame, each marker becomes a token (position relative to the frame's marker centroid, its
 confidence, and a learned marker embedding; missing markers are replaced by a learned mask token).
-Attention across markers pools each frame into one token; attention across time mixes frames.
+Attention across markers mixes the tokens of a frame, which are then concatenated (keeping each
+marker's identity) into one frame token; attention across time mixes frames.
 Heads give, per frame, the pelvis orientation (6D, unlimited), the 43 limited angles through the
 bounded map of ``core.kinematics.q_from_free`` (so no input can produce an angle outside the limits)
 and the pelvis position relative to the marker centroid; per sequence, one scale per body segment.
@@ -44,9 +45,9 @@ class NeurIKConfig:
     marker_names: tuple[str, ...]
     window: int = 32
     d_model: int = 128
-    d_spatial: int = 64  # marker tokens are narrower: there are M of them per frame
+    d_spatial: int = 32  # marker tokens are narrower: there are M of them per frame
     n_heads: int = 4
-    n_spatial_layers: int = 0  # attention pooling already attends across markers
+    n_spatial_layers: int = 1
     n_temporal_layers: int = 3
     ff_mult: int = 2
     dof_names: tuple[str, ...] = sk.DOF_NAMES
@@ -121,9 +122,9 @@ class NeurIK(nn.Module):
         self.spatial = nn.ModuleList(
             _Block(ds, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_spatial_layers)
         )
-        self.pool_query = nn.Parameter(torch.randn(1, 2, ds) * 0.02)  # two pooled views per frame
-        self.pool = nn.MultiheadAttention(ds, cfg.n_heads, batch_first=True)
-        self.frame_in = nn.Linear(2 * ds + 3, d)
+        # Flattening keeps each marker's identity (attention pooling alone would blur it).
+        self.frame_in = nn.Sequential(nn.LayerNorm(m * ds), nn.Linear(m * ds, d))
+        self.traj_in = nn.Linear(3, d)
         self.time_embed = nn.Parameter(torch.randn(cfg.window, d) * 0.02)
         self.temporal = nn.ModuleList(
             _Block(d, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_temporal_layers)
@@ -164,11 +165,10 @@ class NeurIK(nn.Module):
         tok = tok.reshape(b * t, m, -1)
         for blk in self.spatial:
             tok = blk(tok)
-        q = self.pool_query.expand(b * t, -1, -1)
-        frame = self.pool(q, tok, tok, need_weights=False)[0].reshape(b, t, -1)
+        frame = tok.reshape(b, t, -1)
         # The centroid trajectory (relative to the window's mean) carries global motion.
         traj = centroid - centroid.mean(1, keepdim=True)
-        h = self.frame_in(torch.cat([frame, traj], -1)) + self.time_embed[:t]
+        h = self.frame_in(frame) + self.traj_in(traj) + self.time_embed[:t]
         for blk in self.temporal:
             h = blk(h)
         h = self.norm(h)

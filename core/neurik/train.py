@@ -57,7 +57,11 @@ def loss_terms(out, batch) -> dict[str, torch.Tensor]:
     ang = q_err[..., limited].abs().mean()
     root_ang = (1 - torch.cos(q_err[..., ~limited])).mean()
     offsets = batch.offsets_m[:, None]
-    fk_pred = K.forward_kinematics(out.q_rad, batch.root_m, offsets)
+    # Limb terms use the true pelvis orientation: an early heading error would otherwise swamp the
+    # gradient of every joint angle. The pelvis angles have their own term above.
+    q_limbs = out.q_rad.clone()
+    q_limbs[..., ~limited] = batch.q_rad[..., ~limited]
+    fk_pred = K.forward_kinematics(q_limbs, batch.root_m, offsets)
     fk_true = K.forward_kinematics(batch.q_rad, batch.root_m, offsets)
     joints = (fk_pred.origins - fk_true.origins).norm(dim=-1).mean()
     rot = (fk_pred.rotations - fk_true.rotations).square().sum((-1, -2)).mean()
@@ -82,11 +86,11 @@ def loss_terms(out, batch) -> dict[str, torch.Tensor]:
 
 
 WEIGHTS = {
-    "angle": 1.0,
-    "root_angle": 1.0,
-    "joints_m": 10.0,
-    "rot": 0.3,
-    "root_m": 5.0,
+    "angle": 3.0,
+    "root_angle": 2.0,
+    "joints_m": 5.0,
+    "rot": 0.1,
+    "root_m": 2.0,
     "scale": 1.0,
     "vel": 2.0,
 }
