@@ -380,7 +380,10 @@ def test_find_core_python():
     if not (REPO / ".venv" / "bin" / "python").is_file():
         pytest.skip("no .venv here")
     assert found == REPO / ".venv" / "bin" / "python"
-    assert capture.find_core_python("/", environ={}) is None
+    assert capture.find_core_python("/", environ={}, search_cwd=False) is None
+    assert capture.find_core_python("/", environ={"BIOMOCAP_PYTHON": sys.executable}) == Path(
+        sys.executable
+    )
 
 
 def _job(tmp_path, mode: str) -> capture.CaptureJob:

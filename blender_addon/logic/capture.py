@@ -129,20 +129,25 @@ def build_capture_command(
     return cmd
 
 
-def find_core_python(start: str | Path | None = None, environ: dict | None = None) -> Path | None:
+def find_core_python(
+    start: str | Path | None = None, environ: dict | None = None, *, search_cwd: bool = True
+) -> Path | None:
     """The core's interpreter: $BIOMOCAP_PYTHON, else a ``.venv/bin/python`` (Windows:
-    ``.venv/Scripts/python.exe``) in ``start`` or one of its parents that has a ``core``
-    package beside it; None if not found."""
+    ``.venv/Scripts/python.exe``) with a ``core`` package beside it, in ``start`` (default: this
+    add-on's folder), the working directory, or one of their parents; None if not found."""
     env = os.environ if environ is None else environ
     if env.get("BIOMOCAP_PYTHON"):
         p = Path(env["BIOMOCAP_PYTHON"])
         return p if p.is_file() else None
-    here = Path(start or Path(__file__).resolve().parent).resolve()
-    for d in (here, *here.parents):
-        for rel in (".venv/bin/python", ".venv/Scripts/python.exe"):
-            cand = d / rel
-            if cand.is_file() and (d / "core" / "__init__.py").is_file():
-                return cand
+    starts = [Path(start or Path(__file__).resolve().parent).resolve()]
+    if search_cwd:
+        starts.append(Path.cwd().resolve())
+    for here in starts:
+        for d in (here, *here.parents):
+            for rel in (".venv/bin/python", ".venv/Scripts/python.exe"):
+                cand = d / rel
+                if cand.is_file() and (d / "core" / "__init__.py").is_file():
+                    return cand
     return None
 
 

@@ -338,3 +338,70 @@ def test_modal_handler_escape_cancels(fake_core, monkeypatch):
     assert op._job.proc.returncode is not None and op._job.proc.returncode < 0
     assert not bpy.data.objects
     assert not (fake_core / "out" / "clip.motion.npz").exists()
+
+
+class _RecordingLayout:
+    """Stands in for bpy.types.UILayout (no UI in background mode): checks that every property
+    and operator a panel draws exists."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def _sub(self, *a, **k):
+        return self
+
+    column = row = box = split = _sub
+
+    def prop(self, data, name, **kw):
+        assert name in data.bl_rna.properties, name
+        self.log.append(("prop", name))
+
+    def prop_search(self, data, name, search_data, search_name, **kw):
+        assert name in data.bl_rna.properties and hasattr(search_data, search_name)
+
+    def operator(self, idname, **kw):
+        mod, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, mod), name), idname
+        self.log.append(("operator", idname))
+        from types import SimpleNamespace
+
+        return SimpleNamespace()
+
+    def label(self, **kw):
+        self.log.append(("label", kw.get("text")))
+
+    def progress(self, **kw):
+        self.log.append(("progress", kw.get("text")))
+
+    def template_list(self, listtype, list_id, data, prop, active_data, active_prop, **kw):
+        assert hasattr(bpy.types, listtype) and prop in data.bl_rna.properties
+        self.log.append(("list", prop))
+
+
+def test_panels_draw(addon, bundles):
+    from types import SimpleNamespace
+
+    from bl_ext.user_default.biomocap import panels
+
+    _import_walk(bundles)
+    s = bpy.context.scene.biomech
+    s.status, s.progress = "detect 42% frame 10", 0.42
+    log = []
+    for cls in (panels.BIOMECH_PT_capture, panels.BIOMECH_PT_import, panels.BIOMECH_PT_retarget):
+        cls.draw(SimpleNamespace(layout=_RecordingLayout(log)), bpy.context)
+    assert ("operator", "biomech.capture_from_video") in log
+    assert ("progress", "detect 42% frame 10") in log
+    for p in (
+        "video_path",
+        "height_m",
+        "mass_kg",
+        "focal_px",
+        "fov_deg",
+        "frame_start",
+        "frame_end",
+        "device",
+        "target",
+        "source",
+    ):
+        assert ("prop", p) in log, p
+    assert ("list", "mapping") in log
