@@ -58,6 +58,7 @@ class CaptureResult:
     initial_reprojection_px: float
     n_frames: int
     limit_violations: int
+    keypoints_2d_fit_px: np.ndarray  # (T, 33, 2) the fitted body's BlazePose points, projected
     notes: list[str] = field(default_factory=list)
 
 
@@ -224,7 +225,6 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     kp_bodies, kp_local = ms.define(subject)
     import torch
 
-
     q0 = nk.q_rad
     offsets_t = torch.as_tensor(subject.offsets_m)
     with torch.no_grad():
@@ -327,6 +327,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         mean_err0,
         n,
         sk.limit_violations(res.q_rad),
+        res.keypoints_2d_fit_px,
         notes,
     )
     outputs["report"] = _report(out / "report.html", video, det, motion, result)

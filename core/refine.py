@@ -96,6 +96,7 @@ class RefineResult:
     reprojection_px: np.ndarray  # (T, K) distance of each reprojected keypoint to its detection
     initial_reprojection_px: np.ndarray  # (T, K) same for the initial solution
     contact: np.ndarray  # (T, F) contact weights used for the feet
+    keypoints_2d_fit_px: np.ndarray  # (T, K, 2) the fitted body's keypoints, projected
     history: list[dict] = field(default_factory=list)
 
 
@@ -277,7 +278,8 @@ def refine(
 
     with torch.no_grad():
         q = K.q_from_free(u)
-        err = (project(points_of(q, root)) - kp).norm(dim=-1)
+        fit_px = project(points_of(q, root))
+        err = (fit_px - kp).norm(dim=-1)
     missing = (conf <= 0).cpu().numpy()
     e1 = np.where(missing, np.nan, err.cpu().numpy())
     e0 = np.where(missing, np.nan, err0.cpu().numpy())
@@ -287,4 +289,12 @@ def refine(
         np.where(np.isfinite(lo), lo, -np.inf),
         np.where(np.isfinite(hi), hi, np.inf),
     )
-    return RefineResult(q_np, root.detach().cpu().numpy(), e1, e0, contact.cpu().numpy(), history)
+    return RefineResult(
+        q_np,
+        root.detach().cpu().numpy(),
+        e1,
+        e0,
+        contact.cpu().numpy(),
+        fit_px.cpu().numpy(),
+        history,
+    )

@@ -1,0 +1,104 @@
+"""PCK of the capture's reprojected joints on the COCO test images, against MediaPipe's own 2D.
+
+Every annotated person with >= 10 keypoints is captured (single-image mode, one run per person
+found, selected by index), matched to the ground truth by box overlap, and scored on the 17 COCO
+joints: PCK@0.05 and PCK@0.1 relative to the ground-truth box size, for MediaPipe's 2D keypoints
+and for the refined BSM-46 body's keypoints projected with the fitted camera.
+
+    .venv/bin/python benchmarks/capture_coco_pck.py [--data ../shared/data/images/coco]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = np.maximum(a[:2], b[:2])
+    x1, y1 = np.minimum(a[2:], b[2:])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area if area > 0 else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--data", type=Path, default=REPO.parent / "shared" / "data" / "images" / "coco"
+    )
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from core.capture import CaptureOptions, Progress, capture
+    from core.detect import COCO17_KEYPOINT_NAMES
+    from core.neurik.markersets import BLAZEPOSE_NAMES
+
+    idx = [BLAZEPOSE_NAMES.index(n) for n in COCO17_KEYPOINT_NAMES]
+    gt = json.loads((args.data / "test_coco.json").read_text())
+    err_mp, err_fit, n_people, n_matched = [], [], 0, 0
+    for im in gt["images"]:
+        anns = [
+            a for a in gt["annotations"] if a["image_id"] == im["id"] and a["num_keypoints"] >= 10
+        ]
+        n_people += len(anns)
+        used: set[int] = set()
+        for person in range(8):
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    res = capture(
+                        args.data / im["file_name"],
+                        CaptureOptions(
+                            output=Path(tmp),
+                            person=str(person),
+                            export_opensim=False,
+                            overlay=False,
+                        ),
+                        Progress(jsonl=True, stream=open("/dev/null", "w")),  # noqa: SIM115
+                    )
+                except ValueError:
+                    break  # no more people
+                from core.motion import Motion
+
+                m = Motion.load(res.motion_path)
+            mp = m.keypoints_2d[0, :, :2]
+            fit = res.keypoints_2d_fit_px[0]
+            ok = np.isfinite(mp).all(1)
+            box = np.r_[mp[ok].min(0), mp[ok].max(0)]
+            best, best_iou = None, 0.3
+            for k, a in enumerate(anns):
+                x, y, w, h = a["bbox"]
+                iou = _iou(box, np.array([x, y, x + w, y + h]))
+                if k not in used and iou > best_iou:
+                    best, best_iou = k, iou
+            if best is None:
+                continue
+            used.add(best)
+            n_matched += 1
+            a = anns[best]
+            g = np.asarray(a["keypoints"], float).reshape(17, 3)
+            vis = g[:, 2] > 0
+            scale = max(a["bbox"][2], a["bbox"][3])
+            err_mp.append(np.linalg.norm(mp[idx][vis] - g[vis, :2], axis=1) / scale)
+            err_fit.append(np.linalg.norm(fit[idx][vis] - g[vis, :2], axis=1) / scale)
+    e_mp, e_fit = np.concatenate(err_mp), np.concatenate(err_fit)
+    print(
+        f"COCO test images: {n_people} people with >= 10 keypoints, {n_matched} captured and matched, "
+        f"{e_mp.size} keypoints"
+    )
+    print(f"{'':28}{'PCK@0.05':>10}{'PCK@0.1':>10}")
+    for name, e in (("MediaPipe 2D", e_mp), ("capture (refined, reproj.)", e_fit)):
+        print(f"{name:28}{(e < 0.05).mean():10.3f}{(e < 0.1).mean():10.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
