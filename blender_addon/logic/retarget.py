@@ -31,7 +31,7 @@ import numpy as np
 from . import bsm46
 from .kinematics import forward_kinematics
 from .layout import quat_from_matrix
-from .rigs import REQUIRED_ROLES, ROLE_BODY, BoneMapping, RigRest
+from .rigs import REQUIRED_ROLES, ROLE_BODY, ROLES, BoneMapping, RigRest
 
 __all__ = ["RetargetResult", "target_axes", "retarget"]
 
@@ -45,7 +45,14 @@ _SEGMENTS = {
     "upper_arm": ("forearm", lambda o, s: o[bsm46.BODY[f"ulna_{s}"]]),
     "shoulder": ("upper_arm", lambda o, s: o[bsm46.BODY[f"humerus_{s}"]]),
 }
-_REUSE = {"toe": "foot", "hand": "forearm", "forearm": "upper_arm"}
+_REUSE = {
+    "toe": "foot",
+    "hand": "forearm",
+    "forearm": "upper_arm",
+    "shin": "thigh",
+    "foot": "shin",
+    "upper_arm": "shoulder",
+}
 
 
 @dataclass
@@ -144,24 +151,17 @@ def retarget(
     )
     scale = tgt_leg / src_leg
 
-    # rest alignment per role
+    # rest alignment per role, parents first (ROLES order). A limb segment whose end joint is
+    # not mapped (e.g. CesiumMan has no hands) reuses its parent's alignment: imported bones'
+    # own Y axes are importer guesses, not anatomy.
     d_align: dict[str, np.ndarray] = {}
-    for role in roles:
+    for role in [r for r in ROLES if r in roles]:
         kind, side = (role[:-2], role[-1]) if role[-2:] in ("_l", "_r") else (role, "")
-        if kind in _SEGMENTS:
+        if kind in _SEGMENTS and f"{_SEGMENTS[kind][0]}_{side}" in roles:
             child_kind, src_vec = _SEGMENTS[kind]
-            child = f"{child_kind}_{side}"
-            i = idx[roles[role]]
-            if child in roles:
-                tv = h(roles[child]) - h(roles[role])
-            else:  # no child mapped: the bone's own direction
-                tv = rig.rest[i, :3, 1]
+            tv = h(roles[f"{child_kind}_{side}"]) - h(roles[role])
             d_align[role] = _swing(b @ src_vec(o, side), tv)
-    for role in roles:
-        kind, side = (role[:-2], role[-1]) if role[-2:] in ("_l", "_r") else (role, "")
-        if role in d_align:
-            continue
-        if kind in _REUSE and f"{_REUSE[kind]}_{side}" in d_align:
+        elif kind in _REUSE and f"{_REUSE[kind]}_{side}" in d_align:
             d_align[role] = d_align[f"{_REUSE[kind]}_{side}"]
         else:
             d_align[role] = np.eye(3)

@@ -330,6 +330,25 @@ def test_workbench_renders(addon, bundles):
         p = OUT / f"retargeted_m2m_male_f{f:03d}.png"
         _render(p, f, centre, 3.2)
         written.append(p)
+    tgt.hide_render = True
+    for o in tgt.children_recursive:
+        o.hide_render = True
+    for key in ("cesium_man", "m2m_kenney_mixamo"):
+        before = set(bpy.data.objects)
+        other = load_rig(RIGS[key][0])
+        s.target = other
+        bpy.ops.biomech.detect_mapping()
+        bpy.ops.biomech.retarget()
+        scene.frame_set(20)
+        hips = other.pose.bones[s.mapping_dict()["hips"]]
+        centre = np.array(other.matrix_world @ hips.head)
+        leg = 2.2 * float(np.linalg.norm(centre - np.array(other.matrix_world.translation)))
+        p = OUT / f"retargeted_{key}_f020.png"
+        _render(p, 20, centre, max(leg, 1.5))
+        written.append(p)
+        for o in bpy.data.objects:
+            if o not in before:
+                o.hide_render = True
     for p in written:
         assert p.is_file() and p.stat().st_size > 2000, p
         img = bpy.data.images.load(str(p))
