@@ -446,3 +446,28 @@ def test_generated_rigify_rig(addon, bundles):
     (OUT / "retarget_metrics.json").write_text(json.dumps(METRICS, indent=1, sort_keys=True))
     assert err["DEF-foot.L"] < 0.05 and err["DEF-hand.L"] < 0.10, err
     assert max(hinge.values()) < 0.5, hinge
+
+
+def test_export_operator_and_core_python_detection(addon, bundles, tmp_path, monkeypatch):
+    from tests.blender.conftest import CORE_PYTHON, EXT_MODULE
+
+    reset_scene()
+    bpy.ops.biomech.import_motion(
+        filepath=str(bundles / "walk.motion.npz"), surface=False, camera=False
+    )
+    tgt = load_rig(RIGS["m2m_kenney_mixamo"][0])
+    bpy.context.scene.biomech.target = tgt
+    assert bpy.ops.biomech.retarget() == {"FINISHED"}
+    for fmt, ext in (("FBX", ".fbx"), ("BVH", ".bvh"), ("GLTF", ".glb")):
+        out = tmp_path / f"char{ext}"
+        assert bpy.ops.biomech.export_character(format=fmt, filepath=str(out)) == {"FINISHED"}
+        assert out.stat().st_size > 1000, fmt
+    assert "MOTION" in (tmp_path / "char.bvh").read_text()[:20000]
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    monkeypatch.setenv("BIOMOCAP_PYTHON", str(CORE_PYTHON))
+    assert bpy.ops.biomech.detect_core_python() == {"FINISHED"}
+    assert prefs.core_python == str(CORE_PYTHON)
+    monkeypatch.setenv("BIOMOCAP_PYTHON", str(tmp_path / "missing-python"))
+    with pytest.raises(RuntimeError, match="no core interpreter found"):
+        bpy.ops.biomech.detect_core_python()
+    prefs.core_python = ""
