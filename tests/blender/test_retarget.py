@@ -342,9 +342,10 @@ def test_workbench_renders(addon, bundles):
         scene.frame_set(20)
         hips = other.pose.bones[s.mapping_dict()["hips"]]
         centre = np.array(other.matrix_world @ hips.head)
-        leg = 2.2 * float(np.linalg.norm(centre - np.array(other.matrix_world.translation)))
+        top = max((other.matrix_world @ b.tail_local).z for b in other.data.bones)
+        centre[2] = 0.5 * top  # frame the whole character, head included
         p = OUT / f"retargeted_{key}_f020.png"
-        _render(p, 20, centre, max(leg, 1.5))
+        _render(p, 20, centre, 1.9 * top)
         written.append(p)
         for o in bpy.data.objects:
             if o not in before:
