@@ -209,7 +209,12 @@ class _Problem:
         )
         lo, hi = sk.limits_rad()
         limited = np.isfinite(lo)
-        q0 = np.clip(0.0, np.where(limited, lo, 0.0), np.where(limited, hi, 0.0))
+        # Neutral = 0 kept 5% of the range inside the limits (a target on a limit would pull
+        # the sigmoid into saturation for ever).
+        span = np.where(limited, hi - lo, 0.0)
+        lo_m = np.where(limited, lo, 0.0) + 0.05 * span
+        hi_m = np.where(limited, hi, 0.0) - 0.05 * span
+        q0 = np.clip(0.0, lo_m, hi_m)
         dev, dt = obs.device, obs.dtype
         self.q0 = torch.as_tensor(q0, dtype=dt, device=dev)
         pw = np.where(limited, math.sqrt(cfg.prior_weight_m2), 0.0)
@@ -218,6 +223,13 @@ class _Problem:
         self.moves = torch.as_tensor(anc, dtype=dt, device=dev)
         self.dof_body = torch.as_tensor(_DOF_BODY, device=dev)
         self.sqrt_w = w.sqrt()
+
+    def take(self, idx: Tensor) -> _Problem:
+        """The same problem restricted to frames ``idx``."""
+        sub = object.__new__(_Problem)
+        sub.__dict__.update(self.__dict__)
+        sub.obs, sub.w, sub.sqrt_w = self.obs[idx], self.w[idx], self.sqrt_w[idx]
+        return sub
 
     def q_of(self, u: Tensor) -> Tensor:
         return kin.q_from_free(u) if self.cfg.enforce_limits else u
@@ -357,42 +369,43 @@ def _lm_phase(
     if phase.free not in ("all", "root"):
         raise ValueError(f"IKPhase.free must be 'all' or 'root', got {phase.free!r}")
     cols_t = torch.as_tensor(cols, device=p.device)
-    n = len(cols)
-    eye = torch.eye(n, dtype=p.dtype, device=p.device)
+    eye = torch.eye(len(cols), dtype=p.dtype, device=p.device)
     lam = torch.full((p.shape[0],), cfg.lambda_init, dtype=p.dtype, device=p.device)
+    p = p.clone()
+    # Frames that have converged leave the active set, so late iterations are cheap.
+    active = torch.arange(p.shape[0], device=p.device)
+    it = 0
     with torch.no_grad():
-        j, r = prob.jacobian(p)
-        cost = (r**2).sum(-1)
-        it = 0
         for it in range(1, phase.max_iter + 1):
+            sub = prob.take(active)
+            pa, la = p[active], lam[active]
+            j, r = sub.jacobian(pa)
+            cost = (r**2).sum(-1)
             js = j[..., cols_t]
             h = js.transpose(-1, -2) @ js
             g = (js.transpose(-1, -2) @ r.unsqueeze(-1)).squeeze(-1)
             diag = torch.diagonal(h, dim1=-2, dim2=-1)
-            a = h + lam[:, None, None] * torch.diag_embed(
-                diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12
-            )
-            a = a + 1e-12 * eye
+            damp = diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12
+            a = h + la[:, None, None] * torch.diag_embed(damp) + 1e-12 * eye
             step = -torch.linalg.solve(a, g)
             # Trust region in the free values: a sigmoid pushed far into saturation stalls.
             step = step.clamp(-_MAX_STEP, _MAX_STEP)
-            p_new = p.clone()
-            p_new[:, cols_t] = p[:, cols_t] + step
-            r_new = prob.residual(p_new)
-            cost_new = (r_new**2).sum(-1)
+            p_new = pa.clone()
+            p_new[:, cols_t] = pa[:, cols_t] + step
+            cost_new = (sub.residual(p_new) ** 2).sum(-1)
             better = cost_new < cost
             gain = torch.where(better, cost - cost_new, torch.zeros_like(cost))
-            p = torch.where(better.unsqueeze(-1), p_new, p)
-            lam = torch.where(better, (lam / 3).clamp_min(1e-9), (lam * 4).clamp_max(1e9))
-            cost = torch.where(better, cost_new, cost)
+            p[active] = torch.where(better.unsqueeze(-1), p_new, pa)
+            lam[active] = torch.where(better, (la / 3).clamp_min(1e-9), (la * 4).clamp_max(1e9))
             if progress is not None:
                 _, total = prob.rms(p, mask)
                 progress(IKProgress(phase.name, it, phase.max_iter, total))
             stalled = (gain <= phase.rel_tol * cost) | (gain <= phase.abs_tol_m2)
-            # A frame is done when it stalls with the damping already large.
-            if bool((stalled & ((lam >= 1e6) | better)).all()) and it > 1:
+            # A frame is done when a step gains (almost) nothing, accepted or at high damping.
+            done = stalled & (better | (lam[active] >= 1e6))
+            active = active[~done]
+            if active.numel() == 0:
                 break
-            j, r = prob.jacobian(p)
     return p, it
 
 
@@ -401,14 +414,15 @@ def _restart_bad_frames(
 ) -> tuple[Tensor, int]:
     """Re-solve frames stuck in a local minimum from random in-range starts; keep the best."""
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    all_phase = next((ph for ph in cfg.phases if ph.free == "all"), IKPhase("all"))
+    main = next((ph for ph in cfg.phases if ph.free == "all"), IKPhase("all"))
+    all_phase = IKPhase("restart", "all", min(main.max_iter, 150), main.rel_tol, main.abs_tol_m2)
     iterations = 0
     for _ in range(cfg.restarts):
         rms, _ = prob.rms(p, mask)
         bad = torch.nonzero(rms > cfg.restart_rms_m).flatten()
         if bad.numel() == 0:
             break
-        sub = _Problem(prob.obs[bad], prob.w[bad], prob.bodies, prob.local, prob.offsets, cfg)
+        sub = prob.take(bad)
         start = p[bad].clone()
         rnd = (torch.rand(bad.numel(), sk.N_DOFS, generator=gen, dtype=p.dtype) * 2 - 1).to(
             p.device
