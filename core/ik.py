@@ -514,6 +514,7 @@ def solve_ik(
     mask = torch.isfinite(obs).all(-1).to(dtype)
     w = torch.ones(m, dtype=dtype, device=device) if w is None else w
     w = w.expand(t_frames, m) * mask
+    mask = mask * (w > 0)  # the RMS counts the markers that were used
     prob = _Problem(torch.nan_to_num(obs), w, bodies, local, offsets, cfg)
     prob_obs_nan = obs  # kept for the Kabsch start (NaN-aware through the mask)
 
