@@ -236,29 +236,25 @@ def retarget_bvh(path: str | Path, unit_m: float | None = None, max_frames: int 
     pos, ends = bvh_positions(data)
     rest, rest_ends = bvh_positions(data, rest=True)
     unit, scale = ("given", unit_m) if unit_m else _choose_unit(data, pos)
+    # CMU names in the 01_01 style first, then the 131_xx style (Hip/Knee/Ankle/Shoulder...).
     j = {
-        k: _find(data, *v)
-        for k, v in {
-            "hips": ("Hips",),
-            "spine": ("Spine",),
-            "spine1": ("Spine1",),
-            "neck1": ("Neck1", "Neck"),
-            "head": ("Head",),
-            **{
-                f"{k}_{s}": (f"{side}{v}",)
-                for s, side in (("r", "Right"), ("l", "Left"))
-                for k, v in (
-                    ("upleg", "UpLeg"),
-                    ("leg", "Leg"),
-                    ("foot", "Foot"),
-                    ("toe", "ToeBase"),
-                    ("arm", "Arm"),
-                    ("forearm", "ForeArm"),
-                    ("hand", "Hand"),
-                )
-            },
-        }.items()
+        "hips": _find(data, "Hips"),
+        "spine": _find(data, "Spine", "Chest"),
+        "spine1": _find(data, "Spine1", "Chest2"),
+        "neck1": _find(data, "Neck1", "Neck"),
+        "head": _find(data, "Head"),
     }
+    for s, side in (("r", "Right"), ("l", "Left")):
+        for key, names_ in (
+            ("upleg", ("UpLeg", "Hip")),
+            ("leg", ("Leg", "Knee")),
+            ("foot", ("Foot", "Ankle")),
+            ("toe", ("ToeBase", "Toe")),
+            ("arm", ("Arm", "Shoulder")),
+            ("forearm", ("ForeArm", "Elbow")),
+            ("hand", ("Hand", "Wrist")),
+        ):
+            j[f"{key}_{s}"] = _find(data, *(side + n for n in names_))
     fingers = {
         s: _find(data, f"{s.upper()}Fingers", f"{side}HandIndex1", f"{side}Hand")
         for s, side in (("r", "Right"), ("l", "Left"))

@@ -70,6 +70,16 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_retarget_bvh(args: argparse.Namespace) -> int:
+    from core.bvh import retarget_bvh
+
+    motion, report = retarget_bvh(args.bvh, max_frames=args.max_frames)
+    motion.save(args.output)
+    print(report.summary())
+    print(args.output)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from core.demo import run_demo
 
@@ -132,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="run the demo on the embedded default clip")
     s.add_argument("-o", "--output", type=Path, default=Path("out/demo"))
     s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser(
+        "retarget-bvh",
+        help="CMU-style BVH -> motion bundle on BSM-46 (IK on joint centres)",
+        epilog="example: python -m core retarget-bvh 01_01.bvh -o walk.motion.npz",
+    )
+    s.add_argument("bvh", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True, help="NAME.motion.npz")
+    s.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
+    s.set_defaults(func=_cmd_retarget_bvh)
     return p
 
 
