@@ -157,7 +157,8 @@ def bvh_to_motion(path: str | Path, **kwargs) -> Motion:
             "BVH conversion needs core.bvh (biomocap[core]); it is not available "
             f"in this installation ({e})"
         ) from e
-    return retarget_bvh(path, **kwargs)
+    motion, _report = retarget_bvh(path, **kwargs)
+    return motion
 
 
 def trc_to_motion(path: str | Path, subject: Motion) -> Motion:

@@ -222,8 +222,14 @@ def _find(data: BvhData, *names: str) -> int:
     raise ValueError(f"BVH has none of the joints {names} (CMU naming expected)")
 
 
-def retarget_bvh(path: str | Path, unit_m: float | None = None, max_frames: int | None = None):
-    """CMU-style BVH -> (Motion, RetargetReport) on a BSM-46 skeleton scaled to the BVH subject."""
+def retarget_bvh(
+    path: str | Path,
+    unit_m: float | None = None,
+    max_frames: int | None = None,
+    target_fps: float | None = None,
+):
+    """CMU-style BVH -> (Motion, RetargetReport) on a BSM-46 skeleton scaled to the BVH subject.
+    ``target_fps`` keeps every n-th frame so that the rate is at most that (e.g. 120 Hz -> 30)."""
     import torch
 
     from core import ik
@@ -231,6 +237,11 @@ def retarget_bvh(path: str | Path, unit_m: float | None = None, max_frames: int 
     from core.motion import Motion
 
     data = read_bvh(path)
+    if target_fps is not None:
+        if target_fps <= 0:
+            raise ValueError(f"target_fps must be positive, got {target_fps}")
+        stride = max(1, round(1.0 / (data.frame_time_s * target_fps)))
+        data = BvhData(data.joints, data.frame_time_s * stride, data.motion[::stride])
     if max_frames is not None:
         data = BvhData(data.joints, data.frame_time_s, data.motion[:max_frames])
     pos, ends = bvh_positions(data)

@@ -157,10 +157,9 @@ class MotionBank:
         for path in sorted(Path(folder).glob("*.bvh")):
             if any(path.stem.startswith(h) for h in HELD_OUT_CLIPS):
                 continue
-            motion, _report = retarget_bvh(path)
-            step = max(1, round(motion.fps / target_fps))
-            self.add(path.stem, motion.q_rad[::step], motion.fps / step)
-            log.info("motion bank: %s, %d frames", path.stem, len(motion.q_rad[::step]))
+            motion, report = retarget_bvh(path, target_fps=target_fps)
+            self.add(path.stem, motion.q_rad, motion.fps)
+            log.info("motion bank: %s, %d frames at %.0f fps", path.stem, motion.n_frames, motion.fps)
 
     def sample(self, rng: np.random.Generator, n: int, t: int) -> np.ndarray:
         """(n, t, 46) windows, random start, random playback speed 0.7..1.4, random heading."""
