@@ -39,7 +39,6 @@ __all__ = [
     "IKProgress",
     "IKResult",
     "solve_ik",
-    "pelvis_angles_from_matrix",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,16 +97,6 @@ class IKResult:
     marker_rms_m: Tensor  # (T,) RMS distance of the observed markers, metres (NaN if none)
     iterations: int  # total solver iterations over all phases
     free: Tensor | None = field(default=None, repr=False)  # (T, 46) free values, for warm starts
-
-
-def pelvis_angles_from_matrix(r: Tensor) -> Tensor:
-    """(..., 3, 3) pelvis orientation -> (..., 3) pelvis_tilt, pelvis_list, pelvis_rotation.
-
-    BSM-46 composes the root as Rz(tilt) @ Rx(list) @ Ry(rotation) (body-fixed, DOF order)."""
-    b = torch.asin(r[..., 2, 1].clamp(-1.0, 1.0))
-    c = torch.atan2(-r[..., 2, 0], r[..., 2, 2])
-    a = torch.atan2(-r[..., 0, 1], r[..., 1, 1])
-    return torch.stack([a, b, c], -1)
 
 
 def _check_inputs(markers, marker_bodies, marker_local, offsets, weights) -> None:
@@ -338,7 +327,7 @@ def _initial_params(prob: _Problem, mask: Tensor, bodies_np, local_np, offsets_n
         m = mask[:, idx]
         r, tr = _kabsch_root(obs[:, idx], m, torch.as_tensor(pts, dtype=dt, device=dev))
         good = m.sum(-1) >= 3
-        ang = pelvis_angles_from_matrix(r)
+        ang = kin.pelvis_angles_from_matrix(r)
         pel = [sk.DOF["pelvis_tilt"], sk.DOF["pelvis_list"], sk.DOF["pelvis_rotation"]]
         q[:, pel] = torch.where(good.unsqueeze(-1), ang, q[:, pel])
         root = torch.where(good.unsqueeze(-1), tr - prob.offsets[sk.BODY["pelvis"]], root)

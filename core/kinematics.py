@@ -21,6 +21,7 @@ __all__ = [
     "q_from_free",
     "free_from_q",
     "clamp_to_limits",
+    "pelvis_angles_from_matrix",
 ]
 
 _PARENTS = sk.parents().tolist()
@@ -129,3 +130,13 @@ def free_from_q(q: Tensor, eps: float = 1e-6) -> Tensor:
 def clamp_to_limits(q: Tensor) -> Tensor:
     lo, hi = _limits(q)
     return torch.maximum(torch.minimum(q, hi), lo)
+
+
+def pelvis_angles_from_matrix(r: Tensor) -> Tensor:
+    """(..., 3, 3) pelvis orientation -> (..., 3) pelvis_tilt, pelvis_list, pelvis_rotation.
+
+    BSM-46 composes the root as Rz(tilt) @ Rx(list) @ Ry(rotation) (body-fixed, DOF order)."""
+    lst = torch.asin(r[..., 2, 1].clamp(-1.0, 1.0))
+    rot = torch.atan2(-r[..., 2, 0], r[..., 2, 2])
+    tilt = torch.atan2(-r[..., 0, 1], r[..., 1, 1])
+    return torch.stack([tilt, lst, rot], -1)

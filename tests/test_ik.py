@@ -151,7 +151,7 @@ def test_pelvis_angles_from_matrix_round_trip():
         torch.zeros(50, 3, dtype=torch.float64),
         torch.as_tensor(sk.default_offsets()),
     )
-    ang = ik.pelvis_angles_from_matrix(fk.rotations[:, sk.BODY["pelvis"]])
+    ang = kin.pelvis_angles_from_matrix(fk.rotations[:, sk.BODY["pelvis"]])
     np.testing.assert_allclose(ang.numpy(), q[:, :3], atol=1e-9)
 
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from core import skeleton as sk
+from core.kinematics import pelvis_angles_from_matrix
 from core.neurik.markersets import BLAZEPOSE_NAMES
-from core.neurik.model import NeurIK, NeurIKConfig, pelvis_angles_from_matrix
+from core.neurik.model import NeurIK, NeurIKConfig
 from core.neurik.runtime import WEIGHTS_DIR, OnnxNeurIK, export_onnx, load_neurik, run_neurik
 
 

@@ -26,7 +26,6 @@ __all__ = [
     "NeurIKOutput",
     "NeurIK",
     "rotation_6d_to_matrix",
-    "pelvis_angles_from_matrix",
 ]
 
 CONFIG_VERSION = 1
@@ -87,14 +86,6 @@ def rotation_6d_to_matrix(x: Tensor) -> Tensor:
     b2 = nn.functional.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
     b3 = torch.cross(b1, b2, dim=-1)
     return torch.stack([b1, b2, b3], dim=-1)
-
-
-def pelvis_angles_from_matrix(r: Tensor) -> Tensor:
-    """Pelvis tilt, list, rotation (body-fixed Z, X, Y) from R = Rz(tilt) Rx(list) Ry(rot)."""
-    lst = torch.asin(r[..., 2, 1].clamp(-1.0, 1.0))
-    rot = torch.atan2(-r[..., 2, 0], r[..., 2, 2])
-    tilt = torch.atan2(-r[..., 0, 1], r[..., 1, 1])
-    return torch.stack([tilt, lst, rot], -1)
 
 
 class _Block(nn.Module):
@@ -172,7 +163,7 @@ class NeurIK(nn.Module):
         for blk in self.temporal:
             h = blk(h)
         h = self.norm(h)
-        root_angles = pelvis_angles_from_matrix(rotation_6d_to_matrix(self.head_root_rot(h)))
+        root_angles = K.pelvis_angles_from_matrix(rotation_6d_to_matrix(self.head_root_rot(h)))
         limited = K.q_from_free(
             torch.zeros(b, t, sk.N_DOFS, dtype=h.dtype, device=h.device).index_copy(
                 -1, torch.tensor(_LIMITED, device=h.device), self.head_q(h)
