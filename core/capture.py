@@ -242,7 +242,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     t0 = time.perf_counter()
     hip_mid = 0.5 * (world[:, ms.names.index("left_hip")] + world[:, ms.names.index("right_hip")])
     pelvis_in_hips = rel[:, [ms.names.index("left_hip"), ms.names.index("right_hip")]].mean(1)
-    k3d_rel = world - hip_mid[:, None] - pelvis_in_hips[:, None]  # pelvis-relative, world axes
+    k3d_rel = world - hip_mid[:, None] + pelvis_in_hips[:, None]  # pelvis-relative, world axes
     foot = tuple(
         ms.names.index(k)
         for k in ("left_heel", "right_heel", "left_foot_index", "right_foot_index")

@@ -62,6 +62,9 @@ class RefineConfig:
     w_2d: float = 1.0
     sigma_px: float = 0.02  # Geman-McClure scale as a fraction of the image diagonal
     w_prior_q: float = 2.0  # per rad^2, toward the initial (NeurIK) angles
+    # Pelvis tilt and list are barely seen by 2D keypoints (two hip points): a forward-tilted
+    # pelvis with flexed hips projects almost like an upright one. Hold them to the 3D estimate.
+    w_prior_pelvis: float = 30.0
     w_3d: float = 20.0  # per m^2, pelvis-relative 3D keypoints
     w_smooth_q: float = 20.0
     w_smooth_root: float = 50.0
@@ -221,7 +224,10 @@ def refine(
                 torch.atan2(torch.sin(dq), torch.cos(dq)),
                 dq,
             )
-            loss_prior = dq.square().mean()
+            loss_prior = (
+                dq.square().mean()
+                + (cfg.w_prior_pelvis / cfg.w_prior_q) * dq[..., _ROOT_IDX[:2]].square().mean()
+            )
             loss = cfg.w_2d * loss_2d + cfg.w_prior_q * loss_prior
             terms = {"2d": loss_2d.item(), "prior": loss_prior.item()}
             if k3d is not None:
