@@ -21,14 +21,7 @@ import torch
 from core import fk_numpy
 from core import skeleton as sk
 
-GROUPS = {
-    "hips": [n for n in sk.DOF_NAMES if n.startswith("hip_")],
-    "knees": ["knee_angle_r", "knee_angle_l"],
-    "ankles": ["ankle_angle_r", "ankle_angle_l"],
-    "spine": [n for n in sk.DOF_NAMES if n.startswith(("lumbar_", "thorax_"))],
-    "shoulders": [n for n in sk.DOF_NAMES if n.startswith("shoulder_")],
-    "elbows": ["elbow_flexion_r", "elbow_flexion_l"],
-}
+GROUPS = sk.DOF_GROUPS
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "cmu"
 
 
@@ -90,11 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--opensim-frames", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    torch.set_num_threads(2)
-
-    from core.bvh import retarget_bvh
+    torch.set_num_threads(1)  # faster than 2 on these 2-core machines (measured)
 
     from core.body import default_subject
+    from core.bvh import retarget_bvh
     from core.ik import solve_ik
     from core.neurik.data import NoiseConfig, Sampler, SubjectGeometry
     from core.neurik.markersets import anatomical

@@ -25,6 +25,7 @@ __all__ = [
     "DOFS",
     "DOF",
     "DOF_NAMES",
+    "DOF_GROUPS",
     "BODY_NAMES",
     "ROOT_TRANSLATION_NAMES",
     "N_DOFS",
@@ -229,6 +230,17 @@ BODIES: tuple[Body, ...] = tuple(
 BODY_NAMES: tuple[str, ...] = tuple(b.name for b in BODIES)
 BODY: dict[str, int] = {n: i for i, n in enumerate(BODY_NAMES)}
 N_BODIES = len(BODIES)
+
+
+# DOF groups used when reporting joint-angle errors (benchmarks, evaluations).
+DOF_GROUPS: dict[str, tuple[str, ...]] = {
+    "hips": tuple(n for n in DOF_NAMES if n.startswith("hip_")),
+    "knees": ("knee_angle_r", "knee_angle_l"),
+    "ankles": ("ankle_angle_r", "ankle_angle_l"),
+    "spine": tuple(n for n in DOF_NAMES if n.startswith(("lumbar_", "thorax_"))),
+    "shoulders": tuple(n for n in DOF_NAMES if n.startswith("shoulder_")),
+    "elbows": ("elbow_flexion_r", "elbow_flexion_l"),
+}
 
 
 def parents() -> np.ndarray:
