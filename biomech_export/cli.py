@@ -18,6 +18,7 @@ EPILOG = """examples:
   python -m biomech_export convert hsmr_params.npz -o walk.motion.npz --fps 30
   python -m biomech_export convert gait2392_ik.mot -o walk.motion.npz --height 1.8
   python -m biomech_export convert walk.trc -o walk.motion.npz --subject subject.motion.npz
+  python -m biomech_export convert amass.npz -o walk.motion.npz --smpl-model /path/to/models
 """
 
 
@@ -92,11 +93,16 @@ def _cmd_convert(a: argparse.Namespace) -> int:
 
     src: Path = a.input
     suffix = src.suffix.lower()
+    mass = 75.0 if a.mass is None else a.mass
     if suffix in (".mot", ".sto"):
-        motion = convert.mot_to_motion(src, height_m=a.height, mass_kg=a.mass, fps=a.fps)
+        motion = convert.mot_to_motion(src, height_m=a.height, mass_kg=mass, fps=a.fps)
+    elif suffix in (".pkl", ".pt") or (suffix == ".npz" and convert.is_smpl_params(src)):
+        motion = convert.smpl_params_to_motion(
+            src, a.smpl_model, gender=a.gender, fps=a.fps, mass_kg=a.mass
+        )
     elif suffix == ".npz":
         motion = convert.skel_params_to_motion(
-            src, fps=a.fps or 30.0, height_m=a.height, mass_kg=a.mass
+            src, fps=a.fps or 30.0, height_m=a.height, mass_kg=mass
         )
     elif suffix == ".trc":
         from core.motion import Motion
@@ -111,7 +117,8 @@ def _cmd_convert(a: argparse.Namespace) -> int:
         motion = convert.bvh_to_motion(src)
     else:
         raise ValueError(
-            f"cannot convert {src.name}: expected .mot/.sto, .trc, SKEL/HSMR .npz or .bvh"
+            f"cannot convert {src.name}: expected .mot/.sto, .trc, SKEL/HSMR .npz, "
+            "SMPL-family .npz/.pkl/.pt or .bvh"
         )
     out = motion.save(a.output)
     print(f"wrote {out} ({motion.n_frames} frames)")
@@ -182,9 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, required=True, help="NAME.motion.npz")
     s.add_argument("--fps", type=float, default=None)
     s.add_argument("--height", type=float, default=1.75, help="subject height, m")
-    s.add_argument("--mass", type=float, default=75.0, help="subject mass, kg")
+    s.add_argument("--mass", type=float, default=None, help="subject mass, kg (default 75; SMPL input: from the body volume)")
     s.add_argument(
         "--subject", type=Path, help="motion.npz giving skeleton + markers (.trc input)"
+    )
+    s.add_argument(
+        "--smpl-model",
+        type=Path,
+        help="your SMPL/SMPL-H/SMPL-X model file or folder (SMPL-family parameter input)",
+    )
+    s.add_argument(
+        "--gender",
+        choices=("neutral", "male", "female"),
+        default=None,
+        help="SMPL model gender (default: from the file, else neutral)",
     )
     s.set_defaults(func=_cmd_convert)
     return p

@@ -20,6 +20,8 @@ __all__ = [
     "mot_to_motion",
     "skel_params_to_motion",
     "bvh_to_motion",
+    "smpl_params_to_motion",
+    "is_smpl_params",
     "COORDINATE_ALIASES",
     "SIGN_FLIPS",
 ]
@@ -159,6 +161,23 @@ def bvh_to_motion(path: str | Path, **kwargs) -> Motion:
         ) from e
     motion, _report = retarget_bvh(path, **kwargs)
     return motion
+
+
+def is_smpl_params(path: str | Path) -> bool:
+    """True when ``path`` is a SMPL/SMPL-H/SMPL-X parameter file (see ``biomech_export.smpl``)."""
+    from biomech_export.smpl import is_smpl_params as _is_smpl
+
+    return _is_smpl(path)
+
+
+def smpl_params_to_motion(path: str | Path, model_path: str | Path | None, **kwargs) -> Motion:
+    """SMPL-family parameters -> Motion via the user's model file, virtual markers and IK
+    (``biomech_export.smpl.smpl_to_motion``; needs torch, smplx and the core IK)."""
+    try:
+        from biomech_export.smpl import smpl_to_motion
+    except ImportError as e:
+        raise ImportError(f"SMPL conversion needs biomocap[core] (torch, smplx): {e}") from e
+    return smpl_to_motion(path, model_path, **kwargs).motion
 
 
 def trc_to_motion(path: str | Path, subject: Motion) -> Motion:
