@@ -10,6 +10,7 @@ Usage: ``.venv/bin/python tests/blender/make_bundles.py OUT_DIR``. Writes
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -128,15 +129,12 @@ def main(out: Path) -> None:
         export_main(["export", str(out / "walk.motion.npz"), "-o", str(out / "walk_opensim")])
     except ImportError:
         pass
-    try:
-        from core.bvh import retarget_bvh  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    bvh = Path(REPO.parent / "shared" / "data" / "mocap" / "cmu" / "01_01.bvh")
-    if bvh.is_file():
-        m = retarget_bvh(bvh)
-        m.q_rad, m.root_m = m.q_rad[::4][:150], m.root_m[::4][:150]
-        m.fps = m.fps / 4
+    from core.bvh import retarget_bvh
+
+    shared = Path(os.environ.get("BIOMOCAP_SHARED_DATA", REPO.parent / "shared" / "data"))
+    bvh = shared / "mocap" / "cmu" / "01_01.bvh"
+    if bvh.is_file():  # a real CMU walk, 5 s at 30 fps
+        m, _report = retarget_bvh(bvh, target_fps=30.0, max_frames=150)
         write_with_ref(m, out / "cmu_01_01.motion.npz")
 
 

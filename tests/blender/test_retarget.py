@@ -243,11 +243,14 @@ def test_retarget_bake_export_reimport(addon, bundles, key, tmp_path):
 
 def test_retarget_real_cmu_clip(addon, bundles):
     if not (bundles / "cmu_01_01.motion.npz").is_file():
-        pytest.skip("core.bvh.retarget_bvh not available: no CMU bundle to retarget")
+        pytest.skip("CMU 01_01.bvh not found in the shared reference data: no CMU bundle")
     _tgt, m = retarget_and_measure(bundles, "cmu_01_01", "m2m_male")
     METRICS["cmu_01_01->m2m_male"] = m
-    for role, err in m["effector_err_leg"].items():
-        assert err < (0.08 if role.startswith("foot") else 0.15), (role, err)
+    print(f"\nCMU 01_01 -> UE male: end-effector error / limb length {m['effector_err_limb']}")
+    # Real motion drives the arms (scapula, shoulder rotation) far more than the procedural walk:
+    # hands are measured at ~14 % of the arm's length here (feet ~2 %); see the issue notes.
+    for role, err in m["effector_err_limb"].items():
+        assert err < (0.05 if role.startswith("foot") else 0.15), (role, err)
     for joint, off in m["hinge_off_axis_deg"].items():
         assert off < 0.5, (joint, off)
 
