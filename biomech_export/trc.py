@@ -39,7 +39,8 @@ class TrcData:
 
 
 def write_trc(path: str | Path, data: TrcData, *, units: str = "mm") -> Path:
-    """Write ``data`` as a .trc file (NaN markers as empty cells), atomically."""
+    """Write ``data`` as a .trc file, atomically. Missing markers are written as NaN, which
+    OpenSim reads as missing (empty cells at the end of a row make its reader miscount columns)."""
     path = Path(path)
     if units not in _UNITS_TO_M:
         raise ValueError(f"units must be one of {sorted(_UNITS_TO_M)}, got {units!r}")
@@ -61,7 +62,7 @@ def write_trc(path: str | Path, data: TrcData, *, units: str = "mm") -> Path:
         )
         f.write("\t\t" + "\t".join(f"X{k}\tY{k}\tZ{k}" for k in range(1, m + 1)) + "\n\n")
         for i in range(t):
-            cells = ["" if not np.isfinite(v) else f"{v:.6f}" for v in xyz[i].reshape(-1)]
+            cells = ["NaN" if not np.isfinite(v) else f"{v:.6f}" for v in xyz[i].reshape(-1)]
             f.write(f"{int(frames[i])}\t{data.time_s[i]:.6f}\t" + "\t".join(cells) + "\n")
 
     atomic_write(path, write)

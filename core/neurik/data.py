@@ -94,8 +94,13 @@ def random_trajectories(rng: np.random.Generator, n: int, t: int, fps: float = 3
     """(n, t, 46) smooth joint-angle trajectories inside the limits, with a pose prior: a base pose
     near mid-range plus gait-like coupled oscillations and smooth per-DOF wander."""
     lo, hi = sk.limits_rad()
-    base_free = K.free_from_q(torch.zeros(sk.N_DOFS, dtype=torch.float64)).numpy()
-    u = base_free + rng.normal(scale=0.8, size=(n, 1, sk.N_DOFS))
+    # Base pose in the free space. Where 0 is a limit (knee, elbow), free_from_q(0) is ~ -14 and
+    # noise alone would never bend the joint: start from +-2.5 at most, and for ~30 % of the DOFs
+    # of each sequence draw the base uniformly across the whole range.
+    neutral = K.free_from_q(torch.zeros(sk.N_DOFS, dtype=torch.float64)).numpy().clip(-2.5, 2.5)
+    u = neutral + rng.normal(scale=0.8, size=(n, 1, sk.N_DOFS))
+    anywhere = rng.random((n, 1, sk.N_DOFS)) < 0.3
+    u = np.where(anywhere, rng.uniform(-3.0, 3.0, size=(n, 1, sk.N_DOFS)), u)
     u = u + _smooth_noise(
         rng, n, t, sk.N_DOFS, corr_frames=fps * rng.uniform(0.15, 0.6)
     ) * rng.uniform(0.2, 1.2, size=(n, 1, 1))
@@ -159,7 +164,9 @@ class MotionBank:
                 continue
             motion, report = retarget_bvh(path, target_fps=target_fps)
             self.add(path.stem, motion.q_rad, motion.fps)
-            log.info("motion bank: %s, %d frames at %.0f fps", path.stem, motion.n_frames, motion.fps)
+            log.info(
+                "motion bank: %s, %d frames at %.0f fps", path.stem, motion.n_frames, motion.fps
+            )
 
     def sample(self, rng: np.random.Generator, n: int, t: int) -> np.ndarray:
         """(n, t, 46) windows, random start, random playback speed 0.7..1.4, random heading."""
