@@ -170,3 +170,20 @@ def test_exported_id_setup_static_pose_weight(tmp_path):
     np.testing.assert_allclose(sto.column("pelvis_ty_force"), weight, rtol=1e-4)
     np.testing.assert_allclose(sto.column("pelvis_tx_force"), 0.0, atol=1e-3)
     np.testing.assert_allclose(sto.column("pelvis_tz_force"), 0.0, atol=1e-3)
+
+
+def test_missing_markers_in_trc_are_skipped_by_opensim_ik(tmp_path):
+    """Gaps (NaN) in any marker column, including the last, survive our .trc writer and OpenSim
+    IK still recovers the pose from the markers that remain."""
+    motion = smooth_motion(n_frames=12)
+    from biomech_export.export import motion_markers
+
+    markers = motion_markers(motion).copy()
+    markers[3:6, -1] = np.nan  # the last column: empty cells there broke OpenSim's reader
+    markers[7, 5] = np.nan
+    motion.markers_m = markers
+    res = export_motion(motion, tmp_path, name="gaps", setups=False)
+    ik = run_ik(res.osim_path, res.trc_path, tmp_path / "ik", name="gaps", unclamped=True)
+    _, err_deg, root_rms = _ik_errors(motion, ik.mot_path)
+    legs = [sk.DOF[n] for n in ("hip_flexion_r", "knee_angle_r", "ankle_angle_l", "knee_angle_l")]
+    assert err_deg[legs].max() < 1.0 and root_rms < 2e-3
