@@ -53,15 +53,17 @@ CLIPS = ("131_01", "131_02", "131_03")
 
 GROUPS = sk.DOF_GROUPS
 LIMB_LANDMARKS = tuple(
-    f"{s}_{j}" for j in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle") for s in ("left", "right")
+    f"{s}_{j}"
+    for j in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+    for s in ("left", "right")
 )
 
 # Clothing by body: shirt on the trunk and upper arms, trousers on the pelvis and legs, shoes on
 # the feet, skin on the head, forearms and hands. Linear RGB.
 MATERIALS = {
     "skin": ((0.62, 0.40, 0.28), ("head", "ulna_r", "ulna_l", "radius_r", "radius_l", "hand_r", "hand_l")),
-    "shirt": ((0.06, 0.16, 0.50), ("lumbar", "thorax", "scapula_r", "scapula_l", "humerus_r", "humerus_l")),
-    "trousers": ((0.10, 0.09, 0.08), ("pelvis", "femur_r", "femur_l", "tibia_r", "tibia_l")),
+    "shirt": ((0.50, 0.07, 0.05), ("lumbar", "thorax", "scapula_r", "scapula_l", "humerus_r", "humerus_l")),
+    "trousers": ((0.10, 0.16, 0.35), ("pelvis", "femur_r", "femur_l", "tibia_r", "tibia_l")),
     "shoes": ((0.75, 0.75, 0.72), ("talus_r", "talus_l", "calcn_r", "calcn_l", "toes_r", "toes_l")),
 }  # fmt: skip
 BACKGROUND_RGB = (0.55, 0.62, 0.70)
@@ -105,10 +107,10 @@ def cmu_motion(subject, clip: str, seconds: float, start_s: float, fps: float) -
     path = CMU / f"{clip}.bvh"
     if not path.is_file():
         raise FileNotFoundError(f"CMU clip not found: {path}")
-    motion, _ = retarget_bvh(path)
-    step = max(1, int(round(motion.fps / fps)))
+    n_end = int(round((start_s + seconds) * fps)) + 1
+    motion, _ = retarget_bvh(path, target_fps=fps, max_frames=n_end)
     a = int(round(start_s * motion.fps))
-    idx = np.arange(a, min(motion.n_frames, a + int(round(seconds * motion.fps))), step)
+    idx = np.arange(a, min(motion.n_frames, a + int(round(seconds * motion.fps))))
     if len(idx) < 10:
         raise ValueError(f"{clip}: too short for a {seconds} s window from {start_s} s")
     q = motion.q_rad[idx]
@@ -120,7 +122,7 @@ def cmu_motion(subject, clip: str, seconds: float, start_s: float, fps: float) -
     root = motion.root_m[idx] * ratio
     root[:, [0, 2]] -= root[:, [0, 2]].mean(0)
     root = _floor_to_zero(subject, q, root, per_frame=False)
-    return TrueMotion(clip, motion.fps / step, q, root, f"CMU {clip} via core.bvh.retarget_bvh")
+    return TrueMotion(clip, motion.fps, q, root, f"CMU {clip} via core.bvh.retarget_bvh")
 
 
 def random_motion(subject, seed: int, seconds: float, fps: float) -> TrueMotion:
@@ -369,7 +371,9 @@ def evaluate_clip(
         scene = write_scene(out / "scene.npz", subject, motion, cam, verts)
         t0 = time.perf_counter()
         frames = render_frames(scene, out / "frames")
-        log.info("%s: rendered %d frames in %.0f s", motion.name, len(frames), time.perf_counter() - t0)
+        log.info(
+            "%s: rendered %d frames in %.0f s", motion.name, len(frames), time.perf_counter() - t0
+        )
         encode_mp4(frames, video, motion.fps)
         scene.unlink()
     # Truth in the capture's frame.
@@ -412,7 +416,9 @@ def evaluate_clip(
     res_a = angle_errors(q_a, q_true)
     res_a.update(pose_errors(fk_numpy.forward_kinematics(q_a, r_a, subject.offsets_m)[1], org_t))
     res_a.update(
-        landmark_errors(limb_points(q_a, r_a, subject.offsets_m, subject.height_m), lm_t, motion.fps)
+        landmark_errors(
+            limb_points(q_a, r_a, subject.offsets_m, subject.height_m), lm_t, motion.fps
+        )
     )
     res_a["time_s"] = time.perf_counter() - t0
     results["(a) ik"] = res_a
@@ -440,7 +446,9 @@ def evaluate_clip(
     )
     m = Motion.load(cres.motion_path)
     res_c = angle_errors(m.q_rad, q_true)
-    res_c.update(pose_errors(fk_numpy.forward_kinematics(m.q_rad, m.root_m, m.offsets_m)[1], org_t))
+    res_c.update(
+        pose_errors(fk_numpy.forward_kinematics(m.q_rad, m.root_m, m.offsets_m)[1], org_t)
+    )
     res_c.update(
         landmark_errors(limb_points(m.q_rad, m.root_m, m.offsets_m, m.height_m), lm_t, motion.fps)
     )
@@ -513,7 +521,13 @@ def main(argv: list[str] | None = None) -> int:
             motion = cmu_motion(subject, clip, args.seconds, args.start, args.fps)
         else:
             motion = random_motion(subject, 100 + k, args.seconds, args.fps)
-        log.info("%s: %d frames at %.1f fps (%s)", motion.name, len(motion.q_rad), motion.fps, motion.source)
+        log.info(
+            "%s: %d frames at %.1f fps (%s)",
+            motion.name,
+            len(motion.q_rad),
+            motion.fps,
+            motion.source,
+        )
         res = evaluate_clip(subject, motion, args.out / motion.name, args)
         print_table(f"{motion.name} ({motion.source})", res)
         all_results[motion.name] = res

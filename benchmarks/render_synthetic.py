@@ -104,7 +104,7 @@ def build_scene(data: dict[str, np.ndarray]) -> bpy.types.Object:
     z = float(data["floor_z_m"])
     gmesh = bpy.data.meshes.new("ground")
     gmesh.from_pydata([(-g, -g, z), (g, -g, z), (g, g, z), (-g, g, z)], [], [(0, 1, 2, 3)])
-    gmesh.materials.append(_material("ground", (0.35, 0.33, 0.3)))
+    gmesh.materials.append(_material("ground", (0.9, 0.88, 0.8)))
     ground = bpy.data.objects.new("ground", gmesh)
     scene.collection.objects.link(ground)
 
