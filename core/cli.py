@@ -39,14 +39,27 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 
     progress = Progress(jsonl=args.progress_jsonl)
     opts = CaptureOptions(
-        output=args.output, device=args.device, fps=args.fps, focal_px=args.focal, fov_deg=args.fov,
-        start_s=args.start, end_s=args.end, person=args.person, height_m=args.height, mass_kg=args.mass,
+        output=args.output,
+        device=args.device,
+        fps=args.fps,
+        focal_px=args.focal,
+        fov_deg=args.fov,
+        start_s=args.start,
+        end_s=args.end,
+        person=args.person,
+        height_m=args.height,
+        mass_kg=args.mass,
         overlay=not args.no_overlay,
+        hmr=args.hmr,
+        hmr_refine=args.hmr_refine,
     )
     try:
         res = capture(args.video, opts, progress)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except (ValueError, FileNotFoundError, ImportError, OSError) as e:
         progress.error(str(e))
+        raise
+    except KeyboardInterrupt:
+        progress.error("cancelled")
         raise
     progress.done(motion=res.motion_path, report=res.outputs["report"])
     if not args.progress_jsonl:
@@ -54,19 +67,29 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         for k, p in res.outputs.items():
             if k != "motion":
                 print(f"{k}: {p}")
-        print(f"{res.n_frames} frames, mean reprojection {res.mean_reprojection_px:.1f} px, "
-              f"joint-limit violations {res.limit_violations}")
+        print(
+            f"{res.n_frames} frames, mean reprojection {res.mean_reprojection_px:.1f} px, "
+            f"joint-limit violations {res.limit_violations}"
+        )
     return 0
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
     from core.detect import detect
 
-    det = detect(args.video, start_s=args.start, end_s=args.end, person=args.person,
-                 focal_px=args.focal, fov_deg=args.fov)
+    det = detect(
+        args.video,
+        start_s=args.start,
+        end_s=args.end,
+        person=args.person,
+        focal_px=args.focal,
+        fov_deg=args.fov,
+    )
     det.save(args.output)
-    print(f"{args.output}: {det.n_frames} frames, person in {int(det.person_found.sum())}, "
-          f"focal {det.camera.focal_px:.0f} px ({det.camera.focal_source})")
+    print(
+        f"{args.output}: {det.n_frames} frames, person in {int(det.person_found.sum())}, "
+        f"focal {det.camera.focal_px:.0f} px ({det.camera.focal_source})"
+    )
     return 0
 
 
@@ -118,23 +141,46 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees")
     s.add_argument("--start", type=float, default=None, help="start time, seconds")
     s.add_argument("--end", type=float, default=None, help="end time, seconds")
-    s.add_argument("--person", default=None,
-                   help="which person: main (default: largest, favouring the centre), largest, center, left, right, or an index from the left")
+    s.add_argument(
+        "--person",
+        default=None,
+        help="which person: main (default: largest, favouring the centre), largest, center, left, right, or an index from the left",
+    )
     s.add_argument("--height", type=float, default=None, help="subject height, metres")
     s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
     s.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
-    s.add_argument("--progress-jsonl", action="store_true", help="progress as JSON lines on stdout")
+    s.add_argument(
+        "--hmr",
+        default="fit",
+        choices=["fit", "mq"],
+        help="body-surface stage: fit (optimisation, default) or mq (MQ-HMR network)",
+    )
+    s.add_argument(
+        "--hmr-refine",
+        default="query",
+        choices=["query", "params", "none"],
+        help="MQ-HMR test-time refinement against the 2D keypoints (default: query)",
+    )
+    s.add_argument(
+        "--progress-jsonl", action="store_true", help="progress as JSON lines on stdout"
+    )
     s.set_defaults(func=_cmd_capture)
 
-    s = sub.add_parser("detect", help="video or image -> tracked person's 2D/3D keypoints (.npz)",
-                       epilog="example: python -m core detect clip.mp4 -o clip.det.npz --person left")
+    s = sub.add_parser(
+        "detect",
+        help="video or image -> tracked person's 2D/3D keypoints (.npz)",
+        epilog="example: python -m core detect clip.mp4 -o clip.det.npz --person left",
+    )
     s.add_argument("video", type=Path, help="video (mp4/mov/avi/webm/...) or image (jpg/png)")
     s.add_argument("-o", "--output", type=Path, required=True, help="output .npz")
     s.add_argument("--start", type=float, default=None, help="start time, seconds")
     s.add_argument("--end", type=float, default=None, help="end time, seconds")
-    s.add_argument("--person", default=None,
-                   help="main (default: largest, favouring the centre), largest, center, left, "
-                        "right, or an index from the left on the first frame with people")
+    s.add_argument(
+        "--person",
+        default=None,
+        help="main (default: largest, favouring the centre), largest, center, left, "
+        "right, or an index from the left on the first frame with people",
+    )
     s.add_argument("--focal", type=float, default=None, help="focal length in pixels")
     s.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees")
     s.set_defaults(func=_cmd_detect)
@@ -167,3 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cancelled: no partial output was left behind", file=sys.stderr)
+        return 130

@@ -31,6 +31,7 @@ import numpy as np
 
 from core.motion import Camera, atomic_write
 from core.video import (
+    DecodeReport,
     Frame,
     VideoInfo,
     focal_35mm_equivalent,
@@ -582,8 +583,10 @@ def detect(
     n_searches = 0
     t_wall = time.perf_counter()
     started = False
+    decode = DecodeReport()
     with PoseEstimator() as est:
-        for k, frame in enumerate(iter_frames(path, start_s, end_s, _DETECTOR_MAX_SIDE_PX)):
+        frames = iter_frames(path, start_s, end_s, _DETECTOR_MAX_SIDE_PX, report=decode)
+        for k, frame in enumerate(frames):
             h, w = frame.rgb.shape[:2]
             scale = (info.width_px / w, info.height_px / h)
             result, n = _step(est, frame, track, selector, started)
@@ -638,6 +641,7 @@ def detect(
             "person": str(selector),
             "focal_source": camera.focal_source,
             "full_searches": n_searches,
+            "decode_warning": decode.warning(),
         },
     )  # fmt: skip
 

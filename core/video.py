@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "VideoInfo",
     "Frame",
+    "DecodeReport",
     "read_video_info",
     "iter_frames",
     "is_image",
@@ -43,6 +44,23 @@ class VideoInfo:
     rotation_deg: int  # 0, 90, 180 or 270: counter-clockwise turn applied to decoded frames
     duration_s: float
     codec: str
+
+
+@dataclass
+class DecodeReport:
+    """What went wrong while decoding, filled in by :func:`iter_frames` as it goes."""
+
+    frames: int = 0  # frames yielded
+    damaged_packets: int = 0  # packets the decoder rejected (their frames are missing)
+    stopped_early: str = ""  # why decoding ended before the requested range did, if it did
+
+    def warning(self) -> str:
+        parts = []
+        if self.damaged_packets:
+            parts.append(f"{self.damaged_packets} damaged packet(s) skipped")
+        if self.stopped_early:
+            parts.append(f"decoding stopped early ({self.stopped_early})")
+        return "; ".join(parts)
 
 
 @dataclass
@@ -213,12 +231,15 @@ def iter_frames(
     start_s: float | None = None,
     end_s: float | None = None,
     max_side_px: int | None = None,
+    report: DecodeReport | None = None,
 ) -> Iterator[Frame]:
     """Upright RGB frames with their real timestamps, from ``start_s`` to ``end_s`` (inclusive,
     seconds from the stream start). ``max_side_px`` shrinks large frames (aspect kept).
 
     Frames before ``start_s`` are decoded (so indices stay exact for variable-rate video) but
-    not converted. Raises ValueError for an undecodable file or an empty time range."""
+    not converted. Damaged packets mid-clip are skipped (their frames are missing; the real
+    timestamps of the others keep the timing right) and counted in ``report``. Raises ValueError
+    for an undecodable file or an empty time range."""
     path = Path(path)
     _check_exists(path)
     if max_side_px is not None and max_side_px < 16:
@@ -232,12 +253,26 @@ def iter_frames(
 
             w, h = _scaled_size(rgb.shape[1], rgb.shape[0], max_side_px)
             rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
+        if report is not None:
+            report.frames = 1
         yield Frame(0, 0.0, rgb)
         return
-    yield from _iter_video(path, start_s, end_s, max_side_px)
+    yield from _iter_video(path, start_s, end_s, max_side_px, report or DecodeReport())
 
 
-def _iter_video(path: Path, start_s, end_s, max_side_px) -> Iterator[Frame]:
+def _decoded(container, stream, report: DecodeReport):
+    """Frames of ``stream``, packet by packet: a damaged packet is skipped, not fatal."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError as e:
+            report.damaged_packets += 1
+            log.warning("damaged video packet at pts %s skipped (%s)", packet.pts, e)
+
+
+def _iter_video(path: Path, start_s, end_s, max_side_px, report: DecodeReport) -> Iterator[Frame]:
     import av
 
     container = _open_container(path)
@@ -251,7 +286,7 @@ def _iter_video(path: Path, start_s, end_s, max_side_px) -> Iterator[Frame]:
         index = -1
         last_t = -np.inf
         try:
-            for frame in container.decode(stream):
+            for frame in _decoded(container, stream, report):
                 index += 1
                 if frame.pts is not None:
                     t = float((frame.pts - (t0 or 0)) * tb)
@@ -268,12 +303,14 @@ def _iter_video(path: Path, start_s, end_s, max_side_px) -> Iterator[Frame]:
                     frame = frame.reformat(width=w, height=h)
                 rgb = apply_rotation(frame.to_ndarray(format="rgb24"), rotation)
                 n_out += 1
+                report.frames = n_out
                 yield Frame(index, t, rgb)
         except av.error.FFmpegError as e:
             if n_out == 0:
                 raise ValueError(
                     f"{path}: could not decode video ({e.__class__.__name__}: {e})"
                 ) from e
+            report.stopped_early = f"after {n_out} frames: {e}"
             log.warning("%s: decoding stopped after %d frames (%s)", path, n_out, e)
     if n_out == 0:
         if index < 0:

@@ -106,3 +106,136 @@ def test_bad_options(tmp_path) -> None:
     video = shared_path("videos", "sports2d", "demo.mp4")
     r = _run_cli("capture", str(video), "-o", str(tmp_path), "--fps", "0", "--end", "0.2")
     assert r.returncode != 0 and "--fps" in r.stderr.strip().splitlines()[-1]
+
+
+def _clip(path: Path, n_frames: int, start_frame: int = 60, keyint: int = 5) -> Path:
+    """``n_frames`` of the real Sports2D clip (half size), re-encoded as H.264."""
+    import av
+
+    src = shared_path("videos", "sports2d", "demo.mp4")
+    with av.open(str(src)) as c, av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.options = {"g": str(keyint)}
+        for i, f in enumerate(c.decode(video=0)):
+            if i < start_frame:
+                continue
+            if i >= start_frame + n_frames:
+                break
+            rgb = f.to_ndarray(format="rgb24")[::2, ::2]
+            h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+            if i == start_frame:
+                s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def _damage_middle(path: Path) -> Path:
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    for k in range(int(len(data) * 0.45), int(len(data) * 0.55), 7):
+        data[k] = rng.integers(256)
+    bad = path.with_name("damaged" + path.suffix)
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def test_damaged_packets_mid_clip_are_skipped_and_counted(tmp_path) -> None:
+    from core.video import DecodeReport, iter_frames
+
+    clean = _clip(tmp_path / "clean.mp4", 30)
+    report = DecodeReport()
+    frames = list(iter_frames(_damage_middle(clean), report=report))
+    assert report.damaged_packets > 0 and "damaged" in report.warning()
+    # Frames after the damage are still decoded, with their real (unique) timestamps; a damaged
+    # stream may deliver them out of order, which the capture's uniform grid puts right.
+    times = np.array([f.time_s for f in frames])
+    assert 0 < len(frames) <= 30 and times.max() > 0.9 and len(np.unique(times)) == len(times)
+
+
+def test_uniform_grid_fills_gaps_with_empty_frames() -> None:
+    from dataclasses import replace
+
+    from core.capture import on_uniform_grid
+    from core.detect import BLAZEPOSE_KEYPOINT_NAMES, Detections
+    from core.motion import Camera
+
+    t = np.array([0.0, 0.1, 0.2, 0.5, 0.6, 0.7])  # 10 fps with frames 3 and 4 missing
+    n = len(t)
+    det = Detections(
+        t, np.arange(n), BLAZEPOSE_KEYPOINT_NAMES, np.random.rand(n, 33, 2),
+        np.full((n, 33), 0.9), np.random.rand(n, 33, 3), np.ones(n, bool), np.ones((n, 4)),
+        (64, 48), Camera(50.0, 32.0, 24.0, 64, 48),
+    )  # fmt: skip
+    grid, filled = on_uniform_grid(det, 10.0)
+    assert filled == 2 and grid.n_frames == 8
+    np.testing.assert_allclose(grid.times_s, np.arange(8) / 10.0)
+    assert list(grid.person_found) == [True] * 3 + [False] * 2 + [True] * 3
+    assert list(grid.frame_indices) == [0, 1, 2, -1, -1, 3, 4, 5]
+    np.testing.assert_array_equal(grid.keypoints_2d_px[5], det.keypoints_2d_px[3])
+    assert np.isnan(grid.keypoints_2d_px[3]).all() and (grid.confidence[4] == 0).all()
+    uniform = replace(det, times_s=np.arange(n) / 10.0)
+    same, none = on_uniform_grid(uniform, 10.0)  # no gaps, in order: unchanged
+    assert none == 0 and same is uniform
+    order = np.array([0, 2, 1, 3, 4, 5])  # out of order, as a damaged stream delivers them
+    shuffled = replace(det, times_s=t[order], frame_indices=order)
+    fixed, _ = on_uniform_grid(shuffled, 10.0)
+    assert list(fixed.frame_indices) == [0, 1, 2, -1, -1, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_one_frame_and_damaged_videos_give_results_with_warnings(tmp_path) -> None:
+    one = _clip(tmp_path / "one.mp4", 1)
+    r = _run_cli("capture", str(one), "-o", str(tmp_path / "o1"), "--no-overlay")
+    assert r.returncode == 0, r.stderr
+    assert Motion.load(tmp_path / "o1" / "one.motion.npz").n_frames == 1
+    bad = _damage_middle(_clip(tmp_path / "clip.mp4", 30))
+    r = _run_cli("capture", str(bad), "-o", str(tmp_path / "o2"), "--no-overlay")
+    assert r.returncode == 0, r.stderr
+    motion = Motion.load(tmp_path / "o2" / "damaged.motion.npz")
+    assert motion.n_frames == 30 and sk.limit_violations(motion.q_rad) == 0
+    assert "damaged" in motion.provenance["notes"]
+    assert "damaged" in r.stderr  # the warning reaches the terminal too
+    assert not list((tmp_path / "o2").glob(".*partial"))
+
+
+def test_unwritable_output_gives_one_line(tmp_path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where the output folder should go")
+    one = _clip(tmp_path / "one.mp4", 1)
+    r = _run_cli("capture", str(one), "-o", str(blocker / "out"))
+    assert r.returncode != 0
+    assert "cannot create the output folder" in r.stderr.strip().splitlines()[-1]
+    assert blocker.read_text().startswith("a file")
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_previous_outputs_and_nothing_half_written(tmp_path) -> None:
+    import signal
+    import time
+
+    clip = _clip(tmp_path / "clip.mp4", 45)
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = out / "clip.motion.npz"
+    previous.write_bytes(b"previous run")  # a user's earlier result must survive a cancel
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "capture", str(clip), "-o", str(out), "--progress-jsonl"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:  # wait until the pipeline is refining, then press Ctrl-C
+            if line.startswith("{") and json.loads(line).get("stage") == "refine":
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("cancelled")
+    assert sorted(p.name for p in out.iterdir()) == ["clip.motion.npz"]
+    assert previous.read_bytes() == b"previous run"
