@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--data", type=Path, default=REPO.parent / "shared" / "data" / "images" / "coco"
     )
+    p.add_argument("--per-joint", action="store_true", help="also print PCK per COCO joint")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from core.capture import CaptureOptions, Progress, capture
@@ -87,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             g = np.asarray(a["keypoints"], float).reshape(17, 3)
             vis = g[:, 2] > 0
             scale = max(a["bbox"][2], a["bbox"][3])
-            err_mp.append(np.linalg.norm(mp[idx][vis] - g[vis, :2], axis=1) / scale)
-            err_fit.append(np.linalg.norm(fit[idx][vis] - g[vis, :2], axis=1) / scale)
-    e_mp, e_fit = np.concatenate(err_mp), np.concatenate(err_fit)
+            e_mp_all = np.linalg.norm(mp[idx] - g[:, :2], axis=1) / scale
+            e_fit_all = np.linalg.norm(fit[idx] - g[:, :2], axis=1) / scale
+            err_mp.append(np.where(vis, e_mp_all, np.nan))
+            err_fit.append(np.where(vis, e_fit_all, np.nan))
+    per_mp, per_fit = np.stack(err_mp), np.stack(err_fit)  # (people, 17), NaN where not visible
+    e_mp, e_fit = per_mp[np.isfinite(per_mp)], per_fit[np.isfinite(per_fit)]
     print(
         f"COCO test images: {n_people} people with >= 10 keypoints, {n_matched} captured and matched, "
         f"{e_mp.size} keypoints"
@@ -97,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':28}{'PCK@0.05':>10}{'PCK@0.1':>10}")
     for name, e in (("MediaPipe 2D", e_mp), ("capture (refined, reproj.)", e_fit)):
         print(f"{name:28}{(e < 0.05).mean():10.3f}{(e < 0.1).mean():10.3f}")
+    if args.per_joint:
+        print(f"\n{'joint':18}{'n':>4}{'MediaPipe':>11}{'capture':>9}   (PCK@0.05; median error)")
+        for j, name in enumerate(COCO17_KEYPOINT_NAMES):
+            a, b = per_mp[:, j], per_fit[:, j]
+            ok = np.isfinite(a)
+            print(
+                f"{name:18}{ok.sum():4d}{(a[ok] < 0.05).mean():11.2f}{(b[ok] < 0.05).mean():9.2f}"
+                f"   {np.median(a[ok]):.3f} {np.median(b[ok]):.3f}"
+            )
     return 0
 
 

@@ -312,8 +312,9 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     )
     cfg = RefineConfig()
     if n == 1:
-        # A still image has no temporal evidence: trust the 2D keypoints more (COCO PCK@0.05
-        # 0.614 -> 0.693 with these weights; MediaPipe's own 2D: 0.711).
+        # A still image has no temporal evidence: trust the 2D keypoints more (COCO PCK@0.05:
+        # 0.614 with the video weights, before the hip/ankle landmark change; 0.717 with these
+        # weights after it; MediaPipe's own 2D: 0.711).
         cfg.w_prior_q, cfg.w_3d = 0.2, 2.0
         cfg.phases = [Phase("global", 150, 0.03, False), Phase("all", 600, 0.01, True)]
     res = refine(inp, cfg, device=device, progress=progress.stage("refine"))

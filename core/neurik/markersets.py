@@ -106,12 +106,16 @@ def _blaze_define(subject) -> tuple[np.ndarray, np.ndarray]:
     rows: dict[str, tuple[str, np.ndarray]] = {}
     for side, z in (("right", 1.0), ("left", -1.0)):
         c = side[0]
+        # Hip and ankle: MediaPipe's points lie ~2.5 cm below / ~1.5 cm above where the fitted
+        # joint centres projected on 26 real people (COCO + HSMR photos, median residual of the
+        # refined fit against MediaPipe's 2D along the torso axis: hips +5 %, ankles -3 % of
+        # the hip-shoulder distance before this offset).
         rows[f"{side}_hip"] = (
             "pelvis",
-            off[sk.BODY[f"femur_{c}"]] + [0.0, 0.02 * s, 0.02 * s * z],
+            off[sk.BODY[f"femur_{c}"]] + [0.0, -0.005 * s, 0.02 * s * z],
         )
         rows[f"{side}_knee"] = (f"femur_{c}", off[sk.BODY[f"tibia_{c}"]])
-        rows[f"{side}_ankle"] = (f"tibia_{c}", off[sk.BODY[f"talus_{c}"]])
+        rows[f"{side}_ankle"] = (f"tibia_{c}", off[sk.BODY[f"talus_{c}"]] + [0.0, 0.015 * s, 0.0])
         rows[f"{side}_heel"] = (f"calcn_{c}", np.array([-0.02, -0.01, 0.0]) * s)
         rows[f"{side}_foot_index"] = (f"toes_{c}", np.array([0.05, -0.01, -0.01 * z]) * s)
         rows[f"{side}_shoulder"] = (f"scapula_{c}", off[sk.BODY[f"humerus_{c}"]])
