@@ -425,6 +425,9 @@ def _overlay(
     from core.visualize import draw_overlay, write_overlay_video
 
     cam = motion.camera
+    # Draw on frames decoded at the overlay's size (max side 1280): decoding, the outline fill and
+    # the encoder all work on fewer pixels.
+    side = None if is_image(video) else 1280
     rot, org = fk_numpy.forward_kinematics(motion.q_rad, motion.root_m, motion.offsets_m)
     joints_px = cam.project(org)
     faces = np.asarray(subject.surface.faces)
@@ -435,16 +438,19 @@ def _overlay(
         if k is None:
             return rgb
         surf = pose_surface(subject, motion.q_rad[k], motion.root_m[k])
+        scale = rgb.shape[1] / cam.width_px  # the frame as decoded, against the camera's size
         return draw_overlay(
             rgb,
-            joints_px[k],
-            surface_px=cam.project(surf),
+            joints_px[k] * scale,
+            surface_px=cam.project(surf) * scale,
             faces=faces,
-            keypoints_px=motion.keypoints_2d[k, :, :2],
+            keypoints_px=motion.keypoints_2d[k, :, :2] * scale,
             label=f"{det.times_s[k]:.2f} s",
         )
 
-    frames = (f.rgb for f in iter_frames(video, start_s=opts.start_s, end_s=opts.end_s))
+    frames = (
+        f.rgb for f in iter_frames(video, start_s=opts.start_s, end_s=opts.end_s, max_side_px=side)
+    )
     if is_image(video):
         from PIL import Image
 
