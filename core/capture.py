@@ -51,6 +51,7 @@ class CaptureOptions:
     name: str | None = None
     hmr: str = "fit"  # body-surface method: "fit" (optimisation) or "mq" (MQ-HMR network)
     hmr_refine: str = "query"  # MQ-HMR test-time refinement: "query", "params" or "none"
+    hmr_checkpoint: str = "small"  # MQ-HMR weights: a shipped configuration name or a folder
 
 
 @dataclass
@@ -190,6 +191,12 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         raise FileNotFoundError(f"input not found: {video}")
     progress = progress or Progress()
     device = _device(opts.device)
+    if opts.hmr not in ("fit", "mq"):
+        raise ValueError(f"unknown surface method {opts.hmr!r}; use fit or mq")
+    if opts.hmr == "mq":  # fail before the long stages when the weights are missing or invalid
+        from core.hmr.mq import load_mq_hmr
+
+        load_mq_hmr(opts.hmr_checkpoint)
     out = Path(opts.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +279,11 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         opts.hmr,
         SurfaceInputs(video, det, cam, nk, opts.height_m, opts.mass_kg, device),
         progress=progress.stage("surface"),
-        **({"refine": opts.hmr_refine} if opts.hmr == "mq" else {}),
+        **(
+            {"refine": opts.hmr_refine, "checkpoint": opts.hmr_checkpoint}
+            if opts.hmr == "mq"
+            else {}
+        ),
     )
     notes.extend(surf.notes)
     subject, kp_bodies, kp_local = surf.subject, surf.keypoint_bodies, surf.keypoint_local_m

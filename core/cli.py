@@ -52,6 +52,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         overlay=not args.no_overlay,
         hmr=args.hmr,
         hmr_refine=args.hmr_refine,
+        hmr_checkpoint=args.hmr_checkpoint,
     )
     try:
         res = capture(args.video, opts, progress)
@@ -160,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="query",
         choices=["query", "params", "none"],
         help="MQ-HMR test-time refinement against the 2D keypoints (default: query)",
+    )
+    s.add_argument(
+        "--hmr-checkpoint",
+        default="small",
+        help="MQ-HMR weights: small (shipped), large, or a folder with model.safetensors + config.json",
     )
     s.add_argument(
         "--progress-jsonl", action="store_true", help="progress as JSON lines on stdout"

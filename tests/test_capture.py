@@ -4,6 +4,7 @@ OpenSim validating what was written; bad input gives one clear error."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -239,3 +240,48 @@ def test_ctrl_c_leaves_previous_outputs_and_nothing_half_written(tmp_path) -> No
     assert stderr.strip().splitlines()[-1].startswith("cancelled")
     assert sorted(p.name for p in out.iterdir()) == ["clip.motion.npz"]
     assert previous.read_bytes() == b"previous run"
+
+
+@pytest.mark.slow
+def test_capture_with_the_mq_hmr_surface_stage(tmp_path) -> None:
+    """--hmr mq runs end to end (crops, network, query refinement, whole-sequence refinement) and
+    the provenance names the checkpoint. The network here is randomly initialised: this tests the
+    plumbing and the limits, not accuracy (benchmarks/hmr_eval.py measures that)."""
+    import torch
+
+    from core.capture import CaptureOptions, Progress, capture
+    from core.hmr.mq import build_model, preset, save_weights
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "mq"
+    save_weights(build_model(preset("small")), ckpt)
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    opts = CaptureOptions(
+        output=tmp_path / "out", start_s=2.0, end_s=2.4, name="clip", hmr="mq",
+        hmr_checkpoint=str(ckpt), overlay=False,
+    )  # fmt: skip
+    res = capture(video, opts, Progress(jsonl=True, stream=open(os.devnull, "w")))  # noqa: SIM115
+    motion = Motion.load(res.motion_path)
+    assert motion.n_frames >= 10 and res.limit_violations == 0
+    assert sk.limit_violations(motion.q_rad) == 0
+    assert motion.provenance["surface"].startswith("MQ-HMR small checkpoint")
+    assert (
+        str(ckpt) in motion.provenance["surface"]
+        and "query refinement" in motion.provenance["surface"]
+    )
+    assert np.isfinite(res.mean_reprojection_px) and res.mean_reprojection_px < 40.0
+    from biomech_export import validate_files
+
+    rep = validate_files(res.outputs["opensim"], res.outputs["opensim"].with_suffix(".mot"))
+    assert rep.ok, rep.problems
+
+
+def test_unknown_surface_method_and_missing_weights(tmp_path) -> None:
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    r = _run_cli(
+        "capture", str(video), "-o", str(tmp_path / "o"), "--end", "0.1", "--hmr", "mq",
+        "--hmr-checkpoint", str(tmp_path / "nowhere"),
+    )  # fmt: skip
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode != 0 and "no MQ-HMR weights" in last and "core.hmr.mq.train" in last
+    assert not (tmp_path / "o" / "demo.motion.npz").exists()
