@@ -1,0 +1,116 @@
+"""ONNX export of MQ-HMR (dynamic batch axis, checked with ``onnx.checker``) and an onnxruntime
+runner returning the same :class:`MQPrediction` as the torch ``predict``.
+
+The model's config travels inside the .onnx file (metadata key ``mq_hmr_config``), so the runner
+needs nothing else. Deformable attention exports as ONNX ``GridSample`` (opset 17).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.hmr.mq.config import MQHMRConfig
+from core.hmr.mq.inference import MQPrediction
+from core.hmr.mq.network import MQHMR
+from core.hmr.mq.preprocess import preprocess_crops
+
+__all__ = ["export_onnx", "OnnxMQHMR", "OPSET", "OUTPUT_NAMES"]
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+OUTPUT_NAMES = ("q_rad", "R_cam_pelvis", "shape", "t_cam_m", "queries")
+_META_KEY = "mq_hmr_config"
+
+
+class _Wrap(torch.nn.Module):
+    def __init__(self, inner: MQHMR) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, image: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        o = self.inner(image, k)
+        return o.q_rad, o.R_cam_pelvis, o.shape, o.t_cam_m, o.queries
+
+
+def export_onnx(model: MQHMR, path: str | Path) -> Path:
+    """Write ``path`` (inputs: ``image`` (B, 3, S, S) normalised float32, ``K`` (B, 3, 3)
+    pixels of the network input; outputs: ``OUTPUT_NAMES``), atomically, and check it."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    s = model.cfg.input_size
+    was_training = model.training
+    model = model.eval()
+    dev = next(model.parameters()).device
+    args = (
+        torch.zeros(2, 3, s, s, device=dev),
+        torch.tensor([[s, 0.0, s / 2], [0.0, s, s / 2], [0.0, 0.0, 1.0]], device=dev).expand(
+            2, 3, 3
+        ),
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    axes = {n: {0: "batch"} for n in ("image", "K", *OUTPUT_NAMES)}
+    with warnings.catch_warnings():  # constants folded into the trace are intended
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            _Wrap(model),
+            args,
+            str(tmp),
+            input_names=["image", "K"],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    proto = onnx.load(str(tmp))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = _META_KEY, model.cfg.to_json()
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    model.train(was_training)
+    return path
+
+
+class OnnxMQHMR:
+    """onnxruntime MQ-HMR: ``predict(crops_uint8, K_crop)`` as :func:`core.hmr.mq.predict`."""
+
+    def __init__(self, path: str | Path, providers: list[str] | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "onnxruntime is needed for OnnxMQHMR: pip install 'biomocap[capture]'"
+            ) from e
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no ONNX model at {path}; write one with export_onnx")
+        self.session = ort.InferenceSession(
+            str(path), providers=providers or ["CPUExecutionProvider"]
+        )
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if _META_KEY not in meta:
+            raise ValueError(f"{path} is not an MQ-HMR export (no {_META_KEY} metadata)")
+        self.cfg = MQHMRConfig.from_json(meta[_META_KEY])
+
+    def predict(self, crops_uint8: np.ndarray, k_crop: np.ndarray) -> MQPrediction:
+        images, k_in = preprocess_crops(crops_uint8, k_crop, self.cfg)
+        outs = self.session.run(list(OUTPUT_NAMES), {"image": images, "K": k_in})
+        d = dict(zip(OUTPUT_NAMES, outs, strict=True))
+        return MQPrediction(
+            q_rad=d["q_rad"].astype(np.float64),
+            R_cam_pelvis=d["R_cam_pelvis"].astype(np.float64),
+            shape=d["shape"].astype(np.float64),
+            t_cam_m=d["t_cam_m"].astype(np.float64),
+            queries=d["queries"].astype(np.float32),
+            shape_labels=tuple(self.cfg.shape_labels),
+        )
