@@ -42,11 +42,18 @@ import numpy as np
 
 from core import fk_numpy
 from core import skeleton as sk
+from core.hmr.synth.appearance import dominant_body_per_face
+from core.hmr.synth.blender import (
+    BLENDER_PYTHON,
+    OPENSIM_TO_BLENDER,
+    blender_env,
+    camera_matrix_blender,
+)
+from core.metrics import dof_group_errors_deg, mpjpe_mm, pa_mpjpe_mm, procrustes_align
 
 log = logging.getLogger("capture_synthetic_eval")
 
 REPO = Path(__file__).resolve().parents[1]
-BLENDER_PYTHON = REPO / ".venv-blender" / "bin" / "python"
 RENDER_SCRIPT = REPO / "benchmarks" / "render_synthetic.py"
 CMU = REPO.parent / "shared" / "data" / "mocap" / "cmu"
 CLIPS = ("131_01", "131_02", "131_03")
@@ -67,9 +74,6 @@ MATERIALS = {
     "shoes": ((0.75, 0.75, 0.72), ("talus_r", "talus_l", "calcn_r", "calcn_l", "toes_r", "toes_l")),
 }  # fmt: skip
 BACKGROUND_RGB = (0.55, 0.62, 0.70)
-
-# OpenSim world (X anterior, Y up, Z right) -> Blender world (Z up): a proper rotation.
-OPENSIM_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 # ------------------------------------------------------------------------------ motions
@@ -160,11 +164,7 @@ class TrueCamera:
         )
 
     def blender_matrix_world(self) -> np.ndarray:
-        r, u, f = (OPENSIM_TO_BLENDER @ v for v in self.rows)
-        m = np.eye(4)
-        m[:3, 0], m[:3, 1], m[:3, 2] = r, u, -f
-        m[:3, 3] = OPENSIM_TO_BLENDER @ self.centre_m
-        return m
+        return camera_matrix_blender(*self.rows, self.centre_m)
 
 
 def place_camera(
@@ -206,14 +206,11 @@ def place_camera(
 
 def face_materials(subject) -> np.ndarray:
     """(F,) material index per face from the dominant skinning body of its vertices."""
-    s = subject.surface
-    top = s.skin_bodies[np.arange(len(s.skin_bodies)), np.argmax(s.skin_weights, 1)]
     body_mat = np.zeros(sk.N_BODIES, dtype=np.int64)
     for k, (_, bodies) in enumerate(MATERIALS.values()):
         for b in bodies:
             body_mat[sk.BODY[b]] = k
-    vm = body_mat[top][np.asarray(s.faces)]  # (F, 3)
-    return np.where(vm[:, 1] == vm[:, 2], vm[:, 1], vm[:, 0])
+    return dominant_body_per_face(subject, body_mat)
 
 
 def write_scene(
@@ -243,8 +240,7 @@ def render_frames(scene: Path, frames_dir: Path, timeout_s: float = 3600) -> lis
     """Run the Blender renderer in .venv-blender; returns the PNGs in frame order."""
     if not BLENDER_PYTHON.is_file():
         raise FileNotFoundError(f"Blender interpreter not found: {BLENDER_PYTHON}")
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
+    env = blender_env()
     proc = subprocess.run(
         [str(BLENDER_PYTHON), str(RENDER_SCRIPT), str(scene), str(frames_dir)],
         capture_output=True,
@@ -280,34 +276,17 @@ def encode_mp4(frames: list[Path], path: Path, fps: float) -> Path:
 
 
 # ------------------------------------------------------------------------------ metrics
-def _kabsch(a: np.ndarray, b: np.ndarray, scale: bool) -> np.ndarray:
-    """a (..., N, 3) aligned onto b by rotation (+ scale) about the centroids (per leading index)."""
-    ma, mb = a.mean(-2, keepdims=True), b.mean(-2, keepdims=True)
-    a0, b0 = a - ma, b - mb
-    u, s, vt = np.linalg.svd(np.swapaxes(a0, -1, -2) @ b0)
-    d = np.sign(np.linalg.det(u @ vt))
-    s = s.copy()
-    s[..., -1] *= d
-    u = u.copy()
-    u[..., :, -1] *= d[..., None]
-    r = u @ vt
-    k = (s.sum(-1) / (a0**2).sum((-1, -2)))[..., None, None] if scale else 1.0
-    return k * a0 @ r + mb
-
-
 def pose_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """pred, true (T, 24, 3) body origins in the capture frame."""
     p = pred - pred[:, :1]
     t = true - true[:, :1]
-    cam = np.linalg.norm(p - t, axis=-1).mean()
-    seq = _kabsch(p.reshape(1, -1, 3), t.reshape(1, -1, 3), scale=False).reshape(p.shape)
-    # _kabsch recentres on the clip's centroid; the pelvis stays the reference for the error
-    seq = seq - seq[:, :1]
-    pa = _kabsch(p, t, scale=True)
+    seq = procrustes_align(p.reshape(1, -1, 3), t.reshape(1, -1, 3), scale=False)
+    # the clip-wide rotation recentres on the clip's centroid; the pelvis stays the reference
+    seq = seq.reshape(p.shape)
     return {
-        "mpjpe_cam_mm": 1000 * float(cam),
-        "mpjpe_mm": 1000 * float(np.linalg.norm(seq - t, axis=-1).mean()),
-        "pa_mpjpe_mm": 1000 * float(np.linalg.norm(pa - t, axis=-1).mean()),
+        "mpjpe_cam_mm": float(mpjpe_mm(p, t).mean()),
+        "mpjpe_mm": float(mpjpe_mm(seq, t).mean()),
+        "pa_mpjpe_mm": float(pa_mpjpe_mm(p, t).mean()),
     }
 
 
@@ -317,7 +296,7 @@ def landmark_errors(pred: np.ndarray, true: np.ndarray, fps: float) -> dict[str,
     p = pred - pred[:, hips].mean(1, keepdims=True)
     t = true - true[:, hips].mean(1, keepdims=True)
     ok = np.isfinite(p).all((1, 2))
-    seq = _kabsch(p[ok].reshape(1, -1, 3), t[ok].reshape(1, -1, 3), scale=False)
+    seq = procrustes_align(p[ok].reshape(1, -1, 3), t[ok].reshape(1, -1, 3), scale=False)
     seq = seq.reshape(p[ok].shape)
     seq = seq - seq[:, hips].mean(1, keepdims=True)
     return {
@@ -332,11 +311,7 @@ def jitter(points: np.ndarray, fps: float) -> float:
 
 
 def angle_errors(q: np.ndarray, q_true: np.ndarray) -> dict[str, float]:
-    out = {}
-    for g, names in GROUPS.items():
-        idx = [sk.DOF[n] for n in names]
-        out[g] = float(np.rad2deg(np.abs(q[:, idx] - q_true[:, idx]).mean()))
-    return out
+    return dof_group_errors_deg(q, q_true, GROUPS)
 
 
 def limb_points(q, root, offsets_m, height_m) -> np.ndarray:
