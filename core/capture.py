@@ -323,11 +323,15 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     )
     cfg = RefineConfig()
     if n == 1:
-        # A still image has no temporal evidence: trust the 2D keypoints more (COCO PCK@0.05:
-        # 0.614 with the video weights, before the hip/ankle landmark change; 0.717 with these
-        # weights after it; MediaPipe's own 2D: 0.711).
+        # A still image has no temporal evidence: trust the 2D keypoints more. COCO PCK@0.05 of
+        # the reprojected joints: 0.614 with the video weights; with these, the corrected hip and
+        # ankle landmarks and the wide-then-narrow robust loss 0.711, equal to MediaPipe's own 2D.
         cfg.w_prior_q, cfg.w_3d = 0.2, 2.0
-        cfg.phases = [Phase("global", 150, 0.03, False), Phase("all", 600, 0.01, True)]
+        cfg.phases = [
+            Phase("global", 150, 0.03, False, sigma_scale=5.0),
+            Phase("coarse", 200, 0.01, True, sigma_scale=5.0),
+            Phase("all", 600, 0.01, True),
+        ]
     res = refine(inp, cfg, device=device, progress=progress.stage("refine"))
     timings["refine"] = time.perf_counter() - t0
 

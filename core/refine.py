@@ -55,6 +55,9 @@ class Phase:
     iterations: int
     lr: float
     optimise_pose: bool  # False: only pelvis angles and position move
+    # The robust 2D loss's scale times this: a wide loss first pulls far-off limbs in (a limb
+    # 150 px away gets no gradient from a 17 px Geman-McClure), a narrow one then ignores outliers.
+    sigma_scale: float = 1.0
 
 
 @dataclass
@@ -72,7 +75,11 @@ class RefineConfig:
     contact_height_m: float = 0.04  # above the clip's lowest foot point
     contact_speed_mps: float = 0.25
     phases: list[Phase] = field(
-        default_factory=lambda: [Phase("global", 150, 0.03, False), Phase("all", 300, 0.01, True)]
+        default_factory=lambda: [
+            Phase("global", 150, 0.03, False, sigma_scale=5.0),
+            Phase("coarse", 100, 0.01, True, sigma_scale=5.0),
+            Phase("all", 300, 0.01, True),
+        ]
     )
     early_stop_rel: float = 1e-4  # stop a phase when the loss improves less than this over 25 its
 
@@ -215,7 +222,10 @@ def refine(
             q = K.q_from_free(u)
             pts = points_of(q, root)
             r2 = (project(pts) - kp).square().sum(-1)
-            loss_2d = (conf * _gm(r2, sigma2)).sum() / conf.sum().clamp_min(1.0)
+            s2 = sigma2 * phase.sigma_scale**2
+            # x scale^2: near the optimum every phase pulls like the narrow loss (r^2 / sigma^2).
+            gm = _gm(r2, s2) * phase.sigma_scale**2
+            loss_2d = (conf * gm).sum() / conf.sum().clamp_min(1.0)
             dq = q - q0
             dq = torch.where(
                 torch.isin(

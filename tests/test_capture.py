@@ -56,15 +56,30 @@ def test_video_capture_writes_valid_outputs(demo_capture) -> None:
     assert "reprojection" in html and "joint_angles.png" in html
 
 
+HSMR_PHOTOS = ("ballerina.png", "exercise.jpeg", "rock_climbing.jpg", "skate.jpg",
+               "skateboard.jpg", "yoga1.jpg", "yoga2.jpeg")  # fmt: skip
+
+
 @pytest.mark.slow
-def test_single_image_capture(tmp_path) -> None:
+@pytest.mark.parametrize("name", HSMR_PHOTOS)
+def test_single_image_capture_on_every_hsmr_photo(tmp_path, name) -> None:
+    from biomech_export import validate_files
     from core.capture import CaptureOptions, Progress, capture
 
-    image = shared_path("images", "hsmr", "yoga1.jpg")
-    res = capture(image, CaptureOptions(output=tmp_path, export_opensim=False), Progress())
+    image = shared_path("images", "hsmr", name)
+    res = capture(
+        image, CaptureOptions(output=tmp_path), Progress(jsonl=True, stream=open(os.devnull, "w"))
+    )  # noqa: SIM115
     motion = Motion.load(res.motion_path)
     assert motion.n_frames == 1 and sk.limit_violations(motion.q_rad) == 0
     assert res.outputs["overlay"].suffix == ".png" and res.outputs["overlay"].is_file()
+    rep = validate_files(res.outputs["opensim"], res.outputs["opensim"].with_suffix(".mot"))
+    assert rep.ok, rep.problems
+    # The fitted body explains the detected keypoints: a few percent of the person's size.
+    kp = motion.keypoints_2d[0]
+    ok = kp[:, 2] > 0.5
+    size = float(np.ptp(kp[ok, :2], axis=0).max())
+    assert res.mean_reprojection_px < 0.05 * size, (res.mean_reprojection_px, size)
 
 
 def _run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
