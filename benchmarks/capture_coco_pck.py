@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,23 +31,33 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / area if area > 0 else 0.0
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument(
-        "--data", type=Path, default=REPO.parent / "shared" / "data" / "images" / "coco"
-    )
-    p.add_argument("--per-joint", action="store_true", help="also print PCK per COCO joint")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+@dataclass
+class CocoErrors:
+    """2D errors on the COCO test people, in units of the ground-truth box size (max side)."""
+
+    mediapipe: np.ndarray  # (P, 17) MediaPipe's own 2D keypoints; NaN where not annotated
+    capture: np.ndarray  # (P, 17) the captured body's keypoints, projected
+    n_people: int  # annotated people with >= 10 keypoints
+    n_matched: int  # of them captured and matched by box overlap
+    limit_violations: int = 0  # joint-limit violations over every capture run
+
+    @staticmethod
+    def pck(errors: np.ndarray, threshold: float) -> float:
+        e = errors[np.isfinite(errors)]
+        return float((e < threshold).mean()) if e.size else float("nan")
+
+
+def coco_errors(data: Path, **capture_options) -> CocoErrors:
+    """Capture every person of the COCO test images (single-image mode, ``capture_options`` go
+    to ``CaptureOptions``, e.g. ``hmr="mq"``) and score the 17 COCO joints."""
     from core.capture import CaptureOptions, Progress, capture
     from core.detect import COCO17_KEYPOINT_NAMES
+    from core.motion import Motion
     from core.neurik.markersets import BLAZEPOSE_NAMES
 
     idx = [BLAZEPOSE_NAMES.index(n) for n in COCO17_KEYPOINT_NAMES]
-    gt = json.loads((args.data / "test_coco.json").read_text())
-    err_mp, err_fit, n_people, n_matched = [], [], 0, 0
+    gt = json.loads((data / "test_coco.json").read_text())
+    err_mp, err_fit, n_people, n_matched, violations = [], [], 0, 0, 0
     for im in gt["images"]:
         anns = [
             a for a in gt["annotations"] if a["image_id"] == im["id"] and a["num_keypoints"] >= 10
@@ -53,23 +65,25 @@ def main(argv: list[str] | None = None) -> int:
         n_people += len(anns)
         used: set[int] = set()
         for person in range(8):
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as null:
                 try:
                     res = capture(
-                        args.data / im["file_name"],
+                        data / im["file_name"],
                         CaptureOptions(
                             output=Path(tmp),
                             person=str(person),
                             export_opensim=False,
                             overlay=False,
+                            **capture_options,
                         ),
-                        Progress(jsonl=True, stream=open("/dev/null", "w")),  # noqa: SIM115
+                        Progress(jsonl=True, stream=null),
                     )
-                except ValueError:
-                    break  # no more people
-                from core.motion import Motion
-
+                except ValueError as e:
+                    if "person index" in str(e) or "no person found" in str(e):
+                        break  # no more people
+                    raise
                 m = Motion.load(res.motion_path)
+                violations += res.limit_violations
             mp = m.keypoints_2d[0, :, :2]
             fit = res.keypoints_2d_fit_px[0]
             ok = np.isfinite(mp).all(1)
@@ -92,7 +106,23 @@ def main(argv: list[str] | None = None) -> int:
             e_fit_all = np.linalg.norm(fit[idx] - g[:, :2], axis=1) / scale
             err_mp.append(np.where(vis, e_mp_all, np.nan))
             err_fit.append(np.where(vis, e_fit_all, np.nan))
-    per_mp, per_fit = np.stack(err_mp), np.stack(err_fit)  # (people, 17), NaN where not visible
+    return CocoErrors(np.stack(err_mp), np.stack(err_fit), n_people, n_matched, violations)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--data", type=Path, default=REPO.parent / "shared" / "data" / "images" / "coco"
+    )
+    p.add_argument("--per-joint", action="store_true", help="also print PCK per COCO joint")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from core.detect import COCO17_KEYPOINT_NAMES
+
+    res = coco_errors(args.data)
+    per_mp, per_fit, n_people, n_matched = res.mediapipe, res.capture, res.n_people, res.n_matched
     e_mp, e_fit = per_mp[np.isfinite(per_mp)], per_fit[np.isfinite(per_fit)]
     print(
         f"COCO test images: {n_people} people with >= 10 keypoints, {n_matched} captured and matched, "

@@ -20,6 +20,7 @@ import torch
 
 from core import fk_numpy
 from core import skeleton as sk
+from core.metrics import dof_group_errors_deg, mpjpe_mm
 
 GROUPS = sk.DOF_GROUPS
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "cmu"
@@ -34,15 +35,10 @@ def metrics(
     offsets_true,
     fps: float,
 ) -> dict[str, float]:
-    out = {}
-    for g, names in GROUPS.items():
-        idx = [sk.DOF[n] for n in names]
-        out[g] = float(np.rad2deg(np.abs(q[:, idx] - q_true[:, idx]).mean()))
+    out = dof_group_errors_deg(q, q_true, GROUPS)
     _, o_pred = fk_numpy.forward_kinematics(q, root, offsets_pred)
     _, o_true = fk_numpy.forward_kinematics(q_true, root_true, offsets_true)
-    rel_p = o_pred - o_pred[:, :1]
-    rel_t = o_true - o_true[:, :1]
-    out["mpjpe_mm"] = float(1000 * np.linalg.norm(rel_p - rel_t, axis=-1).mean())
+    out["mpjpe_mm"] = float(mpjpe_mm(o_pred, o_true).mean())
     acc = (o_pred[2:] - 2 * o_pred[1:-1] + o_pred[:-2]) * fps**2
     out["jitter_mps2"] = float(np.linalg.norm(acc, axis=-1).mean())
     return out

@@ -11,7 +11,9 @@ Folder contract (version 1)::
                      t_cam_m (N, 3) pelvis origin in the camera; K (N, 3, 3) pixels of the image;
                      joints_cam_m (N, 24, 3); joints_2d_px (N, 24, 2); keypoints_2d_px (N, 33, 2);
                      keypoints_vis (N, 33) bool; kp_bodies (33,) int; kp_local_m (N, 33, 3);
-                     held_out (N,) bool (never trained on)
+                     held_out (N,) bool (never trained on); optional: weight (N,) >= 0, how
+                     much each sample counts in the losses (default 1; pseudo labels on real
+                     frames, ``core.hmr.pseudo``, carry their fit's confidence)
 
 Opening a folder checks the labels against each other (FK of the camera-frame pose against
 ``joints_cam_m``, the projection of ``joints_cam_m`` against ``joints_2d_px``), so a convention
@@ -84,6 +86,7 @@ class Batch:
     keypoints_vis: Tensor  # (B, 33) bool
     kp_bodies: Tensor  # (33,) long
     kp_local_m: Tensor  # (B, 33, 3)
+    weight: Tensor  # (B,) per-sample loss weight (1 unless the folder has a ``weight`` label)
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -160,6 +163,15 @@ def _load_folder(folder: Path, shape_labels: tuple[str, ...]) -> dict[str, np.nd
     if lab["kp_bodies"].shape != (_N_KP,):
         raise ValueError(f"{folder}/labels.npz: kp_bodies must have shape ({_N_KP},)")
     sk.check_q(lab["q_rad"], atol_rad=1e-4, what=f"{folder} q_rad")
+    if "weight" in lab:
+        w = lab["weight"]
+        if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError(
+                f"{folder}/labels.npz: weight must be ({n},) finite values >= 0, got shape "
+                f"{w.shape}"
+            )
+    else:
+        lab["weight"] = np.ones(n)
     lab["image_hw"] = np.array(meta["image_size"])
     pick = np.linspace(0, n - 1, min(n, 8)).astype(int)
     check_labels(lab, pick, str(folder))
@@ -250,6 +262,7 @@ class SynthDataset(torch.utils.data.Dataset):
             "keypoints_2d_px": kp,
             "keypoints_vis": vis,
             "kp_local_m": lab["kp_local_m"][i],
+            "weight": lab["weight"][i],
         }
 
     def _jitter(self, img: np.ndarray) -> np.ndarray:
@@ -288,6 +301,7 @@ def collate(items: list[dict[str, np.ndarray]], kp_bodies: Tensor) -> Batch:
         keypoints_vis=t("keypoints_vis", torch.bool),
         kp_bodies=kp_bodies,
         kp_local_m=t("kp_local_m"),
+        weight=t("weight"),
     )
 
 

@@ -4,7 +4,9 @@ Pose: rotation-matrix distance for the 6D-predicted rotations (pelvis in the cam
 3-DOF joints locally), unit-vector distance for hinge (cos, sin), L1 on every limited angle of
 the final (projected) q; 3D body origins by FK with the sample's own skeleton (pelvis-relative);
 2D reprojection of the 24 body origins and the 33 BlazePose points (smooth L1 in crop units,
-invisible keypoints down-weighted); Anny shape L1; camera (log s, u, v) L1.
+invisible keypoints down-weighted); Anny shape L1; camera (log s, u, v) L1. Every term is a
+weighted mean over the batch with the samples' ``Batch.weight`` (all 1 for synthetic data, so
+then the plain mean).
 """
 
 from __future__ import annotations
@@ -43,34 +45,43 @@ def _wrap(a: Tensor) -> Tensor:
     return torch.atan2(torch.sin(a), torch.cos(a))
 
 
+def _wmean(per_sample: Tensor, w: Tensor) -> Tensor:
+    """Weighted mean of per-sample values (B, ...) (each sample's own mean first)."""
+    x = per_sample.reshape(per_sample.shape[0], -1).mean(1)
+    return (w * x).sum() / w.sum().clamp_min(1e-12)
+
+
 def loss_terms(out: MQHMROutput, batch: Batch, size: int) -> dict[str, Tensor]:
     q_gt = batch.q_cam.to(out.q_rad.dtype)
+    sw = batch.weight.to(out.q_rad.dtype)  # (B,) per-sample weight
     loc = local_rotations(q_gt)
     rot_gt = loc[:, list(ROT6D_BODIES)]  # the pelvis' "local" rotation is its camera-frame one
-    rot = (out.rot6d - rot_gt).square().sum((-1, -2)).mean()
+    rot = _wmean((out.rot6d - rot_gt).square().sum((-1, -2)), sw)
     cs_dofs = [c[0] for c in CS_DOFS]
     cs_gt = torch.stack([torch.cos(q_gt[:, cs_dofs]), torch.sin(q_gt[:, cs_dofs])], -1)
-    hinge = (out.cs_unit - cs_gt).square().sum(-1).mean()
-    q_l1 = _wrap(out.q_rad[:, _LIMITED] - q_gt[:, _LIMITED]).abs().mean()
+    hinge = _wmean((out.cs_unit - cs_gt).square().sum(-1), sw)
+    q_l1 = _wmean(_wrap(out.q_rad[:, _LIMITED] - q_gt[:, _LIMITED]).abs(), sw)
     off = batch.offsets_m
     zero = torch.zeros_like(out.t_cam_m)
     fk_rel = K.forward_kinematics(out.q_rad, zero, off)
     gt_rel = batch.joints_cam_m - batch.joints_cam_m[:, :1]
-    joints3d = (fk_rel.origins - gt_rel).norm(dim=-1).mean()
+    joints3d = _wmean((fk_rel.origins - gt_rel).norm(dim=-1), sw)
     # Reprojection: the same pose placed at the predicted translation.
     j_cam = fk_rel.origins + out.t_cam_m[:, None]
     fk_cam = K.FKResult(fk_rel.rotations, j_cam)
     j2d = project_points(j_cam, batch.K)
-    joints2d = F.smooth_l1_loss(j2d / size, batch.joints_2d_px / size, beta=_BETA)
+    joints2d = _wmean(
+        F.smooth_l1_loss(j2d / size, batch.joints_2d_px / size, beta=_BETA, reduction="none"), sw
+    )
     kp = project_points(K.body_points(fk_cam, batch.kp_bodies, batch.kp_local_m), batch.K)
-    w = torch.where(batch.keypoints_vis, 1.0, _INVISIBLE_WEIGHT).to(kp.dtype)
+    w = torch.where(batch.keypoints_vis, 1.0, _INVISIBLE_WEIGHT).to(kp.dtype) * sw[:, None]
     per = F.smooth_l1_loss(
         kp / size, batch.keypoints_2d_px / size, beta=_BETA, reduction="none"
     ).sum(-1)
-    kp2d = (w * per).sum() / w.sum()
-    shape = (out.shape - batch.shape).abs().mean()
+    kp2d = (w * per).sum() / w.sum().clamp_min(1e-12)
+    shape = _wmean((out.shape - batch.shape).abs(), sw)
     cam_gt = camera_from_translation(batch.t_cam_m, batch.K, size)
-    camera = (out.camera - cam_gt).abs().mean()
+    camera = _wmean((out.camera - cam_gt).abs(), sw)
     terms = {
         "rot": rot,
         "hinge": hinge,
