@@ -206,7 +206,7 @@ def _run_mq(model, canvas: Path, det, k_full, steps: int, modes: list[str]) -> d
     out: dict[str, MethodRun] = {}
     t0 = time.perf_counter()
     crops, ks, kps, rows = crops_for_detections(canvas, det, k_full, model.cfg.input_size)
-    pred = predict(model, crops, ks)
+    pred = predict(model, crops, ks, kps, det.confidence[rows])  # MediaPipe 2D-informed queries
     subject = build_subject(pred.shape_dict(0))
     base_ms = 1000.0 * (time.perf_counter() - t0)
     out["mq"] = MethodRun(

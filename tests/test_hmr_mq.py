@@ -493,3 +493,157 @@ def test_train_three_steps_then_resume(tmp_path) -> None:
         for a, b in zip(m1.state_dict().values(), last.state_dict().values(), strict=True)
     )
     assert changed  # the resumed steps trained
+
+
+# ---------------------------------------------------------------------------- 2D-informed queries
+
+
+def _kp_input(b: int, s: int, seed: int) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    kp = np.concatenate([rng.uniform(0, s - 1, (b, 33, 2)), rng.uniform(0.2, 1, (b, 33, 1))], -1)
+    return torch.as_tensor(kp, dtype=torch.float32)
+
+
+def test_keypoint_branch_starts_as_a_no_op_then_learns(model) -> None:
+    s = model.cfg.input_size
+    assert model.cfg.keypoint_queries and model.kp_encoder is not None
+    x = torch.randn(1, 3, s, s)
+    k = torch.as_tensor(_k(s, 1.4 * s), dtype=torch.float32)[None]
+    kp = _kp_input(1, s, 0)
+    with torch.no_grad():  # zero-initialised branch: keypoints change nothing yet
+        a, b = model(x, k), model(x, k, keypoints=kp)
+    torch.testing.assert_close(a.q_rad, b.q_rad, rtol=0, atol=0)
+    torch.testing.assert_close(a.queries, b.queries, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="keypoints of shape"):
+        model(x, k, keypoints=kp[:, :20])
+    # A few optimisation steps on one sample: the branch now carries the keypoints through.
+    torch.manual_seed(1)
+    net = build_model(preset("small", shape_labels=LABELS)).train()
+    net.load_state_dict(model.state_dict())
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    target = torch.zeros(1, 46)
+    for _ in range(3):
+        opt.zero_grad()
+        (net(x, k, keypoints=kp).q_rad - target).pow(2).sum().backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        a, b = net(x, k), net(x, k, keypoints=kp)
+        c = net(x, k, keypoints=_kp_input(1, s, 1))
+    assert (a.q_rad - b.q_rad).abs().max() > 1e-4
+    assert (b.q_rad - c.q_rad).abs().max() > 1e-4
+
+
+def test_old_config_loads_without_keypoint_branch(model, tmp_path) -> None:
+    old = preset("small", shape_labels=LABELS, keypoint_queries=False)
+    d = json.loads(old.to_json())
+    del d["keypoint_queries"]  # a config.json written before the field existed
+    back = type(old).from_json(json.dumps(d))
+    assert back.keypoint_queries is False
+    net = build_model(back).eval()
+    assert net.kp_encoder is None
+    s = back.input_size
+    x = torch.randn(1, 3, s, s)
+    k = torch.as_tensor(_k(s, 1.4 * s), dtype=torch.float32)[None]
+    with torch.no_grad():  # keypoints are accepted and ignored
+        torch.testing.assert_close(net(x, k).q_rad, net(x, k, keypoints=_kp_input(1, s, 0)).q_rad)
+
+
+def test_onnx_matches_torch_with_keypoints(model, tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(2)
+    net = build_model(preset("small", shape_labels=LABELS)).eval()
+    with torch.no_grad():  # a trained-like branch: non-zero last layers
+        net.kp_encoder.mlp[-1].weight.normal_(0, 0.02)
+        for layer in net.layers:
+            layer.kp_attn.out_proj.weight.normal_(0, 0.05)
+    runner = OnnxMQHMR(export_onnx(net, tmp_path / "mq.onnx"))
+    rng = np.random.default_rng(6)
+    crops = rng.integers(0, 256, size=(3, 256, 256, 3), dtype=np.uint8)
+    k = np.stack([_k(256, f) for f in (300.0, 380.0, 450.0)])
+    kps = rng.uniform(0, 255, (3, 33, 2))
+    conf = rng.uniform(0, 1, (3, 33))
+    conf[0, :5] = 0.0
+    kps[1, 3] = np.nan
+    a = predict(net, crops, k, kps, conf)
+    b = runner.predict(crops, k, kps, conf)
+    np.testing.assert_allclose(b.q_rad, a.q_rad, atol=1e-4)
+    np.testing.assert_allclose(b.t_cam_m, a.t_cam_m, atol=1e-4)
+    np.testing.assert_allclose(b.shape, a.shape, atol=1e-4)
+    assert np.abs(a.q_rad - predict(net, crops, k).q_rad).max() > 1e-4  # keypoints matter
+    np.testing.assert_allclose(  # without keypoints as well
+        runner.predict(crops, k).q_rad, predict(net, crops, k).q_rad, atol=1e-4
+    )
+
+
+def test_keypoint_input_clean_and_corrupted() -> None:
+    from core.hmr.mq.data import KeypointNoise, corrupt_keypoints, keypoint_input
+    from core.hmr.mq.preprocess import preprocess_keypoints
+
+    s = 192
+    rng = np.random.default_rng(7)
+    kp = rng.uniform(0, s - 1, (33, 2))
+    kp[0] = (-20.0, 50.0)  # outside the crop
+    vis = np.ones(33, bool)
+    vis[5] = False  # occluded but labelled
+    clean = keypoint_input(kp, vis, s)
+    assert clean.shape == (33, 3)
+    assert clean[0].tolist() == [0.0, 0.0, 0.0]
+    assert clean[5, 2] == pytest.approx(0.3) and clean[6, 2] == 1.0
+    np.testing.assert_allclose(clean[1:, :2], kp[1:], atol=1e-4)
+    n_none, swapped = 0, 0
+    for _ in range(400):
+        c = corrupt_keypoints(clean, s, rng)
+        assert c.shape == (33, 3) and c.dtype == np.float32
+        assert ((c[:, 2] >= 0) & (c[:, 2] <= 1)).all()
+        assert (c[c[:, 2] == 0, :2] == 0).all()
+        n_none += int((c[:, 2] == 0).all())
+    assert 15 < n_none < 70  # p = 0.1 of no keypoints at all
+    for _ in range(50):  # a certain swap with no noise exchanges the left and right elbows
+        c = corrupt_keypoints(clean, s, rng, KeypointNoise(0, 0, 0, 1.0, 0))
+        swapped += int(np.allclose(c[13, :2], clean[14, :2]) or np.allclose(c[25], clean[26]))
+    assert swapped == 50
+    # Crop pixels -> network pixels as K: a 384 px crop halves the coordinates.
+    cfg = preset("small", shape_labels=LABELS)
+    kp2 = np.full((1, 33, 2), 101.5)
+    kp2[0, 1] = np.nan
+    net_in = preprocess_keypoints(kp2, np.ones((1, 33)), 1, (384, 384), cfg)
+    assert net_in[0, 0].tolist() == [50.5, 50.5, 1.0]
+    assert net_in[0, 1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_train_init_from_an_image_only_run(tmp_path, caplog) -> None:
+    from core.hmr.mq.train import main
+
+    data = write_fake_data(tmp_path / "data", 8)
+    torch.manual_seed(5)
+    old = build_model(preset("small", shape_labels=LABELS, keypoint_queries=False))
+    src = tmp_path / "old"
+    save_weights(old, src)
+    # Lossless: the new network initialised from the old weights gives the old outputs.
+    from core.hmr.mq.train import init_from
+
+    fresh = build_model(preset("small", shape_labels=LABELS))
+    assert init_from(fresh, src) and fresh.cfg.keypoint_queries
+    s = fresh.cfg.input_size
+    x = torch.randn(2, 3, s, s)
+    k = torch.as_tensor(_k(s, 1.4 * s), dtype=torch.float32).expand(2, 3, 3)
+    with torch.no_grad():
+        want = old.eval()(x, k).q_rad
+        got = fresh.eval()(x, k, keypoints=_kp_input(2, s, 3)).q_rad
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    out = tmp_path / "run"
+    common = ["--data", str(data), "--config", "small", "--batch", "4", "--minutes", "5"]
+    with caplog.at_level("INFO"):
+        assert main([*common, "--out", str(out), "--max-steps", "1", "--init-from", str(src)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    new = cfg["training"]["runs"][0]["new_tensors"]
+    assert new and all(n.startswith("kp_encoder.") or ".kp_" in n for n in new)
+    assert "layers.0.kp_attn.out_proj.weight" in new and "kp_encoder.embed" in new
+    assert "kp_encoder.embed" in caplog.text
+    assert load_mq_hmr(out).cfg.keypoint_queries
+    # Weights of another width do not fit: refused with one clear line.
+    other = build_model(preset("small", shape_labels=LABELS, d_model=64, keypoint_queries=False))
+    save_weights(other, tmp_path / "other")
+    args = [*common, "--out", str(tmp_path / "run2"), "--max-steps", "1"]
+    assert main([*args, "--init-from", str(tmp_path / "other")]) == 2

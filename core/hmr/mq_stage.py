@@ -96,7 +96,8 @@ def mq_surface(
     crops, ks, kps, rows = crops_for_detections(inputs.video, det, k_full, model.cfg.input_size)
     n = len(rows)
     progress(0.1, f"MQ-HMR: {n} crops")
-    pred = predict(model, crops, ks, batch=batch)
+    conf = det.confidence[rows]
+    pred = predict(model, crops, ks, kps, conf, batch=batch)  # 2D-informed queries
 
     # One body for the clip: the per-parameter median of the frames' phenotypes.
     shape = dict(zip(pred.shape_labels, np.median(pred.shape, axis=0).tolist(), strict=True))
@@ -109,7 +110,6 @@ def mq_surface(
     progress(0.3, f"MQ-HMR: subject {subject.height_m:.2f} m")
 
     if refine != "none" and steps > 0:
-        conf = det.confidence[rows]
         parts = []
         for i in range(0, n, batch):
             sl = slice(i, i + batch)

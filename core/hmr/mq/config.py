@@ -41,6 +41,10 @@ class MQHMRConfig:
     ff_mult: int = 2
     dof_names: tuple[str, ...] = sk.DOF_NAMES
     body_names: tuple[str, ...] = sk.BODY_NAMES  # one pose query per body
+    # 2D-informed queries: the detector's 33 BlazePose keypoints condition the initial queries
+    # and are attended to in every decoder layer (core.hmr.mq.network). Configs saved before
+    # this field existed load with False (image-only networks).
+    keypoint_queries: bool = True
     version: int = CONFIG_VERSION
     training: dict = field(default_factory=dict)  # how the weights were made
 
@@ -87,6 +91,7 @@ class MQHMRConfig:
             "body_names",
         ):
             d[k] = tuple(d[k])
+        d.setdefault("keypoint_queries", False)  # written before 2D-informed queries existed
         if d["dof_names"] != sk.DOF_NAMES or d["body_names"] != sk.BODY_NAMES:
             raise ValueError("MQ-HMR weights were trained for a different BSM-46 DOF/body order")
         unknown = set(d) - set(cls.__dataclass_fields__)

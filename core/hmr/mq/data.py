@@ -20,6 +20,11 @@ Opening a folder checks the labels against each other (FK of the camera-frame po
 mismatch between generator and trainer fails loudly instead of training a wrong network.
 Images are resized to the network input (intrinsics and 2D labels follow,
 ``core.hmr.mq.preprocess``); training adds a random zoom/shift of the crop and colour jitter.
+
+The network's keypoint input (``Batch.keypoints_in``, (x px, y px, conf) of the 33 BlazePose
+points in the network input) comes from the labelled ``keypoints_2d_px``: confidence 1 where
+visible, 0.3 where occluded, 0 (and xy 0) outside the crop. Validation uses these clean
+keypoints; training corrupts them like a detector would (:func:`corrupt_keypoints`).
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ __all__ = [
     "SynthDataset",
     "collate",
     "check_labels",
+    "keypoint_input",
+    "corrupt_keypoints",
+    "KeypointNoise",
     "worker_init",
 ]
 
@@ -71,6 +79,57 @@ LABEL_SHAPES: dict[str, tuple[int | str, ...]] = {
 
 
 @dataclass
+class KeypointNoise:
+    """Detector-like corruption of the training keypoints (fractions of the input size S)."""
+
+    sigma: float = 0.015  # per-point Gaussian noise
+    shift: float = 0.01  # per-sample global shift (Gaussian sigma)
+    max_drop: float = 0.2  # each sample loses a uniform 0..max_drop fraction of its points
+    p_swap: float = 0.03  # left/right swap of one limb's points
+    p_none: float = 0.1  # no keypoints at all (the network also works from the image alone)
+
+
+OCCLUDED_CONF = 0.3
+# BlazePose left/right index pairs per limb (core.neurik.markersets.BLAZEPOSE_NAMES).
+_LIMB_PAIRS = (
+    ((13, 14), (15, 16), (17, 18), (19, 20), (21, 22)),  # arm: elbow, wrist, hand
+    ((25, 26), (27, 28), (29, 30), (31, 32)),  # leg: knee, ankle, heel, foot
+)
+
+
+def keypoint_input(kp_px: np.ndarray, vis: np.ndarray, size: int) -> np.ndarray:
+    """Labelled keypoints (33, 2) in network-input pixels and visibility (33,) -> the clean
+    network input (33, 3): conf 1 visible, 0.3 occluded, 0 (xy 0) outside the crop or NaN."""
+    kp = np.asarray(kp_px, dtype=np.float64)
+    inside = np.isfinite(kp).all(-1) & ((kp >= -0.5) & (kp <= size - 0.5)).all(-1)
+    conf = np.where(inside, np.where(vis, 1.0, OCCLUDED_CONF), 0.0)
+    xy = np.where(inside[:, None], np.nan_to_num(kp), 0.0)
+    return np.concatenate([xy, conf[:, None]], -1).astype(np.float32)
+
+
+def corrupt_keypoints(
+    kp_in: np.ndarray, size: int, rng: np.random.Generator, noise: KeypointNoise | None = None
+) -> np.ndarray:
+    """A detector-like copy of the clean keypoint input (33, 3): noise, a global shift, dropped
+    points, occasionally a left/right limb swap or no keypoints at all. Dropped points have
+    conf 0 and xy 0."""
+    nz = noise or KeypointNoise()
+    out = np.array(kp_in, dtype=np.float64)
+    if rng.random() < nz.p_none:
+        return np.zeros_like(kp_in, dtype=np.float32)
+    n = out.shape[0]
+    out[:, :2] += size * (
+        nz.sigma * rng.standard_normal((n, 2)) + nz.shift * rng.standard_normal(2)
+    )
+    out[rng.random(n) < rng.uniform(0.0, nz.max_drop), 2] = 0.0
+    if rng.random() < nz.p_swap:
+        for a, b in _LIMB_PAIRS[rng.integers(len(_LIMB_PAIRS))]:
+            out[[a, b]] = out[[b, a]]
+    out[out[:, 2] <= 0, :2] = 0.0
+    return out.astype(np.float32)
+
+
+@dataclass
 class Batch:
     images: Tensor  # (B, 3, S, S) normalised RGB
     K: Tensor  # (B, 3, 3) pixels of the network input
@@ -86,6 +145,7 @@ class Batch:
     keypoints_vis: Tensor  # (B, 33) bool
     kp_bodies: Tensor  # (33,) long
     kp_local_m: Tensor  # (B, 33, 3)
+    keypoints_in: Tensor  # (B, 33, 3) network keypoint input: (x px, y px, conf), see above
     weight: Tensor  # (B,) per-sample loss weight (1 unless the folder has a ``weight`` label)
 
     def to(self, device: torch.device | str) -> Batch:
@@ -246,6 +306,9 @@ class SynthDataset(torch.utils.data.Dataset):
         vis = lab["keypoints_vis"][i].astype(bool)
         kp = pts(lab["keypoints_2d_px"][i])
         vis &= ((kp >= -0.5) & (kp <= s - 0.5)).all(-1)
+        kp_in = keypoint_input(kp, lab["keypoints_vis"][i].astype(bool), s)
+        if self.augment:
+            kp_in = corrupt_keypoints(kp_in, s, self.rng)
         x = (img.astype(np.float32) / 255.0 - np.asarray(self.cfg.mean, np.float32)) / np.asarray(
             self.cfg.std, np.float32
         )
@@ -262,6 +325,7 @@ class SynthDataset(torch.utils.data.Dataset):
             "keypoints_2d_px": kp,
             "keypoints_vis": vis,
             "kp_local_m": lab["kp_local_m"][i],
+            "keypoints_in": kp_in,
             "weight": lab["weight"][i],
         }
 
@@ -301,6 +365,7 @@ def collate(items: list[dict[str, np.ndarray]], kp_bodies: Tensor) -> Batch:
         keypoints_vis=t("keypoints_vis", torch.bool),
         kp_bodies=kp_bodies,
         kp_local_m=t("kp_local_m"),
+        keypoints_in=t("keypoints_in"),
         weight=t("weight"),
     )
 

@@ -17,7 +17,7 @@ import torch
 from core import skeleton as sk
 from core.hmr.mq.network import MQHMR, MQHMROutput
 from core.hmr.mq.pose import reframe_pelvis
-from core.hmr.mq.preprocess import preprocess_crops
+from core.hmr.mq.preprocess import preprocess_crops, preprocess_keypoints
 
 __all__ = ["MQPrediction", "predict", "prediction_from_output", "pelvis_angles_in_world"]
 
@@ -56,17 +56,30 @@ def _device(model: MQHMR) -> torch.device:
 
 @torch.no_grad()
 def predict(
-    model: MQHMR, crops_uint8: np.ndarray, k_crop: np.ndarray, *, batch: int = 32
+    model: MQHMR,
+    crops_uint8: np.ndarray,
+    k_crop: np.ndarray,
+    keypoints_px: np.ndarray | None = None,
+    conf: np.ndarray | None = None,
+    *,
+    batch: int = 32,
 ) -> MQPrediction:
     """crops (B, H, W, 3) uint8 RGB (any square-ish size: resized to the model's input) and
-    their intrinsics K (B, 3, 3) (or one (3, 3)) in pixels of those crops."""
+    their intrinsics K (B, 3, 3) (or one (3, 3)) in pixels of those crops; optionally the
+    detector's 33 BlazePose keypoints (B, 33, 2) in pixels of those crops and their confidences
+    (B, 33), which condition the queries of a ``keypoint_queries`` network (ignored otherwise)."""
     images, k_in = preprocess_crops(crops_uint8, k_crop, model.cfg)
+    kp_in = preprocess_keypoints(
+        keypoints_px, conf, images.shape[0], np.asarray(crops_uint8).shape[-3:-1], model.cfg
+    )
     dev = _device(model)
     outs = []
     for i in range(0, images.shape[0], batch):
         x = torch.from_numpy(images[i : i + batch]).to(dev)
         k = torch.from_numpy(k_in[i : i + batch]).to(dev)
-        outs.append(prediction_from_output(model.eval()(x, k), model.cfg.shape_labels))
+        kp = torch.from_numpy(kp_in[i : i + batch]).to(dev)
+        out = model.eval()(x, k, keypoints=kp)
+        outs.append(prediction_from_output(out, model.cfg.shape_labels))
     return MQPrediction(
         **{
             f: np.concatenate([getattr(o, f) for o in outs])

@@ -2,7 +2,9 @@
 runner returning the same :class:`MQPrediction` as the torch ``predict``.
 
 The model's config travels inside the .onnx file (metadata key ``mq_hmr_config``), so the runner
-needs nothing else. Deformable attention exports as ONNX ``GridSample`` (opset 17).
+needs nothing else. Deformable attention exports as ONNX ``GridSample`` (opset 17). A
+``keypoint_queries`` network has a third input, ``keypoints`` (B, 33, 3) (x px, y px, conf in the
+network input; all zeros without a detector).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from core.hmr.mq.config import MQHMRConfig
 from core.hmr.mq.inference import MQPrediction
 from core.hmr.mq.network import MQHMR
-from core.hmr.mq.preprocess import preprocess_crops
+from core.hmr.mq.preprocess import N_KEYPOINTS, preprocess_crops, preprocess_keypoints
 
 __all__ = ["export_onnx", "OnnxMQHMR", "OPSET", "OUTPUT_NAMES"]
 
@@ -34,14 +36,17 @@ class _Wrap(torch.nn.Module):
         super().__init__()
         self.inner = inner
 
-    def forward(self, image: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        o = self.inner(image, k)
+    def forward(
+        self, image: torch.Tensor, k: torch.Tensor, keypoints: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        o = self.inner(image, k, keypoints=keypoints)
         return o.q_rad, o.R_cam_pelvis, o.shape, o.t_cam_m, o.queries
 
 
 def export_onnx(model: MQHMR, path: str | Path) -> Path:
     """Write ``path`` (inputs: ``image`` (B, 3, S, S) normalised float32, ``K`` (B, 3, 3)
-    pixels of the network input; outputs: ``OUTPUT_NAMES``), atomically, and check it."""
+    pixels of the network input and, for a ``keypoint_queries`` network, ``keypoints``
+    (B, 33, 3); outputs: ``OUTPUT_NAMES``), atomically, and check it."""
     import onnx
 
     path = Path(path)
@@ -56,8 +61,15 @@ def export_onnx(model: MQHMR, path: str | Path) -> Path:
             2, 3, 3
         ),
     )
+    inputs = ["image", "K"]
+    if model.cfg.keypoint_queries:
+        kp = torch.zeros(2, N_KEYPOINTS, 3, device=dev)
+        kp[1, :, :2] = s / 2  # one sample with keypoints, so no branch is traced away
+        kp[1, :, 2] = 1.0
+        args = (*args, kp)
+        inputs.append("keypoints")
     tmp = path.with_name(f".{path.name}.tmp")
-    axes = {n: {0: "batch"} for n in ("image", "K", *OUTPUT_NAMES)}
+    axes = {n: {0: "batch"} for n in (*inputs, *OUTPUT_NAMES)}
     with warnings.catch_warnings():  # constants folded into the trace are intended
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -65,7 +77,7 @@ def export_onnx(model: MQHMR, path: str | Path) -> Path:
             _Wrap(model),
             args,
             str(tmp),
-            input_names=["image", "K"],
+            input_names=inputs,
             output_names=list(OUTPUT_NAMES),
             dynamic_axes=axes,
             opset_version=OPSET,
@@ -82,7 +94,8 @@ def export_onnx(model: MQHMR, path: str | Path) -> Path:
 
 
 class OnnxMQHMR:
-    """onnxruntime MQ-HMR: ``predict(crops_uint8, K_crop)`` as :func:`core.hmr.mq.predict`."""
+    """onnxruntime MQ-HMR: ``predict(crops_uint8, K_crop, keypoints_px, conf)`` as
+    :func:`core.hmr.mq.predict`."""
 
     def __init__(self, path: str | Path, providers: list[str] | None = None) -> None:
         try:
@@ -102,9 +115,21 @@ class OnnxMQHMR:
             raise ValueError(f"{path} is not an MQ-HMR export (no {_META_KEY} metadata)")
         self.cfg = MQHMRConfig.from_json(meta[_META_KEY])
 
-    def predict(self, crops_uint8: np.ndarray, k_crop: np.ndarray) -> MQPrediction:
+    def predict(
+        self,
+        crops_uint8: np.ndarray,
+        k_crop: np.ndarray,
+        keypoints_px: np.ndarray | None = None,
+        conf: np.ndarray | None = None,
+    ) -> MQPrediction:
         images, k_in = preprocess_crops(crops_uint8, k_crop, self.cfg)
-        outs = self.session.run(list(OUTPUT_NAMES), {"image": images, "K": k_in})
+        feed = {"image": images, "K": k_in}
+        if self.cfg.keypoint_queries:
+            hw = np.asarray(crops_uint8).shape[-3:-1]
+            feed["keypoints"] = preprocess_keypoints(
+                keypoints_px, conf, images.shape[0], hw, self.cfg
+            )
+        outs = self.session.run(list(OUTPUT_NAMES), feed)
         d = dict(zip(OUTPUT_NAMES, outs, strict=True))
         return MQPrediction(
             q_rad=d["q_rad"].astype(np.float64),

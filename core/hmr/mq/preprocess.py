@@ -13,7 +13,16 @@ import numpy as np
 
 from core.hmr.mq.config import MQHMRConfig
 
-__all__ = ["scale_intrinsics", "scale_points", "resize_crop", "preprocess_crops"]
+__all__ = [
+    "N_KEYPOINTS",
+    "scale_intrinsics",
+    "scale_points",
+    "resize_crop",
+    "preprocess_crops",
+    "preprocess_keypoints",
+]
+
+N_KEYPOINTS = 33  # BlazePose order
 
 
 def scale_intrinsics(k: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -67,3 +76,39 @@ def preprocess_crops(
     x = (x - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
     k_in = scale_intrinsics(k, s / w, s / h).astype(np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), k_in
+
+
+def preprocess_keypoints(
+    keypoints_px: np.ndarray | None,
+    conf: np.ndarray | None,
+    b: int,
+    crop_hw: tuple[int, int],
+    cfg: MQHMRConfig,
+) -> np.ndarray:
+    """Detector keypoints (B, 33, 2) in pixels of the crops (H x W) and their confidences
+    (B, 33) (None: 1 where finite) -> the network's keypoint input (B, 33, 3) float32:
+    (x px, y px, conf) in pixels of the S x S input, scaled exactly as K by
+    :func:`preprocess_crops`. NaN points and points outside the input get conf 0 and xy 0;
+    ``keypoints_px=None`` gives all zeros (no detector)."""
+    out = np.zeros((b, N_KEYPOINTS, 3), np.float32)
+    if keypoints_px is None:
+        if conf is not None:
+            raise ValueError("conf given without keypoints_px")
+        return out
+    kp = np.asarray(keypoints_px, dtype=np.float64)
+    if kp.shape != (b, N_KEYPOINTS, 2):
+        raise ValueError(
+            f"expected keypoints_px of shape ({b}, {N_KEYPOINTS}, 2) (BlazePose order, pixels "
+            f"of the crops), got {kp.shape}"
+        )
+    c = np.ones(kp.shape[:2]) if conf is None else np.asarray(conf, dtype=np.float64)
+    if c.shape != kp.shape[:2]:
+        raise ValueError(f"expected conf of shape {kp.shape[:2]}, got {c.shape}")
+    s = cfg.input_size
+    h, w = crop_hw
+    xy = scale_points(np.nan_to_num(kp), s / w, s / h)
+    ok = np.isfinite(kp).all(-1) & np.isfinite(c) & (c > 0)
+    ok &= ((xy >= -0.5) & (xy <= s - 0.5)).all(-1)
+    out[..., :2] = np.where(ok[..., None], xy, 0.0)
+    out[..., 2] = np.where(ok, np.clip(np.nan_to_num(c), 0.0, 1.0), 0.0)
+    return out

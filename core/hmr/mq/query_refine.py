@@ -30,7 +30,12 @@ from core import skeleton as sk
 from core.hmr.mq.heads import HeadOutput, RawOutput, decode_raw
 from core.hmr.mq.inference import MQPrediction, prediction_from_output
 from core.hmr.mq.network import MQHMR, MQHMROutput
-from core.hmr.mq.preprocess import preprocess_crops, scale_points
+from core.hmr.mq.preprocess import (
+    N_KEYPOINTS,
+    preprocess_crops,
+    preprocess_keypoints,
+    scale_points,
+)
 
 __all__ = ["RefineSettings", "refine_queries", "reprojection_loss", "project_points"]
 
@@ -103,7 +108,8 @@ def refine_queries(
     keypoints (B, M, 2) in pixels of those crops with confidences (B, M) (0 = ignore).
     Keypoint m is the point ``kp_local_m[m]`` (M, 3) or (B, M, 3) fixed in body
     ``kp_bodies[m]``; ``offsets_m`` (24, 3) or (B, 24, 3) is the subject's skeleton.
-    ``progress(step, mean_loss)`` is called after every step."""
+    ``progress(step, mean_loss)`` is called after every step. When M is 33 (BlazePose order),
+    the keypoints also condition the network's queries (``cfg.keypoint_queries``) throughout."""
     if mode not in ("query", "params"):
         raise ValueError(f"mode must be 'query' or 'params', got {mode!r}")
     if steps < 0:
@@ -141,18 +147,21 @@ def refine_queries(
         offsets_m=_as_batch(offsets_m, b, (sk.N_BODIES, 3), "offsets_m").to(dev),
         settings=st,
     )
+    kp_net = None
+    if m == N_KEYPOINTS:
+        kp_net = torch.from_numpy(preprocess_keypoints(kp, c, b, (h, w), cfg)).to(dev)
     model = model.eval()
     with torch.no_grad():
         enc = model.encode(torch.from_numpy(images).to(dev))
-        q0 = model.initial_queries(enc)
-        start = model.decode(enc, args["k"], q0)
+        q0 = model.initial_queries(enc, kp_net)
+        start = model.decode(enc, args["k"], q0, kp_net)
 
     if mode == "query":
         x0: list[Tensor] = [q0]
         lr = st.lr_query
 
         def run(xs: list[Tensor]) -> HeadOutput:
-            return model.decode(enc, args["k"], xs[0])
+            return model.decode(enc, args["k"], xs[0], kp_net)
     else:
         raw = start.raw
         x0 = [raw.pose, raw.shape_logit, raw.camera]
@@ -193,7 +202,7 @@ def refine_queries(
             progress(step, float(data.mean()))
     with torch.no_grad():
         if mode == "query":
-            final = model.decode(enc, args["k"], best_x[0])
+            final = model.decode(enc, args["k"], best_x[0], kp_net)
         else:
             o = run(best_x)
             final = MQHMROutput(**vars(o), queries=q0, reference=start.reference)

@@ -4,6 +4,13 @@
     python -m core.hmr.mq.train --data DIR --data DIR2 --config large --out runs/large \\
         --minutes 600 --device cuda --batch 64 --backbone-weights vit_base_mae.pth
     python -m core.hmr.mq.train ... --resume          # continue in the same --out folder
+    python -m core.hmr.mq.train --data DIR --config small --out runs/kp --init-from runs/small
+
+--init-from starts a new run from another run's weights (``model.safetensors``, else
+``last.safetensors``): every tensor whose name and shape match is loaded, tensors new in this
+config (e.g. the keypoint branch of 2D-informed queries) keep their initialisation and are
+logged; any other mismatch is an error. The network is fed the labelled 2D keypoints
+(``Batch.keypoints_in``: corrupted like a detector's in training, clean in validation).
 
 Writes to --out: ``model.safetensors`` (best held-out MPJPE so far; the latest weights when the
 data has no held-out samples), ``last.safetensors`` and ``train_state.pt`` (optimiser, step,
@@ -87,7 +94,7 @@ def validate(
     errs, terms_sum = [], {}
     for i in range(0, n, batch):
         b: Batch = ds.collate([ds[j] for j in range(i, min(n, i + batch))]).to(dev)
-        out = model(b.images, b.K)
+        out = model(b.images, b.K, keypoints=b.keypoints_in)
         errs.append(mpjpe_mm(out, b).cpu())
         for k, v in loss_terms(out, b, model.cfg.input_size).items():
             terms_sum[k] = terms_sum.get(k, 0.0) + float(v) * len(b)
@@ -126,6 +133,7 @@ def _record(model: MQHMR, args: argparse.Namespace, state: TrainState, extra: di
         "lr": args.lr,
         "seed": args.seed,
         "backbone_weights": str(args.backbone_weights) if args.backbone_weights else None,
+        "init_from": str(args.init_from) if args.init_from else None,
         "validation": state.validation,
         "best_val_mpjpe_mm": None if math.isinf(state.best_mpjpe_mm) else state.best_mpjpe_mm,
         "best_step": state.best_step,  # the step of model.safetensors
@@ -145,6 +153,7 @@ def train(args: argparse.Namespace) -> Path:
     out: Path = args.out
     state = TrainState()
     resume_blob = None
+    init_info: dict = {}
     if args.resume:
         if not (out / _STATE).is_file() or not (out / "last.safetensors").is_file():
             raise FileNotFoundError(f"--resume: no {_STATE} + last.safetensors in {out}")
@@ -166,8 +175,13 @@ def train(args: argparse.Namespace) -> Path:
 
             rep = load_backbone_weights(model.backbone, args.backbone_weights)
             log.info("backbone: %d tensors loaded from %s", len(rep.loaded), args.backbone_weights)
+        if args.init_from:
+            init_info = {
+                "init_from": str(args.init_from),
+                "new_tensors": init_from(model, args.init_from),
+            }
     cfg: MQHMRConfig = model.cfg
-    state.runs.append({"command": _command(args), "start_step": state.step})
+    state.runs.append({"command": _command(args), "start_step": state.step, **init_info})
     workers = args.workers if args.workers >= 0 else (6 if dev.type == "cuda" else 0)
     model.to(dev)
     model.backbone.activation_checkpointing = args.activation_checkpointing
@@ -255,7 +269,7 @@ def train(args: argparse.Namespace) -> Path:
                 g["lr"] = _lr(args.lr, step_in_run, frac)
             b = next(batches).to(dev)
             with autocast:
-                o = model(b.images, b.K)
+                o = model(b.images, b.K, keypoints=b.keypoints_in)
             terms = loss_terms(_float(o), b, size)
             loss = total_loss(terms)
             if not torch.isfinite(loss):
@@ -302,6 +316,48 @@ def train(args: argparse.Namespace) -> Path:
     return out
 
 
+def init_from(model: MQHMR, folder: Path) -> list[str]:
+    """Load every tensor of ``folder``'s weights whose name and shape match ``model``'s; return
+    the names of the model's tensors the file lacks (left as initialised). Refuses a file with
+    tensors the model lacks or of another shape, or another shape-parameter list."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    path = next(
+        (folder / f for f in ("model.safetensors", "last.safetensors") if (folder / f).is_file()),
+        None,
+    )
+    if path is None:
+        raise FileNotFoundError(
+            f"--init-from: no model.safetensors or last.safetensors in {folder}"
+        )
+    if (folder / "config.json").is_file():
+        src_cfg = MQHMRConfig.load(folder / "config.json")
+        if src_cfg.shape_labels != model.cfg.shape_labels:
+            raise ValueError(
+                f"--init-from: {folder} predicts shape parameters {list(src_cfg.shape_labels)}, "
+                f"not {list(model.cfg.shape_labels)}"
+            )
+    state = load_file(str(path))
+    want = model.state_dict()
+    unexpected = sorted(set(state) - set(want))
+    wrong = sorted(
+        f"{k}: {tuple(state[k].shape)} in the file, {tuple(want[k].shape)} here"
+        for k in set(state) & set(want)
+        if tuple(state[k].shape) != tuple(want[k].shape)
+    )
+    if unexpected or wrong:
+        raise ValueError(
+            f"--init-from: {path} does not fit the {model.cfg.name!r} config: "
+            f"{len(unexpected)} tensor(s) it lacks (e.g. {unexpected[:3]}), "
+            f"{len(wrong)} of another shape (e.g. {wrong[:2]})"
+        )
+    new = sorted(set(want) - set(state))
+    model.load_state_dict(state, strict=False)
+    log.info("--init-from %s: %d tensors loaded, %d new: %s", path, len(state), len(new), new)
+    return new
+
+
 def _float(o: MQHMROutput) -> MQHMROutput:
     """Autocast outputs back to float32 for the losses (FK and projection in full precision)."""
     kw = {}
@@ -336,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=30.0, help="training time budget")
     p.add_argument("--max-steps", type=int, default=0, help="stop at this total step count")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from another run's weights (matching tensors; new ones initialised)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=4e-4)
@@ -355,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--activation-checkpointing", action="store_true", help="less GPU memory")
     args = p.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
+    if args.resume and args.init_from:
+        p.error("--init-from starts a new run; it cannot be combined with --resume")
+    if args.init_from and args.init_from.resolve() == args.out.resolve():
+        p.error("--init-from must name another folder than --out")
     if args.minutes <= 0 or args.batch < 1 or args.val_every < 1:
         p.error("--minutes, --batch and --val-every must be positive")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
