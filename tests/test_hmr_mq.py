@@ -647,3 +647,55 @@ def test_train_init_from_an_image_only_run(tmp_path, caplog) -> None:
     save_weights(other, tmp_path / "other")
     args = [*common, "--out", str(tmp_path / "run2"), "--max-steps", "1"]
     assert main([*args, "--init-from", str(tmp_path / "other")]) == 2
+
+
+@pytest.mark.parametrize("name", ["skate.jpg", "yoga1.jpg", "ballerina.png"])
+def test_shipped_small_weights_on_real_photos(name) -> None:
+    """The shipped network on real HSMR photos with real MediaPipe keypoints: its body, before
+    any refinement, reprojects onto the detected keypoints within ~8 % of the crop (measured
+    ~6 px of 192; a randomly initialised network: 23-70 px), query refinement brings it closer,
+    and nothing leaves the limits."""
+    from core.body import build_subject
+    from core.detect import detect
+    from core.hmr.mq import WEIGHTS_DIR
+    from core.video import iter_frames
+    from tests.conftest import shared_path
+
+    if not (WEIGHTS_DIR / "small" / "model.safetensors").is_file():
+        pytest.skip("no shipped MQ-HMR weights in core/hmr/mq/weights/small")
+    path = shared_path("images", "hsmr", name)
+    net = load_mq_hmr("small")
+    det = detect(path)
+    cam = det.camera
+    k_full = np.array([[cam.focal_px, 0, cam.cx_px], [0, cam.focal_px, cam.cy_px], [0, 0, 1.0]])
+    rgb = next(iter(iter_frames(path))).rgb
+    kp, conf = det.keypoints_2d_px[0], det.confidence[0]
+    crop = crop_from_keypoints(rgb, kp, conf, k_full, net.cfg.input_size)
+    a = crop.K @ np.linalg.inv(k_full)
+    kp_crop = kp @ a[:2, :2].T + a[:2, 2]
+    pred = predict(
+        net, crop.image[None], crop.K[None], keypoints_px=kp_crop[None], conf=conf[None]
+    )
+    subject = build_subject(pred.shape_dict(0))
+    bodies, local = blazepose33().define(subject)
+
+    def median_error_px(p) -> float:
+        fk = K.forward_kinematics(
+            torch.as_tensor(p.q_rad),
+            torch.as_tensor(p.t_cam_m),
+            torch.as_tensor(subject.offsets_m),
+        )
+        pts = K.body_points(fk, torch.as_tensor(bodies), torch.as_tensor(local)).numpy()[0]
+        uv = _project(crop.K, pts)
+        ok = conf > 0.5
+        return float(np.median(np.linalg.norm(uv[ok] - kp_crop[ok], axis=1)))
+
+    refined = refine_queries(
+        net, crop.image[None], crop.K[None], kp_crop[None], conf[None], bodies, local,
+        subject.offsets_m, steps=10,
+    )  # fmt: skip
+    e0, e1 = median_error_px(pred), median_error_px(refined)
+    assert e0 < 0.08 * net.cfg.input_size, e0
+    assert e1 < e0
+    assert sk.limit_violations(pred.q_rad) == 0 and sk.limit_violations(refined.q_rad) == 0
+    assert pred.t_cam_m[0, 2] > 0.5  # in front of the camera
