@@ -181,7 +181,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     from core import kinematics as K  # noqa: F401  (torch import early: fail fast if missing)
     from core.body import marker_positions
     from core.detect import detect
-    from core.hmr import SurfaceInputs, estimate_surface
+    from core.hmr import METHODS, SurfaceInputs, estimate_surface
     from core.neurik.markersets import blazepose33, mediapipe_world_to_bsm
     from core.neurik.runtime import load_neurik, run_neurik
     from core.refine import Phase, RefineConfig, RefineInputs, level_camera_rotation, refine
@@ -191,12 +191,17 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         raise FileNotFoundError(f"input not found: {video}")
     progress = progress or Progress()
     device = _device(opts.device)
-    if opts.hmr not in ("fit", "mq"):
-        raise ValueError(f"unknown surface method {opts.hmr!r}; use fit or mq")
-    if opts.hmr == "mq":  # fail before the long stages when the weights are missing or invalid
+    if opts.hmr not in METHODS:
+        raise ValueError(f"unknown surface method {opts.hmr!r}; use one of {', '.join(METHODS)}")
+    surface_options = {}
+    if opts.hmr == "mq":  # load first: missing or invalid weights fail before the long stages
         from core.hmr.mq import load_mq_hmr
 
-        load_mq_hmr(opts.hmr_checkpoint)
+        surface_options = {
+            "refine": opts.hmr_refine,
+            "checkpoint": opts.hmr_checkpoint,
+            "model": load_mq_hmr(opts.hmr_checkpoint, device=device),
+        }
     out = Path(opts.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -279,11 +284,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         opts.hmr,
         SurfaceInputs(video, det, cam, nk, opts.height_m, opts.mass_kg, device),
         progress=progress.stage("surface"),
-        **(
-            {"refine": opts.hmr_refine, "checkpoint": opts.hmr_checkpoint}
-            if opts.hmr == "mq"
-            else {}
-        ),
+        **surface_options,
     )
     notes.extend(surf.notes)
     subject, kp_bodies, kp_local = surf.subject, surf.keypoint_bodies, surf.keypoint_local_m

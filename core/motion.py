@@ -45,6 +45,12 @@ class Camera:
     translation_m: np.ndarray = field(default_factory=lambda: np.zeros(3))  # (3,)
     focal_source: str = "default"  # "user", "metadata" or "default" (an assumption)
 
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """(3, 3) pinhole matrix K in pixels."""
+        f = self.focal_px
+        return np.array([[f, 0.0, self.cx_px], [0.0, f, self.cy_px], [0.0, 0.0, 1.0]])
+
     def project(self, points_m: np.ndarray) -> np.ndarray:
         """(..., 3) world points -> (..., 2) pixels."""
         pc = points_m @ np.asarray(self.rotation).T + np.asarray(self.translation_m)

@@ -20,6 +20,7 @@ from core.hmr.mq import (
     build_model,
     crop_from_keypoints,
     export_onnx,
+    frame_to_crop,
     load_mq_hmr,
     load_weights,
     pelvis_angles_in_world,
@@ -667,12 +668,11 @@ def test_shipped_small_weights_on_real_photos(name) -> None:
     net = load_mq_hmr("small")
     det = detect(path)
     cam = det.camera
-    k_full = np.array([[cam.focal_px, 0, cam.cx_px], [0, cam.focal_px, cam.cy_px], [0, 0, 1.0]])
+    k_full = cam.intrinsics
     rgb = next(iter(iter_frames(path))).rgb
     kp, conf = det.keypoints_2d_px[0], det.confidence[0]
     crop = crop_from_keypoints(rgb, kp, conf, k_full, net.cfg.input_size)
-    a = crop.K @ np.linalg.inv(k_full)
-    kp_crop = kp @ a[:2, :2].T + a[:2, 2]
+    kp_crop = frame_to_crop(kp, crop.K, k_full)
     pred = predict(
         net, crop.image[None], crop.K[None], keypoints_px=kp_crop[None], conf=conf[None]
     )

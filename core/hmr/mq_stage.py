@@ -30,7 +30,7 @@ def crops_for_detections(
     """Crops (N, size, size, 3) uint8 around the tracked person in every frame where they were
     found, their intrinsics (N, 3, 3), the keypoints in crop pixels (N, 33, 2), and the frames'
     indices into ``detections`` (N,)."""
-    from core.hmr.mq import crop_from_keypoints
+    from core.hmr.mq import crop_from_keypoints, frame_to_crop
     from core.video import iter_frames
 
     det = detections
@@ -47,10 +47,9 @@ def crops_for_detections(
             continue
         kp, c = det.keypoints_2d_px[k], det.confidence[k]
         crop = crop_from_keypoints(frame.rgb, kp, c, k_full, size)
-        a = crop.K @ np.linalg.inv(k_full)  # full-frame pixels -> crop pixels
         crops.append(crop.image)
         ks.append(crop.K)
-        kps.append(kp @ a[:2, :2].T + a[:2, 2])
+        kps.append(frame_to_crop(kp, crop.K, k_full))
         rows.append(k)
     if not rows:
         raise ValueError(f"{video}: no frame with the tracked person could be read for MQ-HMR")
@@ -78,9 +77,11 @@ def mq_surface(
     *,
     refine: str = "query",
     checkpoint: str | Path = "small",
+    model=None,
     steps: int = 10,
     batch: int = 16,
 ) -> SurfaceEstimate:
+    """``model``: the network of ``checkpoint`` when the caller has loaded it already."""
     from core.body import build_subject
     from core.hmr.mq import load_mq_hmr, pelvis_angles_in_world, predict, refine_queries
     from core.neurik.markersets import blazepose33
@@ -88,10 +89,11 @@ def mq_surface(
     if refine not in REFINE_MODES:
         raise ValueError(f"unknown MQ-HMR refinement {refine!r}; use one of {REFINE_MODES}")
     progress = progress or (lambda f, m="": None)
-    model = load_mq_hmr(checkpoint, device=inputs.device)
+    if model is None:
+        model = load_mq_hmr(checkpoint, device=inputs.device)
     cam = inputs.camera
     det = inputs.detections
-    k_full = np.array([[cam.focal_px, 0, cam.cx_px], [0, cam.focal_px, cam.cy_px], [0, 0, 1.0]])
+    k_full = cam.intrinsics
     progress(0.0, "MQ-HMR: cropping the person")
     crops, ks, kps, rows = crops_for_detections(inputs.video, det, k_full, model.cfg.input_size)
     n = len(rows)

@@ -169,7 +169,7 @@ def label_frame(
 ) -> PseudoSample | None:
     """The crop and labels of motion frame ``k`` drawn from the frame image ``rgb`` (None when
     the frame has no usable keypoints)."""
-    from core.hmr.mq import crop_from_keypoints
+    from core.hmr.mq import crop_from_keypoints, frame_to_crop
 
     cam = motion.camera
     if rgb.shape[:2] != (cam.height_px, cam.width_px):
@@ -179,14 +179,13 @@ def label_frame(
         )
     kp_mp = motion.keypoints_2d[k, :, :2]
     conf = np.where(np.isfinite(kp_mp).all(1), motion.keypoints_2d[k, :, 2], 0.0)
-    k_full = np.array([[cam.focal_px, 0, cam.cx_px], [0, cam.focal_px, cam.cy_px], [0, 0, 1.0]])
+    k_full = cam.intrinsics
     try:
         crop = crop_from_keypoints(rgb, np.nan_to_num(kp_mp), conf, k_full, opts.size)
     except ValueError as e:
         log.debug("%s frame %d: no crop (%s)", source, frame_index, e)
         return None
-    a = crop.K @ np.linalg.inv(k_full)  # full-frame pixels -> crop pixels
-    kp_mp_crop = np.nan_to_num(kp_mp) @ a[:2, :2].T + a[:2, 2]
+    kp_mp_crop = frame_to_crop(np.nan_to_num(kp_mp), crop.K, k_full)
     r, t = np.asarray(cam.rotation, np.float64), np.asarray(cam.translation_m, np.float64)
     rot, org = fk_numpy.forward_kinematics(motion.q_rad[k], motion.root_m[k], motion.offsets_m)
     joints_cam = org @ r.T + t

@@ -18,7 +18,7 @@ Training: ``python -m core.hmr.mq.train --help``.
 
 from core.hmr.mq.checkpoint import WEIGHTS_DIR, load_mq_hmr, load_weights, save_weights
 from core.hmr.mq.config import MQHMRConfig, preset
-from core.hmr.mq.crop import Crop, crop_from_keypoints
+from core.hmr.mq.crop import Crop, crop_from_keypoints, frame_to_crop
 from core.hmr.mq.inference import MQPrediction, pelvis_angles_in_world, predict
 from core.hmr.mq.network import MQHMR, build_model
 from core.hmr.mq.onnx import OnnxMQHMR, export_onnx
@@ -41,5 +41,6 @@ __all__ = [
     "refine_queries",
     "export_onnx",
     "crop_from_keypoints",
+    "frame_to_crop",
     "pelvis_angles_in_world",
 ]

@@ -9,12 +9,19 @@ import numpy as np
 
 from core.hmr.mq.preprocess import scale_intrinsics
 
-__all__ = ["Crop", "crop_from_keypoints"]
+__all__ = ["Crop", "crop_from_keypoints", "frame_to_crop"]
 
 
 class Crop(NamedTuple):
     image: np.ndarray  # (size, size, 3) uint8 RGB
     K: np.ndarray  # (3, 3) intrinsics of the crop, pixels (frame pixel p -> K @ inv(K_full) @ p)
+
+
+def frame_to_crop(points_px: np.ndarray, crop_k: np.ndarray, k_full: np.ndarray) -> np.ndarray:
+    """(..., 2) frame pixels -> the same points in pixels of the crop with intrinsics ``crop_k``
+    (the crop is a scale and shift of the frame: ``crop_k @ inv(k_full)``)."""
+    a = np.asarray(crop_k, np.float64) @ np.linalg.inv(np.asarray(k_full, np.float64))
+    return np.asarray(points_px, np.float64) @ a[:2, :2].T + a[:2, 2]
 
 
 def crop_from_keypoints(
