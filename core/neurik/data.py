@@ -21,6 +21,7 @@ from torch import Tensor
 
 from core import kinematics as K
 from core import skeleton as sk
+from core.mocap.holdout import check_not_held_out, is_held_out
 from core.neurik.markersets import MarkerSet
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HELD_OUT_CLIPS = ("131_01", "131_02", "131_03")  # CMU test set: never used for training
+# CMU subject 131, the MQ-HMR synthetic test poses; the full evaluation list (refused by
+# MotionBank.add) is core.mocap.holdout.HELD_OUT.
+HELD_OUT_CLIPS = ("131_01", "131_02", "131_03")
 _DEFAULT_OFFSETS = sk.default_offsets(1.75)
 
 
@@ -148,8 +151,7 @@ class MotionBank:
         self.fps: list[float] = []
 
     def add(self, name: str, q_rad: np.ndarray, fps: float) -> None:
-        if any(name.startswith(h) for h in HELD_OUT_CLIPS):
-            raise ValueError(f"{name} is a held-out test clip and must not be used for training")
+        check_not_held_out(name, "training")
         sk.check_q(q_rad, what=f"clip {name}")
         self.clips.append(np.asarray(q_rad, dtype=np.float64))
         self.names.append(name)
@@ -160,7 +162,7 @@ class MotionBank:
         from core.bvh import retarget_bvh
 
         for path in sorted(Path(folder).glob("*.bvh")):
-            if any(path.stem.startswith(h) for h in HELD_OUT_CLIPS):
+            if is_held_out(path):
                 continue
             motion, report = retarget_bvh(path, target_fps=target_fps)
             self.add(path.stem, motion.q_rad, motion.fps)
