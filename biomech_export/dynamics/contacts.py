@@ -1,0 +1,152 @@
+"""Foot contact: read the capture's contact estimate, or estimate it from the feet's kinematics.
+
+Contacts are probabilities 0..1 for four points, ``heel_r, toe_r, heel_l, toe_l`` (the columns
+of ``NAME_contacts.sto`` written by the capture; floor at Y = 0). Without a file, a point is in
+contact when it is near its lowest height and moves with the ground: still overground, backward
+at the belt speed on a treadmill. The ground's velocity is given (``--treadmill-speed``) or
+taken as the median velocity of the lowest foot point, which finds a treadmill by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from biomech_export.dynamics.wholebody import BodyKinematics, Wrench
+from biomech_export.mot import read_mot
+
+__all__ = ["POINTS", "Contacts", "read_contacts", "estimate_contacts", "ground_velocity"]
+
+log = logging.getLogger(__name__)
+
+POINTS = ("heel_r", "toe_r", "heel_l", "toe_l")
+FLOOR_REACH_M = 0.25  # a foot point whose usual lowest height is farther from Y=0 never touches
+HEIGHT_TOL_M = 0.025  # a contact point lies within this of its stance height ...
+SPEED_TOL_M_S = 0.35  # ... and moves with the ground to within this speed
+UNLOADED_BW = 0.05  # total vertical force below this fraction of body weight: flight
+
+
+@dataclass
+class Contacts:
+    time_s: np.ndarray  # (T,)
+    prob: dict[str, np.ndarray]  # point name -> (T,) probability 0..1
+    source: str  # file path or "estimated"
+
+    def foot(self, side: str) -> np.ndarray:
+        """(T,) probability that the foot bears load."""
+        return np.maximum(self.prob[f"heel_{side}"], self.prob[f"toe_{side}"])
+
+
+def read_contacts(path: str | Path, time_s: np.ndarray, n_motion_frames: int) -> Contacts:
+    """Contacts from a .sto written by the capture, checked against the motion's frames."""
+    path = Path(path)
+    table = read_mot(path)
+    missing = [p for p in POINTS if p not in table.labels]
+    if missing:
+        raise ValueError(
+            f"{path}: contacts file lacks column(s) {missing} (needs time, {', '.join(POINTS)})"
+        )
+    if len(table.time_s) != n_motion_frames:
+        raise ValueError(
+            f"{path}: contacts file has {len(table.time_s)} frames, the motion "
+            f"{n_motion_frames}: give the contacts written with this motion"
+        )
+    if abs(table.time_s[0] - time_s[0]) > 1e-3 or abs(table.time_s[-1] - time_s[-1]) > 1e-3:
+        raise ValueError(
+            f"{path}: contacts span {table.time_s[0]:.3f}-{table.time_s[-1]:.3f} s, the motion "
+            f"{time_s[0]:.3f}-{time_s[-1]:.3f} s: give the contacts written with this motion"
+        )
+    prob = {}
+    for p in POINTS:
+        v = table.column(p)
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{path}: column {p} has NaN/inf values")
+        prob[p] = np.clip(np.interp(time_s, table.time_s, v), 0.0, 1.0)
+    return Contacts(np.asarray(time_s), prob, str(path))
+
+
+def _points(kin: BodyKinematics) -> dict[str, np.ndarray]:
+    return {
+        "heel_r": kin.heel_m["r"],
+        "toe_r": kin.toe_m["r"],
+        "heel_l": kin.heel_m["l"],
+        "toe_l": kin.toe_m["l"],
+    }
+
+
+def _heading(kin: BodyKinematics) -> np.ndarray:
+    """Unit horizontal forward direction: the pelvis X axis averaged over the trial."""
+    k = kin.names.index("pelvis") if "pelvis" in kin.names else 0
+    fwd = kin.rot[:, k, :, 0].mean(axis=0)
+    fwd[1] = 0.0
+    n = np.linalg.norm(fwd)
+    return fwd / n if n > 1e-6 else np.array([1.0, 0.0, 0.0])
+
+
+def _stance_heights(kin: BodyKinematics, source: str) -> dict[str, float]:
+    pts = _points(kin)
+    low = {p: float(np.percentile(x[:, 1], 5)) for p, x in pts.items()}
+    if min(abs(v) for v in low.values()) > FLOOR_REACH_M:
+        raise ValueError(
+            f"{source}: no foot ever comes within {FLOOR_REACH_M * 100:.0f} cm of the floor "
+            f"(Y = 0; lowest foot point at {min(low.values()):.2f} m): GRF estimation needs a "
+            "motion standing, walking or running on the floor"
+        )
+    return low
+
+
+def ground_velocity(
+    kin: BodyKinematics, treadmill_speed_m_s: float | None, source: str = "motion"
+) -> np.ndarray:
+    """(3,) velocity of the surface the feet stand on: the belt moving backward at the given
+    speed, else the median horizontal velocity of the lowest foot point (0 overground)."""
+    if treadmill_speed_m_s is not None:
+        return -float(treadmill_speed_m_s) * _heading(kin)
+    pts = _points(kin)
+    low = _stance_heights(kin, source)
+    h = np.stack([pts[p][:, 1] - low[p] for p in POINTS], axis=1)
+    lowest = np.argmin(h, axis=1)
+    vel = {p: np.gradient(pts[p], kin.time_s, axis=0) for p in POINTS}
+    v = np.stack([vel[POINTS[j]][t] for t, j in enumerate(lowest)])
+    v = np.median(v, axis=0)
+    v[1] = 0.0
+    if np.linalg.norm(v) < 0.2:  # overground: the foot rests on a still floor
+        return np.zeros(3)
+    log.info("feet stand on a moving surface: %.2f m/s (a treadmill)", np.linalg.norm(v))
+    return v
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def estimate_contacts(
+    kin: BodyKinematics,
+    wrench: Wrench,
+    ground_vel: np.ndarray,
+    source: str = "motion",
+) -> Contacts:
+    """Contact probabilities from the foot points' height and their speed over the ground;
+    none while the body is unloaded (flight)."""
+    pts = _points(kin)
+    low = _stance_heights(kin, source)
+    weight = kin.total_mass_kg * float(np.linalg.norm(kin.gravity))
+    loaded = _sigmoid((wrench.force_n[:, 1] / weight - UNLOADED_BW) / 0.02)
+    prob = {}
+    for p in POINTS:
+        x = pts[p]
+        v = np.gradient(x, kin.time_s, axis=0) - ground_vel
+        speed = np.linalg.norm(v[:, [0, 2]], axis=1)
+        height = x[:, 1] - low[p]
+        near = _sigmoid((HEIGHT_TOL_M - height) / (0.25 * HEIGHT_TOL_M))
+        still = _sigmoid((SPEED_TOL_M_S - speed) / (0.25 * SPEED_TOL_M_S))
+        prob[p] = near * still * loaded
+    if max(float(np.max(np.maximum(prob[f"heel_{s}"], prob[f"toe_{s}"]))) for s in "rl") < 0.5:
+        raise ValueError(
+            f"{source}: no foot is ever on the floor (near Y = 0 and not sliding): GRF "
+            "estimation needs a motion standing, walking or running on the floor"
+        )
+    return Contacts(kin.time_s, prob, "estimated")
