@@ -18,6 +18,10 @@ __all__ = [
     "pa_mpjpe_mm",
     "dof_group_errors_deg",
     "rotation_error_deg",
+    "contact_precision_recall",
+    "contact_f1",
+    "foot_sliding_per_phase",
+    "floor_penetration",
 ]
 
 
@@ -92,3 +96,65 @@ def rotation_error_deg(r_pred: np.ndarray, r_true: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected two (..., 3, 3) rotations, got {a.shape} and {b.shape}")
     cos = 0.5 * (np.trace(np.swapaxes(b, -1, -2) @ a, axis1=-2, axis2=-1) - 1.0)
     return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+# ---------------------------------------------------------------- grounding (floor, contacts)
+def contact_precision_recall(
+    pred_prob: np.ndarray, true_bool: np.ndarray, threshold: float = 0.5
+) -> tuple[float, float]:
+    """Precision and recall of contact frames: ``pred_prob > threshold`` against ``true_bool``,
+    both (T, P) (e.g. P = 4 ``core.contacts.CONTACT_POINTS``); nan where undefined."""
+    p = np.asarray(pred_prob, dtype=np.float64)
+    t = np.asarray(true_bool, dtype=bool)
+    if p.shape != t.shape:
+        raise ValueError(f"expected predictions and truth of one shape, got {p.shape} and {t.shape}")
+    pred = p > threshold
+    tp = float(np.sum(pred & t))
+    precision = tp / pred.sum() if pred.sum() else float("nan")
+    recall = tp / t.sum() if t.sum() else float("nan")
+    return precision, recall
+
+
+def contact_f1(pred_prob: np.ndarray, true_bool: np.ndarray, threshold: float = 0.5) -> float:
+    """F1 score of contact frames (harmonic mean of precision and recall, over all points)."""
+    precision, recall = contact_precision_recall(pred_prob, true_bool, threshold)
+    if not (precision + recall > 0):
+        return 0.0 if np.isfinite(precision + recall) else float("nan")
+    return 2.0 * precision * recall / (precision + recall)
+
+
+def foot_sliding_per_phase(points_m: np.ndarray, contact_bool: np.ndarray, fps: float) -> np.ndarray:
+    """Horizontal sliding of each contact phase, metres: the largest horizontal (X, Z; Y is up)
+    distance between two frames of one run of contact frames of one point. points_m (T, P, 3),
+    contact_bool (T, P); returns one value per phase (point by point, in time order). ``fps`` is
+    checked only (phases are runs of frames)."""
+    pts = np.asarray(points_m, dtype=np.float64)
+    c = np.asarray(contact_bool, dtype=bool)
+    if pts.ndim != 3 or pts.shape[-1] != 3 or c.shape != pts.shape[:2]:
+        raise ValueError(
+            f"expected points (T, P, 3) and contacts (T, P), got {pts.shape} and {c.shape}"
+        )
+    if not (fps > 0):
+        raise ValueError(f"fps must be positive, got {fps}")
+    out = []
+    for k in range(c.shape[1]):
+        edges = np.diff(np.concatenate([[0], c[:, k].astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            xz = pts[a:b, k][:, [0, 2]]
+            xz = xz[np.isfinite(xz).all(-1)]
+            if len(xz) < 2:
+                out.append(0.0)
+                continue
+            d = np.linalg.norm(xz[:, None] - xz[None], axis=-1)
+            out.append(float(d.max()))
+    return np.asarray(out)
+
+
+def floor_penetration(points_m: np.ndarray, floor_y: float = 0.0) -> np.ndarray:
+    """(T,) depth of the lowest of the points (..., T, P, 3) below the floor (Y up), metres; 0
+    where none is below."""
+    pts = np.asarray(points_m, dtype=np.float64)
+    if pts.ndim < 2 or pts.shape[-1] != 3:
+        raise ValueError(f"expected points of shape (T, P, 3), got {pts.shape}")
+    low = np.nanmin(pts[..., 1], axis=-1)
+    return np.maximum(0.0, floor_y - low)

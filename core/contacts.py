@@ -1,0 +1,222 @@
+"""Foot contact: where the sole points are, and when each one is on its support.
+
+Four contact points per subject, ``CONTACT_POINTS`` (heel and toe of each foot), fixed in the
+calcaneus and toes bodies at the sole (the lowest skin of the heel pad and of the toes in the
+zero pose when the subject has a surface; else a skeleton-proportional guess).
+
+The contact probability per frame (``detect_contacts``) combines
+
+* height above the support: the point's height above the floor (Y = 0), or above its own lowest
+  level within +-0.6 s when that is lower (a foot resting on a box or a stair is in contact with
+  the box, not hovering 30 cm above the floor);
+* speed: a planted point hardly moves (relative to the belt on a treadmill);
+* the keypoint confidence of the foot: an unseen foot's evidence is the motion alone, so its
+  probability is pulled toward 0.5 (undecided) rather than trusted.
+
+The decision is a hysteresis on that probability (enter above 0.6, leave below 0.4) with a minimum
+phase length; the stored probability is moved onto the decided side of 0.5 (>= 0.55 in contact,
+<= 0.45 out of it), so thresholding it at 0.5 gives the decided phases.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from core import fk_numpy
+from core import skeleton as sk
+
+__all__ = [
+    "CONTACT_POINTS",
+    "CONTACT_BODIES",
+    "ContactConfig",
+    "ContactResult",
+    "contact_point_definitions",
+    "contact_positions",
+    "detect_contacts",
+    "contact_phases",
+]
+
+log = logging.getLogger(__name__)
+
+CONTACT_POINTS: tuple[str, ...] = ("heel_r", "toe_r", "heel_l", "toe_l")
+CONTACT_BODIES: tuple[str, ...] = ("calcn_r", "toes_r", "calcn_l", "toes_l")
+
+
+def _fallback_local(offsets_m: np.ndarray) -> np.ndarray:
+    """Sole points from the skeleton alone: under the calcaneus origin and 3 cm ahead of the toes
+    origin, at the sole height implied by a standing zero pose (toes and calcaneus origins of
+    ``skeleton.default_offsets`` are 3.6 cm above the floor at 1.75 m)."""
+    s = float(np.linalg.norm(offsets_m[sk.BODY["tibia_r"]])) / 0.425  # shank length vs 1.75 m
+    out = np.zeros((4, 3))
+    for k, name in enumerate(CONTACT_BODIES):
+        side = -1.0 if name.endswith("_l") else 1.0
+        out[k] = (0.0 if name.startswith("calcn") else 0.03, -0.036, 0.0)
+        out[k] *= s
+        out[k, 2] *= side
+    return out
+
+
+def contact_point_definitions(
+    offsets_m: np.ndarray, surface=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(4,) body indices and (4, 3) local positions (body frame, metres) of ``CONTACT_POINTS``.
+
+    With a ``core.motion.Surface`` the points are the skin's sole: among the vertices skinned
+    mostly to the calcaneus (toes) body, the mean of those within 5 mm of its lowest vertex in the
+    zero pose (FK with root 0 places the zero-pose surface; body frames are then world-aligned)."""
+    offsets_m = np.asarray(offsets_m, dtype=np.float64)
+    bodies = np.array([sk.BODY[b] for b in CONTACT_BODIES], dtype=np.int64)
+    local = _fallback_local(offsets_m)
+    if surface is None:
+        return bodies, local
+    verts = np.asarray(surface.vertices_m, dtype=np.float64)
+    sb = np.asarray(surface.skin_bodies)
+    sw = np.asarray(surface.skin_weights)
+    _, org = fk_numpy.forward_kinematics(np.zeros(sk.N_DOFS), np.zeros(3), offsets_m)
+    dominant = sb[np.arange(len(sb)), np.argmax(sw, axis=1)]
+    for k, name in enumerate(CONTACT_BODIES):
+        b = sk.BODY[name]
+        v = verts[dominant == b]
+        if len(v) < 3:
+            log.warning("surface has no vertices on %s: sole point from the skeleton", name)
+            continue
+        low = v[v[:, 1] <= v[:, 1].min() + 0.005]
+        if name.startswith("toes"):
+            # The toe contact: the front of the toes' lowest skin.
+            low = v[(v[:, 1] <= v[:, 1].min() + 0.01)]
+            low = low[low[:, 0] >= np.percentile(low[:, 0], 50)]
+        local[k] = low.mean(0) - org[b]
+    return bodies, local
+
+
+def contact_positions(
+    q_rad: np.ndarray,
+    root_m: np.ndarray,
+    offsets_m: np.ndarray,
+    bodies: np.ndarray,
+    local_m: np.ndarray,
+) -> np.ndarray:
+    """(T, 4, 3) contact points in the motion's frame."""
+    rot, org = fk_numpy.forward_kinematics(q_rad, root_m, offsets_m)
+    return fk_numpy.body_points(rot, org, bodies, local_m)
+
+
+@dataclass
+class ContactConfig:
+    height_m: float = 0.05  # probability 0.5 at this height above the support
+    height_scale_m: float = 0.012
+    speed_mps: float = 0.35  # probability 0.5 at this speed
+    speed_scale_mps: float = 0.08
+    support_window_s: float = 0.6  # +- window for the local support level (box, stairs)
+    smooth_s: float = 0.05  # positions are smoothed over about this before speeds are taken
+    enter: float = 0.6
+    leave: float = 0.4
+    min_phase_s: float = 0.1
+    max_gap_s: float = 0.067  # shorter breaks inside a contact phase are closed
+
+
+@dataclass
+class ContactResult:
+    probability: np.ndarray  # (T, 4) 0..1, > 0.5 exactly in the decided contact phases
+    state: np.ndarray  # (T, 4) bool
+    height_m: np.ndarray  # (T, 4) height above the support used
+    speed_mps: np.ndarray  # (T, 4)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def _smooth(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving average over 2n+1 frames along axis 0 (edges: shorter windows)."""
+    if n < 1 or len(x) < 3:
+        return x
+    c = np.cumsum(np.concatenate([np.zeros_like(x[:1]), x]), axis=0)
+    idx = np.arange(len(x))
+    lo = np.clip(idx - n, 0, len(x))
+    hi = np.clip(idx + n + 1, 0, len(x))
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    return (c[hi] - c[lo]) / (hi - lo).reshape(shape)
+
+
+def _rolling_min(x: np.ndarray, n: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        out[i] = x[max(0, i - n) : i + n + 1].min(0)
+    return out
+
+
+def contact_phases(state: np.ndarray) -> list[tuple[int, int, int]]:
+    """(point, first frame, last frame + 1) of each run of True in a (T, P) boolean array."""
+    state = np.asarray(state, bool)
+    out = []
+    for k in range(state.shape[1]):
+        s = np.concatenate([[False], state[:, k], [False]]).astype(np.int8)
+        d = np.diff(s)
+        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+            out.append((k, int(a), int(b)))
+    return out
+
+
+def _hysteresis(p: np.ndarray, cfg: ContactConfig, fps: float) -> np.ndarray:
+    state = np.zeros(p.shape, bool)
+    for k in range(p.shape[1]):
+        on = p[0, k] > 0.5
+        for i in range(len(p)):
+            on = p[i, k] > cfg.leave if on else p[i, k] > cfg.enter
+            state[i, k] = on
+    min_len = max(1, int(round(cfg.min_phase_s * fps)))
+    max_gap = int(round(cfg.max_gap_s * fps))
+    for k in range(p.shape[1]):
+        # Close short gaps, then drop short phases.
+        for kk, a, b in contact_phases(~state[:, k : k + 1]):
+            if a > 0 and b < len(p) and b - a <= max_gap:
+                state[a:b, k] = True
+        for kk, a, b in contact_phases(state[:, k : k + 1]):
+            if b - a < min_len:
+                state[a:b, k] = False
+    return state
+
+
+def detect_contacts(
+    points_m: np.ndarray,
+    fps: float,
+    conf: np.ndarray | None = None,
+    floor_y: float = 0.0,
+    belt_velocity_mps: np.ndarray | None = None,
+    cfg: ContactConfig | None = None,
+) -> ContactResult:
+    """Contact probabilities of (T, P, 3) points (world frame, Y up, floor at ``floor_y``).
+
+    conf: (T, P) keypoint confidence 0..1 of each point's foot (None: fully seen).
+    belt_velocity_mps: (3,) velocity of a treadmill belt under the feet (None: still floor)."""
+    cfg = cfg or ContactConfig()
+    pts = np.asarray(points_m, dtype=np.float64)
+    if pts.ndim != 3 or pts.shape[-1] != 3:
+        raise ValueError(f"expected contact points of shape (T, P, 3), got {pts.shape}")
+    t = len(pts)
+    pts = _smooth(pts, int(round(cfg.smooth_s * fps)))
+    h_abs = pts[..., 1] - floor_y
+    support = _rolling_min(pts[..., 1], max(1, int(round(cfg.support_window_s * fps))))
+    h_rel = pts[..., 1] - support
+    height = np.minimum(h_abs, h_rel)
+    height = np.where(h_abs < 0, 0.0, height)  # below the floor is on it
+    if t > 1:
+        vel = np.gradient(pts, axis=0) * fps
+    else:
+        vel = np.zeros_like(pts)
+    if belt_velocity_mps is not None:
+        vel = vel - np.asarray(belt_velocity_mps, dtype=np.float64)
+    speed = np.linalg.norm(vel, axis=-1)
+    p = _sigmoid((cfg.height_m - height) / cfg.height_scale_m) * _sigmoid(
+        (cfg.speed_mps - speed) / cfg.speed_scale_mps
+    )
+    if conf is not None:
+        c = np.clip(np.nan_to_num(np.asarray(conf, dtype=np.float64)), 0.0, 1.0)
+        p = c * p + (1.0 - c) * 0.5 * (p + 0.5) * 0.9  # unseen: toward (but below) undecided
+    state = _hysteresis(p, cfg, fps)
+    prob = np.where(state, np.maximum(p, 0.55), np.minimum(p, 0.45))
+    return ContactResult(prob, state, height, speed)

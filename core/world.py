@@ -1,0 +1,367 @@
+"""The world stage: floor plane, camera height/pitch/roll and the gravity-aligned world frame.
+
+Input is the refined motion in the *level-camera frame* (``core.refine``'s frame before this stage:
+origin at the camera centre, Y up along the image's up, Z pointing back out of the screen, i.e.
+``Camera.rotation = diag(1, -1, -1)``). Output is a rigid transform into the *world frame*:
+Y up along gravity, the floor at Y = 0, the subject's pelvis at frame 0 above the origin and facing
++X (OpenSim's X forward, Y up, Z right), plus the camera's pose in that frame.
+
+How the floor is found (``estimate_floor``): the person's sole points (heel and toe of both feet,
+``core.contacts``) over the whole clip. Per frame only the lowest sole point whose keypoints are
+confident and that moves slowly is a floor candidate (a foot in stance). A plane
+``height = a * u + c * w + d`` (u, w horizontal axes of the current up estimate) is fitted to the
+candidates by
+
+* a consensus search for the offset ``d`` (the height level with most candidates within
+  ``inlier_m``; ties go to the lower level), so a box or a stair the person stands on for a while
+  is not averaged into the floor: the dominant level wins and the other level's points are
+  outliers;
+* weighted least squares for the slopes a, c on the inliers with a ridge toward the prior up
+  direction (the body's mean vertical and a level camera), so a walk along one line (which leaves
+  the tilt about that line unobserved) falls back to the prior there instead of tipping over;
+* three rounds (the lowest point per frame depends on the up direction).
+
+Camera pitch (+ = looking down) and roll (+ = camera turned clockwise about its viewing direction,
+as seen from behind it) follow from the plane normal in the camera frame; its height from the
+plane's distance to the camera centre.
+
+When the feet are not seen (keypoint confidence, too few candidate frames) no floor is estimated:
+the motion stays in the level-camera frame (``frame = "camera"``, ``floor_source = "none"``) and
+the result says so. A handheld, slowly moving camera is assumed static here: its motion shows up
+as a tilted or blurred floor (a larger ``floor_rms_m``) and as foot sliding in the camera frame;
+nothing fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core import fk_numpy
+from core import skeleton as sk
+from core.motion import Camera
+
+__all__ = [
+    "LEVEL_CAMERA_ROTATION",
+    "FloorConfig",
+    "FloorFit",
+    "WorldFrame",
+    "estimate_floor",
+    "body_up_direction",
+    "world_frame",
+    "camera_frame_only",
+    "to_world",
+    "unwrap_root_angles",
+    "pitch_roll_from_up",
+]
+
+log = logging.getLogger(__name__)
+
+# World (Y up) -> camera (Y down, looking along +Z_c = -Z of the level frame).
+LEVEL_CAMERA_ROTATION = np.diag([1.0, -1.0, -1.0])
+_ROOT_DOFS = [sk.DOF["pelvis_tilt"], sk.DOF["pelvis_list"], sk.DOF["pelvis_rotation"]]
+
+
+@dataclass
+class FloorConfig:
+    min_conf: float = 0.5  # keypoint confidence for a sole point to count as seen
+    min_frames: int = 8  # fewer candidate frames: no floor
+    min_seen_fraction: float = 0.2  # of the clip's frames with a seen foot
+    max_speed_mps: float = 0.6  # candidate: the lowest sole point moving slower than this
+    inlier_m: float = 0.04  # consensus band around the floor level
+    prior_tilt_deg: float = 8.0  # ridge on the plane's tilt away from the prior up direction
+    noise_m: float = 0.03  # expected height noise of a stance sole point
+    decorrelation_s: float = 0.2  # candidates closer in time count as one observation
+    max_prior_angle_deg: float = 30.0  # a body-up prior further from level is ignored
+
+
+@dataclass
+class FloorFit:
+    up: np.ndarray  # (3,) unit floor normal in the level-camera frame
+    offset_m: float  # floor: up . p = offset_m (negative: floor below the camera)
+    n_candidates: int
+    n_inliers: int
+    rms_m: float  # RMS distance of the inliers to the plane
+    elevated_fraction: float  # candidates above the floor band (box, stairs)
+
+
+@dataclass
+class WorldFrame:
+    """The level-camera -> world transform ``p_world = rotation @ (p_level - origin_m)`` and the
+    camera's pose. ``to_dict`` is what ``Motion.world`` stores."""
+
+    rotation: np.ndarray  # (3, 3)
+    origin_m: np.ndarray  # (3,) world origin in the level-camera frame
+    camera_height_m: float  # camera centre above the floor (nan without a floor)
+    camera_pitch_deg: float  # + = looking down
+    camera_roll_deg: float  # + = turned clockwise about the viewing direction, seen from behind
+    focal_px: float
+    floor_source: str  # "feet" | "none"
+    frame: str  # "world" | "camera"
+    floor_rms_m: float = float("nan")
+    n_floor_points: int = 0
+    elevated_fraction: float = 0.0
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def camera(self, cam: Camera) -> Camera:
+        """``cam`` (a level camera at the level frame's origin) expressed in the world frame."""
+        r_level = np.asarray(cam.rotation, dtype=np.float64)
+        t_level = np.asarray(cam.translation_m, dtype=np.float64)
+        # x_c = R_l p_l + t_l, p_l = W^T p_w + o  ->  x_c = (R_l W^T) p_w + (R_l o + t_l)
+        rot = r_level @ self.rotation.T
+        trans = r_level @ self.origin_m + t_level
+        return Camera(
+            cam.focal_px,
+            cam.cx_px,
+            cam.cy_px,
+            cam.width_px,
+            cam.height_px,
+            rotation=rot,
+            translation_m=trans,
+            focal_source=cam.focal_source,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "camera_height_m": float(self.camera_height_m),
+            "camera_pitch_deg": float(self.camera_pitch_deg),
+            "camera_roll_deg": float(self.camera_roll_deg),
+            "focal_px": float(self.focal_px),
+            "floor_source": self.floor_source,
+            "frame": self.frame,
+            "floor_rms_m": float(self.floor_rms_m),
+            "n_floor_points": int(self.n_floor_points),
+            "elevated_fraction": float(self.elevated_fraction),
+            "level_to_world_rotation": np.asarray(self.rotation).round(9).tolist(),
+            "level_origin_m": np.asarray(self.origin_m).round(9).tolist(),
+            "message": self.message,
+        }
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def _basis(up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two horizontal unit axes (u along the camera's x where possible, w = u x up)."""
+    u = _unit(np.array([1.0, 0.0, 0.0]) - up[0] * up)
+    w = np.cross(u, up)
+    return u, w
+
+
+def pitch_roll_from_up(up_level: np.ndarray) -> tuple[float, float]:
+    """Camera pitch (+ down) and roll (+ clockwise seen from behind), degrees, from the world's up
+    direction in the level-camera frame (x right, y up, z back)."""
+    n = _unit(np.asarray(up_level, dtype=np.float64))
+    pitch = float(np.rad2deg(np.arcsin(np.clip(n[2], -1.0, 1.0))))
+    roll = float(np.rad2deg(np.arctan2(-n[0], n[1])))
+    return pitch, roll
+
+
+def body_up_direction(
+    q_rad: np.ndarray, root_m: np.ndarray, offsets_m: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """The body's mean vertical over the clip: from the midpoint of the ankles to the midpoint of
+    the hips and shoulders (a standing or walking person's centre of mass is above the support on
+    average). (3,) unit vector in the motion's frame."""
+    _, org = fk_numpy.forward_kinematics(q_rad, root_m, offsets_m)
+    b = sk.BODY
+    feet = 0.5 * (org[:, b["talus_r"]] + org[:, b["talus_l"]])
+    top = 0.25 * (
+        org[:, b["femur_r"]] + org[:, b["femur_l"]] + org[:, b["humerus_r"]] + org[:, b["humerus_l"]]
+    )
+    v = top - feet
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+    w = np.ones(len(v)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return _unit((v * w[:, None]).sum(0))
+
+
+def _speed(points: np.ndarray, fps: float) -> np.ndarray:
+    """(T, P) speed of (T, P, 3) points, central differences, m/s."""
+    if len(points) < 2:
+        return np.zeros(points.shape[:2])
+    return np.linalg.norm(np.gradient(points, axis=0), axis=-1) * fps
+
+
+def estimate_floor(
+    sole_m: np.ndarray,
+    fps: float,
+    conf: np.ndarray | None = None,
+    prior_up: np.ndarray | None = None,
+    cfg: FloorConfig | None = None,
+) -> FloorFit | None:
+    """Fit the floor to the lowest slow sole points (see the module text).
+
+    sole_m: (T, P, 3) sole points (heel/toe of both feet) in the level-camera frame; conf: (T, P)
+    0..1 keypoint confidence of each point (None: all seen); prior_up: (3,) prior up direction.
+    Returns None when the feet are not seen well enough to say where the floor is.
+    """
+    cfg = cfg or FloorConfig()
+    sole = np.asarray(sole_m, dtype=np.float64)
+    if sole.ndim != 3 or sole.shape[-1] != 3:
+        raise ValueError(f"expected sole points of shape (T, P, 3), got {sole.shape}")
+    t, p = sole.shape[:2]
+    seen = np.isfinite(sole).all(-1)
+    if conf is not None:
+        seen &= np.asarray(conf) >= cfg.min_conf
+    frames_seen = seen.any(1)
+    if frames_seen.sum() < max(cfg.min_frames, cfg.min_seen_fraction * t):
+        return None
+    level = np.array([0.0, 1.0, 0.0])
+    up0 = level if prior_up is None else _unit(np.asarray(prior_up, dtype=np.float64))
+    if np.rad2deg(np.arccos(np.clip(up0 @ level, -1, 1))) > cfg.max_prior_angle_deg:
+        up0 = level
+    speed = _speed(np.nan_to_num(sole), fps)
+    up = up0.copy()
+    fit = None
+    for _ in range(3):
+        h = np.where(seen, np.nan_to_num(sole) @ up, np.inf)
+        lowest = np.argmin(h, axis=1)
+        rows = np.flatnonzero(frames_seen)
+        cand_pts = sole[rows, lowest[rows]]
+        cand_ok = speed[rows, lowest[rows]] < cfg.max_speed_mps
+        if cand_ok.sum() < cfg.min_frames:
+            # A clip where nobody stands still: take the slowest half of the lowest points.
+            s = speed[rows, lowest[rows]]
+            cand_ok = s <= np.median(s)
+        pts = cand_pts[cand_ok]
+        if len(pts) < cfg.min_frames:
+            return None
+        u_ax, w_ax = _basis(up0)
+        hu, hh, hw = pts @ u_ax, pts @ up0, pts @ w_ax
+        # Plane in the prior's basis: hh = a*hu + c*hw + d. Start level (a = c = 0).
+        a = c = 0.0
+        d = float(np.median(hh))
+        n_eff_scale = min(1.0, 1.0 / max(cfg.decorrelation_s * fps, 1.0))
+        inl = np.zeros(len(pts), bool)
+        for _inner in range(3):
+            resid_level = hh - a * hu - c * hw
+            # Consensus on the level: the densest band of width 2*inlier_m, the lower on ties.
+            grid = np.sort(resid_level)
+            counts = np.array(
+                [np.sum(np.abs(resid_level - g) <= cfg.inlier_m) for g in grid], dtype=np.int64
+            )
+            best = grid[counts >= counts.max() * 0.999][0]
+            inl = np.abs(resid_level - best) <= cfg.inlier_m
+            # Ridge least squares for slopes and offset on the inliers.
+            x = np.stack([hu[inl], hw[inl], np.ones(inl.sum())], -1)
+            y = hh[inl]
+            lam = (cfg.noise_m / np.tan(np.deg2rad(cfg.prior_tilt_deg))) ** 2 / n_eff_scale
+            ata = x.T @ x + np.diag([lam, lam, 0.0])
+            a, c, d = np.linalg.solve(ata, x.T @ y)
+        normal = _unit(up0 - a * u_ax - c * w_ax)
+        # A point on the plane: d along up0 at hu = hw = 0, i.e. p0 = d * up0.
+        offset = float(normal @ (d * up0))
+        resid = pts[inl] @ normal - offset
+        above = (pts @ normal - offset) > cfg.inlier_m
+        fit = FloorFit(
+            normal,
+            offset,
+            int(len(pts)),
+            int(inl.sum()),
+            float(np.sqrt(np.mean(resid**2))),
+            float(above.mean()),
+        )
+        if np.allclose(normal, up, atol=1e-6):
+            break
+        up = normal
+    return fit
+
+
+def unwrap_root_angles(q_rad: np.ndarray) -> np.ndarray:
+    """Pelvis tilt, list and rotation without 360-deg steps (``numpy.unwrap``), and the rotation
+    brought near 0 at frame 0 by whole turns."""
+    q = np.array(q_rad, dtype=np.float64, copy=True)
+    for j in _ROOT_DOFS:
+        q[:, j] = np.unwrap(q[:, j])
+        q[:, j] -= 2 * np.pi * np.round(q[0, j] / (2 * np.pi))
+    return q
+
+
+def _pelvis_rotations(q_rad: np.ndarray) -> np.ndarray:
+    axes = sk.dof_axes()[_ROOT_DOFS]
+    r = fk_numpy.axis_angle_matrix(axes, q_rad[:, _ROOT_DOFS])  # (T, 3, 3, 3)
+    return r[:, 0] @ r[:, 1] @ r[:, 2]
+
+
+def _pelvis_angles(r: np.ndarray) -> np.ndarray:
+    """Inverse of ``_pelvis_rotations`` (Rz(tilt) Rx(list) Ry(rotation)), as in
+    ``core.kinematics.pelvis_angles_from_matrix``."""
+    lst = np.arcsin(np.clip(r[..., 2, 1], -1.0, 1.0))
+    rot = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
+    tilt = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
+    return np.stack([tilt, lst, rot], -1)
+
+
+def _facing(q_rad: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray | None:
+    """The pelvis's forward (+X body axis) over the first half second, horizontal, unit."""
+    n = max(1, min(len(q_rad), int(round(0.5 * fps))))
+    fwd = _pelvis_rotations(q_rad[:n])[:, :, 0].mean(0)
+    fwd = fwd - (fwd @ up) * up
+    if np.linalg.norm(fwd) < 0.2:
+        return None
+    return _unit(fwd)
+
+
+def camera_frame_only(cam: Camera, message: str) -> WorldFrame:
+    """No floor: keep the level-camera frame (identity transform)."""
+    return WorldFrame(
+        np.eye(3),
+        np.zeros(3),
+        float("nan"),
+        float("nan"),
+        float("nan"),
+        float(cam.focal_px),
+        "none",
+        "camera",
+        message=message,
+    )
+
+
+def world_frame(
+    fit: FloorFit, q_rad: np.ndarray, root_m: np.ndarray, fps: float, cam: Camera
+) -> WorldFrame:
+    """World axes from the floor fit: Y = floor normal, X = the subject's initial facing (the
+    camera's right when the pelvis points at the camera's axis), origin on the floor under the
+    pelvis at frame 0."""
+    up = _unit(fit.up)
+    fwd = _facing(q_rad, up, fps)
+    if fwd is None:
+        fwd = _unit(np.array([1.0, 0.0, 0.0]) - up[0] * up)
+    right = np.cross(fwd, up)  # X x Y = Z (right-handed: forward x up = right)
+    rot = np.stack([fwd, up, right])  # rows: world axes in the level frame
+    r0 = np.asarray(root_m[0], dtype=np.float64)
+    origin = r0 - (r0 @ up - fit.offset_m) * up
+    pitch, roll = pitch_roll_from_up(up)
+    return WorldFrame(
+        rot,
+        origin,
+        float(-fit.offset_m),
+        pitch,
+        roll,
+        float(cam.focal_px),
+        "feet",
+        "world",
+        floor_rms_m=fit.rms_m,
+        n_floor_points=fit.n_inliers,
+        elevated_fraction=fit.elevated_fraction,
+        message=(
+            f"floor from {fit.n_inliers} stance-foot points (RMS {100 * fit.rms_m:.1f} cm): "
+            f"camera {-fit.offset_m:.2f} m above it, pitch {pitch:.1f} deg, roll {roll:.1f} deg"
+        ),
+    )
+
+
+def to_world(
+    frame: WorldFrame, q_rad: np.ndarray, root_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-express a motion (q with pelvis angles, pelvis positions) in the world frame; the root
+    angles come back unwrapped."""
+    q = np.array(q_rad, dtype=np.float64, copy=True)
+    root = (np.asarray(root_m, dtype=np.float64) - frame.origin_m) @ frame.rotation.T
+    r = frame.rotation @ _pelvis_rotations(q)
+    q[:, _ROOT_DOFS] = _pelvis_angles(r)
+    return unwrap_root_angles(q), root
