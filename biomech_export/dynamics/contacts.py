@@ -26,6 +26,7 @@ POINTS = ("heel_r", "toe_r", "heel_l", "toe_l")
 FLOOR_REACH_M = 0.25  # a foot point whose usual lowest height is farther from Y=0 never touches
 HEIGHT_TOL_M = 0.025  # a contact point lies within this of its stance height ...
 SPEED_TOL_M_S = 0.35  # ... and moves with the ground to within this speed
+STANCE_SPREAD_M = 0.04  # stance heights of the foot points differ by at most this
 UNLOADED_BW = 0.05  # total vertical force below this fraction of body weight: flight
 
 
@@ -95,7 +96,11 @@ def _stance_heights(kin: BodyKinematics, source: str) -> dict[str, float]:
             f"(Y = 0; lowest foot point at {min(low.values()):.2f} m): GRF estimation needs a "
             "motion standing, walking or running on the floor"
         )
-    return low
+    # a point's stance height is its usual lowest one (heel and toe points sit at different
+    # heights above the sole), but never far above the lowest point of all: a foot held up
+    # for the whole motion is not standing on anything
+    floor = min(low.values())
+    return {p: min(v, floor + STANCE_SPREAD_M) for p, v in low.items()}
 
 
 def ground_velocity(

@@ -1,0 +1,279 @@
+"""GRF from kinematics alone (biomech_export.dynamics, `grf` and `id --estimate-grf`).
+
+Known answers: a static pose must be carried by exactly m g (OpenSim's total mass), split
+equally between two symmetric feet and wholly by the standing foot when the other is lifted,
+with the total centre of pressure under OpenSim's centre of mass. Against real force plates:
+OpenSim's gait2392 walk (reference scaled model and IK, treadmill). Bad inputs: one error line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from biomech_export.cli import main
+from biomech_export.mot import MotTable, read_mot, write_mot
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.opensim
+osim = pytest.importorskip("opensim")
+
+G2392 = ("opensim", "gait2392_subject01")
+
+
+def _gait2392():
+    d = shared_path(*G2392)
+    return (
+        d / "OutputReference" / "subject01_simbody.osim",
+        d / "OutputReference" / "subject01_walk1_ik.mot",
+        d / "subject01_walk1_grf.mot",
+    )
+
+
+def _static_pose(model_path, tmp_path, name, values_deg, n=40, fps=50.0):
+    """A .mot holding one pose still, lowered so that its lowest foot point touches Y = 0;
+    returns (path, total mass, centre of mass in ground)."""
+    model = osim.Model(str(model_path))
+    state = model.initSystem()
+    coords = model.getCoordinateSet()
+    for k, v in values_deg.items():
+        coords.get(k).setValue(state, np.deg2rad(v), False)
+    model.realizePosition(state)
+    bodies = model.getBodySet()
+    low = min(
+        bodies.get(b).findStationLocationInGround(state, osim.Vec3(*p)).get(1)
+        for b, p in (
+            ("calcn_r", (0, 0, 0)),
+            ("calcn_l", (0, 0, 0)),
+            ("toes_r", (0.05, 0, 0)),
+            ("toes_l", (0.05, 0, 0)),
+        )
+    )
+    ty = coords.get("pelvis_ty")
+    ty.setValue(state, ty.getValue(state) - low, False)
+    model.realizePosition(state)
+    com = model.calcMassCenterPosition(state).to_numpy()
+    names, row = [], []
+    for i in range(coords.getSize()):
+        c = coords.get(i)
+        names.append(c.getName())
+        v = c.getValue(state)
+        row.append(np.rad2deg(v) if c.getMotionType() == 1 else v)
+    t = np.arange(n) / fps
+    path = tmp_path / f"{name}.mot"
+    write_mot(path, MotTable(t, tuple(names), np.tile(row, (n, 1)), True, name))
+    return path, model.getTotalMass(state), com
+
+
+def test_static_standing_is_carried_by_mg_split_by_symmetry(tmp_path):
+    from biomech_export.dynamics import estimate_loads
+
+    model_path, _, _ = _gait2392()
+    mot, mass, com = _static_pose(model_path, tmp_path, "stand", {})
+    est = estimate_loads(model_path, mot)
+    mg = mass * 9.80665
+    f = est.loads.force_n
+    mid = slice(10, -10)  # away from the filter's ends
+    total = f["r"][mid] + f["l"][mid]
+    np.testing.assert_allclose(total[:, 1], mg, rtol=1e-3)
+    assert np.abs(total[:, [0, 2]]).max() < 1e-3 * mg
+    # the model is left-right symmetric: each foot carries half
+    np.testing.assert_allclose(f["r"][mid, 1], mg / 2, rtol=0.02)
+    # total centre of pressure under OpenSim's centre of mass (static equilibrium)
+    w = est.wrench
+    cop_x = w.moment_o_nm[mid, 2] / w.force_n[mid, 1]
+    cop_z = -w.moment_o_nm[mid, 0] / w.force_n[mid, 1]
+    np.testing.assert_allclose(cop_x, com[0], atol=1e-3)
+    np.testing.assert_allclose(cop_z, com[2], atol=1e-3)
+
+
+def test_static_one_foot_lifted_standing_foot_carries_all(tmp_path):
+    from biomech_export.dynamics import estimate_loads
+
+    model_path, _, _ = _gait2392()
+    mot, mass, _ = _static_pose(
+        model_path, tmp_path, "flamingo", {"hip_flexion_l": 60, "knee_angle_l": -45}
+    )
+    est = estimate_loads(model_path, mot)
+    mg = mass * 9.80665
+    f = est.loads.force_n
+    np.testing.assert_allclose(f["r"][10:-10, 1], mg, rtol=1e-3)
+    assert np.abs(f["l"]).max() < 1e-6 * mg
+    assert est.contacts.foot("l").max() < 0.01
+
+
+def test_gait2392_walk_against_force_plates():
+    """Treadmill walk, reference IK: measured 3.6/3.5 % BW vertical RMSE per foot, 3.9 total,
+    AP 1.9/1.7 (benchmarks/grf_benchmark.py); bounds leave margin, and the issue's targets
+    (10 % per foot, 5 % total, 3 % AP) must hold."""
+    from biomech_export.dynamics import estimate_loads
+
+    model_path, ik, plates = _gait2392()
+    est = estimate_loads(model_path, ik)
+    assert 1.0 < np.linalg.norm(est.ground_velocity_m_s) < 1.3  # treadmill found by itself
+    g = read_mot(plates)
+    t = est.loads.time_s
+    keep = (t >= g.time_s[0]) & (t <= g.time_s[-1])
+    assert keep.sum() > 100
+    bw = est.weight_n
+
+    def rmse(side, axis, prefix):
+        m = np.interp(t[keep], g.time_s, g.column(f"{prefix}ground_force_v{'xyz'[axis]}"))
+        return 100 * np.sqrt(np.mean((est.loads.force_n[side][keep, axis] - m) ** 2)) / bw
+
+    for side, prefix in (("r", ""), ("l", "1_")):
+        assert rmse(side, 1, prefix) < 6.0
+        assert rmse(side, 0, prefix) < 3.0
+    tot = est.loads.force_n["r"][keep, 1] + est.loads.force_n["l"][keep, 1]
+    meas = sum(np.interp(t[keep], g.time_s, g.column(f"{p}ground_force_vy")) for p in ("", "1_"))
+    assert 100 * np.sqrt(np.mean((tot - meas) ** 2)) / bw < 5.0
+
+
+def _short_ik(ik, tmp_path, t_end=1.5):
+    tab = read_mot(ik)
+    keep = tab.time_s <= t_end
+    coords = [
+        i
+        for i, lab in enumerate(tab.labels)
+        if not lab.endswith(("_tx", "_ty", "_tz")) or lab.startswith("pelvis_")
+    ]
+    coords = [i for i in coords if "force" not in tab.labels[i] and "torque" not in tab.labels[i]]
+    out = tmp_path / "walk_ik.mot"
+    write_mot(
+        out,
+        MotTable(
+            tab.time_s[keep],
+            tuple(tab.labels[i] for i in coords),
+            tab.data[keep][:, coords],
+            True,
+            "walk",
+        ),
+    )
+    return out
+
+
+def test_grf_and_id_commands_write_loads_moments_and_residuals(tmp_path, capsys):
+    model_path, ik, _ = _gait2392()
+    short = _short_ik(ik, tmp_path)
+    out = tmp_path / "grf"
+    assert main(["grf", str(model_path), str(short), "-o", str(out)]) == 0
+    tab = read_mot(out / "walk_grf.mot")
+    for s in "rl":
+        for c in (
+            "ground_force_{}_vx",
+            "ground_force_{}_vy",
+            "ground_force_{}_pz",
+            "ground_torque_{}_y",
+        ):
+            assert c.format(s) in tab.labels
+    assert (out / "walk_grf.png").stat().st_size > 10_000
+    # the ExternalLoads file is what OpenSim reads: two forces on the calcn bodies
+    loads = osim.ExternalLoads(str(out / "walk_grf.xml"), True)
+    bodies = sorted(loads.get(i).get_applied_to_body() for i in range(loads.getSize()))
+    assert bodies == ["calcn_l", "calcn_r"]
+
+    idout = tmp_path / "id"
+    assert main(["id", str(model_path), str(short), "-o", str(idout), "--estimate-grf"]) == 0
+    import json
+
+    summ = json.loads((idout / "walk_dynamics.json").read_text())
+    res = summ["pelvis_residual_force_rms_bw"]
+    assert 0.8 < res["without_grf"] < 1.3  # the pelvis holds the body up without GRF
+    assert res["with_estimated_grf"] < 0.05
+    sto = read_mot(idout / "walk_id.sto")
+    ankle = sto.column("ankle_angle_r_moment") / summ["mass_kg"]
+    assert -2.5 < ankle.min() < -0.8  # stance plantarflexion moment, N m/kg (walking)
+    assert (idout / "walk_moments.png").is_file()
+    staged = [p for p in idout.iterdir() if p.name.startswith(".") and p.is_dir()]
+    assert not staged  # no staging folder left behind
+    assert "BW" in capsys.readouterr().out
+
+
+def _bad(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_bad_inputs_give_one_line_and_keep_earlier_results(tmp_path, capsys):
+    model_path, ik, _ = _gait2392()
+    short = _short_ik(ik, tmp_path)
+    out = tmp_path / "out"
+    assert main(["grf", str(model_path), str(short), "-o", str(out)]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    tab = read_mot(short)
+
+    # a model without foot bodies
+    m = osim.Model()
+    b = osim.Body("block", 10.0, osim.Vec3(0), osim.Inertia(1, 1, 1))
+    m.addBody(b)
+    m.addJoint(osim.FreeJoint("free", m.getGround(), b))
+    m.finalizeConnections()
+    nofeet = tmp_path / "block.osim"
+    m.printToXML(str(nofeet))
+    assert "calcn_r" in _bad(
+        ["grf", str(nofeet), str(short), "-o", str(out), "--name", "walk"], capsys
+    )
+
+    # unknown and missing coordinates
+    extra = tmp_path / "walk_extra.mot"
+    write_mot(
+        extra,
+        MotTable(
+            tab.time_s,
+            tab.labels + ("shoulder_r_x",),
+            np.c_[tab.data, np.zeros(len(tab.time_s))],
+            True,
+        ),
+    )
+    assert "shoulder_r_x" in _bad(
+        ["grf", str(model_path), str(extra), "-o", str(out), "--name", "walk"], capsys
+    )
+    j = tab.labels.index("knee_angle_r")
+    fewer = tmp_path / "walk_fewer.mot"
+    write_mot(
+        fewer,
+        MotTable(
+            tab.time_s, tab.labels[:j] + tab.labels[j + 1 :], np.delete(tab.data, j, axis=1), True
+        ),
+    )
+    assert "knee_angle_r" in _bad(
+        ["grf", str(model_path), str(fewer), "-o", str(out), "--name", "walk"], capsys
+    )
+
+    # nobody on the floor: the same walk two metres up
+    up = tab.data.copy()
+    up[:, tab.labels.index("pelvis_ty")] += 2.0
+    swim = tmp_path / "walk_up.mot"
+    write_mot(swim, MotTable(tab.time_s, tab.labels, up, True))
+    assert "floor" in _bad(
+        ["grf", str(model_path), str(swim), "-o", str(out), "--name", "walk"], capsys
+    )
+
+    # contacts of another length
+    n = len(tab.time_s) - 5
+    cont = tmp_path / "walk_contacts.sto"
+    write_mot(
+        cont,
+        MotTable(tab.time_s[:n], ("heel_r", "toe_r", "heel_l", "toe_l"), np.ones((n, 4)), False),
+    )
+    msg = _bad(
+        [
+            "grf",
+            str(model_path),
+            str(short),
+            "-o",
+            str(out),
+            "--name",
+            "walk",
+            "--contacts",
+            str(cont),
+        ],
+        capsys,
+    )
+    assert "frames" in msg and "contacts" in msg
+
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # nothing half-written, the earlier result kept
