@@ -1,4 +1,9 @@
-"""BVH reading and retargeting of CMU-style BVH motion onto BSM-46 by IK on joint positions.
+"""BVH reading and retargeting of CMU-family motion onto BSM-46 by IK on joint positions.
+
+Any of the CMU namings (CMU ``Hips/LeftUpLeg``, cgspeed ``Hips/LeftHip``, Daz-friendly
+``hip/lThigh``, ASF names) and ASF/AMC files are read through ``core.mocap.track``; the notes below
+use the CMU names. Daz-friendly files have no toe joint: the toe tip (the foot's end site) is a
+marker on the calcaneus with the MTP at neutral, and the eye midpoint is a head marker.
 
 Units: the BVH length unit is chosen from the data: the candidate (m, cm, mm, inch, CMU's
 inch/0.45) that puts the median standing height of the root (Hips) nearest 0.95 m.
@@ -65,7 +70,8 @@ class BvhData:
 
 
 def read_bvh(path: str | Path) -> BvhData:
-    """Parse a BVH file (HIERARCHY + MOTION)."""
+    """Parse a BVH file (HIERARCHY + MOTION). A malformed file raises ValueError naming the file
+    and what is wrong (unbalanced braces, bad channels, frame time <= 0, value count)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"BVH file not found: {path}")
@@ -74,13 +80,21 @@ def read_bvh(path: str | Path) -> BvhData:
     stack: list[int] = []
     i = 0
     pending_end = False
+
+    def bad(msg: str) -> ValueError:
+        return ValueError(f"{path}: malformed BVH ({msg})")
+
+    if not tokens or tokens[0].upper() != "HIERARCHY":
+        raise ValueError(f"{path}: not a BVH file (no HIERARCHY at the start)")
     try:
-        if tokens[0].upper() != "HIERARCHY":
-            raise ValueError(f"{path}: not a BVH file (no HIERARCHY)")
         i = 1
         while tokens[i].upper() != "MOTION":
             t = tokens[i]
             if t in ("ROOT", "JOINT"):
+                if t == "ROOT" and stack:
+                    raise bad(f"ROOT {tokens[i + 1]!r} inside another joint's braces")
+                if t == "JOINT" and not stack:
+                    raise bad(f"JOINT {tokens[i + 1]!r} outside any ROOT's braces")
                 joints.append(BvhJoint(tokens[i + 1], stack[-1] if stack else -1, np.zeros(3), ()))
                 i += 2
             elif t == "End":
@@ -90,10 +104,14 @@ def read_bvh(path: str | Path) -> BvhData:
                 stack.append(-2 if pending_end else len(joints) - 1)
                 i += 1
             elif t == "}":
+                if not stack:
+                    raise bad("unbalanced braces: '}' without a matching '{'")
                 stack.pop()
                 pending_end = False
                 i += 1
             elif t == "OFFSET":
+                if not stack:
+                    raise bad("OFFSET outside any joint's braces")
                 v = np.array([float(x) for x in tokens[i + 1 : i + 4]])
                 if stack[-1] == -2:
                     parent = [s for s in stack if s >= 0][-1]
@@ -102,22 +120,45 @@ def read_bvh(path: str | Path) -> BvhData:
                     joints[stack[-1]].offset = v
                 i += 4
             elif t == "CHANNELS":
+                if not joints:
+                    raise bad("CHANNELS before any joint")
                 n = int(tokens[i + 1])
-                joints[-1].channels = tuple(tokens[i + 2 : i + 2 + n])
+                ch = tuple(tokens[i + 2 : i + 2 + n])
+                wrong = [c for c in ch if c[:1] not in "XYZ" or c[1:] not in _CHANNEL_KINDS]
+                if wrong:
+                    raise bad(f"unknown channel {wrong[0]!r} of joint {joints[-1].name!r}")
+                joints[-1].channels = ch
                 i += 2 + n
             else:
-                raise ValueError(f"{path}: unexpected token {t!r} in HIERARCHY")
+                raise bad(f"unexpected token {t!r} in HIERARCHY")
+        if stack:
+            raise bad(f"unbalanced braces: {len(stack)} '{{' not closed before MOTION")
+        if tokens[i + 1] != "Frames:" or tokens[i + 3] != "Frame" or tokens[i + 4] != "Time:":
+            raise bad("expected 'Frames: N' and 'Frame Time: S' after MOTION")
         n_frames = int(tokens[i + 2])
         frame_time = float(tokens[i + 5])
         values = np.array(tokens[i + 6 :], dtype=np.float64)
-    except (IndexError, ValueError) as e:
-        raise ValueError(f"{path}: malformed BVH ({e})") from e
+    except IndexError:
+        raise bad("file ends early") from None
+    except ValueError as e:
+        if str(e).startswith(str(path)):
+            raise
+        raise bad(str(e)) from e
+    if not joints:
+        raise bad("no joints in HIERARCHY")
+    if not (np.isfinite(frame_time) and frame_time > 0):
+        raise bad(f"Frame Time must be a positive number of seconds, got {tokens[i + 5]}")
+    if n_frames < 1:
+        raise bad(f"Frames must be at least 1, got {n_frames}")
     n_ch = sum(len(j.channels) for j in joints)
     if n_ch == 0 or values.size != n_frames * n_ch:
-        raise ValueError(
-            f"{path}: expected {n_frames} frames x {n_ch} channels, got {values.size} values"
-        )
+        raise bad(f"expected {n_frames} frames x {n_ch} channels, got {values.size} values")
+    if not np.isfinite(values).all():
+        raise bad("non-finite values (nan/inf) in MOTION")
     return BvhData(joints, frame_time, values.reshape(n_frames, n_ch))
+
+
+_CHANNEL_KINDS = ("position", "rotation")
 
 
 def _axis_rot(axis: str, deg: np.ndarray) -> np.ndarray:
@@ -181,10 +222,12 @@ class RetargetReport:
     at_limit_fraction: dict[str, float]  # per limited DOF: frames within 2 deg of a limit
     needed_range_deg: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     # DOF -> (min, max, frames outside the table) from an IK without limits, where outside
+    convention: str = ""  # joint naming read (core.mocap.track.CONVENTIONS)
 
     def summary(self) -> str:
         lines = [
-            f"{self.source}: {self.n_frames} frames at {self.fps:g} Hz; unit {self.unit} "
+            f"{self.source}: {self.n_frames} frames at {self.fps:g} Hz; "
+            f"naming {self.convention or '?'}; unit {self.unit} "
             f"({self.unit_m:.5f} m); BVH stature {self.stature_m:.2f} m",
             f"{'target':18s} mean mm  p95 mm",
         ]
@@ -209,17 +252,12 @@ class RetargetReport:
         return "\n".join(lines)
 
 
-def _choose_unit(data: BvhData, pos: np.ndarray) -> tuple[str, float]:
+def _choose_unit(pos: np.ndarray) -> tuple[str, float]:
     root_height = float(np.median(pos[:, 0, 1] - pos[:, :, 1].min(axis=1)))
+    if not np.isfinite(root_height) or root_height <= 0:
+        raise ValueError("cannot choose a length unit: the root is never above the other joints")
     best = min(_UNITS.items(), key=lambda kv: abs(np.log(root_height * kv[1] / 0.95)))
     return best
-
-
-def _find(data: BvhData, *names: str) -> int:
-    for n in names:
-        if n in data.names:
-            return data.index(n)
-    raise ValueError(f"BVH has none of the joints {names} (CMU naming expected)")
 
 
 def retarget_bvh(
@@ -228,77 +266,77 @@ def retarget_bvh(
     max_frames: int | None = None,
     target_fps: float | None = None,
 ):
-    """CMU-style BVH -> (Motion, RetargetReport) on a BSM-46 skeleton scaled to the BVH subject.
-    ``target_fps`` keeps every n-th frame so that the rate is at most that (e.g. 120 Hz -> 30)."""
+    """A CMU-family motion file -> (Motion, RetargetReport) on a BSM-46 skeleton scaled to its
+    subject. BVH in any supported naming (``core.mocap.track.CONVENTIONS``) or ASF/AMC (the .asf
+    beside the .amc). ``target_fps`` keeps every n-th frame so that the rate is at most that
+    (e.g. 120 Hz -> 30)."""
+    from core.mocap.track import load_track
+
+    track = load_track(path, target_fps=target_fps, max_frames=max_frames)
+    return retarget_track(track, unit_m=unit_m)
+
+
+def retarget_track(track, unit_m: float | None = None):
+    """``core.mocap.track.JointTrack`` -> (Motion, RetargetReport); see :func:`retarget_bvh`."""
     import torch
 
     from core import ik
     from core import kinematics as kin
+    from core.mocap.track import find_convention
     from core.motion import Motion
 
-    data = read_bvh(path)
-    if target_fps is not None:
-        if target_fps <= 0:
-            raise ValueError(f"target_fps must be positive, got {target_fps}")
-        stride = max(1, round(1.0 / (data.frame_time_s * target_fps)))
-        data = BvhData(data.joints, data.frame_time_s * stride, data.motion[::stride])
-    if max_frames is not None:
-        data = BvhData(data.joints, data.frame_time_s, data.motion[:max_frames])
-    pos, ends = bvh_positions(data)
-    rest, rest_ends = bvh_positions(data, rest=True)
-    unit, scale = ("given", unit_m) if unit_m else _choose_unit(data, pos)
-    # CMU names in the 01_01 style first, then the 131_xx style (Hip/Knee/Ankle/Shoulder...).
-    j = {
-        "hips": _find(data, "Hips"),
-        "spine": _find(data, "Spine", "Chest"),
-        "spine1": _find(data, "Spine1", "Chest2"),
-        "neck1": _find(data, "Neck1", "Neck"),
-        "head": _find(data, "Head"),
-    }
-    for s, side in (("r", "Right"), ("l", "Left")):
-        for key, names_ in (
-            ("upleg", ("UpLeg", "Hip")),
-            ("leg", ("Leg", "Knee")),
-            ("foot", ("Foot", "Ankle")),
-            ("toe", ("ToeBase", "Toe")),
-            ("arm", ("Arm", "Shoulder")),
-            ("forearm", ("ForeArm", "Elbow")),
-            ("hand", ("Hand", "Wrist")),
-        ):
-            j[f"{key}_{s}"] = _find(data, *(side + n for n in names_))
-    fingers = {
-        s: _find(data, f"{s.upper()}Fingers", f"{side}HandIndex1", f"{side}Hand")
-        for s, side in (("r", "Right"), ("l", "Left"))
-    }
-    # Axes: BVH -> OpenSim (X forward, Y up, Z right) from the rest pose.
+    path = track.source
+    if track.n_frames < 1:
+        raise ValueError(f"{path}: no frames to retarget")
+    roles = find_convention(track)
+    pos, rest = track.pos, track.rest
+    if unit_m:
+        unit, scale = "given", unit_m
+    elif track.unit_m:
+        unit, scale = (
+            "cmu (inch/0.45)" if abs(track.unit_m - 0.0254 / 0.45) < 1e-9 else "asf",
+            (track.unit_m),
+        )
+    else:
+        unit, scale = _choose_unit(pos)
+    pt = lambda role: roles.point(track, role)  # noqa: E731
+    rp = lambda role: roles.point(track, role, rest=True)  # noqa: E731
+    # Axes: file -> OpenSim (X forward, Y up, Z right) from the rest pose.
     up = np.array([0.0, 1.0, 0.0])
-    left = rest[0, j["upleg_l"]] - rest[0, j["upleg_r"]]
+    left = rp("upleg_l") - rp("upleg_r")
     left = left - up * (left @ up)
     left /= np.linalg.norm(left)
     fwd = np.cross(left, up)
-    basis = np.stack([fwd, up, -left])  # rows: OpenSim axes in BVH coordinates
+    basis = np.stack([fwd, up, -left])  # rows: OpenSim axes in file coordinates
     to_os = lambda p: scale * (p @ basis.T)  # noqa: E731
-    P, E, R = to_os(pos), to_os(ends), to_os(rest[0])
-    RE = to_os(rest_ends[0])
+    P = {r: to_os(pt(r)) for r in roles.specs}
+    R = {r: to_os(rp(r)) for r in roles.specs}
+    all_rest = to_os(np.concatenate([rest, track.rest_ends[np.isfinite(track.rest_ends).all(1)]]))
 
     def seg(a: str, b: str) -> float:
-        return float(np.linalg.norm(R[j[b]] - R[j[a]]))
+        return float(np.linalg.norm(R[b] - R[a]))
 
     off = sk.default_offsets(1.75)
     B = sk.BODY
     new = np.zeros_like(off)
     new[B["lumbar"]] = 0.0
-    new[B["thorax"]] = R[j["spine1"]] - R[j["hips"]]
-    new[B["head"]] = R[j["neck1"]] - R[j["spine1"]]
+    new[B["thorax"]] = R["spine1"] - R["hips"]
+    new[B["head"]] = R["neck1"] - R["spine1"]
+    toe_tip_template = np.array([0.04, 0.0, 0.0])  # toes origin (MTP) -> tip, 1.75 m adult
     for s in "rl":
-        new[B[f"femur_{s}"]] = R[j[f"upleg_{s}"]] - R[j["hips"]]
+        new[B[f"femur_{s}"]] = R[f"upleg_{s}"] - R["hips"]
         new[B[f"tibia_{s}"]] = [0.0, -seg(f"upleg_{s}", f"leg_{s}"), 0.0]
         new[B[f"talus_{s}"]] = [0.0, -seg(f"leg_{s}", f"foot_{s}"), 0.0]
         foot = off[B[f"calcn_{s}"]] + off[B[f"toes_{s}"]]
-        k = seg(f"foot_{s}", f"toe_{s}") / np.linalg.norm(foot)
+        if roles.has(f"toe_{s}"):
+            k = seg(f"foot_{s}", f"toe_{s}") / np.linalg.norm(foot)
+        elif roles.has(f"foot_end_{s}"):  # ankle -> toe tip only (Daz): scale the whole foot
+            k = seg(f"foot_{s}", f"foot_end_{s}") / np.linalg.norm(foot + toe_tip_template)
+        else:
+            k = np.linalg.norm(new[B[f"tibia_{s}"]]) / np.linalg.norm(off[B[f"tibia_{s}"]])
         new[B[f"calcn_{s}"]] = off[B[f"calcn_{s}"]] * k
         new[B[f"toes_{s}"]] = off[B[f"toes_{s}"]] * k
-        shoulder = R[j[f"arm_{s}"]] - R[j["spine1"]]
+        shoulder = R[f"arm_{s}"] - R["spine1"]
         stature_k = np.linalg.norm(new[B["thorax"]] + new[B["head"]]) / 0.46
         new[B[f"scapula_{s}"]] = off[B[f"scapula_{s}"]] * stature_k
         new[B[f"humerus_{s}"]] = shoulder - new[B[f"scapula_{s}"]]
@@ -316,13 +354,14 @@ def retarget_bvh(
         local.append(np.asarray(loc, dtype=np.float64))
         cols.append(series)
 
-    add("Hips", "pelvis", [0, 0, 0], P[:, j["hips"]])
-    add("Spine", "lumbar", R[j["spine"]] - R[j["hips"]], P[:, j["spine"]])
-    add("Spine1", "thorax", [0, 0, 0], P[:, j["spine1"]])
-    add("Neck1", "head", [0, 0, 0], P[:, j["neck1"]])
-    add("Head", "head", R[j["head"]] - R[j["neck1"]], P[:, j["head"]])
-    if np.isfinite(RE[j["head"]]).all():
-        add("Head_end", "head", RE[j["head"]] - R[j["neck1"]], E[:, j["head"]])
+    add("Hips", "pelvis", [0, 0, 0], P["hips"])
+    add("Spine", "lumbar", R["spine"] - R["hips"], P["spine"])
+    add("Spine1", "thorax", [0, 0, 0], P["spine1"])
+    add("Neck1", "head", [0, 0, 0], P["neck1"])
+    add("Head", "head", R["head"] - R["neck1"], P["head"])
+    for extra, label in (("head_end", "Head_end"), ("eyes", "Eyes")):
+        if roles.has(extra):
+            add(label, "head", R[extra] - R["neck1"], P[extra])
     for s, side in (("r", "Right"), ("l", "Left")):
         for key, body, label in (
             ("upleg", "femur", "UpLeg"),
@@ -333,17 +372,29 @@ def retarget_bvh(
             ("forearm", "ulna", "ForeArm"),
             ("hand", "hand", "Hand"),
         ):
-            add(side + label, f"{body}_{s}", [0, 0, 0], P[:, j[f"{key}_{s}"]])
-        t = j[f"toe_{s}"]
-        if np.isfinite(RE[t]).all():
-            add(f"{side}Toe_end", f"toes_{s}", [np.linalg.norm(RE[t] - R[t]), 0, 0], E[:, t])
-        f = fingers[s]
-        if f != j[f"hand_{s}"] and np.isfinite(RE[f]).all():
-            length = np.linalg.norm(RE[f] - R[j[f"hand_{s}"]])
-            add(f"{side}Fingers_end", f"hand_{s}", [0, -length, 0], E[:, f])
+            if roles.has(f"{key}_{s}"):
+                add(side + label, f"{body}_{s}", [0, 0, 0], P[f"{key}_{s}"])
+        if roles.has(f"toe_{s}") and roles.has(f"toe_end_{s}"):
+            length = seg(f"toe_{s}", f"toe_end_{s}")
+            add(f"{side}Toe_end", f"toes_{s}", [length, 0, 0], P[f"toe_end_{s}"])
+        elif roles.has(f"foot_end_{s}"):  # toe tip on the foot with the MTP at neutral
+            tip = new[B[f"toes_{s}"]] + toe_tip_template * _k_foot(new, off, B, s)
+            add(f"{side}Toe_end", f"calcn_{s}", tip, P[f"foot_end_{s}"])
+        if roles.has(f"fingers_{s}"):
+            length = seg(f"hand_{s}", f"fingers_{s}")
+            add(f"{side}Fingers_end", f"hand_{s}", [0, -length, 0], P[f"fingers_{s}"])
     x = np.stack(cols, 1)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{path}: non-finite joint positions (NaN/inf values in the motion)")
     bodies_a, local_a = np.array(bodies), np.stack(local)
-    log.info("BVH %s: %d frames, unit %s, %d targets", path, len(x), unit, len(names))
+    log.info(
+        "%s (%s naming): %d frames, unit %s, %d targets",
+        path,
+        roles.convention.label,
+        len(x),
+        unit,
+        len(names),
+    )
     res = ik.solve_ik(torch.from_numpy(x), bodies_a, local_a, new)
     q = res.q_rad.numpy()
     root = res.root_m.numpy()
@@ -355,11 +406,8 @@ def retarget_bvh(
     near = (q - lo < np.deg2rad(2)) | (hi - q < np.deg2rad(2))
     frac = {n: float(near[:, i].mean()) for i, n in enumerate(sk.DOF_NAMES) if lim[i]}
     needed: dict[str, tuple[float, float, int]] = {}  # not estimated yet (see module doc)
-    stature = float(
-        (R[:, 1].max() if not np.isfinite(RE).any() else np.nanmax(RE[:, 1]))
-        - min(R[:, 1].min(), np.nanmin(RE[:, 1]))
-    )
-    fps = 1.0 / data.frame_time_s
+    stature = float(all_rest[:, 1].max() - all_rest[:, 1].min())
+    fps = 1.0 / track.frame_time_s
     report = RetargetReport(
         str(path),
         len(x),
@@ -372,6 +420,7 @@ def retarget_bvh(
         {n: float(np.percentile(err_mm[:, k], 95)) for k, n in enumerate(names)},
         frac,
         needed,
+        convention=roles.convention.name,
     )
     height = float(np.clip(stature, 0.5, 2.6))
     motion = Motion(
@@ -388,6 +437,8 @@ def retarget_bvh(
         provenance={
             "retarget_bvh": {
                 "source": str(path),
+                "format": track.format,
+                "naming": roles.convention.name,
                 "unit": unit,
                 "unit_m": scale,
                 "ik": "core.ik (joint-centre targets)",
@@ -396,3 +447,8 @@ def retarget_bvh(
         },
     )
     return motion, report
+
+
+def _k_foot(new: np.ndarray, off: np.ndarray, B: dict, s: str) -> float:
+    """Scale of the retargeted foot relative to the template (calcn offset ratio)."""
+    return float(np.linalg.norm(new[B[f"calcn_{s}"]]) / np.linalg.norm(off[B[f"calcn_{s}"]]))

@@ -1,0 +1,347 @@
+"""The real-motion bank: every CMU take in the shared data except the held-out ones, retargeted
+onto BSM-46 at 30 fps, cached under ``.cache/motion_bank`` (built by a command, resumable,
+deterministic).
+
+    python -m core.mocap.bank build     # retarget what is missing or stale (nice it: ~40 min CPU)
+    python -m core.mocap.bank report    # per-clip tracking error, limits, frames kept
+
+Takes: ``mocap/cmu`` (01_01 and 11_01 as ASF/AMC; the 01_01 BVH is the same take) and
+``mocap/cmu_more`` (ASF/AMC of subjects 01-03, Daz-friendly BVH of subjects 02-16 and the dance
+folder). A take that exists as AMC and as BVH is counted once, from the AMC (the subject's own
+skeleton; the Daz-friendly conversion uses one fixed figure for everybody). Held-out clips
+(``core.mocap.holdout``) are never read.
+
+Daz-friendly takes keep pose biases of their conversion even after the limb straightening in
+``core.mocap.track`` (hips, ankles, spine: several degrees). The build measures them on the takes
+present in both formats (Daz BVH vs AMC, per DOF, mean over frames and takes) and subtracts that
+mean from every Daz-friendly take; ``report`` prints the table and the leave-one-subject-out
+residual.
+
+Frames whose retarget misses the source by more than ``BAD_FRAME_MM`` (mean over targets) are
+dropped when the bank is loaded (the clip is split there; pieces under 1 s are dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import skeleton as sk
+from core.mocap.holdout import check_not_held_out, clip_id, is_held_out
+
+__all__ = ["BankClip", "bank_sources", "build_bank", "load_bank", "DEFAULT_BANK", "main"]
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_BANK = REPO / ".cache" / "motion_bank"
+FPS = 30.0
+BAD_FRAME_MM = 40.0
+MIN_PIECE_S = 1.0
+_CODE = ("core/bvh.py", "core/mocap/track.py", "core/mocap/asf_amc.py")
+
+
+@dataclass
+class BankClip:
+    clip: str
+    q_rad: np.ndarray  # (T, 46) within the limits, skeleton convention of the bank
+    fps: float
+    source: str
+
+
+def _shared_default() -> Path:
+    return Path(os.environ.get("BIOMOCAP_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def bank_sources(shared: Path) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """(training sources in a fixed order, [(Daz BVH, AMC) pairs of the same take])."""
+    mocap = Path(shared) / "mocap"
+    if not mocap.is_dir():
+        raise FileNotFoundError(f"no mocap folder under {shared} (set BIOMOCAP_SHARED_DATA)")
+    amc = sorted((mocap / "cmu").glob("*.amc")) + sorted((mocap / "cmu_more").rglob("*.amc"))
+    bvh = sorted((mocap / "cmu").glob("*.bvh")) + sorted((mocap / "cmu_more").rglob("*.bvh"))
+    by_id: dict[str, Path] = {}
+    for p in amc + bvh:  # AMC first: it wins a take present in both formats
+        cid = clip_id(p)
+        if not is_held_out(cid) and cid not in by_id:
+            by_id[cid] = p
+    amc_ids = {clip_id(p): p for p in amc}
+    pairs = [
+        (p, amc_ids[clip_id(p)])
+        for p in bvh
+        if clip_id(p) in amc_ids and "cmu_more" in p.parts and not is_held_out(p)
+    ]
+    return [by_id[c] for c in sorted(by_id)], pairs
+
+
+def _code_hash() -> str:
+    h = hashlib.sha1()
+    for rel in _CODE:
+        h.update((REPO / rel).read_bytes())
+    h.update(str(getattr(sk, "SKELETON_CONVENTION", 1)).encode())
+    return h.hexdigest()[:10]
+
+
+def _file_hash(p: Path) -> str:
+    return hashlib.sha1(p.read_bytes()).hexdigest()[:12]
+
+
+def _retarget(path: Path, out: Path, code: str) -> dict:
+    """Retarget one take into ``out`` (npz + json), unless a current copy is there."""
+    key = f"{_file_hash(path)}-{code}"
+    meta_p = out.with_suffix(".json")
+    if meta_p.is_file() and out.is_file():
+        meta = json.loads(meta_p.read_text())
+        if meta.get("key") == key:
+            return meta
+    from core.bvh import retarget_bvh
+    from core.motion import atomic_write
+
+    motion, rep = retarget_bvh(path, target_fps=FPS)
+    err = np.linalg.norm(_model_points(motion) - motion.markers_m, axis=-1)  # (T, targets) metres
+    frame_mm = 1e3 * err.mean(1)
+    arrays = {
+        "q_rad": motion.q_rad.astype(np.float32),
+        "root_m": motion.root_m.astype(np.float32),
+        "offsets_m": motion.offsets_m.astype(np.float32),
+        "frame_error_mm": frame_mm.astype(np.float32),
+    }
+    atomic_write(out, lambda fh: np.savez(fh, **arrays), binary=True)
+    pressing = {k: v for k, v in rep.at_limit_fraction.items() if v > 0.05}
+    meta = {
+        "key": key,
+        "clip": clip_id(path),
+        "source": str(path),
+        "format": motion.provenance["retarget_bvh"]["format"],
+        "naming": rep.convention,
+        "unit": rep.unit,
+        "fps": motion.fps,
+        "n_frames": motion.n_frames,
+        "stature_m": rep.stature_m,
+        "error_mean_mm": float(np.mean(list(rep.error_mean_mm.values()))),
+        "error_p95_max_mm": float(np.max(list(rep.error_p95_mm.values()))),
+        "worst_target": max(rep.error_mean_mm, key=rep.error_mean_mm.get),
+        "worst_target_mm": float(max(rep.error_mean_mm.values())),
+        "bad_frames": int((frame_mm > BAD_FRAME_MM).sum()),
+        "limit_violations": int(sk.limit_violations(motion.q_rad)),
+        "pressing": pressing,
+    }
+    atomic_write(meta_p, lambda fh: fh.write(json.dumps(meta, indent=1)))
+    return meta
+
+
+def _model_points(motion) -> np.ndarray:
+    import torch
+
+    from core import kinematics as kin
+
+    fk = kin.forward_kinematics(
+        torch.from_numpy(motion.q_rad),
+        torch.from_numpy(motion.root_m),
+        torch.from_numpy(motion.offsets_m),
+    )
+    return kin.body_points(
+        fk, torch.from_numpy(motion.marker_bodies), torch.from_numpy(motion.marker_local_m)
+    ).numpy()
+
+
+def _daz_correction(folder: Path, pairs: list[tuple[Path, Path]], code: str) -> dict:
+    """Per-DOF mean bias (rad) of Daz-friendly takes vs the same takes' AMC, and the
+    leave-one-subject-out residual MAE (deg) of correcting with the other subjects' mean."""
+    diffs: dict[str, list[np.ndarray]] = {}
+    for daz, amc in pairs:
+        _retarget(daz, folder / "pairs" / f"{clip_id(daz)}_daz.npz", code)
+        qa = np.load(folder / "pairs" / f"{clip_id(daz)}_daz.npz")["q_rad"].astype(np.float64)
+        _retarget(amc, folder / "clips" / f"{clip_id(amc)}.npz", code)
+        qb = np.load(folder / "clips" / f"{clip_id(amc)}.npz")["q_rad"].astype(np.float64)
+        n = min(len(qa), len(qb))
+        subject = clip_id(daz).split("_")[0]
+        diffs.setdefault(subject, []).append(qa[:n] - qb[:n])
+    if not diffs:
+        return {}
+    heading = sk.DOF["pelvis_rotation"]
+    allv = np.concatenate([d for v in diffs.values() for d in v])
+    bias = allv.mean(0)
+    bias[heading] = 0.0
+    before = np.rad2deg(np.abs(allv)).mean(0)
+    loso = {}
+    for s in diffs:
+        rest = np.concatenate([d for k, v in diffs.items() if k != s for d in v])
+        b = rest.mean(0) if len(rest) else bias
+        b[heading] = 0.0
+        own = np.concatenate(diffs[s])
+        loso[s] = np.rad2deg(np.abs(own - b)).mean(0).tolist()
+    return {
+        "pairs": [[str(a), str(b)] for a, b in pairs],
+        "bias_rad": bias.tolist(),
+        "mae_before_deg": before.tolist(),
+        "loso_mae_after_deg": loso,
+    }
+
+
+def build_bank(shared: Path, folder: Path = DEFAULT_BANK) -> dict:
+    """Retarget every training take (missing or stale ones only) and write ``bank.json``."""
+    from core.motion import atomic_write
+
+    sources, pairs = bank_sources(shared)
+    code = _code_hash()
+    (folder / "clips").mkdir(parents=True, exist_ok=True)
+    (folder / "pairs").mkdir(parents=True, exist_ok=True)
+    daz = _daz_correction(folder, pairs, code)
+    clips = []
+    for i, path in enumerate(sources, 1):
+        check_not_held_out(path, "the motion bank")
+        meta = _retarget(path, folder / "clips" / f"{clip_id(path)}.npz", code)
+        log.info(
+            "[%d/%d] %s: %d frames, %s, tracking %.1f mm",
+            i,
+            len(sources),
+            meta["clip"],
+            meta["n_frames"],
+            meta["naming"],
+            meta["error_mean_mm"],
+        )
+        clips.append(meta)
+    index = {
+        "fps": FPS,
+        "skeleton_convention": int(getattr(sk, "SKELETON_CONVENTION", 1)),
+        "code": code,
+        "bad_frame_mm": BAD_FRAME_MM,
+        "daz_correction": daz,
+        "clips": clips,
+    }
+    atomic_write(folder / "bank.json", lambda fh: fh.write(json.dumps(index, indent=1)))
+    return index
+
+
+def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
+    """The bank's clips, bad frames cut out, Daz-friendly takes bias-corrected, in the current
+    skeleton convention. Raises FileNotFoundError with the build command if it is missing."""
+    index_p = Path(folder) / "bank.json"
+    if not index_p.is_file():
+        raise FileNotFoundError(
+            f"no motion bank at {folder}; build it with: python -m core.mocap.bank build"
+        )
+    index = json.loads(index_p.read_text())
+    conv = int(index.get("skeleton_convention", 1))
+    bias = np.asarray(index.get("daz_correction", {}).get("bias_rad", np.zeros(sk.N_DOFS)))
+    lo, hi = sk.limits_rad()
+    lo, hi = np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
+    out = []
+    for meta in index["clips"]:
+        check_not_held_out(meta["clip"], "training")
+        with np.load(Path(folder) / "clips" / f"{meta['clip']}.npz") as z:
+            q = z["q_rad"].astype(np.float64)
+            bad = z["frame_error_mm"] > index.get("bad_frame_mm", BAD_FRAME_MM)
+        if meta["naming"] == "daz":
+            q = np.clip(q - bias, lo, hi)
+        if hasattr(sk, "to_current_convention"):
+            q = sk.to_current_convention(q, conv)
+        fps = float(meta["fps"])
+        edges = np.flatnonzero(np.diff(np.r_[1, bad.astype(int), 1]))  # good runs between
+        starts, ends = edges[::2], edges[1::2]
+        for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            if (b - a) / fps >= MIN_PIECE_S:
+                name = meta["clip"] if len(starts) == 1 else f"{meta['clip']}#{k}"
+                out.append(BankClip(name, q[a:b], fps, meta["source"]))
+    return out
+
+
+def report(folder: Path = DEFAULT_BANK) -> str:
+    index_p = Path(folder) / "bank.json"
+    if not index_p.is_file():
+        raise FileNotFoundError(
+            f"no motion bank at {folder}; run: python -m core.mocap.bank build"
+        )
+    index = json.loads(index_p.read_text())
+    lines = [
+        f"{'clip':12s} {'naming':8s} {'frames':>6s} {'s':>5s} {'track mm':>8s} {'p95max':>6s} "
+        f"{'bad':>4s} {'viol':>4s}  worst target"
+    ]
+    total = 0
+    for m in index["clips"]:
+        total += m["n_frames"] - m["bad_frames"]
+        lines.append(
+            f"{m['clip']:12s} {m['naming']:8s} {m['n_frames']:6d} {m['n_frames'] / m['fps']:5.1f} "
+            f"{m['error_mean_mm']:8.1f} {m['error_p95_max_mm']:6.1f} {m['bad_frames']:4d} "
+            f"{m['limit_violations']:4d}  {m['worst_target']} {m['worst_target_mm']:.1f}"
+        )
+    kept = sum(len(c.q_rad) for c in load_bank(folder))
+    lines.append(
+        f"{len(index['clips'])} takes, {total} good frames of "
+        f"{sum(m['n_frames'] for m in index['clips'])} ({total / FPS / 60:.1f} min at 30 fps); "
+        f"{kept} frames in pieces >= {MIN_PIECE_S:g} s; skeleton convention "
+        f"{index['skeleton_convention']}"
+    )
+    daz = index.get("daz_correction") or {}
+    if daz:
+        lines.append(
+            "Daz-friendly bias (BVH minus AMC of the same take, deg), mean |diff| before and "
+            "leave-one-subject-out after correction:"
+        )
+        show = [
+            "pelvis_tilt",
+            "hip_flexion_r",
+            "hip_adduction_r",
+            "knee_angle_r",
+            "ankle_angle_r",
+            "hip_flexion_l",
+            "knee_angle_l",
+            "ankle_angle_l",
+            "lumbar_extension",
+            "shoulder_r_x",
+            "elbow_flexion_r",
+            "elbow_flexion_l",
+        ]
+        lines.append(
+            f"{'DOF':18s} {'bias':>6s} {'before':>6s} "
+            + " ".join(f"{'after ' + s:>9s}" for s in daz["loso_mae_after_deg"])
+        )
+        for n in show:
+            i = sk.DOF[n]
+            lines.append(
+                f"{n:18s} {np.rad2deg(daz['bias_rad'][i]):+6.1f} {daz['mae_before_deg'][i]:6.1f} "
+                + " ".join(f"{v[i]:9.1f}" for v in daz["loso_mae_after_deg"].values())
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m core.mocap.bank",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("command", choices=["build", "report", "list"])
+    p.add_argument("--shared-data", type=Path, default=None, help="default $BIOMOCAP_SHARED_DATA")
+    p.add_argument("--bank", type=Path, default=DEFAULT_BANK)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    shared = args.shared_data or _shared_default()
+    try:
+        if args.command == "build":
+            build_bank(shared, args.bank)
+            print(report(args.bank))
+        elif args.command == "report":
+            print(report(args.bank))
+        else:
+            sources, pairs = bank_sources(shared)
+            for s in sources:
+                print(s)
+            print(f"{len(sources)} takes; {len(pairs)} Daz/AMC pairs for the bias check")
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
