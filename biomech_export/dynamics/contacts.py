@@ -18,7 +18,14 @@ import numpy as np
 from biomech_export.dynamics.wholebody import BodyKinematics, Wrench
 from biomech_export.mot import read_mot
 
-__all__ = ["POINTS", "Contacts", "read_contacts", "estimate_contacts", "ground_velocity"]
+__all__ = [
+    "POINTS",
+    "Contacts",
+    "read_contacts",
+    "estimate_contacts",
+    "ground_velocity",
+    "stance_heights",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +94,8 @@ def _heading(kin: BodyKinematics) -> np.ndarray:
     return fwd / n if n > 1e-6 else np.array([1.0, 0.0, 0.0])
 
 
-def _stance_heights(kin: BodyKinematics, source: str) -> dict[str, float]:
+def stance_heights(kin: BodyKinematics, source: str = "motion") -> dict[str, float]:
+    """Each foot point's height when it stands on the floor (error if none ever does)."""
     pts = _points(kin)
     low = {p: float(np.percentile(x[:, 1], 5)) for p, x in pts.items()}
     if min(abs(v) for v in low.values()) > FLOOR_REACH_M:
@@ -111,7 +119,7 @@ def ground_velocity(
     if treadmill_speed_m_s is not None:
         return -float(treadmill_speed_m_s) * _heading(kin)
     pts = _points(kin)
-    low = _stance_heights(kin, source)
+    low = stance_heights(kin, source)
     h = np.stack([pts[p][:, 1] - low[p] for p in POINTS], axis=1)
     lowest = np.argmin(h, axis=1)
     vel = {p: np.gradient(pts[p], kin.time_s, axis=0) for p in POINTS}
@@ -137,7 +145,7 @@ def estimate_contacts(
     """Contact probabilities from the foot points' height and their speed over the ground;
     none while the body is unloaded (flight)."""
     pts = _points(kin)
-    low = _stance_heights(kin, source)
+    low = stance_heights(kin, source)
     weight = kin.total_mass_kg * float(np.linalg.norm(kin.gravity))
     loaded = _sigmoid((wrench.force_n[:, 1] / weight - UNLOADED_BW) / 0.02)
     prob = {}

@@ -21,13 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biomech_export.dynamics.contacts import Contacts
+from biomech_export.dynamics.contacts import Contacts, stance_heights
 from biomech_export.dynamics.wholebody import BodyKinematics, Wrench
 
 __all__ = ["FootLoads", "split_wrench", "total_cop"]
 
 FOOT_HALF_WIDTH_M = 0.045  # the centre of pressure stays this close to the heel-toe line
 FLOOR_Y_M = 0.0
+ROLL_END = 0.92  # stance ends with the CoP this far from the heel to the toe tip
+ROLL_FOREFOOT = 0.7
+NEAR_WEIGHT = 0.02  # contact weight of a foot at its stance height that no contact claims
+NEAR_SCALE_M = 0.03  # ... falling off with its height above that
+MU = 1.0  # friction coefficient bounding the horizontal force  # where it starts when the toe lands first
 
 
 @dataclass
@@ -64,6 +69,27 @@ def _onto_foot(p: np.ndarray, heel: np.ndarray, toe: np.ndarray) -> np.ndarray:
     return base + off
 
 
+def _rollover(kin: BodyKinematics, contacts: Contacts, side: str, fallback: np.ndarray):
+    """(T, 3) centre of pressure rolling along the heel-toe line during each stance: from the
+    heel (or, when the toe lands first, the forefoot) to ROLL_END of the way to the toe tip,
+    fast at first and slower over the forefoot (s ~ sqrt of the stance fraction, the shape of
+    measured walking CoP paths). Stances cut by the trial's ends keep ``fallback``."""
+    on = contacts.foot(side) > 0.5
+    heel, toe = kin.heel_m[side], kin.toe_m[side]
+    out = fallback.copy()
+    edges = np.flatnonzero(np.diff(np.r_[0, on.astype(int), 0]))
+    for i, j in zip(edges[::2], edges[1::2], strict=True):
+        if i == 0 or j == len(on):
+            continue
+        tau = (np.arange(i, j) - i + 0.5) / (j - i)
+        heel_first = contacts.prob[f"heel_{side}"][i] >= contacts.prob[f"toe_{side}"][i]
+        s0 = 0.0 if heel_first else ROLL_FOREFOOT
+        sv = s0 + (ROLL_END - s0) * np.sqrt(tau)
+        out[i:j] = heel[i:j] + sv[:, None] * (toe[i:j] - heel[i:j])
+    out[:, 1] = FLOOR_Y_M
+    return out
+
+
 def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoads:
     weight = kin.total_mass_kg * float(np.linalg.norm(kin.gravity))
     p_total = total_cop(w, weight)
@@ -80,7 +106,24 @@ def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoad
         np.einsum("ti,ti->t", d, d), 1e-6
     )
     lever = np.clip(lever, 0.0, 1.0)
-    pr, pl = contacts.foot("r"), contacts.foot("l")
+    # a foot near the floor counts a little even where the contact estimate misses it (the
+    # landing of a run, blurred by the low-pass): then whichever foot is lower takes the load
+    low = stance_heights(kin)
+    near = {
+        s: NEAR_WEIGHT
+        * np.exp(
+            -np.maximum(
+                np.minimum(
+                    kin.heel_m[s][:, 1] - low[f"heel_{s}"], kin.toe_m[s][:, 1] - low[f"toe_{s}"]
+                ),
+                0.0,
+            )
+            / NEAR_SCALE_M
+        )
+        for s in "rl"
+    }
+    pr = np.maximum(contacts.foot("r"), near["r"])
+    pl = np.maximum(contacts.foot("l"), near["l"])
     num_r = pr * (1 - pl) + pr * pl * lever
     num_l = pl * (1 - pr) + pr * pl * (1 - lever)
     den = num_r + num_l
@@ -88,9 +131,13 @@ def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoad
         "r": np.where(den > 1e-9, num_r / np.maximum(den, 1e-9), 0.0),
         "l": np.where(den > 1e-9, num_l / np.maximum(den, 1e-9), 0.0),
     }
-    # unloaded (flight, or no contact at all): no force on either foot
-    loaded = np.clip(2.0 * np.maximum(pr, pl), 0.0, 1.0)
+    # no foot on or near the floor (flight): no force; the floor only pushes (vertical >= 0)
+    # and friction bounds the horizontal force (|F_h| <= MU * F_y)
+    loaded = np.clip(np.maximum(pr, pl) / (0.25 * NEAR_WEIGHT), 0.0, 1.0)
     f_total = w.force_n * loaded[:, None]
+    f_total[:, 1] = np.maximum(f_total[:, 1], 0.0)
+    h = np.linalg.norm(f_total[:, [0, 2]], axis=1)
+    f_total[:, [0, 2]] *= np.minimum(1.0, MU * f_total[:, 1] / np.maximum(h, 1e-9))[:, None]
     # anterior-posterior: towards the centre of mass; medio-lateral: by vertical share
     k = kin.names.index("pelvis") if "pelvis" in kin.names else 0
     fwd = kin.rot[:, k, :, 0].mean(axis=0)
@@ -108,10 +155,12 @@ def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoad
         f = share[s][:, None] * f_total
         f += ((ap[s] + share[s] * rest) - f @ fwd)[:, None] * fwd[None, :]
         force[s] = f
-        # centre of pressure: the total one in single support, the contact prior in double
+        # centre of pressure: the roll-over path, in single support averaged with the total
+        # centre of pressure (kept on the foot)
         other = contacts.foot("l" if s == "r" else "r")
-        single = _onto_foot(p_total, kin.heel_m[s], kin.toe_m[s])
-        cop[s] = (1 - other)[:, None] * single + other[:, None] * prior[s]
+        roll = _rollover(kin, contacts, s, prior[s])
+        single = 0.5 * (_onto_foot(p_total, kin.heel_m[s], kin.toe_m[s]) + roll)
+        cop[s] = (1 - other)[:, None] * single + other[:, None] * roll
         cop[s][:, 1] = FLOOR_Y_M
     # free moment: what the feet's forces leave of the total vertical moment
     m_feet = sum(np.cross(cop[s], force[s]) for s in "rl")
