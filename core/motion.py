@@ -5,6 +5,10 @@ add-on read it without torch. World frame: OpenSim's (X forward, Y up, Z right),
 
 Format history:
   1: first version.
+  2: skeleton convention 2 (``core.skeleton.SKELETON_CONVENTION``): subtalar_angle + = inversion
+     and mtp_angle + = flexion, as in Rajagopal2016/LaiUhlrich2022 (version 1 stored the opposite
+     signs). Version-1 files are converted on read (those four angles negated) and say so in
+     their provenance.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ __all__ = ["Motion", "Camera", "Surface", "FORMAT_VERSION", "MotionFormatError",
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# format version -> the skeleton sign convention its angles were stored in
+_CONVENTION_OF_VERSION = {1: 1, 2: 2}
 _MAGIC = "biomocap.motion"
 
 
@@ -248,6 +254,20 @@ class Motion:
             def opt(name: str):
                 return z[name] if name in z.files else None
 
+            q_rad = z["q_rad"]
+            provenance = json.loads(str(z["provenance_json"]))
+            convention = _CONVENTION_OF_VERSION[version]
+            if convention != sk.SKELETON_CONVENTION:
+                q_rad = sk.to_current_convention(q_rad, convention)
+                flipped = [
+                    n for c, ns in sk.CONVENTION_FLIPS.items() if c > convention for n in ns
+                ]
+                provenance["format_conversion"] = (
+                    f"read from format version {version}: {', '.join(flipped)} negated "
+                    f"(skeleton convention {convention} -> {sk.SKELETON_CONVENTION})"
+                )
+                log.info("%s: motion format %d converted on read", path, version)
+
             camera = None
             if "camera_intrinsics" in z.files:
                 f, cx, cy, w, h = z["camera_intrinsics"].tolist()
@@ -271,7 +291,7 @@ class Motion:
                 )
             return cls(
                 fps=float(z["fps"]),
-                q_rad=z["q_rad"],
+                q_rad=q_rad,
                 root_m=z["root_m"],
                 offsets_m=z["offsets_m"],
                 height_m=float(z["height_m"]),
@@ -287,7 +307,7 @@ class Motion:
                 keypoint_names=tuple(z["keypoint_names"].tolist()),
                 camera=camera,
                 surface=surface,
-                provenance=json.loads(str(z["provenance_json"])),
+                provenance=provenance,
                 dof_names=tuple(z["dof_names"].tolist()),
             )
 

@@ -7,7 +7,12 @@ shoulder abduction 90 deg (``shoulder_*_x``, the first shoulder rotation, so the
 directly) followed by 90 deg of forearm pronation (palm forward -> palm down with the arm
 horizontal). Hence, per DOF, ``q_bsm = q_skel + OFFSET``.
 
-Assumptions, stated because the licensed SKEL files are not used here: SKEL angle signs equal ours
+Signs: SKEL's ankle, subtalar and mtp are Rajagopal2016's pin joints (SKEL's public
+``skel_model.py`` builds them from the same joint-frame orientations), and from skeleton
+convention 2 on ours are too (``tests/test_skel_convert.py`` checks our axes against those frame
+orientations), so no DOF changes sign. Under convention 1 our subtalar and mtp had the opposite
+sign, so conversions made before it were wrong for those four angles. Assumptions, stated
+because the licensed SKEL files are not used here: the other SKEL angle signs equal ours
 (positive = the anatomical motion named in ``core.skeleton.DOFS[i].positive``) and the palms-down
 part of SKEL's T-pose is pronation, not humeral internal rotation. If a SKEL release disagrees,
 ``_OFFSETS_DEG`` and ``_SIGNS`` are the only things to change.

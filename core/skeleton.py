@@ -39,6 +39,9 @@ __all__ = [
     "default_offsets",
     "check_q",
     "resolve_dof_names",
+    "SKELETON_CONVENTION",
+    "CONVENTION_FLIPS",
+    "to_current_convention",
 ]
 
 
@@ -83,10 +86,14 @@ _SKEL = "SKEL/HSMR joint ranges (Keller et al. 2023; Xia et al. 2025) as in DESI
 _AAOS = "AAOS clinical ROM (Greene & Heckman 1994), re-anchored to the palms-forward zero"
 
 # Oblique hinge axes of the lower limb and elbow, right side (OpenSim gait2392 / Rajagopal 2016;
-# Inman 1976 for the talocrural and subtalar axes).
+# Inman 1976 for the talocrural and subtalar axes). Signs are Rajagopal2016's / LaiUhlrich2022's
+# (skeleton convention 2, see CONVENTION_FLIPS): subtalar + = inversion (gait2392's right
+# subtalar axis; convention 1 had the mirror image of the left one, so + was eversion), mtp + =
+# flexion, toes down (the Z axis of Rajagopal's mtp_r joint frame, orientation
+# (-3.14159, 0.619901, 0); convention 1 had gait2392's opposite sign).
 _ANKLE_R = _unit((-0.10501355, -0.17402245, 0.97912632))
-_SUBTALAR_R = _unit((-0.78717961, -0.60474746, -0.12094949))
-_MTP_R = _unit((-0.5809544, 0.0, 0.81393611))
+_SUBTALAR_R = _unit((0.78717961, 0.60474746, -0.12094949))
+_MTP_R = _unit((0.5809544, 0.0, -0.81393611))
 _ELBOW_R = _unit((0.0494, 0.0366, 0.99810825))
 _PROSUP_R = _unit((0.0, 0.9927, 0.1208))
 # Scapular plane: ~35 deg anterior to the frontal plane (Poppen & Walker 1976); upward rotation is
@@ -105,7 +112,7 @@ def _side_dofs(side: str) -> list[Dof]:
         ("knee_angle", "tibia", (0, 0, -1), 0, 135, _SKEL, "flexion"),
         ("ankle_angle", "talus", _ANKLE_R, -45, 45, _SKEL, "dorsiflexion"),
         ("subtalar_angle", "calcn", _SUBTALAR_R, -45, 45, _SKEL, "inversion"),
-        ("mtp_angle", "toes", _MTP_R, -45, 45, _SKEL, "extension (toes up)"),
+        ("mtp_angle", "toes", _MTP_R, -45, 45, _SKEL, "flexion (toes down)"),
     ]
     return [
         Dof(f"{n}_{s}", f"{b}_{s}", _unit(m(tuple(map(float, a)))), lo, hi, src, pos)
@@ -241,6 +248,35 @@ DOF_GROUPS: dict[str, tuple[str, ...]] = {
     "shoulders": tuple(n for n in DOF_NAMES if n.startswith("shoulder_")),
     "elbows": ("elbow_flexion_r", "elbow_flexion_l"),
 }
+
+
+# Sign conventions of the joint angles. A stored angle array (Motion bundle, NeurIK or MQ-HMR
+# weights) records the convention it was made in; ``to_current_convention`` brings it to this one.
+#   1: first table; subtalar + = eversion and mtp + = extension (opposite to Rajagopal2016).
+#   2: every coordinate shared with Rajagopal2016 / LaiUhlrich2022 has their sign and zero.
+SKELETON_CONVENTION = 2
+# convention -> DOFs whose sign changed on the way from the previous convention to it
+CONVENTION_FLIPS: dict[int, tuple[str, ...]] = {
+    2: ("subtalar_angle_r", "mtp_angle_r", "subtalar_angle_l", "mtp_angle_l"),
+}
+
+
+def to_current_convention(q: np.ndarray, convention: int) -> np.ndarray:
+    """Angles (..., 46) radians made in skeleton ``convention`` -> the current one (a copy).
+
+    The flipped DOFs are negated (their limits are symmetric, so in-limit stays in-limit). For
+    subtalar the axis itself also moved by 14 deg between conventions 1 and 2 (1 used a mirrored
+    axis): negation is the closest angle, not an exact equivalent."""
+    if not (1 <= int(convention) <= SKELETON_CONVENTION):
+        raise ValueError(
+            f"unknown skeleton convention {convention}; this biomocap knows 1.."
+            f"{SKELETON_CONVENTION} (upgrade biomocap)"
+        )
+    q = np.array(q, dtype=np.float64, copy=True)
+    for c in range(int(convention) + 1, SKELETON_CONVENTION + 1):
+        for name in CONVENTION_FLIPS.get(c, ()):
+            q[..., DOF[name]] *= -1.0
+    return q
 
 
 def parents() -> np.ndarray:

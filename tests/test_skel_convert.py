@@ -47,3 +47,33 @@ def test_bad_input() -> None:
         skel_to_bsm(np.zeros((4, 10)))
     with pytest.raises(ValueError, match="NaN"):
         bsm_to_skel(np.full(46, np.nan))
+
+
+def _pin_axis(orientation_xyz: tuple[float, float, float]) -> np.ndarray:
+    """Rotation axis of an OpenSim PinJoint: the Z axis of its joint frame, whose orientation is
+    body-fixed X-Y-Z Euler angles."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler("XYZ", orientation_xyz).as_matrix()[:, 2]
+
+
+def test_foot_hinges_are_skels_rajagopal_pin_joints() -> None:
+    """SKEL builds talus, calcn and toes (right side) as pin joints with Rajagopal2016's joint-frame
+    orientations (public numbers, SKEL's skel_model.py); our axes must be the same ones with the
+    same sign, so SKEL's foot angles map onto ours unchanged."""
+    frames = {
+        "ankle_angle_r": (0.175895, -0.105208, 0.0186622),
+        "subtalar_angle_r": (-1.76818999, 0.906223, 1.8196000),
+        "mtp_angle_r": (-3.141589999, 0.6199010, 0.0),
+    }
+    for name, ori in frames.items():
+        ours = np.array(sk.DOFS[sk.DOF[name]].axis)
+        cos = float(ours @ _pin_axis(ori))
+        assert cos > np.cos(np.radians(0.5)), (name, np.degrees(np.arccos(cos)))
+    # and the conversion leaves those angles alone, both ways
+    q = np.zeros(sk.N_DOFS)
+    for name in frames:
+        q[sk.DOF[name]] = 0.3
+    idx = [sk.DOF[n] for n in frames]
+    np.testing.assert_allclose(skel_to_bsm(q).q_rad[idx], 0.3)
+    np.testing.assert_allclose(bsm_to_skel(q)[idx], 0.3)

@@ -9,7 +9,11 @@ INF = float("inf")
 
 # fmt: off
 MOTION_MAGIC = 'biomocap.motion'
-MOTION_FORMAT_VERSION = 1
+MOTION_FORMAT_VERSION = 2
+# sign convention of the angles: a bundle of format version 1 stores convention 1;
+# CONVENTION_FLIPS[c] are the DOFs negated on the way from convention c - 1 to c
+SKELETON_CONVENTION = 2
+CONVENTION_FLIPS = {2: ('subtalar_angle_r', 'mtp_angle_r', 'subtalar_angle_l', 'mtp_angle_l')}
 
 # (name, body, axis (unit, parent frame), lower_deg, upper_deg)
 DOFS = (
@@ -21,15 +25,15 @@ DOFS = (
     ('hip_rotation_r', 'femur_r', (0.0, 1.0, 0.0), -45.0, 45.0),
     ('knee_angle_r', 'tibia_r', (0.0, 0.0, -1.0), 0.0, 135.0),
     ('ankle_angle_r', 'talus_r', (-0.10501354951145875, -0.17402244919041737, 0.9791263154449344), -45.0, 45.0),
-    ('subtalar_angle_r', 'calcn_r', (-0.7871796068877029, -0.6047474576089907, -0.12094948952179817), -45.0, 45.0),
-    ('mtp_angle_r', 'toes_r', (-0.5809543982451424, 0.0, 0.8139361075413872), -45.0, 45.0),
+    ('subtalar_angle_r', 'calcn_r', (0.7871796068877029, 0.6047474576089907, -0.12094948952179817), -45.0, 45.0),
+    ('mtp_angle_r', 'toes_r', (0.5809543982451424, 0.0, -0.8139361075413872), -45.0, 45.0),
     ('hip_flexion_l', 'femur_l', (-0.0, -0.0, 1.0), -45.0, 135.0),
     ('hip_adduction_l', 'femur_l', (-1.0, -0.0, 0.0), -45.0, 30.0),
     ('hip_rotation_l', 'femur_l', (-0.0, -1.0, 0.0), -45.0, 45.0),
     ('knee_angle_l', 'tibia_l', (-0.0, -0.0, -1.0), 0.0, 135.0),
     ('ankle_angle_l', 'talus_l', (0.10501354951145875, 0.17402244919041737, 0.9791263154449344), -45.0, 45.0),
-    ('subtalar_angle_l', 'calcn_l', (0.7871796068877029, 0.6047474576089907, -0.12094948952179817), -45.0, 45.0),
-    ('mtp_angle_l', 'toes_l', (0.5809543982451424, -0.0, 0.8139361075413872), -45.0, 45.0),
+    ('subtalar_angle_l', 'calcn_l', (-0.7871796068877029, -0.6047474576089907, -0.12094948952179817), -45.0, 45.0),
+    ('mtp_angle_l', 'toes_l', (-0.5809543982451424, -0.0, -0.8139361075413872), -45.0, 45.0),
     ('lumbar_bending', 'lumbar', (1.0, 0.0, 0.0), -30.0, 30.0),
     ('lumbar_extension', 'lumbar', (0.0, 0.0, 1.0), -52.0, 45.0),
     ('lumbar_twist', 'lumbar', (0.0, 1.0, 0.0), -45.0, 45.0),

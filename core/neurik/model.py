@@ -52,6 +52,9 @@ class NeurIKConfig:
     dof_names: tuple[str, ...] = sk.DOF_NAMES
     version: int = CONFIG_VERSION
     training: dict = field(default_factory=dict)  # how the weights were made
+    # core.skeleton sign convention of the angles the weights were trained on; configs written
+    # before the key existed are convention 1 (the runtime converts their output)
+    skeleton_convention: int = sk.SKELETON_CONVENTION
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -63,6 +66,12 @@ class NeurIKConfig:
             raise ValueError(f"NeurIK config version {d.get('version')} is not {CONFIG_VERSION}")
         d["marker_names"] = tuple(d["marker_names"])
         d["dof_names"] = tuple(d["dof_names"])
+        d.setdefault("skeleton_convention", 1)
+        if not 1 <= int(d["skeleton_convention"]) <= sk.SKELETON_CONVENTION:
+            raise ValueError(
+                f"NeurIK weights use skeleton convention {d['skeleton_convention']}, newer than "
+                f"this biomocap ({sk.SKELETON_CONVENTION})"
+            )
         if d["dof_names"] != sk.DOF_NAMES:
             raise ValueError("NeurIK weights were trained for a different DOF order")
         return cls(**d)

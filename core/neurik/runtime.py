@@ -120,6 +120,7 @@ def _blend(
     c: np.ndarray,
     w: int,
     batch: int = 64,
+    convention: int = sk.SKELETON_CONVENTION,
 ) -> NeurIKResult:
     t = x.shape[0]
     if t < w:  # pad by repeating the edge frame; padded frames are dropped afterwards
@@ -148,6 +149,7 @@ def _blend(
             scales.append(scale[k])
     q = acc_q / acc_w[:, None]  # a convex blend of in-limit values stays in the limits
     q[:, _ROOT_IDX] = np.arctan2(acc_rot[..., 1], acc_rot[..., 0])
+    q = sk.to_current_convention(q, convention)  # weights trained in an older sign convention
     lo, hi = sk.limits_rad()
     q = np.clip(q, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
     scale = np.mean(scales, 0)
@@ -178,7 +180,7 @@ def run_neurik(
             out.segment_scale.double().cpu().numpy(),
         )
 
-    return _blend(predict, x, c, net.cfg.window)
+    return _blend(predict, x, c, net.cfg.window, convention=net.cfg.skeleton_convention)
 
 
 def export_onnx(net: NeurIK, path: str | Path) -> Path:
@@ -237,4 +239,4 @@ class OnnxNeurIK:
             q, root, scale = self.session.run(None, {"markers": xb, "confidence": cb})
             return q.astype(np.float64), root.astype(np.float64), scale.astype(np.float64)
 
-        return _blend(predict, x, c, self.cfg.window)
+        return _blend(predict, x, c, self.cfg.window, convention=self.cfg.skeleton_convention)
