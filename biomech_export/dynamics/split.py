@@ -31,7 +31,7 @@ FLOOR_Y_M = 0.0
 ROLL_END = 0.92  # stance ends with the CoP this far from the heel to the toe tip
 ROLL_FOREFOOT = 0.7
 NEAR_WEIGHT = 0.02  # contact weight of a foot at its stance height that no contact claims
-NEAR_SCALE_M = 0.03  # ... falling off with its height above that
+NEAR_SCALE_M = 0.04  # ... falling off (Gaussian) with its height above that
 MU = 1.0  # friction coefficient bounding the horizontal force  # where it starts when the toe lands first
 
 
@@ -109,19 +109,12 @@ def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoad
     # a foot near the floor counts a little even where the contact estimate misses it (the
     # landing of a run, blurred by the low-pass): then whichever foot is lower takes the load
     low = stance_heights(kin)
-    near = {
-        s: NEAR_WEIGHT
-        * np.exp(
-            -np.maximum(
-                np.minimum(
-                    kin.heel_m[s][:, 1] - low[f"heel_{s}"], kin.toe_m[s][:, 1] - low[f"toe_{s}"]
-                ),
-                0.0,
-            )
-            / NEAR_SCALE_M
+    near = {}
+    for s in "rl":
+        clearance = np.minimum(
+            kin.heel_m[s][:, 1] - low[f"heel_{s}"], kin.toe_m[s][:, 1] - low[f"toe_{s}"]
         )
-        for s in "rl"
-    }
+        near[s] = NEAR_WEIGHT * np.exp(-((np.maximum(clearance, 0.0) / NEAR_SCALE_M) ** 2))
     pr = np.maximum(contacts.foot("r"), near["r"])
     pl = np.maximum(contacts.foot("l"), near["l"])
     num_r = pr * (1 - pl) + pr * pl * lever
