@@ -50,6 +50,7 @@ class Trajectory:
     names: tuple[str, ...]  # model coordinates, the model's order
     q: np.ndarray  # (T, C) radians / metres (the model's units)
     source: Path
+    in_file: tuple[bool, ...] = ()  # (C,) the coordinate came from the file
 
 
 @dataclass
@@ -187,7 +188,8 @@ def load_trajectory(model: Any, motion_path: str | Path) -> Trajectory:
             q[:, j] = np.interp(t_uniform, table.time_s, v)
         else:
             q[:, j] = c.getDefaultValue()  # locked or dependent (set by assembly later)
-    return Trajectory(t_uniform, tuple(names), q, motion_path)
+    in_file = tuple(n in table.labels for n in names)
+    return Trajectory(t_uniform, tuple(names), q, motion_path, in_file)
 
 
 def lowpass(x: np.ndarray, fs_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
@@ -212,7 +214,10 @@ def body_kinematics(model: Any, traj: Trajectory) -> BodyKinematics:
     state = model.initSystem()
     coords = model.getCoordinateSet()
     cs = [coords.get(n) for n in traj.names]
-    set_idx = [i for i, c in enumerate(cs) if not c.isDependent(state)]
+    # dependent coordinates (Rajagopal's knee_angle_r_beta) are taken from the file when IK
+    # wrote them, else assembled from their constraints (slower)
+    given = traj.in_file or (True,) * len(cs)
+    set_idx = [i for i, c in enumerate(cs) if not c.isDependent(state) or given[i]]
     needs_assembly = len(set_idx) < len(cs)
     bset = model.getBodySet()
     bodies = [bset.get(i) for i in range(bset.getSize())]
