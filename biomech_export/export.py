@@ -13,7 +13,7 @@ from biomech_export.trc import TrcData, write_trc
 from core import fk_numpy
 from core.motion import Motion, atomic_write
 
-__all__ = ["ExportResult", "export_motion", "motion_markers"]
+__all__ = ["ExportResult", "export_motion", "motion_markers", "write_contacts_sto"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class ExportResult:
     id_setup_path: Path | None
     readme_path: Path
     c3d_path: Path | None = None
+    contacts_path: Path | None = None
 
 
 def motion_markers(motion: Motion) -> np.ndarray:
@@ -37,6 +38,20 @@ def motion_markers(motion: Motion) -> np.ndarray:
         return motion.markers_m
     rot, org = fk_numpy.forward_kinematics(motion.q_rad, motion.root_m, motion.offsets_m)
     return fk_numpy.body_points(rot, org, motion.marker_bodies, motion.marker_local_m)
+
+
+def write_contacts_sto(motion: Motion, path: str | Path, name: str = "contacts") -> Path:
+    """``NAME_contacts.sto``: time and the contact probability (0..1, > 0.5 = in contact) of each
+    ``core.contacts.CONTACT_POINTS`` column (heel_r, toe_r, heel_l, toe_l); floor at Y = 0."""
+    from biomech_export.mot import MotTable
+    from core.contacts import CONTACT_POINTS
+
+    if motion.contacts is None:
+        raise ValueError("the motion has no contacts to write")
+    table = MotTable(
+        motion.times_s, CONTACT_POINTS, motion.contacts, in_degrees=False, name=f"{name}_contacts"
+    )
+    return write_mot(path, table)
 
 
 _README = """{name}: exported by biomocap (biomech_export) from {source}
@@ -74,7 +89,9 @@ def export_motion(
     folder.mkdir(parents=True, exist_ok=True)
     osim = write_osim(motion, folder / f"{name}.osim", name=name, sex=sex)
     mot = write_mot(folder / f"{name}.mot", motion_to_table(motion, name=name))
-    trc_path = c3d_path = ik_setup = id_setup = None
+    trc_path = c3d_path = ik_setup = id_setup = contacts_path = None
+    if motion.contacts is not None:
+        contacts_path = write_contacts_sto(motion, folder / f"{name}_contacts.sto", name=name)
     if motion.marker_names:
         data = TrcData(
             motion.fps, motion.times_s, tuple(motion.marker_names), motion_markers(motion)
@@ -111,5 +128,5 @@ def export_motion(
     atomic_write(readme, lambda f: f.write(text))
     log.info("exported %s to %s", name, folder)
     return ExportResult(
-        folder, osim.osim_path, mot, trc_path, ik_setup, id_setup, readme, c3d_path
+        folder, osim.osim_path, mot, trc_path, ik_setup, id_setup, readme, c3d_path, contacts_path
     )

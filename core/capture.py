@@ -7,7 +7,10 @@ Stages (each timed, each recorded in the Motion's provenance):
   surface  body-surface stage (core.hmr): the Anny body and its place in the camera, either fitted
            by optimisation to the keypoints (--hmr fit, default) or predicted per frame by the
            MQ-HMR network with test-time query refinement (--hmr mq)
-  refine   whole-sequence 2D-informed optimisation (core.refine)
+  refine   whole-sequence 2D-informed optimisation (core.refine), in the level-camera frame
+  world    floor plane and camera height/pitch/roll from the feet (core.world), the motion moved
+           into the gravity-aligned world frame (Y up, floor Y = 0, facing +X), foot contacts
+           (core.contacts), and a second refinement with the contacts planted (core.refine)
   outputs  NAME.motion.npz, OpenSim folder, overlay video, joint-angle plots, report.html
 """
 
@@ -52,6 +55,7 @@ class CaptureOptions:
     hmr: str = "fit"  # body-surface method: "fit" (optimisation) or "mq" (MQ-HMR network)
     hmr_refine: str = "query"  # MQ-HMR test-time refinement: "query", "params" or "none"
     hmr_checkpoint: str = "small"  # MQ-HMR weights: a shipped configuration name or a folder
+    treadmill_speed_mps: float | None = None  # belt speed: planted feet move backward (-X) at it
 
 
 @dataclass
@@ -65,6 +69,7 @@ class CaptureResult:
     limit_violations: int
     keypoints_2d_fit_px: np.ndarray  # (T, 33, 2) the fitted body's BlazePose points, projected
     notes: list[str] = field(default_factory=list)
+    world: dict = field(default_factory=dict)  # Motion.world
 
 
 class Progress:
@@ -336,6 +341,17 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     res = refine(inp, cfg, device=device, progress=progress.stage("refine"))
     timings["refine"] = time.perf_counter() - t0
 
+    # ------------------------------------------------------------------ world
+    t0 = time.perf_counter()
+    if opts.treadmill_speed_mps is not None and not (0 <= opts.treadmill_speed_mps <= 10):
+        raise ValueError(
+            f"--treadmill-speed must lie in 0..10 m/s, got {opts.treadmill_speed_mps}"
+        )
+    grounded = _ground(inp, cfg, res, subject, ms, fps, opts, device, progress)
+    res, cam = grounded.result, grounded.camera
+    notes.extend(grounded.notes)
+    timings["world"] = time.perf_counter() - t0
+
     # ------------------------------------------------------------------ outputs
     t0 = time.perf_counter()
     markers = marker_positions(subject, res.q_rad, res.root_m)
@@ -358,6 +374,8 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         keypoint_names=ms.names,
         camera=cam,
         surface=subject.surface,
+        contacts=grounded.contacts,
+        world=grounded.frame.to_dict(),
         provenance={
             "source": str(video),
             "frames": f"{n} ({times[0]:.3f}-{times[-1]:.3f} s)",
@@ -365,7 +383,8 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
             "neurik": f"core/neurik/weights/blazepose33 ({net.cfg.training.get('command', 'unknown')})",
             "surface": surf.provenance,
             "refine": "core.refine whole-sequence 2D-informed optimisation",
-            "camera": f"focal {cam.focal_px:.1f} px ({cam.focal_source}); level camera assumed",
+            "camera": f"focal {cam.focal_px:.1f} px ({cam.focal_source})",
+            "world": grounded.frame.message,
             "device": device,
             "notes": "; ".join(notes),
         },
@@ -377,7 +396,9 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         shutil.rmtree(stage)
     stage.mkdir()
     try:
-        outputs = _write_outputs(stage, name, video, opts, det, motion, subject, res, progress)
+        outputs = _write_outputs(
+            stage, name, video, opts, det, motion, subject, res, progress, grounded
+        )
         timings["outputs"] = time.perf_counter() - t0
         result = CaptureResult(
             outputs["motion"],
@@ -389,6 +410,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
             sk.limit_violations(res.q_rad),
             res.keypoints_2d_fit_px,
             notes,
+            grounded.frame.to_dict(),
         )
         outputs["report"] = _report(stage / "report.html", video, det, motion, result)
         result.outputs = _publish(stage, out, outputs)
@@ -398,13 +420,128 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     return result
 
 
-def _write_outputs(stage, name, video, opts, det, motion, subject, res, progress) -> dict:
-    from core.visualize import plot_joint_angles
+@dataclass
+class Grounded:
+    """The world stage's result."""
+
+    result: object  # core.refine.RefineResult in the world frame (or the camera frame)
+    camera: Camera  # world -> camera
+    frame: object  # core.world.WorldFrame
+    contacts: np.ndarray | None  # (T, 4) probability, None without a floor
+    contact_state: np.ndarray | None  # (T, 4) bool phases used by the refinement
+    contact_bodies: np.ndarray
+    contact_local_m: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device, progress):
+    """World stage: floor and camera from the refined feet, the motion into the world frame,
+    contacts, and a second refinement with the contacts planted (see core.world/contacts)."""
+    from dataclasses import replace
+
+    from core.contacts import contact_point_definitions, contact_positions, detect_contacts
+    from core.refine import Phase, refine
+    from core.world import (
+        body_up_direction,
+        camera_frame_only,
+        estimate_floor,
+        to_world,
+        unwrap_root_angles,
+        world_frame,
+    )
+
+    notes: list[str] = []
+    n = len(res.q_rad)
+    q1 = unwrap_root_angles(res.q_rad)
+    root1 = res.root_m
+    bodies, local = contact_point_definitions(subject.offsets_m, subject.surface)
+    foot_kp = [ms.names.index(k) for k in ("right_heel", "right_foot_index", "left_heel",
+                                            "left_foot_index")]  # fmt: skip
+    foot_conf = np.asarray(inp.confidence)[:, foot_kp]
+    sole = contact_positions(q1, root1, subject.offsets_m, bodies, local)
+    fit = None
+    if n >= 2:
+        seen = foot_conf.max(1) > 0.5
+        prior = body_up_direction(q1, root1, subject.offsets_m, weights=seen | ~seen.any())
+        fit = estimate_floor(sole, fps, conf=foot_conf, prior_up=prior)
+    if fit is None:
+        why = "one frame" if n < 2 else "the feet are not seen in enough frames"
+        frame = camera_frame_only(
+            inp.camera,
+            f"floor could not be estimated ({why}): the motion stays in the level-camera frame "
+            "(camera at the origin looking along -Z, Y up along the image's up)",
+        )
+        notes.append(frame.message)
+        res = replace(res, q_rad=q1)
+        return Grounded(res, inp.camera, frame, None, None, bodies, local, notes)
+    frame = world_frame(fit, q1, root1, fps, inp.camera)
+    log.info("%s", frame.message)
+    if fit.rms_m > 0.05:
+        notes.append(
+            f"the feet do not lie on one plane well (RMS {100 * fit.rms_m:.1f} cm): a moving "
+            "camera, stairs or a poor fit; the floor is the best compromise"
+        )
+    if fit.elevated_fraction > 0.2:
+        notes.append(
+            f"{100 * fit.elevated_fraction:.0f}% of the planted foot points are above the floor "
+            "(a box or stairs?): those contacts keep their own height"
+        )
+    q_w, root_w = to_world(frame, q1, root1)
+    cam_w = frame.camera(inp.camera)
+    belt = None
+    if opts.treadmill_speed_mps:
+        belt = np.array([-float(opts.treadmill_speed_mps), 0.0, 0.0])
+    sole_w = contact_positions(q_w, root_w, subject.offsets_m, bodies, local)
+    cr = detect_contacts(
+        sole_w, fps, foot_conf, belt_velocity_mps=belt, camera=cam_w,
+        keypoints_px=np.asarray(inp.keypoints_2d_px)[:, foot_kp],
+    )  # fmt: skip
+    k3d = inp.keypoints_3d_rel_m
+    inp2 = replace(
+        inp,
+        camera=cam_w,
+        q_init_rad=q_w,
+        root_init_m=root_w,
+        keypoints_3d_rel_m=None if k3d is None else k3d @ frame.rotation.T,
+        contact_bodies=bodies,
+        contact_local_m=local,
+        contact_state=cr.state,
+        belt_velocity_mps=belt,
+    )
+    cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)])
+    res2 = refine(inp2, cfg2, device=device, progress=progress.stage("world"))
+    # The reprojection 'before' stays the first refinement's starting point.
+    res2 = replace(
+        res2,
+        q_rad=unwrap_root_angles(res2.q_rad),
+        initial_reprojection_px=res.initial_reprojection_px,
+    )
+    return Grounded(res2, cam_w, frame, cr.probability, cr.state, bodies, local, notes)
+
+
+def _write_outputs(
+    stage, name, video, opts, det, motion, subject, res, progress, grounded
+) -> dict:
+    from core.visualize import plot_contacts, plot_joint_angles
 
     outputs: dict[str, Path] = {"motion": motion.save(stage / f"{name}.motion.npz")}
     outputs["plot"] = plot_joint_angles(
         res.q_rad, motion.fps, stage / "joint_angles.png", title=f"{name}: joint angles (deg)"
     )
+    if grounded.contacts is not None:
+        from core.contacts import contact_positions
+
+        sole = contact_positions(
+            motion.q_rad,
+            motion.root_m,
+            motion.offsets_m,
+            grounded.contact_bodies,
+            grounded.contact_local_m,
+        )
+        outputs["contacts_plot"] = plot_contacts(
+            sole, grounded.contact_state, motion.fps, stage / "feet_contacts.png",
+            title=f"{name}: feet height and speed (shaded: contact)",
+        )  # fmt: skip
     if opts.export_opensim:
         progress("export", 0.0, "OpenSim model, motion, markers")
         from biomech_export import export_motion
@@ -416,8 +553,9 @@ def _write_outputs(stage, name, video, opts, det, motion, subject, res, progress
         progress("export", 1.0, "done")
     if opts.overlay and motion.n_frames > 0:
         outputs["overlay"] = _overlay(
-            video, opts, det, motion, subject, progress.stage("overlay"), stage / "overlay.mp4"
-        )
+            video, opts, det, motion, subject, progress.stage("overlay"), stage / "overlay.mp4",
+            grounded,
+        )  # fmt: skip
     return outputs
 
 
@@ -433,7 +571,14 @@ def _publish(stage: Path, out: Path, outputs: dict[str, Path]) -> dict[str, Path
 
 
 def _overlay(
-    video: Path, opts: CaptureOptions, det, motion: Motion, subject, progress, path: Path
+    video: Path,
+    opts: CaptureOptions,
+    det,
+    motion: Motion,
+    subject,
+    progress,
+    path: Path,
+    grounded: Grounded | None = None,
 ) -> Path:
     from core import fk_numpy
     from core.body import pose_surface
@@ -448,6 +593,27 @@ def _overlay(
     joints_px = cam.project(org)
     faces = np.asarray(subject.surface.faces)
     index_of = {int(f): i for i, f in enumerate(np.asarray(det.frame_indices)) if f >= 0}
+    grid = contact_px = None
+    info = ""
+    world = motion.world or {}
+    if grounded is not None and world.get("frame") == "world":
+        from core.contacts import contact_positions
+        from core.visualize import floor_grid_px
+
+        lo, hi = motion.root_m.min(0), motion.root_m.max(0)
+        grid = floor_grid_px(cam, (lo[0] - 1.0, hi[0] + 1.0, lo[2] - 1.0, hi[2] + 1.0))
+        sole = contact_positions(
+            motion.q_rad, motion.root_m, motion.offsets_m, grounded.contact_bodies,
+            grounded.contact_local_m,
+        )  # fmt: skip
+        contact_px = cam.project(sole)
+        info = (
+            f"camera {world['camera_height_m']:.2f} m above floor, pitch "
+            f"{world['camera_pitch_deg']:.1f} deg, roll {world['camera_roll_deg']:.1f} deg, "
+            f"focal {world['focal_px']:.0f} px"
+        )
+    elif world:
+        info = "floor not estimated: camera frame"
 
     def draw(i: int, rgb: np.ndarray) -> np.ndarray:
         k = index_of.get(i + int(det.frame_indices[0]), None)
@@ -462,6 +628,12 @@ def _overlay(
             faces=faces,
             keypoints_px=motion.keypoints_2d[k, :, :2] * scale,
             label=f"{det.times_s[k]:.2f} s",
+            floor_lines_px=None if grid is None else [g * scale for g in grid],
+            contact_px=None if contact_px is None else contact_px[k] * scale,
+            in_contact=None
+            if grounded is None or grounded.contact_state is None
+            else grounded.contact_state[k],
+            info=info,
         )
 
     frames = (
@@ -476,6 +648,32 @@ def _overlay(
         Image.fromarray(img).save(png)
         return png
     return write_overlay_video(path, frames, motion.fps, draw, motion.n_frames, progress)
+
+
+def _world_html(motion: Motion, res: CaptureResult) -> str:
+    w = motion.world or {}
+    if not w:
+        return ""
+    if w.get("frame") != "world":
+        return f"<h2>World</h2><p>{html.escape(w.get('message', ''))}</p>"
+    rows = "".join(
+        f"<tr><td>{k}</td><td>{v}</td></tr>"
+        for k, v in (
+            ("camera height above the floor", f"{w['camera_height_m']:.2f} m"),
+            ("camera pitch (+ = looking down)", f"{w['camera_pitch_deg']:.1f} deg"),
+            ("camera roll", f"{w['camera_roll_deg']:.1f} deg"),
+            ("focal length", f"{w['focal_px']:.0f} px"),
+            ("floor from", f"{w['floor_source']} ({w['n_floor_points']} points, "
+             f"RMS {100 * w['floor_rms_m']:.1f} cm)"),
+        )
+    )  # fmt: skip
+    plot = ""
+    if "contacts_plot" in res.outputs:
+        plot = "<img src='feet_contacts.png' width='900'>"
+    return (
+        "<h2>World</h2><p>Y up along gravity, floor at Y = 0, the subject starts at the origin "
+        f"facing +X.</p><table>{rows}</table>{plot}"
+    )
 
 
 def _report(path: Path, video: Path, det, motion: Motion, res: CaptureResult) -> Path:
@@ -508,6 +706,7 @@ subject {motion.height_m:.2f} m, {motion.mass_kg:.0f} kg.</p>
 (before refinement {res.initial_reprojection_px:.1f} px). Joint-limit violations: <b>{res.limit_violations}</b>.</p>
 <p>{"<br>".join(html.escape(n) for n in res.notes)}</p>
 {media}
+{_world_html(motion, res)}
 <h2>Joint angles</h2><img src='joint_angles.png' width='900'>
 <h2>Timings</h2><table>{rows}</table>
 <h2>Files</h2><ul>{files}</ul>

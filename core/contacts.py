@@ -9,7 +9,10 @@ The contact probability per frame (``detect_contacts``) combines
 * height above the support: the point's height above the floor (Y = 0), or above its own lowest
   level within +-0.6 s when that is lower (a foot resting on a box or a stair is in contact with
   the box, not hovering 30 cm above the floor);
-* speed: a planted point hardly moves (relative to the belt on a treadmill);
+* speed: a planted point hardly moves (relative to the belt on a treadmill). With a camera and
+  the foot keypoints, the speed across the image comes from the 2D keypoints (pixels/s times the
+  point's depth / focal length: far steadier than a monocular depth) and only the speed along the
+  line of sight from the 3D motion, smoothed over ``depth_smooth_s``;
 * the keypoint confidence of the foot: an unseen foot's evidence is the motion alone, so its
   probability is pulled toward 0.5 (undecided) rather than trusted.
 
@@ -106,12 +109,15 @@ def contact_positions(
 
 @dataclass
 class ContactConfig:
-    height_m: float = 0.05  # probability 0.5 at this height above the support
-    height_scale_m: float = 0.012
-    speed_mps: float = 0.35  # probability 0.5 at this speed
-    speed_scale_mps: float = 0.08
+    height_m: float = 0.06  # probability 0.5 at this height above the support
+    height_scale_m: float = 0.015
+    # Probability 0.5 at this speed: a swinging foot moves at 2-5 m/s; a planted one seen by a
+    # monocular capture still 'moves' a few tenths (depth noise, 2D jitter).
+    speed_mps: float = 0.6
+    speed_scale_mps: float = 0.15
     support_window_s: float = 0.6  # +- window for the local support level (box, stairs)
     smooth_s: float = 0.05  # positions are smoothed over about this before speeds are taken
+    depth_smooth_s: float = 0.3  # the line-of-sight speed (noisy in a monocular capture)
     enter: float = 0.6
     leave: float = 0.4
     min_phase_s: float = 0.1
@@ -172,13 +178,38 @@ def _hysteresis(p: np.ndarray, cfg: ContactConfig, fps: float) -> np.ndarray:
     max_gap = int(round(cfg.max_gap_s * fps))
     for k in range(p.shape[1]):
         # Close short gaps, then drop short phases.
-        for kk, a, b in contact_phases(~state[:, k : k + 1]):
+        for _, a, b in contact_phases(~state[:, k : k + 1]):
             if a > 0 and b < len(p) and b - a <= max_gap:
                 state[a:b, k] = True
-        for kk, a, b in contact_phases(state[:, k : k + 1]):
+        for _, a, b in contact_phases(state[:, k : k + 1]):
             if b - a < min_len:
                 state[a:b, k] = False
     return state
+
+
+def _image_speed(pts, vel, camera, kp, fps, cfg, speed3d) -> np.ndarray:
+    """Speed from the image across the line of sight and the 3D motion along it (see the
+    module text); frames without a keypoint keep the 3D speed."""
+    rot = np.asarray(camera.rotation, dtype=np.float64)
+    pc = pts @ rot.T + np.asarray(camera.translation_m, dtype=np.float64)
+    depth = np.clip(pc[..., 2], 0.1, None)
+    ray = pc / np.linalg.norm(pc, axis=-1, keepdims=True)
+    vel_c = vel @ rot.T
+    v_los = _smooth((vel_c * ray).sum(-1), int(round(cfg.depth_smooth_s * fps)))
+    ok = np.isfinite(kp).all(-1)
+    kp = kp.copy()
+    frames = np.arange(len(kp))
+    for k in range(kp.shape[1]):
+        if ok[:, k].sum() < 2:
+            continue
+        for c in range(2):
+            kp[~ok[:, k], k, c] = np.interp(
+                frames[~ok[:, k]], frames[ok[:, k]], kp[ok[:, k], k, c]
+            )
+    kp = _smooth(kp, int(round(cfg.smooth_s * fps)))
+    v_img = np.linalg.norm(np.gradient(kp, axis=0), axis=-1) * fps * depth / camera.focal_px
+    combined = np.sqrt(v_img**2 + v_los**2)
+    return np.where(ok & np.isfinite(combined), combined, speed3d)
 
 
 def detect_contacts(
@@ -188,11 +219,15 @@ def detect_contacts(
     floor_y: float = 0.0,
     belt_velocity_mps: np.ndarray | None = None,
     cfg: ContactConfig | None = None,
+    camera=None,
+    keypoints_px: np.ndarray | None = None,
 ) -> ContactResult:
     """Contact probabilities of (T, P, 3) points (world frame, Y up, floor at ``floor_y``).
 
     conf: (T, P) keypoint confidence 0..1 of each point's foot (None: fully seen).
-    belt_velocity_mps: (3,) velocity of a treadmill belt under the feet (None: still floor)."""
+    belt_velocity_mps: (3,) velocity of a treadmill belt under the feet (None: still floor).
+    camera (``core.motion.Camera``, world -> camera) and keypoints_px (T, P, 2) detected image
+    points of the same contact points (NaN = missing): the speed across the image from them."""
     cfg = cfg or ContactConfig()
     pts = np.asarray(points_m, dtype=np.float64)
     if pts.ndim != 3 or pts.shape[-1] != 3:
@@ -211,6 +246,8 @@ def detect_contacts(
     if belt_velocity_mps is not None:
         vel = vel - np.asarray(belt_velocity_mps, dtype=np.float64)
     speed = np.linalg.norm(vel, axis=-1)
+    if camera is not None and keypoints_px is not None and t > 2:
+        speed = _image_speed(pts, vel, camera, np.asarray(keypoints_px, float), fps, cfg, speed)
     p = _sigmoid((cfg.height_m - height) / cfg.height_scale_m) * _sigmoid(
         (cfg.speed_mps - speed) / cfg.speed_scale_mps
     )

@@ -107,7 +107,9 @@ def contact_precision_recall(
     p = np.asarray(pred_prob, dtype=np.float64)
     t = np.asarray(true_bool, dtype=bool)
     if p.shape != t.shape:
-        raise ValueError(f"expected predictions and truth of one shape, got {p.shape} and {t.shape}")
+        raise ValueError(
+            f"expected predictions and truth of one shape, got {p.shape} and {t.shape}"
+        )
     pred = p > threshold
     tp = float(np.sum(pred & t))
     precision = tp / pred.sum() if pred.sum() else float("nan")
@@ -123,7 +125,9 @@ def contact_f1(pred_prob: np.ndarray, true_bool: np.ndarray, threshold: float = 
     return 2.0 * precision * recall / (precision + recall)
 
 
-def foot_sliding_per_phase(points_m: np.ndarray, contact_bool: np.ndarray, fps: float) -> np.ndarray:
+def foot_sliding_per_phase(
+    points_m: np.ndarray, contact_bool: np.ndarray, fps: float
+) -> np.ndarray:
     """Horizontal sliding of each contact phase, metres: the largest horizontal (X, Z; Y is up)
     distance between two frames of one run of contact frames of one point. points_m (T, P, 3),
     contact_bool (T, P); returns one value per phase (point by point, in time order). ``fps`` is

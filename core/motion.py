@@ -100,6 +100,14 @@ class Motion:
     camera: Camera | None = None
     surface: Surface | None = None
     provenance: dict = field(default_factory=dict)  # stage -> what produced it
+    # (T, 4) contact probability 0..1 of core.contacts.CONTACT_POINTS (heel_r, toe_r, heel_l,
+    # toe_l); > 0.5 = in contact. None: not estimated (e.g. no feet seen).
+    contacts: np.ndarray | None = None
+    # core.world.WorldFrame.to_dict(): camera_height_m, camera_pitch_deg (+ down),
+    # camera_roll_deg, focal_px, floor_source ("feet" | "none"), frame ("world": Y up along
+    # gravity, floor Y = 0; "camera": the level-camera frame, no floor), floor_rms_m, message...
+    # ``camera`` holds the world -> camera transform in that frame. Saved as JSON.
+    world: dict | None = None
     dof_names: tuple[str, ...] = sk.DOF_NAMES
 
     def __post_init__(self) -> None:
@@ -173,6 +181,12 @@ class Motion:
                 raise ValueError(
                     f"expected keypoints_2d of shape ({t}, {k}, 3), got {self.keypoints_2d.shape}"
                 )
+        if self.contacts is not None:
+            self.contacts = np.asarray(self.contacts, dtype=np.float64)
+            if self.contacts.shape != (t, 4):
+                raise ValueError(f"expected contacts of shape ({t}, 4), got {self.contacts.shape}")
+            if not np.all((self.contacts >= 0) & (self.contacts <= 1)):
+                raise ValueError("contacts must be probabilities in 0..1")
         self.shape = np.asarray(self.shape, dtype=np.float64).reshape(-1)
         if len(self.shape_labels) not in (0, self.shape.size):
             raise ValueError(f"{len(self.shape_labels)} shape labels for {self.shape.size} values")
@@ -202,7 +216,9 @@ class Motion:
             "body_parents": sk.parents(),
             "provenance_json": np.array(json.dumps(self.provenance, sort_keys=True)),
         }
-        for name in ("markers_m", "confidence", "keypoints_2d"):
+        if self.world is not None:
+            arrays["world_json"] = np.array(json.dumps(self.world, sort_keys=True))
+        for name in ("markers_m", "confidence", "keypoints_2d", "contacts"):
             v = getattr(self, name)
             if v is not None:
                 arrays[name] = v
@@ -230,6 +246,19 @@ class Motion:
 
     @classmethod
     def load(cls, path: str | Path) -> Motion:
+        """Read a ``.motion.npz`` bundle. Anything wrong with the file (not an npz, truncated,
+        foreign, missing or malformed arrays, invalid values) is a MotionFormatError naming it."""
+        try:
+            return cls._load(path)
+        except (MotionFormatError, FileNotFoundError):
+            raise
+        except Exception as e:  # noqa: BLE001 - numpy/zipfile/json raise many kinds
+            raise MotionFormatError(
+                f"{path} is not a valid motion bundle ({e.__class__.__name__}: {e})"
+            ) from e
+
+    @classmethod
+    def _load(cls, path: str | Path) -> Motion:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"motion file not found: {path}")
@@ -309,6 +338,8 @@ class Motion:
                 surface=surface,
                 provenance=provenance,
                 dof_names=tuple(z["dof_names"].tolist()),
+                contacts=opt("contacts"),
+                world=json.loads(str(z["world_json"])) if "world_json" in z.files else None,
             )
 
     def field_names(self) -> list[str]:

@@ -7,8 +7,14 @@ lengths are constant by construction. Terms (weights in ``RefineConfig``):
 * robust 2D reprojection of the keypoints (Geman-McClure, confidence-weighted),
 * agreement with the 3D estimate (NeurIK angles and, when given, pelvis-relative 3D keypoints),
 * temporal smoothness (second differences of angles and pelvis position),
-* foot contact without sliding: frames where a foot point is low and slow in the initial solution
-  are contact frames; its horizontal motion there is penalised.
+* foot contact without sliding. Either given contact phases (``RefineInputs.contact_state``, from
+  ``core.contacts`` in the world frame): each phase of each contact point has an anchor, the point
+  stays at its anchor throughout the phase (no sliding, no lifting; on a treadmill the anchor moves
+  with the belt), anchors of phases near the floor are on the floor (Y = 0), those clearly above it
+  (a box, a stair) keep their own height; no contact = free, so jumps and flight stay possible; and
+  no contact point goes below the floor. Or, without given phases, the older heuristic: frames where
+  a foot point is low and slow in the initial solution are contact frames; its horizontal motion
+  there is penalised.
 
 Runs in phases (pelvis and global position first, then everything), each with early stop, on the
 device of the inputs. World frame: Y up; the camera looks along the world's -Z with image Y down
@@ -82,6 +88,10 @@ class RefineConfig:
         ]
     )
     early_stop_rel: float = 1e-4  # stop a phase when the loss improves less than this over 25 its
+    # Given contact phases (world frame, floor Y = 0):
+    w_anchor: float = 3000.0  # per m^2, contact point vs its phase anchor
+    w_penetration: float = 3000.0  # per m^2, contact points below the floor
+    floor_snap_m: float = 0.1  # a phase whose mean height is within this of Y = 0 is on the floor
 
 
 @dataclass
@@ -97,6 +107,12 @@ class RefineInputs:
     fps: float
     foot_keypoints: tuple[int, ...] = ()  # indices of heel/toe keypoints for the contact term
     keypoints_3d_rel_m: np.ndarray | None = None  # (T, K, 3) pelvis-relative, world axes
+    # Contact phases in a world frame with the floor at Y = 0 (core.contacts, core.world):
+    contact_bodies: np.ndarray | None = None  # (P,) body of each contact point
+    contact_local_m: np.ndarray | None = None  # (P, 3)
+    contact_state: np.ndarray | None = None  # (T, P) bool
+    belt_velocity_mps: np.ndarray | None = None  # (3,) treadmill belt under the feet
+    floor: bool = True  # False: the frame has no known floor (no floor or penetration terms)
 
 
 @dataclass
@@ -139,6 +155,68 @@ def initial_translation(
     for k in range(3):
         out[bad, k] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), out[~bad, k])
     return out
+
+
+class _Anchors:
+    """One anchor per contact phase (see the module text): the anchors' free values and the
+    anchor and floor-penetration losses."""
+
+    def __init__(self, inp: RefineInputs, cfg: RefineConfig, q0, root0, offsets, dev, dt) -> None:
+        from core.contacts import contact_phases
+
+        state = np.asarray(inp.contact_state, bool)
+        if inp.contact_bodies is None or inp.contact_local_m is None:
+            raise ValueError("contact_state needs contact_bodies and contact_local_m")
+        self.bodies = torch.as_tensor(np.asarray(inp.contact_bodies), device=dev)
+        self.local = torch.as_tensor(np.asarray(inp.contact_local_m), dtype=dt, device=dev)
+        self.use_floor = inp.floor
+        phases = contact_phases(state)
+        frames, points, ids, elapsed = [], [], [], []
+        for j, (k, a, b) in enumerate(phases):
+            frames.append(np.arange(a, b))
+            points.append(np.full(b - a, k))
+            ids.append(np.full(b - a, j))
+            elapsed.append((np.arange(a, b) - a) / inp.fps)
+        cat = (lambda x: np.concatenate(x)) if phases else (lambda x: np.zeros(0))
+        self.frames = torch.as_tensor(cat(frames).astype(np.int64), device=dev)
+        self.points = torch.as_tensor(cat(points).astype(np.int64), device=dev)
+        self.ids = torch.as_tensor(cat(ids).astype(np.int64), device=dev)
+        v = np.zeros(3) if inp.belt_velocity_mps is None else np.asarray(inp.belt_velocity_mps)
+        self.belt = torch.as_tensor(cat(elapsed), dtype=dt, device=dev)[:, None] * torch.as_tensor(
+            v, dtype=dt, device=dev
+        )
+        with torch.no_grad():
+            fk0 = K.forward_kinematics(q0, root0, offsets)
+            p0 = self.positions(fk0)[self.frames, self.points] - self.belt
+            init = torch.zeros(len(phases), 3, dtype=dt, device=dev)
+            count = torch.zeros(len(phases), dtype=dt, device=dev)
+            init.index_add_(0, self.ids, p0)
+            count.index_add_(0, self.ids, torch.ones_like(self.ids, dtype=dt))
+            init = init / count.clamp_min(1.0)[:, None]
+        self.on_floor = (
+            (init[:, 1].abs() < cfg.floor_snap_m)
+            if inp.floor
+            else torch.zeros(len(phases), dtype=torch.bool, device=dev)
+        )
+        self.free = init.clone().requires_grad_(True)
+        self.n_phases = len(phases)
+
+    def positions(self, fk: K.FKResult) -> Tensor:
+        return K.body_points(fk, self.bodies, self.local)
+
+    def anchors(self) -> Tensor:
+        y = torch.where(self.on_floor, torch.zeros_like(self.free[:, 1]), self.free[:, 1])
+        return torch.stack([self.free[:, 0], y, self.free[:, 2]], -1)
+
+    def losses(self, fk: K.FKResult) -> tuple[Tensor, Tensor]:
+        pts = self.positions(fk)
+        zero = pts.new_zeros(())
+        la = zero
+        if self.n_phases:
+            target = self.anchors()[self.ids] + self.belt
+            la = (pts[self.frames, self.points] - target).square().sum(-1).mean()
+        lp = torch.relu(-pts[..., 1]).square().mean() if self.use_floor else zero
+        return la, lp
 
 
 def _gm(r2: Tensor, sigma2: float) -> Tensor:
@@ -205,11 +283,16 @@ def refine(
             speed[1:] = (feet[1:] - feet[:-1]).norm(dim=-1) * inp.fps
             contact = ((height < cfg.contact_height_m) & (speed < cfg.contact_speed_mps)).to(dt)
 
+    anchors = None
+    if inp.contact_state is not None:
+        anchors = _Anchors(inp, cfg, q0, T(inp.root_init_m), offsets, dev, dt)
     history: list[dict] = []
     total_its = sum(p.iterations for p in cfg.phases)
     done = 0
     for phase in cfg.phases:
         params = [u, root] if phase.optimise_pose else [root]
+        if anchors is not None:
+            params.append(anchors.free)
         # The global phase moves the pelvis angles only: mask the other gradients.
         mask = torch.zeros(sk.N_DOFS, dtype=dt, device=dev)
         mask[_ROOT_IDX] = 1.0
@@ -220,7 +303,8 @@ def refine(
         window_start = float("inf")
         for it in range(phase.iterations):
             q = K.q_from_free(u)
-            pts = points_of(q, root)
+            fk = K.forward_kinematics(q, root, offsets)
+            pts = K.body_points(fk, bodies, local)
             r2 = (project(pts) - kp).square().sum(-1)
             s2 = sigma2 * phase.sigma_scale**2
             # x scale^2: near the optimum every phase pulls like the narrow loss (r^2 / sigma^2).
@@ -257,13 +341,17 @@ def refine(
                 )
                 loss = loss + ls
                 terms["smooth"] = ls.item()
-                if inp.foot_keypoints:
+                if inp.foot_keypoints and anchors is None:
                     feet = pts[:, list(inp.foot_keypoints)]
                     slide = (feet[1:, :, [0, 2]] - feet[:-1, :, [0, 2]]).square().sum(-1)
                     w = contact[1:] * contact[:-1]
                     lc = (slide * w).sum() / w.sum().clamp_min(1.0)
                     loss = loss + cfg.w_contact * lc
                     terms["contact"] = lc.item()
+            if anchors is not None:
+                la, lp = anchors.losses(fk)
+                loss = loss + cfg.w_anchor * la + cfg.w_penetration * lp
+                terms["anchor"], terms["penetration"] = la.item(), lp.item()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if not phase.optimise_pose:

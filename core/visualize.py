@@ -12,7 +12,14 @@ import numpy as np
 from core import skeleton as sk
 from core.motion import Camera
 
-__all__ = ["draw_overlay", "write_overlay_video", "plot_joint_angles", "MAIN_DOFS"]
+__all__ = [
+    "draw_overlay",
+    "write_overlay_video",
+    "plot_joint_angles",
+    "plot_contacts",
+    "floor_grid_px",
+    "MAIN_DOFS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +73,31 @@ def draw_overlay(
     faces: np.ndarray | None = None,
     keypoints_px: np.ndarray | None = None,
     label: str = "",
+    floor_lines_px: list[np.ndarray] | None = None,
+    contact_px: np.ndarray | None = None,
+    in_contact: np.ndarray | None = None,
+    info: str = "",
 ) -> np.ndarray:
-    """One frame: surface outline (white), bones (right blue, left orange), detected keypoints
-    (small green dots). joints_px (24, 2) body origins projected to the image."""
+    """One frame: floor grid (thin grey lines), surface outline (white), bones (right blue, left
+    orange), detected keypoints (small green dots), foot contact points (red filled while in
+    contact, hollow otherwise). joints_px (24, 2) body origins projected to the image;
+    floor_lines_px polylines (N, 2); contact_px (P, 2) with in_contact (P,) bool; info: a text
+    line at the bottom (the camera pose)."""
     import cv2
 
     img = np.ascontiguousarray(rgb.copy())
     h, w = img.shape[:2]
     thick = max(2, round(min(h, w) / 250))
+    if floor_lines_px:
+        grid = img.copy()
+        for line in floor_lines_px:
+            ok = np.isfinite(line).all(1) & (np.abs(line) < 1e5).all(1)
+            if ok.sum() >= 2:
+                cv2.polylines(
+                    grid, [np.round(line[ok]).astype(np.int32)], False, (200, 200, 200),
+                    max(1, thick // 2), cv2.LINE_AA,
+                )  # fmt: skip
+        img = cv2.addWeighted(grid, 0.6, img, 0.4, 0.0)
     if surface_px is not None and faces is not None:
         contours = _outline((h, w), surface_px, faces)
         cv2.drawContours(img, contours, -1, (255, 255, 255), max(1, thick // 2), cv2.LINE_AA)
@@ -111,6 +135,19 @@ def draw_overlay(
                     -1,
                     cv2.LINE_AA,
                 )
+    if contact_px is not None:
+        for k, p in enumerate(contact_px):
+            if np.isfinite(p).all():
+                on = in_contact is not None and bool(in_contact[k])
+                cv2.circle(
+                    img, tuple(np.round(p).astype(int)), thick + 3, (255, 40, 40),
+                    -1 if on else max(1, thick // 2), cv2.LINE_AA,
+                )  # fmt: skip
+    if info:
+        cv2.putText(
+            img, info, (10, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.3 * thick, (255, 255, 0),
+            max(1, thick // 2), cv2.LINE_AA,
+        )  # fmt: skip
     if label:
         cv2.putText(
             img,
@@ -215,6 +252,82 @@ def plot_joint_angles(q_rad: np.ndarray, fps: float, path: Path, title: str = ""
     for ax in axes[-1]:
         ax.set_xlabel("time (s)")
     fig.suptitle(title or "Joint angles (grey band: joint limits)")
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def floor_grid_px(
+    cam: Camera, centre_xz_m: tuple[float, float, float, float], step_m: float = 0.5
+) -> list[np.ndarray]:
+    """Lines of a floor grid (Y = 0) covering x0..x1, z0..z1 (``centre_xz_m`` = (x0, x1, z0, z1),
+    metres, rounded out to the step), projected by ``cam``; each line sampled every 5 cm, parts
+    behind or very near the camera dropped (NaN)."""
+    x0, x1, z0, z1 = centre_xz_m
+    x0, z0 = np.floor(x0 / step_m) * step_m, np.floor(z0 / step_m) * step_m
+    x1, z1 = np.ceil(x1 / step_m) * step_m, np.ceil(z1 / step_m) * step_m
+    lines = []
+    for x in np.arange(x0, x1 + 1e-9, step_m):
+        z = np.arange(z0, z1 + 1e-9, 0.05)
+        lines.append(np.stack([np.full_like(z, x), np.zeros_like(z), z], -1))
+    for z in np.arange(z0, z1 + 1e-9, step_m):
+        x = np.arange(x0, x1 + 1e-9, 0.05)
+        lines.append(np.stack([x, np.zeros_like(x), np.full_like(x, z)], -1))
+    out = []
+    rot, trans = np.asarray(cam.rotation), np.asarray(cam.translation_m)
+    for pts in lines:
+        depth = (pts @ rot.T + trans)[:, 2]
+        px = cam.project(pts)
+        px[depth < 0.2] = np.nan
+        out.append(px)
+    return out
+
+
+def plot_contacts(
+    points_m: np.ndarray, state: np.ndarray, fps: float, path: Path, title: str = ""
+) -> Path:
+    """Side view over time of both feet: height (Y) and horizontal speed of each contact point
+    (``core.contacts.CONTACT_POINTS``), contact phases shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from core.contacts import CONTACT_POINTS
+
+    pts = np.asarray(points_m, dtype=np.float64)
+    t = np.arange(len(pts)) / fps
+    speed = np.zeros(pts.shape[:2])
+    if len(pts) > 1:
+        speed = np.linalg.norm(np.gradient(pts[..., [0, 2]], axis=0), axis=-1) * fps
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6), sharex=True)
+    colours = {"heel": "tab:blue", "toe": "tab:green"}
+    for col, side in enumerate(("r", "l")):
+        for k, name in enumerate(CONTACT_POINTS):
+            if not name.endswith(side):
+                continue
+            part = name.split("_")[0]
+            c = colours[part]
+            on = np.asarray(state)[:, k]
+            for row, y in enumerate((100 * pts[:, k, 1], speed[:, k])):
+                ax = axes[row, col]
+                ax.plot(t, y, "-", color=c, lw=1.3, label=part)
+                lo = 0.0 if row else min(0.0, float(np.nanmin(y)))
+                hi = float(np.nanmax(y)) if np.isfinite(y).any() else 1.0
+                ax.fill_between(t, lo, hi, where=on, color=c, alpha=0.12, step="mid", lw=0)
+        axes[0, col].set_title(f"{'right' if side == 'r' else 'left'} foot")
+        axes[0, col].axhline(0.0, color="0.3", lw=0.8)
+        axes[0, col].set_ylabel("height above floor (cm)")
+        axes[1, col].set_ylabel("horizontal speed (m/s)")
+        axes[1, col].set_xlabel("time (s)")
+        axes[0, col].legend(fontsize=8, loc="upper right")
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+    fig.suptitle(title or "Feet height and speed (shaded: contact)")
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.png")

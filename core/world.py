@@ -171,7 +171,10 @@ def body_up_direction(
     b = sk.BODY
     feet = 0.5 * (org[:, b["talus_r"]] + org[:, b["talus_l"]])
     top = 0.25 * (
-        org[:, b["femur_r"]] + org[:, b["femur_l"]] + org[:, b["humerus_r"]] + org[:, b["humerus_l"]]
+        org[:, b["femur_r"]]
+        + org[:, b["femur_l"]]
+        + org[:, b["humerus_r"]]
+        + org[:, b["humerus_l"]]
     )
     v = top - feet
     v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
@@ -193,7 +196,7 @@ def estimate_floor(
     prior_up: np.ndarray | None = None,
     cfg: FloorConfig | None = None,
 ) -> FloorFit | None:
-    """Fit the floor to the lowest slow sole points (see the module text).
+    """Fit the floor to the slow sole points (see the module text).
 
     sole_m: (T, P, 3) sole points (heel/toe of both feet) in the level-camera frame; conf: (T, P)
     0..1 keypoint confidence of each point (None: all seen); prior_up: (3,) prior up direction.
@@ -203,72 +206,78 @@ def estimate_floor(
     sole = np.asarray(sole_m, dtype=np.float64)
     if sole.ndim != 3 or sole.shape[-1] != 3:
         raise ValueError(f"expected sole points of shape (T, P, 3), got {sole.shape}")
-    t, p = sole.shape[:2]
+    t = sole.shape[0]
     seen = np.isfinite(sole).all(-1)
     if conf is not None:
         seen &= np.asarray(conf) >= cfg.min_conf
-    frames_seen = seen.any(1)
-    if frames_seen.sum() < max(cfg.min_frames, cfg.min_seen_fraction * t):
+    if seen.any(1).sum() < max(cfg.min_frames, cfg.min_seen_fraction * t):
         return None
     level = np.array([0.0, 1.0, 0.0])
     up0 = level if prior_up is None else _unit(np.asarray(prior_up, dtype=np.float64))
     if np.rad2deg(np.arccos(np.clip(up0 @ level, -1, 1))) > cfg.max_prior_angle_deg:
         up0 = level
     speed = _speed(np.nan_to_num(sole), fps)
-    up = up0.copy()
-    fit = None
-    for _ in range(3):
-        h = np.where(seen, np.nan_to_num(sole) @ up, np.inf)
-        lowest = np.argmin(h, axis=1)
-        rows = np.flatnonzero(frames_seen)
-        cand_pts = sole[rows, lowest[rows]]
-        cand_ok = speed[rows, lowest[rows]] < cfg.max_speed_mps
-        if cand_ok.sum() < cfg.min_frames:
-            # A clip where nobody stands still: take the slowest half of the lowest points.
-            s = speed[rows, lowest[rows]]
-            cand_ok = s <= np.median(s)
-        pts = cand_pts[cand_ok]
-        if len(pts) < cfg.min_frames:
-            return None
-        u_ax, w_ax = _basis(up0)
-        hu, hh, hw = pts @ u_ax, pts @ up0, pts @ w_ax
-        # Plane in the prior's basis: hh = a*hu + c*hw + d. Start level (a = c = 0).
-        a = c = 0.0
-        d = float(np.median(hh))
-        n_eff_scale = min(1.0, 1.0 / max(cfg.decorrelation_s * fps, 1.0))
-        inl = np.zeros(len(pts), bool)
-        for _inner in range(3):
-            resid_level = hh - a * hu - c * hw
-            # Consensus on the level: the densest band of width 2*inlier_m, the lower on ties.
-            grid = np.sort(resid_level)
-            counts = np.array(
-                [np.sum(np.abs(resid_level - g) <= cfg.inlier_m) for g in grid], dtype=np.int64
-            )
-            best = grid[counts >= counts.max() * 0.999][0]
-            inl = np.abs(resid_level - best) <= cfg.inlier_m
-            # Ridge least squares for slopes and offset on the inliers.
-            x = np.stack([hu[inl], hw[inl], np.ones(inl.sum())], -1)
-            y = hh[inl]
-            lam = (cfg.noise_m / np.tan(np.deg2rad(cfg.prior_tilt_deg))) ** 2 / n_eff_scale
-            ata = x.T @ x + np.diag([lam, lam, 0.0])
-            a, c, d = np.linalg.solve(ata, x.T @ y)
+    slow = seen & (speed < cfg.max_speed_mps)
+    if slow.any(1).sum() < cfg.min_frames:
+        # Nobody stands still: take the slower half of the seen points.
+        slow = seen & (speed <= np.median(speed[seen]))
+    if slow.any(1).sum() < cfg.min_frames:
+        return None
+    frame_of = np.nonzero(slow)[0]
+    pts = sole[slow]
+    # Consensus plane (RANSAC over triples of points from different moments).
+    rng = np.random.default_rng(0)
+    max_tilt = np.cos(np.deg2rad(cfg.max_prior_angle_deg))
+    centroid = pts.mean(0)
+    planes: list[tuple[int, float, np.ndarray, float]] = []
+    min_gap = max(1, int(round(cfg.decorrelation_s * fps)))
+    for _ in range(400):
+        i = rng.choice(len(pts), 3, replace=False)
+        f = frame_of[i]
+        if min(abs(f[0] - f[1]), abs(f[0] - f[2]), abs(f[1] - f[2])) < min_gap:
+            continue
+        n = np.cross(pts[i[1]] - pts[i[0]], pts[i[2]] - pts[i[0]])
+        if np.linalg.norm(n) < 0.02:  # nearly collinear (area < 1 dm^2)
+            continue
+        n = _unit(n)
+        n = n if n @ up0 > 0 else -n
+        if n @ up0 < max_tilt:
+            continue
+        off = float(n @ pts[i[0]])
+        count = int(np.sum(np.abs(pts @ n - off) <= cfg.inlier_m))
+        planes.append((count, float(n @ centroid - off), n, off))
+    if planes:
+        best_count = max(p[0] for p in planes)
+        # The dominant level; a lower level with nearly as much support is the floor under a box.
+        good = [p for p in planes if p[0] >= 0.6 * best_count]
+        _, _, n_best, off_best = max(good, key=lambda p: (p[1] // cfg.inlier_m, p[0]))
+    else:  # every sample degenerate (feet on one spot): a level plane through the lowest band
+        n_best = up0
+        off_best = float(np.percentile(pts @ up0, 10))
+    inl = np.abs(pts @ n_best - off_best) <= cfg.inlier_m
+    # Ridge least squares on the inliers, in the prior's basis: h = a*u + c*w + d.
+    u_ax, w_ax = _basis(up0)
+    hu, hh, hw = pts @ u_ax, pts @ up0, pts @ w_ax
+    n_eff_scale = min(1.0, 1.0 / max(cfg.decorrelation_s * fps, 1.0))
+    lam = (cfg.noise_m / np.tan(np.deg2rad(cfg.prior_tilt_deg))) ** 2 / n_eff_scale
+    for _ in range(2):
+        x = np.stack([hu[inl], hw[inl], np.ones(inl.sum())], -1)
+        a, c, d = np.linalg.solve(x.T @ x + np.diag([lam, lam, 0.0]), x.T @ hh[inl])
         normal = _unit(up0 - a * u_ax - c * w_ax)
-        # A point on the plane: d along up0 at hu = hw = 0, i.e. p0 = d * up0.
         offset = float(normal @ (d * up0))
-        resid = pts[inl] @ normal - offset
-        above = (pts @ normal - offset) > cfg.inlier_m
-        fit = FloorFit(
-            normal,
-            offset,
-            int(len(pts)),
-            int(inl.sum()),
-            float(np.sqrt(np.mean(resid**2))),
-            float(above.mean()),
-        )
-        if np.allclose(normal, up, atol=1e-6):
-            break
-        up = normal
-    return fit
+        inl = np.abs(pts @ normal - offset) <= cfg.inlier_m
+        if inl.sum() < 3:
+            return None
+    resid = pts[inl] @ normal - offset
+    above = (pts @ normal - offset) > cfg.inlier_m
+    return FloorFit(
+        normal,
+        offset,
+        int(len(pts)),
+        int(inl.sum()),
+        float(np.sqrt(np.mean(resid**2))),
+        float(above.mean()),
+    )
 
 
 def unwrap_root_angles(q_rad: np.ndarray) -> np.ndarray:

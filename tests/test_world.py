@@ -1,0 +1,230 @@
+"""World stage on synthetic scenes with a known floor, camera and contacts.
+
+A real CMU walk (core.bvh, 30 fps) is put on a floor at Y = 0 (its stance soles define the floor)
+and seen by a camera of known height, pitch and roll. The 'estimated' motion handed to the stage
+is that walk with smooth joint-angle and position errors, in the level-camera frame the capture
+works in before grounding; the 2D keypoints are the true motion projected, plus pixel noise.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from core import fk_numpy
+from core import skeleton as sk
+from core.contacts import CONTACT_POINTS, contact_point_definitions, contact_positions
+from core.metrics import contact_f1, floor_penetration, foot_sliding_per_phase
+from core.motion import Camera
+from core.world import (
+    LEVEL_CAMERA_ROTATION,
+    WorldFrame,
+    estimate_floor,
+    pitch_roll_from_up,
+    to_world,
+    unwrap_root_angles,
+    world_frame,
+)
+from tests.conftest import shared_path
+
+CAM_HEIGHT_M, PITCH_DEG, ROLL_DEG = 1.35, 12.0, 3.0
+
+
+def camera_looking_at(
+    centre: np.ndarray, target: np.ndarray, roll_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """World (Y up) -> camera (x right, y down, z forward) rotation and translation of a camera at
+    ``centre`` looking at ``target``, turned clockwise (seen from behind) by ``roll_deg``."""
+    f = target - centre
+    f = f / np.linalg.norm(f)
+    right = np.cross(f, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, f)
+    a = np.deg2rad(roll_deg)
+    up, right = np.cos(a) * up + np.sin(a) * right, np.cos(a) * right - np.sin(a) * up
+    rot = np.stack([right, -up, f])
+    return rot, -rot @ centre
+
+
+def smooth_noise(rng, shape, sigma, frames=9):
+    x = rng.normal(size=shape)
+    k = np.hanning(2 * frames + 1)
+    k /= np.sqrt((k**2).sum())
+    return sigma * np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 0, x)
+
+
+def true_contacts(points: np.ndarray, fps: float) -> np.ndarray:
+    """Contact truth of the clean motion: sole within 3 cm of the floor and slower than 0.3 m/s."""
+    speed = np.linalg.norm(np.gradient(points, axis=0), axis=-1) * fps
+    return (points[..., 1] < 0.03) & (speed < 0.3)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_scene()
+
+
+def make_scene(noise: bool = True):
+    from core.bvh import retarget_bvh
+
+    motion, _ = retarget_bvh(
+        shared_path("mocap", "cmu", "01_01.bvh"), max_frames=300, target_fps=30
+    )
+    fps, q, root, offsets = motion.fps, motion.q_rad, motion.root_m.copy(), motion.offsets_m
+    bodies, local = contact_point_definitions(offsets)
+    sole = contact_positions(q, root, offsets, bodies, local)
+    root[:, 1] -= np.percentile(sole[..., 1].min(1), 10)  # the stance soles are the floor
+    sole = contact_positions(q, root, offsets, bodies, local)
+    # A camera 4.5 m from the middle of the walk, pitched down at PITCH_DEG and rolled.
+    mid = 0.5 * (root.min(0) + root.max(0))
+    target = np.array([mid[0], 0.0, mid[2]])
+    horiz = np.array([np.sin(0.5), 0.0, np.cos(0.5)])  # 29 deg off the walk's side view
+    dist = CAM_HEIGHT_M / np.tan(np.deg2rad(PITCH_DEG + 5.0))  # sight line hits the floor ahead
+    centre = target + dist * horiz + [0.0, CAM_HEIGHT_M, 0.0]
+    # Aim so that the optical axis is pitched by exactly PITCH_DEG.
+    aim = centre + np.array([-horiz[0], -np.tan(np.deg2rad(PITCH_DEG)), -horiz[2]])
+    r_wc, t_wc = camera_looking_at(centre, aim, ROLL_DEG)
+    cam_world = Camera(1400.0, 960.0, 540.0, 1920, 1080, rotation=r_wc, translation_m=t_wc)
+    # The 'estimate': smooth angle and position errors, then into the level-camera frame.
+    rng = np.random.default_rng(3)
+    lo, hi = sk.limits_rad()
+    q_est = q + smooth_noise(rng, q.shape, np.deg2rad(3.0 * noise))
+    q_est = np.clip(q_est, np.where(np.isfinite(lo), lo, -9), np.where(np.isfinite(hi), hi, 9))
+    ray = (root - centre) / np.linalg.norm(root - centre, axis=1, keepdims=True)
+    root_est = root + noise * (
+        smooth_noise(rng, root.shape, 0.02) + ray * smooth_noise(rng, (len(q), 1), 0.05)
+    )
+    to_level = WorldFrame(
+        LEVEL_CAMERA_ROTATION @ r_wc, -(LEVEL_CAMERA_ROTATION @ r_wc).T @ (LEVEL_CAMERA_ROTATION @ t_wc),
+        0, 0, 0, 1400.0, "feet", "world",
+    )  # fmt: skip
+    q_level, root_level = to_world(to_level, q_est, root_est)
+    return SimpleNamespace(
+        fps=fps, q=q, root=root, offsets=offsets, bodies=bodies, local=local, sole=sole,
+        cam_world=cam_world, q_level=q_level, root_level=root_level,
+        contacts=true_contacts(sole, fps),
+    )  # fmt: skip
+
+
+def test_pitch_roll_signs_follow_the_camera() -> None:
+    # A camera pitched down sees the world's up tilted toward itself (+z of the level frame).
+    for pitch, roll in ((10.0, 0.0), (0.0, 5.0), (-8.0, -4.0)):
+        r_wc, _ = camera_looking_at(
+            np.zeros(3), np.array([1.0, -np.tan(np.deg2rad(pitch)), 0.0]), roll
+        )
+        up_level = LEVEL_CAMERA_ROTATION @ r_wc @ np.array([0.0, 1.0, 0.0])
+        p, r = pitch_roll_from_up(up_level)
+        assert abs(p - pitch) < 1e-6 and abs(r - roll) < 1e-6, (pitch, roll, p, r)
+
+
+def test_floor_and_camera_from_the_feet(scene) -> None:
+    sole = contact_positions(
+        scene.q_level, scene.root_level, scene.offsets, scene.bodies, scene.local
+    )
+    fit = estimate_floor(sole, scene.fps)
+    assert fit is not None
+    frame = world_frame(fit, scene.q_level, scene.root_level, scene.fps, scene.cam_world)
+    assert abs(frame.camera_height_m - CAM_HEIGHT_M) < 0.10, frame.message
+    assert abs(frame.camera_pitch_deg - PITCH_DEG) < 3.0, frame.message
+    assert abs(frame.camera_roll_deg - ROLL_DEG) < 3.0, frame.message
+    # In the world frame the subject starts above the origin facing +X, and the soles are on Y=0.
+    q_w, root_w = to_world(frame, scene.q_level, scene.root_level)
+    assert np.hypot(root_w[0, 0], root_w[0, 2]) < 1e-6
+    rot, _ = fk_numpy.forward_kinematics(q_w[:12], root_w[:12], scene.offsets)
+    fwd = rot[:, 0, :, 0].mean(0)
+    assert fwd[0] > 0.95 * np.linalg.norm(fwd)
+    sole_w = contact_positions(q_w, root_w, scene.offsets, scene.bodies, scene.local)
+    stance = scene.contacts
+    assert abs(np.median(sole_w[..., 1][stance])) < 0.05
+
+
+def test_no_feet_seen_gives_no_floor(scene) -> None:
+    sole = contact_positions(
+        scene.q_level, scene.root_level, scene.offsets, scene.bodies, scene.local
+    )
+    conf = np.full(sole.shape[:2], 0.1)
+    assert estimate_floor(sole, scene.fps, conf=conf) is None
+    assert estimate_floor(sole[:5], scene.fps) is None  # too few frames to tell
+
+
+def test_unwrapped_root_has_no_turn_steps() -> None:
+    t = np.linspace(0, 4 * np.pi, 200)
+    q = np.zeros((200, sk.N_DOFS))
+    q[:, sk.DOF["pelvis_rotation"]] = np.angle(np.exp(1j * t))  # wraps at +-180 deg twice
+    out = unwrap_root_angles(q)[:, sk.DOF["pelvis_rotation"]]
+    assert np.abs(np.diff(out)).max() < np.deg2rad(5)
+    assert abs(out[-1] - out[0] - 4 * np.pi) < 0.1
+
+
+def test_metrics_on_hand_made_cases() -> None:
+    pts = np.zeros((10, 1, 3))
+    pts[:, 0, 0] = np.arange(10) * 0.01  # slides 1 cm per frame
+    contact = np.zeros((10, 1), bool)
+    contact[2:6] = True
+    assert np.allclose(foot_sliding_per_phase(pts, contact, 30.0), [0.03])
+    pts[4, 0, 1] = -0.02
+    assert np.allclose(floor_penetration(pts), np.where(np.arange(10) == 4, 0.02, 0.0))
+    truth = np.array([[1, 1, 0, 0]], bool).T
+    assert contact_f1(np.array([[0.9, 0.2, 0.7, 0.1]]).T, truth) == pytest.approx(0.5)
+    assert CONTACT_POINTS == ("heel_r", "toe_r", "heel_l", "toe_l")
+
+
+def _grounded(scene):
+    """The stage's steps on the scene: floor, world frame, contacts (as core.capture runs them)."""
+    from core.contacts import detect_contacts
+
+    sole = contact_positions(
+        scene.q_level, scene.root_level, scene.offsets, scene.bodies, scene.local
+    )
+    fit = estimate_floor(sole, scene.fps)
+    level_cam = Camera(1400.0, 960.0, 540.0, 1920, 1080, rotation=LEVEL_CAMERA_ROTATION)
+    frame = world_frame(fit, scene.q_level, scene.root_level, scene.fps, level_cam)
+    q_w, root_w = to_world(frame, scene.q_level, scene.root_level)
+    cam_w = frame.camera(level_cam)
+    sole_w = contact_positions(q_w, root_w, scene.offsets, scene.bodies, scene.local)
+    # The detected heel/toe keypoints: the true sole points projected, with 2 px noise.
+    rng = np.random.default_rng(7)
+    kp = scene.cam_world.project(scene.sole) + rng.normal(
+        scale=2.0, size=scene.sole.shape[:2] + (2,)
+    )
+    cr = detect_contacts(sole_w, scene.fps, camera=cam_w, keypoints_px=kp)
+    return frame, q_w, root_w, cam_w, cr
+
+
+def test_contacts_match_the_truth(scene) -> None:
+    *_, cr = _grounded(scene)
+    f1 = contact_f1(cr.probability, scene.contacts)
+    assert f1 >= 0.9, f1
+    assert ((cr.probability > 0.5) == cr.state).all()
+
+
+def test_refinement_plants_the_contacts(scene) -> None:
+    from core.neurik.markersets import blazepose33
+    from core.refine import Phase, RefineConfig, RefineInputs, refine
+
+    frame, q_w, root_w, cam_w, cr = _grounded(scene)
+    win = slice(90, 180)  # 3 s of walking
+    subject = SimpleNamespace(offsets_m=scene.offsets, height_m=1.75)
+    kb, kl = blazepose33().define(subject)
+    rot, org = fk_numpy.forward_kinematics(scene.q[win], scene.root[win], scene.offsets)
+    kp_true = fk_numpy.body_points(rot, org, kb, kl)
+    rng = np.random.default_rng(11)
+    kp = scene.cam_world.project(kp_true) + rng.normal(scale=2.0, size=kp_true.shape[:2] + (2,))
+    state = cr.state[win]
+    inp = RefineInputs(
+        kp, np.ones(kp.shape[:2]), cam_w, scene.offsets, kb, kl, q_w[win], root_w[win],
+        scene.fps, contact_bodies=scene.bodies, contact_local_m=scene.local,
+        contact_state=state,
+    )  # fmt: skip
+    res = refine(inp, RefineConfig(phases=[Phase("contact", 150, 0.01, True)]))
+    sole = contact_positions(res.q_rad, res.root_m, scene.offsets, scene.bodies, scene.local)
+    before = contact_positions(q_w[win], root_w[win], scene.offsets, scene.bodies, scene.local)
+    slide = foot_sliding_per_phase(sole, state, scene.fps)
+    slide0 = foot_sliding_per_phase(before, state, scene.fps)
+    assert len(slide) >= 6
+    assert np.median(slide) <= 0.02 and np.median(slide) < np.median(slide0), (slide, slide0)
+    assert floor_penetration(sole).max() <= 0.01
+    assert np.abs(sole[..., 1][state]).max() < 0.02  # planted on the floor
+    assert np.nanmean(res.reprojection_px) < np.nanmean(res.initial_reprojection_px)
