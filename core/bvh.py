@@ -265,18 +265,19 @@ def retarget_bvh(
     unit_m: float | None = None,
     max_frames: int | None = None,
     target_fps: float | None = None,
+    ik_config=None,
 ):
     """A CMU-family motion file -> (Motion, RetargetReport) on a BSM-46 skeleton scaled to its
     subject. BVH in any supported naming (``core.mocap.track.CONVENTIONS``) or ASF/AMC (the .asf
     beside the .amc). ``target_fps`` keeps every n-th frame so that the rate is at most that
-    (e.g. 120 Hz -> 30)."""
+    (e.g. 120 Hz -> 30). ``ik_config``: a ``core.ik.IKConfig`` (default: its defaults)."""
     from core.mocap.track import load_track
 
     track = load_track(path, target_fps=target_fps, max_frames=max_frames)
-    return retarget_track(track, unit_m=unit_m)
+    return retarget_track(track, unit_m=unit_m, ik_config=ik_config)
 
 
-def retarget_track(track, unit_m: float | None = None):
+def retarget_track(track, unit_m: float | None = None, ik_config=None):
     """``core.mocap.track.JointTrack`` -> (Motion, RetargetReport); see :func:`retarget_bvh`."""
     import torch
 
@@ -395,7 +396,7 @@ def retarget_track(track, unit_m: float | None = None):
         unit,
         len(names),
     )
-    res = ik.solve_ik(torch.from_numpy(x), bodies_a, local_a, new)
+    res = ik.solve_ik(torch.from_numpy(x), bodies_a, local_a, new, config=ik_config)
     q = res.q_rad.numpy()
     root = res.root_m.numpy()
     fk = kin.forward_kinematics(res.q_rad, res.root_m, torch.from_numpy(new))

@@ -107,3 +107,59 @@ def test_bad_input_messages(net) -> None:
         run_neurik(np.full((5, m, 3), np.nan), model=net)
     with pytest.raises(ValueError, match="empty"):
         run_neurik(np.zeros((0, m, 3)), model=net)
+
+
+def _blaze_sampler(noise, bank=None, seed=0, window=24):
+    from types import SimpleNamespace
+
+    from core.neurik.data import Sampler, SubjectGeometry
+    from core.neurik.markersets import blazepose33
+
+    ms = blazepose33()
+    off = sk.default_offsets(1.75)
+    bodies, local = ms.define(SimpleNamespace(offsets_m=off, height_m=1.75))
+    geom = SubjectGeometry(off, bodies, local)
+    return ms, Sampler([geom], ms, bank, noise, window=window, seed=seed, random_fraction=1.0)
+
+
+def test_camera_frame_sampling_is_a_rigid_view_of_the_pose() -> None:
+    """MediaPipe-like sampling: the clean markers are the pose seen from a pitched camera (a
+    rotation of the markers FK gives for the limb angles, checked here against FK without the
+    camera), centred on the noisy hip midpoint; the limb depth errors change only Z."""
+    from core import kinematics as K
+    from core.neurik.data import NoiseConfig
+
+    noise = NoiseConfig(
+        jitter_m=0, depth_m=0, dropout=0, swap_rate=0, camera_frame=True, limb_depth=0.0
+    )
+    ms, sampler = _blaze_sampler(noise)
+    b = sampler(8)
+    hips = [ms.names.index("left_hip"), ms.names.index("right_hip")]
+    np.testing.assert_allclose(b.markers_m[:, :, hips].mean(2).numpy(), 0.0, atol=1e-5)
+    # Same limb angles with the pelvis upright: pairwise marker distances are unchanged, and the
+    # limb angles themselves were not touched by the camera.
+    q_up = b.q_rad.double().clone()
+    q_up[..., :3] = 0.0
+    off = torch.as_tensor(sk.default_offsets(1.75))
+    fk = K.forward_kinematics(q_up, torch.zeros(*q_up.shape[:2], 3, dtype=torch.float64), off)
+    geom = sampler.subjects[0]
+    ref = K.body_points(
+        fk, torch.from_numpy(geom.marker_bodies), torch.from_numpy(geom.marker_local_m)
+    )
+    d_ref = torch.cdist(ref, ref)
+    d_got = torch.cdist(b.clean_markers_m.double(), b.clean_markers_m.double())
+    torch.testing.assert_close(d_got, d_ref, atol=1e-4, rtol=0)
+    # The camera pitch shows as a tilted body axis: not all windows upright.
+    up = (b.clean_markers_m[:, 0, 11] + b.clean_markers_m[:, 0, 12]) / 2  # shoulder midpoint
+    tilt = torch.rad2deg(torch.atan2(up[:, 2].abs(), up[:, 1]))
+    assert tilt.max() > 8.0
+    # Limb depth ambiguity: X and Y exactly as the clean markers, Z changed somewhere.
+    noise2 = NoiseConfig(
+        jitter_m=0, depth_m=0, dropout=0, swap_rate=0, camera_frame=True, limb_depth=1.0
+    )
+    _, s2 = _blaze_sampler(noise2, seed=1)
+    b2 = s2(8)
+    x, c = b2.markers_m.double(), b2.clean_markers_m.double()
+    torch.testing.assert_close(x[..., :2], c[..., :2], atol=1e-5, rtol=0)
+    assert (x[..., 2] - c[..., 2]).abs().max() > 0.05
+    assert sk.limit_violations(b2.q_rad.double().numpy(), atol_rad=1e-5) == 0

@@ -12,6 +12,7 @@ a global scale error.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,14 @@ log = logging.getLogger(__name__)
 # MotionBank.add) is core.mocap.holdout.HELD_OUT.
 HELD_OUT_CLIPS = ("131_01", "131_02", "131_03")
 _DEFAULT_OFFSETS = sk.default_offsets(1.75)
+_ROOT_DOFS = [sk.DOF["pelvis_tilt"], sk.DOF["pelvis_list"], sk.DOF["pelvis_rotation"]]
+# BlazePose limb chains for the depth ambiguity: (parent joint, joint, points that move with it)
+_LIMB_CHAINS = (
+    ("hip", "knee", ("ankle", "heel", "foot_index")),
+    ("knee", "ankle", ("heel", "foot_index")),
+    ("shoulder", "elbow", ("wrist", "pinky", "index", "thumb")),
+    ("elbow", "wrist", ("pinky", "index", "thumb")),
+)
 
 
 @dataclass
@@ -65,6 +74,17 @@ class NoiseConfig:
     scale: float = (
         0.0  # global scale error (std), BlazePose world landmarks are not exactly metric
     )
+    # MediaPipe world landmarks: a camera-aligned frame (X right, Y image-up, Z towards the
+    # camera) centred on the detector's own hip midpoint. With ``camera_frame`` the sampler draws
+    # a camera pitch/roll (the person's vertical tilts in that frame), puts the depth error on Z,
+    # centres every frame on the noisy hip midpoint, and adds the monocular depth ambiguity of
+    # limbs: the depth of a knee, ankle, elbow or wrist relative to its parent joint scaled by a
+    # smooth factor (down to -1 = mirrored in depth, the same 2D picture) over part of a window.
+    camera_frame: bool = False
+    pitch_deg: tuple[float, float] = (-35.0, 20.0)  # uniform; negative = camera looking down
+    roll_deg: float = 4.0  # std
+    limb_depth: float = 0.0  # probability per limb and window of a depth-ratio error
+    frame_drop: float = 0.0  # fraction of frames with no detection (every marker missing)
 
 
 @dataclass
@@ -170,11 +190,24 @@ class MotionBank:
                 "motion bank: %s, %d frames at %.0f fps", path.stem, motion.n_frames, motion.fps
             )
 
+    def add_bank(self, folder: Path | None = None) -> None:
+        """Every clip of the real-motion bank (``python -m core.mocap.bank build``)."""
+        from core.mocap.bank import DEFAULT_BANK, load_bank
+
+        for clip in load_bank(folder or DEFAULT_BANK):
+            self.add(clip.clip, clip.q_rad, clip.fps)
+        log.info(
+            "motion bank: %d pieces, %.1f min", len(self.clips), sum(map(len, self.clips)) / 1800
+        )
+
     def sample(self, rng: np.random.Generator, n: int, t: int) -> np.ndarray:
         """(n, t, 46) windows, random start, random playback speed 0.7..1.4, random heading."""
         out = np.empty((n, t, sk.N_DOFS))
+        # Clips are drawn with probability ~ sqrt(length): long takes (20 s of salsa) are seen
+        # more than 1 s runs, but do not swamp them.
+        w = np.sqrt([len(c) for c in self.clips])
         for i in range(n):
-            k = rng.integers(len(self.clips))
+            k = rng.choice(len(self.clips), p=w / w.sum())
             clip = self.clips[k]
             speed = rng.uniform(0.7, 1.4)
             span = (t - 1) * speed
@@ -224,12 +257,25 @@ class Sampler:
             q.append(self.bank.sample(rng, batch_size - n_rand, t))
         q_np = np.concatenate(q, 0)
         subj = [self.subjects[i] for i in rng.integers(len(self.subjects), size=batch_size)]
-        offsets = np.stack([s.offsets_m for s in subj])
-        bodies = np.stack([s.marker_bodies for s in subj])
-        local = np.stack([s.marker_local_m for s in subj])
         # Root: a random walk near the origin at pelvis height.
         root = np.cumsum(rng.normal(scale=0.02, size=(batch_size, t, 3)), 1)
         root += rng.normal(scale=[1.0, 0.1, 1.0], size=(batch_size, 1, 3)) + [0, 0.95, 0]
+        return self.observe(q_np, root, subj)
+
+    def observe(self, q: np.ndarray, root: np.ndarray, subjects: list[SubjectGeometry]) -> Batch:
+        """Markers of given motions (B, T, 46), roots (B, T, 3) and subjects (B of them) as the
+        noise model sees them (camera view, corruption, centring when configured)."""
+        if len(subjects) != q.shape[0]:
+            raise ValueError(
+                f"expected {q.shape[0]} subjects (one per motion), got {len(subjects)}"
+            )
+        offsets = np.stack([s.offsets_m for s in subjects])
+        bodies = np.stack([s.marker_bodies for s in subjects])
+        local = np.stack([s.marker_local_m for s in subjects])
+        q_np = np.asarray(q, dtype=np.float64)
+        root = np.asarray(root, dtype=np.float64)
+        if self.noise.camera_frame:
+            q_np, root = self._camera_view(q_np, root, offsets)
         qt = torch.from_numpy(q_np)
         fk = K.forward_kinematics(qt, torch.from_numpy(root), torch.from_numpy(offsets)[:, None])
         b_idx = torch.from_numpy(bodies[0])
@@ -237,25 +283,88 @@ class Sampler:
             raise ValueError("all subjects must share the marker set's body assignment")
         clean = K.body_points(fk, b_idx, torch.from_numpy(local)[:, None])  # (B, T, M, 3)
         noisy, conf = self._corrupt(clean.numpy())
+        if self.noise.camera_frame:  # MediaPipe's origin: its own (noisy) hip midpoint
+            hips = [self.markers.names.index(n) for n in ("left_hip", "right_hip")]
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # frames with both hips missing
+                centre = np.nanmean(noisy[:, :, hips], axis=2)  # (B, T, 3)
+            centre = np.where(np.isfinite(centre), centre, clean.numpy()[:, :, hips].mean(2))
+            noisy = noisy - centre[:, :, None]
+            clean = clean - torch.from_numpy(centre)[:, :, None]
+            root = root - centre
         return Batch(
             markers_m=torch.from_numpy(noisy).float(),
             confidence=torch.from_numpy(conf).float(),
             q_rad=qt.float(),
             root_m=torch.from_numpy(root).float(),
             offsets_m=torch.from_numpy(offsets).float(),
-            segment_scale=torch.from_numpy(np.stack([s.segment_scale for s in subj])).float(),
+            segment_scale=torch.from_numpy(np.stack([s.segment_scale for s in subjects])).float(),
             clean_markers_m=clean.float(),
         )
+
+    def _camera_view(
+        self, q: np.ndarray, root: np.ndarray, offsets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Seen from a pitched and rolled camera: pelvis orientation and root rotated by
+        R = Rx(pitch) Rz(roll) (X = camera right, Z = towards the camera)."""
+        rng, nz = self.rng, self.noise
+        b = q.shape[0]
+        pitch = np.deg2rad(rng.uniform(*nz.pitch_deg, size=b))
+        roll = np.deg2rad(rng.normal(scale=nz.roll_deg, size=b))
+        cp, sp, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+        z, o = np.zeros(b), np.ones(b)
+        rx = np.stack([np.stack([o, z, z], -1), np.stack([z, cp, -sp], -1),
+                       np.stack([z, sp, cp], -1)], -2)  # fmt: skip
+        rz = np.stack([np.stack([cr, -sr, z], -1), np.stack([sr, cr, z], -1),
+                       np.stack([z, z, o], -1)], -2)  # fmt: skip
+        cam = torch.from_numpy(rx @ rz)[:, None]  # (B, 1, 3, 3)
+        qt = torch.from_numpy(q)
+        pel = K.forward_kinematics(
+            qt, torch.from_numpy(root), torch.from_numpy(offsets)[:, None]
+        ).rotations[..., 0, :, :]
+        q = q.copy()
+        q[..., _ROOT_DOFS] = K.pelvis_angles_from_matrix(cam @ pel).numpy()
+        root = (cam.numpy() @ root[..., None])[..., 0]
+        return q, root
+
+    def _limb_depth(self, x: np.ndarray) -> None:
+        """In place: per limb, with probability ``limb_depth``, the distal joint's depth (Z)
+        relative to its parent scaled by a factor that ramps in and out over part of the window
+        (the markers further down the limb move with it)."""
+        rng, names = self.rng, self.markers.names
+        b, t = x.shape[:2]
+        tt = np.arange(t)
+        for side in ("left", "right"):
+            for prox, dist, follow in _LIMB_CHAINS:
+                try:
+                    ip = names.index(f"{side}_{prox}")
+                    idx = [names.index(f"{side}_{n}") for n in (dist, *follow)]
+                except ValueError:
+                    continue
+                hit = np.flatnonzero(rng.random(b) < self.noise.limb_depth)
+                for bi in hit:
+                    a, c = np.sort(rng.uniform(-0.3 * t, 1.3 * t, size=2))
+                    ramp = max(2.0, 0.15 * t)
+                    env = np.clip(np.minimum(tt - a, c - tt) / ramp + 0.5, 0.0, 1.0)
+                    factor = 1.0 + (rng.uniform(-1.0, 0.6) - 1.0) * env  # (T,)
+                    dz = x[bi, :, idx[0], 2] - x[bi, :, ip, 2]
+                    shift = (factor - 1.0) * dz  # (T,)
+                    x[bi, :, idx, 2] += shift[None, :]
 
     def _corrupt(self, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rng, nz = self.rng, self.noise
         b, t, m, _ = clean.shape
         x = clean.copy()
+        if nz.limb_depth > 0:
+            self._limb_depth(x)
         level = rng.uniform(0.0, 1.5, size=(b, 1, 1, 1))  # some clean sequences, some very noisy
         x += nz.jitter_m * level * _smooth_noise(rng, b, t, m * 3, 2.0).reshape(b, t, m, 3)
-        # Depth error along a random horizontal camera axis, per marker.
+        # Depth error along the camera axis (Z in the camera frame; else a random horizontal
+        # axis), per marker.
         ang = rng.uniform(0, 2 * np.pi, size=b)
         axis = np.stack([np.cos(ang), np.zeros(b), np.sin(ang)], -1)[:, None, None, :]
+        if nz.camera_frame:
+            axis = np.broadcast_to(np.array([0.0, 0.0, 1.0]), axis.shape)
         x += nz.depth_m * level * _smooth_noise(rng, b, t, m, 3.0).reshape(b, t, m, 1) * axis
         if nz.scale > 0:
             centre = x.mean(2, keepdims=True)
@@ -267,6 +376,10 @@ class Sampler:
                 x[bi, ti, [i, j]] = x[bi, ti, [j, i]]
         conf = np.clip(rng.normal(0.9, 0.1, size=(b, t, m)), 0.3, 1.0)
         drop = rng.random((b, t, m)) < nz.dropout * rng.uniform(0, 2.5, size=(b, 1, 1))
+        if nz.frame_drop > 0:  # frames where the detector found nobody: every marker missing
+            drop |= (rng.random((b, t)) < nz.frame_drop * rng.uniform(0, 2, size=(b, 1)))[
+                ..., None
+            ]
         conf[drop] = 0.0
         x[drop] = np.nan
         return x, conf

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,12 @@ def save_weights(net: NeurIK, folder: str | Path) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def load_neurik(marker_set_or_folder: str) -> NeurIK:
-    """Shipped weights by marker-set name ('anatomical', 'blazepose33') or a folder path."""
+    """Shipped weights by marker-set name ('anatomical', 'blazepose33') or a folder path.
+    ``BIOMOCAP_NEURIK_DIR`` (a folder holding ``<name>/``) replaces the shipped weights folder,
+    so that a benchmark can run the whole capture with other weights."""
     folder = Path(marker_set_or_folder)
     if not folder.is_dir():
-        folder = WEIGHTS_DIR / marker_set_or_folder
+        folder = Path(os.environ.get("BIOMOCAP_NEURIK_DIR") or WEIGHTS_DIR) / marker_set_or_folder
     if not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(
             f"no NeurIK weights in {folder}; train them with python -m core.neurik.train"

@@ -1,7 +1,14 @@
 """Train NeurIK on synthetic data and write the weights shipped in ``core/neurik/weights``.
 
     python -m core.neurik.train --marker-set anatomical --steps 6000 -o core/neurik/weights/anatomical
-    python -m core.neurik.train --marker-set blazepose33 --steps 6000 -o core/neurik/weights/blazepose33
+    python -m core.neurik.train --marker-set blazepose33 --bank --steps 6000 -o core/neurik/weights/blazepose33
+
+``--bank`` trains on the real-motion bank (``python -m core.mocap.bank build``: every CMU take
+except the held-out ones) instead of the CMU BVH folder; ``--camera-noise`` corrupts BlazePose
+landmarks as MediaPipe's world landmarks are (camera-aligned frame with pitch/roll, hip-centred,
+depth errors on the camera axis, limb depth ambiguity, frames without detection).
+``--init-from`` starts from other weights of the same architecture; ``--resume`` continues an
+interrupted run from its checkpoint (written every 200 steps beside the output).
 
 Deterministic for a given seed (on CPU). About 0.2 s per step on 2 CPU cores at the default size.
 """
@@ -103,12 +110,24 @@ def train(args: argparse.Namespace) -> Path:
     ms, subjects = make_subjects(args.marker_set, args.subjects, args.seed)
     log.info("built %d subjects in %.0f s", len(subjects), time.time() - t0)
     bank = MotionBank()
-    if args.cmu and args.cmu.is_dir():
+    if args.bank:
+        bank.add_bank(None if args.bank is True else args.bank)
+    elif args.cmu and args.cmu.is_dir():
         bank.add_bvh_folder(args.cmu)
     noise = NoiseConfig(scale=0.06 if args.marker_set == "blazepose33" else 0.0)
     if args.marker_set == "blazepose33":
         noise.jitter_m, noise.depth_m = 0.02, 0.06
-    sampler = Sampler(subjects, ms, bank, noise, window=args.window, seed=args.seed)
+    if args.camera_noise:
+        noise.camera_frame, noise.limb_depth, noise.frame_drop = True, 0.15, 0.02
+    sampler = Sampler(
+        subjects,
+        ms,
+        bank,
+        noise,
+        window=args.window,
+        seed=args.seed,
+        random_fraction=args.random_fraction,
+    )
     cfg = NeurIKConfig(
         marker_set=ms.name,
         marker_names=ms.names,
@@ -117,13 +136,32 @@ def train(args: argparse.Namespace) -> Path:
         n_temporal_layers=args.layers,
     )
     net = NeurIK(cfg)
+    if args.init_from:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(
+            load_file(str(Path(args.init_from) / "model.safetensors")), strict=True
+        )
+        log.info("initialised from %s", args.init_from)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05
     )
-    history = []
+    history: list[dict] = []
+    start = 0
+    ckpt = Path(args.output) / "checkpoint.pt"
+    if args.resume and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        sampler.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        history, start = state["history"], state["step"] + 1
+        t0 -= state["seconds"]
+        log.info("resumed at step %d", start)
     with logging_redirect_tqdm():
-        bar = tqdm(range(args.steps), desc=f"NeurIK {ms.name}", unit="step")
+        bar = tqdm(range(start, args.steps), desc=f"NeurIK {ms.name}", unit="step")
         for step in bar:
             batch = sampler(args.batch)
             out = net(batch.markers_m, batch.confidence)
@@ -140,13 +178,38 @@ def train(args: argparse.Namespace) -> Path:
                 bar.set_postfix(
                     mpjpe_mm=f"{1000 * row['joints_m']:.0f}", deg=f"{np.rad2deg(row['angle']):.1f}"
                 )
+            if (step + 1) % 200 == 0 and step + 1 < args.steps:
+                Path(args.output).mkdir(parents=True, exist_ok=True)
+                tmp = ckpt.with_suffix(".tmp")
+                torch.save(
+                    {
+                        "net": net.state_dict(),
+                        "opt": opt.state_dict(),
+                        "sched": sched.state_dict(),
+                        "rng": sampler.rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "history": history,
+                        "step": step,
+                        "seconds": time.time() - t0,
+                    },
+                    tmp,
+                )
+                tmp.replace(ckpt)
     cfg.training = {
         "steps": args.steps,
         "batch": args.batch,
         "lr": args.lr,
         "seed": args.seed,
         "subjects": len(subjects),
-        "cmu_clips": bank.names,
+        "motion": (
+            f"real-motion bank ({len(bank.names)} pieces, "
+            f"{sum(map(len, bank.clips)) / 1800:.1f} min at 30 fps; core.mocap.bank)"
+            if args.bank
+            else f"CMU BVH folder: {', '.join(bank.names)}"
+        ),
+        "random_fraction": sampler.random_fraction,
+        "noise": {k: v for k, v in vars(noise).items()},
+        "init_from": str(args.init_from) if args.init_from else None,
         "minutes": round((time.time() - t0) / 60, 1),
         "final": history[-1] if history else {},
         "command": "python -m core.neurik.train " + " ".join(args.argv),
@@ -155,6 +218,7 @@ def train(args: argparse.Namespace) -> Path:
 
     path = save_weights(net, args.output)
     (Path(args.output) / "history.json").write_text(json.dumps(history))
+    ckpt.unlink(missing_ok=True)
     log.info("saved %s after %.1f min", path, (time.time() - t0) / 60)
     return path
 
@@ -180,8 +244,20 @@ def main(argv: list[str] | None = None) -> int:
         "--cmu",
         type=Path,
         default=Path(__file__).resolve().parents[2].parent / "shared/data/mocap/cmu",
-        help="folder of CMU BVH clips (131_* are held out)",
+        help="folder of CMU BVH clips (held-out clips are skipped); unused with --bank",
     )
+    p.add_argument(
+        "--bank",
+        nargs="?",
+        const=True,
+        default=None,
+        type=Path,
+        help="train on the real-motion bank (default folder .cache/motion_bank)",
+    )
+    p.add_argument("--random-fraction", type=float, default=0.5, help="in-limit random motions")
+    p.add_argument("--camera-noise", action="store_true", help="MediaPipe world-landmark noise")
+    p.add_argument("--init-from", type=Path, default=None, help="weights folder to start from")
+    p.add_argument("--resume", action="store_true", help="continue from the output's checkpoint")
     args = p.parse_args(argv)
     args.argv = list(argv) if argv is not None else __import__("sys").argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
