@@ -76,14 +76,25 @@ def _cmd_id(a: argparse.Namespace) -> int:
 def _cmd_validate(a: argparse.Namespace) -> int:
     from biomech_export.validate import validate_files
 
-    rep = validate_files(a.model, a.coordinates)
+    rep = validate_files(
+        a.model,
+        a.coordinates,
+        plausibility=not a.no_plausibility,
+        external_loads=a.external_loads,
+        grf_path=a.grf,
+    )
     for w in rep.warnings:
         print(f"warning: {w}")
     for p in rep.problems:
         print(f"problem: {p}")
+    resid = (
+        ""
+        if rep.residual_peak_bw is None
+        else f", peak ID residual {rep.residual_peak_bw:.2f} body weights"
+    )
     print(
         f"{'OK' if rep.ok else 'INVALID'}: {rep.n_frames} frames, "
-        f"{rep.n_coordinates} model coordinates"
+        f"{rep.n_coordinates} model coordinates{resid}"
     )
     return 0 if rep.ok else 1
 
@@ -182,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="check a model + .mot pair; non-zero exit with reasons")
     s.add_argument("model", type=Path)
     s.add_argument("coordinates", type=Path)
+    s.add_argument("--external-loads", type=Path, help="ExternalLoads .xml for the residual check")
+    s.add_argument("--grf", type=Path, help="ground reaction .mot replacing the XML's data file")
+    s.add_argument(
+        "--no-plausibility",
+        action="store_true",
+        help="only check that the pair is usable (skip steps, root, floor and residual checks)",
+    )
     s.set_defaults(func=_cmd_validate)
 
     s = sub.add_parser("convert", help="another model's .mot, SKEL/HSMR .npz or BVH -> motion.npz")

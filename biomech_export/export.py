@@ -64,7 +64,9 @@ Geometry/            one mesh (.obj) per body, found by OpenSim beside the model
 {name}.mot           coordinates, {n_frames} frames at {fps:g} Hz (angles in degrees,
                      translations in metres).
 {trc_line}{c3d_line}{name}_Setup_IK.xml  inverse kinematics of {name}.trc on {name}.osim
-                     (OpenSim GUI: Tools > Inverse Kinematics > Load; or opensim-cmd run-tool).
+                     (OpenSim GUI: Tools > Inverse Kinematics > Load; or opensim-cmd run-tool),
+                     with weak coordinate tasks toward {name}.mot (weight 1e-3) so OpenSim's
+                     bounded solver reproduces it; remove them to fit the markers alone.
 {name}_Setup_ID.xml  inverse dynamics of {name}.mot (no external loads: add force plates in the
                      GUI, or run `python -m biomech_export id --external-loads ...`).
 
@@ -105,7 +107,10 @@ def export_motion(
         from biomech_export.tools import write_id_setup, write_ik_setup
 
         if trc_path is not None:
-            ik_setup = write_ik_setup(osim.osim_path, trc_path, folder, name=name)
+            # weak coordinate tasks toward the .mot: OpenSim's bounded solver then reaches it
+            ik_setup = write_ik_setup(
+                osim.osim_path, trc_path, folder, name=name, coordinate_file=mot
+            )
         id_setup = write_id_setup(osim.osim_path, mot, folder, name=name)
     trc_line = (
         f"{name}.trc           the virtual markers (the model's markers), mm.\n"

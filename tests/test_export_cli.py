@@ -70,7 +70,13 @@ def test_export_then_validate(tmp_path, capsys):
         "README.txt",
     ):
         assert (out / f).is_file(), f
-    assert main(["validate", str(out / "walk.osim"), str(out / "walk.mot")]) == 0
+    # the pelvis at Y = 0 puts the feet a metre under the floor: usable, but not plausible
+    assert (
+        main(["validate", str(out / "walk.osim"), str(out / "walk.mot"), "--no-plausibility"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["validate", str(out / "walk.osim"), str(out / "walk.mot")]) == 1
+    assert "feet below the floor" in capsys.readouterr().out
     # Break it: knee beyond its range, a NaN, and radians labelled as degrees.
     tab = read_mot(out / "walk.mot")
     tab.data[2, tab.labels.index("knee_angle_r")] = 170.0

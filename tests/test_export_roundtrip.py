@@ -70,7 +70,7 @@ def _report(tag: str, err_deg: np.ndarray, root_rms: float, marker_rms: float) -
     return over
 
 
-def test_ik_round_trip_within_1_deg(tmp_path):
+def test_ik_round_trip_within_half_a_degree(tmp_path):
     """On the model as exported (clamped ranges) and on its unclamped copy."""
     motion = smooth_motion()
     res = export_motion(motion, tmp_path, name="rt")
@@ -83,25 +83,48 @@ def test_ik_round_trip_within_1_deg(tmp_path):
         res.readme_path,
     ):
         assert p.is_file(), p
-    # Unbounded solve: every coordinate within 1 deg RMS.
+    # Unbounded solve, markers only: every coordinate within 0.5 deg RMS.
     ik = run_ik(res.osim_path, res.trc_path, tmp_path / "unclamped", name="rt", unclamped=True)
     _, err_deg, root_rms = _ik_errors(motion, ik.mot_path)
     over = _report("unclamped", err_deg, root_rms, ik.marker_rms_m)
-    assert not over, f"coordinates not recovered within 1 deg RMS: {over}"
+    assert err_deg.max() < 0.5, f"worst {sk.DOF_NAMES[int(np.argmax(err_deg))]} {err_deg.max()}"
     assert root_rms < 1e-3
-    # The exported setup as a GUI user would run it (clamped coordinates, bounded solver).
+    # The exported setup as a GUI user would run it (clamped coordinates, bounded solver, the
+    # setup's weak coordinate tasks toward the .mot): every coordinate within 0.5 deg RMS
+    # (measured 0.05 deg; markers alone stall at ~0.8 mm and leave the scapulae 2-5 deg off).
     ik = run_ik_setup(res.ik_setup_path)
     q, err_deg, root_rms = _ik_errors(motion, ik.mot_path)
     over = _report("clamped", err_deg, root_rms, ik.marker_rms_m)
     assert sk.limit_violations(q, atol_rad=1e-4) == 0
-    # Known limitation (measured): OpenSim's bounded IK solve stops at ~0.8 mm marker RMS on
-    # these exact markers (the model reproduces them to 1e-6 mm at the true pose; accuracy 1e-8
-    # or 1e4x marker weights change nothing; unclamped converges). The residual goes into the
-    # scapulothoracic and shoulder chain, whose 6 DOFs trade off against each other.
-    shoulder = ("scapula", "shoulder")
-    strict = [j for j, n in enumerate(sk.DOF_NAMES) if not n.startswith(shoulder)]
-    assert err_deg[strict].max() < 1.0, {sk.DOF_NAMES[j]: err_deg[j] for j in strict}
-    assert err_deg.max() < 5.0
+    assert err_deg.max() < 0.5, over or {sk.DOF_NAMES[int(np.argmax(err_deg))]: err_deg.max()}
+    assert root_rms < 1e-3 and ik.marker_rms_m < 0.3e-3
+
+
+def test_ik_setup_coordinate_tasks_do_not_override_the_markers(tmp_path):
+    """The setup's coordinate tasks only steer what the markers leave open: with the .mot it
+    points at 3 deg off on the knee (which its markers see), OpenSim's result goes back to the
+    markers' knee (measured 0.6 deg off, i.e. 80 % of the error removed)."""
+    from biomech_export.mot import motion_to_table, write_mot
+    from biomech_export.tools import write_ik_setup
+
+    motion = smooth_motion()
+    res = export_motion(motion, tmp_path, name="rt", setups=False)
+    q = motion.q_rad.copy()
+    q[:, sk.DOF["knee_angle_r"]] += np.radians(3.0)
+    wrong = Motion(
+        fps=motion.fps,
+        q_rad=np.clip(q, *sk.limits_rad()),
+        root_m=motion.root_m,
+        offsets_m=motion.offsets_m,
+        height_m=motion.height_m,
+        mass_kg=motion.mass_kg,
+    )
+    prior = write_mot(tmp_path / "wrong.mot", motion_to_table(wrong, name="wrong"))
+    setup = write_ik_setup(res.osim_path, res.trc_path, tmp_path / "ik", coordinate_file=prior)
+    _, err_deg, _ = _ik_errors(motion, run_ik_setup(setup).mot_path)
+    knee = err_deg[sk.DOF["knee_angle_r"]]
+    print(f"knee_angle_r with a 3 deg wrong prior: {knee:.2f} deg RMS off")
+    assert knee < 1.5
 
 
 def test_ik_round_trip_anny_markers(tmp_path):
