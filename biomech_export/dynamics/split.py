@@ -73,15 +73,29 @@ def _rollover(kin: BodyKinematics, contacts: Contacts, side: str, fallback: np.n
     """(T, 3) centre of pressure rolling along the heel-toe line during each stance: from the
     heel (or, when the toe lands first, the forefoot) to ROLL_END of the way to the toe tip,
     fast at first and slower over the forefoot (s ~ sqrt of the stance fraction, the shape of
-    measured walking CoP paths). Stances cut by the trial's ends keep ``fallback``."""
+    measured walking CoP paths). A stance cut by the trial's start or end is taken to last as
+    long as the others (median); with no whole stance at all it keeps ``fallback``."""
     on = contacts.foot(side) > 0.5
     heel, toe = kin.heel_m[side], kin.toe_m[side]
     out = fallback.copy()
     edges = np.flatnonzero(np.diff(np.r_[0, on.astype(int), 0]))
-    for i, j in zip(edges[::2], edges[1::2], strict=True):
-        if i == 0 or j == len(on):
-            continue
-        tau = (np.arange(i, j) - i + 0.5) / (j - i)
+    spans = list(zip(edges[::2], edges[1::2], strict=True))
+    whole = [j - i for i, j in spans if i > 0 and j < len(on)]
+    if not whole:
+        out[:, 1] = FLOOR_Y_M
+        return out
+    typical = float(np.median(whole))
+    for i, j in spans:
+        if i == 0 and j == len(on):
+            continue  # standing throughout: no roll-over
+        idx = np.arange(i, j) + 0.5
+        if i == 0:
+            tau = (idx - (j - max(typical, j - i))) / max(typical, j - i)
+        elif j == len(on):
+            tau = (idx - i) / max(typical, j - i)
+        else:
+            tau = (idx - i) / (j - i)
+        tau = np.clip(tau, 0.0, 1.0)
         heel_first = contacts.prob[f"heel_{side}"][i] >= contacts.prob[f"toe_{side}"][i]
         s0 = 0.0 if heel_first else ROLL_FOREFOOT
         sv = s0 + (ROLL_END - s0) * np.sqrt(tau)
@@ -99,10 +113,12 @@ def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoad
         q = (ph[:, None] * kin.heel_m[s] + pt[:, None] * kin.toe_m[s]) / (ph + pt + 1e-9)[:, None]
         q[:, 1] = FLOOR_Y_M
         prior[s] = q
-    # vertical share: lever rule on the total centre of pressure between the feet
-    d = prior["r"] - prior["l"]
+    roll = {s: _rollover(kin, contacts, s, prior[s]) for s in "rl"}
+    # vertical share: lever rule on the total centre of pressure between the feet's
+    # roll-over points (trailing foot near its toe, leading foot near its heel)
+    d = roll["r"] - roll["l"]
     d[:, 1] = 0.0
-    lever = np.einsum("ti,ti->t", p_total - prior["l"], d) / np.maximum(
+    lever = np.einsum("ti,ti->t", p_total - roll["l"], d) / np.maximum(
         np.einsum("ti,ti->t", d, d), 1e-6
     )
     lever = np.clip(lever, 0.0, 1.0)
@@ -151,9 +167,8 @@ def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoad
         # centre of pressure: the roll-over path, in single support averaged with the total
         # centre of pressure (kept on the foot)
         other = contacts.foot("l" if s == "r" else "r")
-        roll = _rollover(kin, contacts, s, prior[s])
-        single = 0.5 * (_onto_foot(p_total, kin.heel_m[s], kin.toe_m[s]) + roll)
-        cop[s] = (1 - other)[:, None] * single + other[:, None] * roll
+        single = 0.5 * (_onto_foot(p_total, kin.heel_m[s], kin.toe_m[s]) + roll[s])
+        cop[s] = (1 - other)[:, None] * single + other[:, None] * roll[s]
         cop[s][:, 1] = FLOOR_Y_M
     # free moment: what the feet's forces leave of the total vertical moment
     m_feet = sum(np.cross(cop[s], force[s]) for s in "rl")
