@@ -94,8 +94,9 @@ def _file_hash(p: Path) -> str:
     return hashlib.sha1(p.read_bytes()).hexdigest()[:12]
 
 
-def _retarget(path: Path, out: Path, code: str) -> dict:
-    """Retarget one take into ``out`` (npz + json), unless a current copy is there."""
+def _retarget(path: Path, out: Path, code: str, fps: float = FPS) -> dict:
+    """Retarget one take at ``fps`` into ``out`` (npz + json), unless a current copy (at any
+    rate) is there."""
     key = f"{_file_hash(path)}-{code}"
     meta_p = out.with_suffix(".json")
     if meta_p.is_file() and out.is_file():
@@ -109,7 +110,7 @@ def _retarget(path: Path, out: Path, code: str) -> dict:
     # Random restarts only for frames off by more than 15 mm (default 5 mm): the Daz-friendly
     # head points cannot be met closer than ~12 mm, and restarting those frames cost 80 % of
     # the time without changing a single angle by more than 0.3 deg (martial_03, 02_04).
-    motion, rep = retarget_bvh(path, target_fps=FPS, ik_config=IKConfig(restart_rms_m=0.015))
+    motion, rep = retarget_bvh(path, target_fps=fps, ik_config=IKConfig(restart_rms_m=0.015))
     err = np.linalg.norm(_model_points(motion) - motion.markers_m, axis=-1)  # (T, targets) metres
     frame_mm = 1e3 * err.mean(1)
     arrays = {
@@ -157,14 +158,16 @@ def _model_points(motion) -> np.ndarray:
     ).numpy()
 
 
-def _daz_correction(folder: Path, pairs: list[tuple[Path, Path]], code: str) -> dict:
+def _daz_correction(
+    folder: Path, pairs: list[tuple[Path, Path]], code: str, fps: float = FPS
+) -> dict:
     """Per-DOF mean bias (rad) of Daz-friendly takes vs the same takes' AMC, and the
     leave-one-subject-out residual MAE (deg) of correcting with the other subjects' mean."""
     diffs: dict[str, list[np.ndarray]] = {}
     for daz, amc in pairs:
-        _retarget(daz, folder / "pairs" / f"{clip_id(daz)}_daz.npz", code)
+        _retarget(daz, folder / "pairs" / f"{clip_id(daz)}_daz.npz", code, fps)
         qa = np.load(folder / "pairs" / f"{clip_id(daz)}_daz.npz")["q_rad"].astype(np.float64)
-        _retarget(amc, folder / "clips" / f"{clip_id(amc)}.npz", code)
+        _retarget(amc, folder / "clips" / f"{clip_id(amc)}.npz", code, fps)
         qb = np.load(folder / "clips" / f"{clip_id(amc)}.npz")["q_rad"].astype(np.float64)
         n = min(len(qa), len(qb))
         subject = clip_id(daz).split("_")[0]
@@ -178,8 +181,10 @@ def _daz_correction(folder: Path, pairs: list[tuple[Path, Path]], code: str) -> 
     before = np.rad2deg(np.abs(allv)).mean(0)
     loso = {}
     for s in diffs:
-        rest = np.concatenate([d for k, v in diffs.items() if k != s for d in v])
-        b = rest.mean(0) if len(rest) else bias
+        others = [d for k, v in diffs.items() if k != s for d in v]
+        if not others:  # one subject: nothing to validate against
+            continue
+        b = np.concatenate(others).mean(0)
         b[heading] = 0.0
         own = np.concatenate(diffs[s])
         loso[s] = np.rad2deg(np.abs(own - b)).mean(0).tolist()
@@ -191,21 +196,24 @@ def _daz_correction(folder: Path, pairs: list[tuple[Path, Path]], code: str) -> 
     }
 
 
-def build_bank(shared: Path, folder: Path = DEFAULT_BANK, reverse: bool = False) -> dict:
+def build_bank(
+    shared: Path, folder: Path = DEFAULT_BANK, reverse: bool = False, fps: float = FPS
+) -> dict:
     """Retarget every training take (missing or stale ones only) and write ``bank.json``.
     ``reverse`` walks the takes from the end (a second worker on the same folder); the index
-    keeps the fixed order."""
+    keeps the fixed order. ``fps`` below 30 retargets fewer frames (IK is the cost);
+    ``load_bank`` interpolates every take to 30 fps."""
     from core.motion import atomic_write
 
     sources, pairs = bank_sources(shared)
     code = _code_hash()
     (folder / "clips").mkdir(parents=True, exist_ok=True)
     (folder / "pairs").mkdir(parents=True, exist_ok=True)
-    daz = _daz_correction(folder, pairs, code)
+    daz = _daz_correction(folder, pairs, code, fps)
     clips = []
     for i, path in enumerate(reversed(sources) if reverse else sources, 1):
         check_not_held_out(path, "the motion bank")
-        meta = _retarget(path, folder / "clips" / f"{clip_id(path)}.npz", code)
+        meta = _retarget(path, folder / "clips" / f"{clip_id(path)}.npz", code, fps)
         log.info(
             "[%d/%d] %s: %d frames, %s, tracking %.1f mm",
             i,
@@ -253,6 +261,9 @@ def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
         if hasattr(sk, "to_current_convention"):
             q = sk.to_current_convention(q, conv)
         fps = float(meta["fps"])
+        if abs(fps - FPS) > 0.5:  # linear in time (the heading unwrapped first)
+            q, bad = _resample(q, bad, fps, FPS)
+            fps = FPS
         edges = np.flatnonzero(np.diff(np.r_[1, bad.astype(int), 1]))  # good runs between
         starts, ends = edges[::2], edges[1::2]
         for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
@@ -260,6 +271,19 @@ def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
                 name = meta["clip"] if len(starts) == 1 else f"{meta['clip']}#{k}"
                 out.append(BankClip(name, q[a:b], fps, meta["source"]))
     return out
+
+
+def _resample(
+    q: np.ndarray, bad: np.ndarray, fps: float, to_fps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    heading = sk.DOF["pelvis_rotation"]
+    q = q.copy()
+    q[:, heading] = np.unwrap(q[:, heading])
+    t_old = np.arange(len(q)) / fps
+    t_new = np.arange(int(np.floor(t_old[-1] * to_fps)) + 1) / to_fps
+    out = np.stack([np.interp(t_new, t_old, q[:, j]) for j in range(q.shape[1])], 1)
+    near = np.clip(np.round(t_new * fps).astype(int), 0, len(q) - 1)
+    return out, bad[near]  # convex blends of in-limit frames stay in the limits
 
 
 def report(folder: Path = DEFAULT_BANK) -> str:
@@ -283,9 +307,10 @@ def report(folder: Path = DEFAULT_BANK) -> str:
         )
     kept = sum(len(c.q_rad) for c in load_bank(folder))
     lines.append(
-        f"{len(index['clips'])} takes, {total} good frames of "
-        f"{sum(m['n_frames'] for m in index['clips'])} ({total / FPS / 60:.1f} min at 30 fps); "
-        f"{kept} frames in pieces >= {MIN_PIECE_S:g} s; skeleton convention "
+        f"{len(index['clips'])} takes, {total} good frames retargeted of "
+        f"{sum(m['n_frames'] for m in index['clips'])}; "
+        f"{kept} frames at 30 fps ({kept / FPS / 60:.1f} min) in pieces >= {MIN_PIECE_S:g} s; "
+        "skeleton convention "
         f"{index['skeleton_convention']}"
     )
     daz = index.get("daz_correction") or {}
@@ -331,12 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared-data", type=Path, default=None, help="default $BIOMOCAP_SHARED_DATA")
     p.add_argument("--bank", type=Path, default=DEFAULT_BANK)
     p.add_argument("--reverse", action="store_true", help="build from the last take (2nd worker)")
+    p.add_argument("--fps", type=float, default=FPS, help="retarget rate (load resamples to 30)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     shared = args.shared_data or _shared_default()
     try:
         if args.command == "build":
-            build_bank(shared, args.bank, reverse=args.reverse)
+            build_bank(shared, args.bank, reverse=args.reverse, fps=args.fps)
             print(report(args.bank))
         elif args.command == "report":
             print(report(args.bank))

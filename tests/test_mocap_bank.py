@@ -1,0 +1,80 @@
+"""The real-motion bank: which takes go in, a small build end to end, refusal of held-out takes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core import skeleton as sk
+from core.mocap import bank
+from core.mocap.holdout import HeldOutClipError, clip_id, is_held_out
+
+
+def test_sources_count_each_take_once_and_skip_held_out(shared_data):
+    sources, pairs = bank.bank_sources(shared_data)
+    ids = [clip_id(p) for p in sources]
+    assert len(ids) == len(set(ids))
+    assert not any(is_held_out(p) for p in sources)
+    assert {"01_01", "11_01", "salsa_01", "martial_03", "16_01"} <= set(ids)
+    by_id = dict(zip(ids, sources, strict=True))
+    # Takes in both formats come from the AMC (the subject's own skeleton).
+    for take in ("01_01", "02_01", "02_04", "03_02"):
+        assert by_id[take].suffix == ".amc", take
+    assert sorted(clip_id(a) for a, _ in pairs) == [
+        "02_01", "02_02", "02_03", "02_04", "03_01", "03_02"
+    ]  # fmt: skip
+    assert all(a.suffix == ".bvh" and b.suffix == ".amc" for a, b in pairs)
+
+
+@pytest.fixture
+def tiny_shared(shared_data, tmp_path):
+    """A shared-data tree with one take in both formats, one Daz-only take and a held-out one."""
+    more = shared_data / "mocap" / "cmu_more"
+    root = tmp_path / "shared"
+    (root / "mocap" / "cmu_more" / "subjects").mkdir(parents=True)
+    (root / "mocap" / "cmu_more" / "asfamc" / "02").mkdir(parents=True)
+    for rel in ("subjects/02_03.bvh", "subjects/09_01.bvh", "subjects/09_05.bvh",
+                "asfamc/02/02.asf", "asfamc/02/02_03.amc"):  # fmt: skip
+        (root / "mocap" / "cmu_more" / rel).symlink_to(more / rel)
+    return root
+
+
+def test_small_bank_build_and_load(tiny_shared, tmp_path):
+    folder = tmp_path / "bank"
+    index = bank.build_bank(tiny_shared, folder, fps=10.0)
+    assert [m["clip"] for m in index["clips"]] == ["02_03", "09_01"]  # 09_05 is held out
+    assert [m["naming"] for m in index["clips"]] == ["asf", "daz"]
+    assert index["skeleton_convention"] == getattr(sk, "SKELETON_CONVENTION", 1)
+    daz = index["daz_correction"]
+    assert len(daz["bias_rad"]) == sk.N_DOFS and daz["bias_rad"][sk.DOF["pelvis_rotation"]] == 0
+    for m in index["clips"]:
+        assert m["limit_violations"] == 0 and m["error_mean_mm"] < 20, m
+    clips = bank.load_bank(folder)
+    assert [c.clip for c in clips] == ["02_03", "09_01"]
+    for c in clips:
+        assert c.fps == 30.0 and sk.limit_violations(c.q_rad) == 0
+    # Resampled from 10 to 30 fps: about 3x the retargeted frames, same duration.
+    n10 = {m["clip"]: m["n_frames"] for m in index["clips"]}
+    for c in clips:
+        assert abs(len(c.q_rad) - 3 * (n10[c.clip] - 1) - 1) <= 1
+    # A second build reuses every take (nothing stale) and gives the same bank.
+    again = bank.build_bank(tiny_shared, folder, fps=10.0)
+    assert [m["key"] for m in again["clips"]] == [m["key"] for m in index["clips"]]
+    np.testing.assert_array_equal(bank.load_bank(folder)[1].q_rad, clips[1].q_rad)
+    # An index naming a held-out take is refused at load time (training never sees it).
+    idx = json.loads((folder / "bank.json").read_text())
+    idx["clips"][0]["clip"] = "09_05"
+    (folder / "bank.json").write_text(json.dumps(idx))
+    with pytest.raises(HeldOutClipError, match="09_05"):
+        bank.load_bank(folder)
+
+
+def test_bank_cli_errors(tmp_path, capsys):
+    assert bank.main(["report", "--bank", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "core.mocap.bank build" in err[0]
+    assert bank.main(["build", "--shared-data", str(tmp_path), "--bank", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no mocap folder" in err[0]
