@@ -6,9 +6,11 @@ zero pose when the subject has a surface; else a skeleton-proportional guess).
 
 The contact probability per frame (``detect_contacts``) combines
 
-* height above the support: the point's height above the floor (Y = 0), or above its own lowest
-  level within +-0.6 s when that is lower (a foot resting on a box or a stair is in contact with
-  the box, not hovering 30 cm above the floor);
+* height above the support: the point's height above the floor (Y = 0); a point that stays still
+  for at least ``elevated_still_s`` while being the lowest part of the body (within
+  ``elevated_margin_m`` of the lowest sole point) is on a support of its own (a box, a stair) and
+  its height counts as 0 there. A jump's apex is still only for an instant, so flight stays
+  flight; a foot held still in the air while the other one stands lower is not a contact;
 * speed: a planted point hardly moves (relative to the belt on a treadmill). With a camera and
   the foot keypoints, the speed across the image comes from the 2D keypoints (pixels/s times the
   point's depth / focal length: far steadier than a monocular depth) and only the speed along the
@@ -115,7 +117,8 @@ class ContactConfig:
     # monocular capture still 'moves' a few tenths (depth noise, 2D jitter).
     speed_mps: float = 0.6
     speed_scale_mps: float = 0.15
-    support_window_s: float = 0.6  # +- window for the local support level (box, stairs)
+    elevated_still_s: float = 0.25  # stillness that makes a raised point a support contact
+    elevated_margin_m: float = 0.1  # ... when it is this close to the frame's lowest sole point
     smooth_s: float = 0.05  # positions are smoothed over about this before speeds are taken
     depth_smooth_s: float = 0.3  # the line-of-sight speed (noisy in a monocular capture)
     enter: float = 0.6
@@ -137,22 +140,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _smooth(x: np.ndarray, n: int) -> np.ndarray:
-    """Centred moving average over 2n+1 frames along axis 0 (edges: shorter windows)."""
+    """Centred moving average over 2n+1 frames along axis 0 (edges: shorter symmetric windows,
+    so a steady motion is not biased there)."""
     if n < 1 or len(x) < 3:
         return x
     c = np.cumsum(np.concatenate([np.zeros_like(x[:1]), x]), axis=0)
     idx = np.arange(len(x))
-    lo = np.clip(idx - n, 0, len(x))
-    hi = np.clip(idx + n + 1, 0, len(x))
+    half = np.minimum(np.minimum(idx, len(x) - 1 - idx), n)
+    lo = idx - half
+    hi = idx + half + 1
     shape = (-1,) + (1,) * (x.ndim - 1)
     return (c[hi] - c[lo]) / (hi - lo).reshape(shape)
-
-
-def _rolling_min(x: np.ndarray, n: int) -> np.ndarray:
-    out = np.empty_like(x)
-    for i in range(len(x)):
-        out[i] = x[max(0, i - n) : i + n + 1].min(0)
-    return out
 
 
 def contact_phases(state: np.ndarray) -> list[tuple[int, int, int]]:
@@ -234,11 +232,7 @@ def detect_contacts(
         raise ValueError(f"expected contact points of shape (T, P, 3), got {pts.shape}")
     t = len(pts)
     pts = _smooth(pts, int(round(cfg.smooth_s * fps)))
-    h_abs = pts[..., 1] - floor_y
-    support = _rolling_min(pts[..., 1], max(1, int(round(cfg.support_window_s * fps))))
-    h_rel = pts[..., 1] - support
-    height = np.minimum(h_abs, h_rel)
-    height = np.where(h_abs < 0, 0.0, height)  # below the floor is on it
+    h_abs = np.maximum(pts[..., 1] - floor_y, 0.0)  # below the floor is on it
     if t > 1:
         vel = np.gradient(pts, axis=0) * fps
     else:
@@ -248,6 +242,15 @@ def detect_contacts(
     speed = np.linalg.norm(vel, axis=-1)
     if camera is not None and keypoints_px is not None and t > 2:
         speed = _image_speed(pts, vel, camera, np.asarray(keypoints_px, float), fps, cfg, speed)
+    # Raised supports: long enough still, and the lowest part of the body.
+    lowest = np.nanmin(pts[..., 1], axis=1, keepdims=True)
+    min_still = max(2, int(round(cfg.elevated_still_s * fps)))
+    elevated = np.zeros(h_abs.shape, bool)
+    for k, a, b in contact_phases(speed < cfg.speed_mps):
+        if b - a >= min_still:
+            elevated[a:b, k] = True
+    elevated &= pts[..., 1] - lowest < cfg.elevated_margin_m
+    height = np.where(elevated, 0.0, h_abs)
     p = _sigmoid((cfg.height_m - height) / cfg.height_scale_m) * _sigmoid(
         (cfg.speed_mps - speed) / cfg.speed_scale_mps
     )

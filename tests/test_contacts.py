@@ -1,0 +1,152 @@
+"""Contact detection and contact-planted refinement on hand-made motions with known contacts: a
+jump (flight must stay flight), a step onto a box (the box is a support, not the floor) and a
+treadmill (planted feet move with the belt)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from core import fk_numpy
+from core import skeleton as sk
+from core.contacts import (
+    contact_phases,
+    contact_point_definitions,
+    contact_positions,
+    detect_contacts,
+)
+from core.metrics import contact_f1, floor_penetration
+from core.motion import Camera
+from core.neurik.markersets import blazepose33
+from core.refine import Phase, RefineConfig, RefineInputs, refine
+from core.world import LEVEL_CAMERA_ROTATION
+
+FPS = 30.0
+OFFSETS = sk.default_offsets(1.75)
+BODIES, LOCAL = contact_point_definitions(OFFSETS)
+
+
+def standing_motion(root_y: np.ndarray, x: np.ndarray | None = None) -> tuple:
+    """A person standing upright (zero pose, slightly bent knees) whose pelvis follows root_y
+    (and x); soles on Y = 0 when root_y is at its standing height."""
+    t = len(root_y)
+    q = np.zeros((t, sk.N_DOFS))
+    root = np.zeros((t, 3))
+    if x is not None:
+        root[:, 0] = x
+    stand = contact_positions(q[:1], root[:1], OFFSETS, BODIES, LOCAL)[0, :, 1].min()
+    root[:, 1] = root_y - stand
+    return q, root
+
+
+def jump(t_stand: int = 20, t_flight: int = 14) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stand, jump 0.3 m up (parabolic flight of t_flight frames), land, stand."""
+    y = np.zeros(2 * t_stand + t_flight)
+    s = np.linspace(0, 1, t_flight + 2)[1:-1]
+    y[t_stand : t_stand + t_flight] = 4 * 0.3 * s * (1 - s)
+    q, root = standing_motion(y)
+    truth = np.ones((len(y), 4), bool)
+    truth[t_stand : t_stand + t_flight] = False
+    return q, root, truth
+
+
+def test_jump_flight_is_not_contact() -> None:
+    q, root, truth = jump()
+    sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
+    cr = detect_contacts(sole, FPS)
+    assert contact_f1(cr.probability, truth) >= 0.9
+    apex = len(q) // 2
+    assert not cr.state[apex - 3 : apex + 4].any()  # the high part of the flight: no contact
+
+
+def test_box_is_a_support_and_floor_still_counts() -> None:
+    # Stand on the floor 1 s, step (0.3 s) onto a 0.3 m box, stand on it 1.5 s.
+    y = np.concatenate([np.zeros(30), np.linspace(0, 0.3, 9), np.full(45, 0.3)])
+    x = np.concatenate([np.zeros(30), np.linspace(0, 0.4, 9), np.full(45, 0.4)])
+    q, root = standing_motion(y, x)
+    sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
+    cr = detect_contacts(sole, FPS)
+    assert cr.state[3:27].all()  # on the floor
+    assert cr.state[45:-3].all()  # on the box: a support 0.3 m above the floor
+    assert not cr.state[32:36].any()  # stepping up
+
+
+def test_treadmill_feet_move_with_the_belt() -> None:
+    x = -1.2 * np.arange(40) / FPS  # planted feet carried backward at 1.2 m/s
+    q, root = standing_motion(np.zeros(40), x)
+    sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
+    on_belt = detect_contacts(sole, FPS, belt_velocity_mps=np.array([-1.2, 0.0, 0.0]))
+    still_floor = detect_contacts(sole, FPS)
+    assert on_belt.state.all()
+    assert not still_floor.state.any()
+
+
+def test_unseen_feet_are_undecided_not_planted() -> None:
+    q, root, _ = jump()
+    sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
+    cr = detect_contacts(sole, FPS, conf=np.zeros(sole.shape[:2]))
+    assert (np.abs(cr.probability - 0.5) < 0.3).all()
+
+
+def test_phases() -> None:
+    s = np.array([[0, 1, 1, 0, 1], [1, 1, 0, 0, 0]], bool).T
+    assert contact_phases(s) == [(0, 1, 3), (0, 4, 5), (1, 0, 2)]
+
+
+def _refine_scene(q, root, state, seed=0, belt=None):
+    """Refine a noisy start toward 2D keypoints of (q, root) seen by a level camera 4 m away."""
+    rng = np.random.default_rng(seed)
+    subject = SimpleNamespace(offsets_m=OFFSETS, height_m=1.75)
+    kb, kl = blazepose33().define(subject)
+    # Camera 1.0 m above the floor, 4 m in front: world -> camera with the world shifted.
+    cam = Camera(1200.0, 640.0, 360.0, 1280, 720, rotation=LEVEL_CAMERA_ROTATION)
+    cam.translation_m = LEVEL_CAMERA_ROTATION @ np.array([0.0, -1.0, -4.0])
+    rot, org = fk_numpy.forward_kinematics(q, root, OFFSETS)
+    kp = cam.project(fk_numpy.body_points(rot, org, kb, kl))
+    kp += rng.normal(scale=1.5, size=kp.shape)
+    lo, hi = sk.limits_rad()
+    q0 = np.clip(
+        q + rng.normal(scale=0.05, size=q.shape),
+        np.where(np.isfinite(lo), lo + 1e-3, -9),
+        np.where(np.isfinite(hi), hi - 1e-3, 9),
+    )
+    root0 = root + rng.normal(scale=0.03, size=root.shape)
+    inp = RefineInputs(
+        kp, np.ones(kp.shape[:2]), cam, OFFSETS, kb, kl, q0, root0, FPS,
+        contact_bodies=BODIES, contact_local_m=LOCAL, contact_state=state,
+        belt_velocity_mps=belt,
+    )  # fmt: skip
+    res = refine(inp, RefineConfig(phases=[Phase("contact", 150, 0.01, True)]))
+    return res, contact_positions(res.q_rad, res.root_m, OFFSETS, BODIES, LOCAL)
+
+
+def test_refined_jump_stays_a_jump() -> None:
+    q, root, truth = jump()
+    sole_true = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
+    cr = detect_contacts(sole_true, FPS)
+    res, sole = _refine_scene(q, root, cr.state)
+    apex = len(q) // 2
+    # Flight keeps its height (the contact terms do not pull the airborne feet down)...
+    assert abs(res.root_m[apex, 1] - root[apex, 1]) < 0.04
+    assert sole[apex, :, 1].min() > 0.2
+    # ...and the stance phases are on the floor, not below it.
+    assert np.abs(sole[..., 1][cr.state]).max() < 0.02
+    assert floor_penetration(sole).max() < 0.01
+
+
+def test_refined_box_contact_keeps_its_height() -> None:
+    y = np.concatenate([np.zeros(20), np.linspace(0, 0.3, 9), np.full(25, 0.3)])
+    x = np.concatenate([np.zeros(20), np.linspace(0, 0.4, 9), np.full(25, 0.4)])
+    q, root = standing_motion(y, x)
+    sole_true = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
+    cr = detect_contacts(sole_true, FPS)
+    res, sole = _refine_scene(q, root, cr.state, seed=1)
+    on_box = cr.state.copy()
+    on_box[:30] = False
+    assert on_box.sum() > 40
+    assert np.abs(sole[..., 1][on_box] - 0.3).max() < 0.03  # not forced down to Y = 0
+    # No sliding on the box: each phase stays within 2 cm.
+    for k, a, b in contact_phases(on_box):
+        xz = sole[a:b, k][:, [0, 2]]
+        assert np.linalg.norm(xz - xz[0], axis=1).max() < 0.02
