@@ -111,15 +111,6 @@ def id_pair(model, ik, out: Path, est_xml_dir: Path, est, meas_xml, meas_mot, t_
     mot = write_grf_mot(est_xml_dir / f"{name}_grf.mot", est.loads, f"{name}_grf")
     xml = write_external_loads_xml(est_xml_dir / f"{name}_grf.xml", mot)
     r_est = run_id(model, ik, out / "est", name=name, external_loads=xml, time_range_s=t_range)
-    r_filt = run_id(
-        model,
-        ik,
-        out / "meas_lp",
-        name=name,
-        external_loads=meas_xml,
-        grf_path=_lowpassed_plates(meas_mot, out / "meas_lp" / f"{name}_plates_lp6.mot"),
-        time_range_s=t_range,
-    )
     r_meas = run_id(
         model,
         ik,
@@ -129,23 +120,7 @@ def id_pair(model, ik, out: Path, est_xml_dir: Path, est, meas_xml, meas_mot, t_
         grf_path=meas_mot,
         time_range_s=t_range,
     )
-    return mot, r_est.sto_path, r_meas.sto_path, r_filt.sto_path
-
-
-def _lowpassed_plates(src: Path, dst: Path, cutoff_hz: float = 6.0) -> Path:
-    """The force-plate file with forces and torques low-passed like the kinematics (the same
-    cut-off for both avoids impact artefacts in ID: Kristianslund et al. 2012, J Biomech);
-    centres of pressure as measured."""
-    from biomech_export.dynamics.wholebody import lowpass
-    from biomech_export.mot import MotTable, write_mot
-
-    t = read_mot(src)
-    fs = 1.0 / float(np.mean(np.diff(t.time_s)))
-    data = t.data.copy()
-    cols = [i for i, c in enumerate(t.labels) if "force_p" not in c]
-    data[:, cols] = lowpass(data[:, cols], fs, cutoff_hz)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    return write_mot(dst, MotTable(t.time_s, t.labels, data, t.in_degrees, t.name))
+    return mot, r_est.sto_path, r_meas.sto_path
 
 
 def grfcmp(est_mot: Path, meas_mot: Path, mass: float, extra: list[str]) -> str:
@@ -187,7 +162,7 @@ def gait2392(out: Path) -> None:
     )
     print_grf("gait2392 walk", compare_grf(est.loads, meas, keep, est.weight_n))
     t_range = (float(t[keep][0]), float(t[keep][-1]))
-    mot, sto_est, sto_meas, sto_lp = id_pair(
+    mot, sto_est, sto_meas = id_pair(
         model,
         ik,
         out / "gait2392_id",
@@ -199,10 +174,6 @@ def gait2392(out: Path) -> None:
         "gait2392_walk1",
     )
     print_moments("gait2392 walk", compare_moments(sto_est, sto_meas, est.mass_kg, t_range))
-    print_moments(
-        "gait2392 walk (plates low-passed at 6 Hz like the kinematics)",
-        compare_moments(sto_est, sto_lp, est.mass_kg, t_range),
-    )
     print(
         "\n  grfcmp.py: "
         + grfcmp(
@@ -296,7 +267,7 @@ def rajagopal_run(out: Path, skip_run: bool) -> None:
     )
     print_grf("Rajagopal run", compare_grf(est.loads, meas, keep, est.weight_n))
     t_range = (float(t[keep][0]), float(t[keep][-1]))
-    mot, sto_est, sto_meas, sto_lp = id_pair(
+    mot, sto_est, sto_meas = id_pair(
         scaled,
         ik,
         work / "id",
@@ -308,10 +279,6 @@ def rajagopal_run(out: Path, skip_run: bool) -> None:
         "rajagopal_run",
     )
     print_moments("Rajagopal run", compare_moments(sto_est, sto_meas, est.mass_kg, t_range))
-    print_moments(
-        "Rajagopal run (plates low-passed at 6 Hz like the kinematics)",
-        compare_moments(sto_est, sto_lp, est.mass_kg, t_range),
-    )
     print(
         "\n  grfcmp.py: "
         + grfcmp(
@@ -345,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: reference data not found under {SHARED} (set BIOMOCAP_SHARED_DATA)")
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
+    from biomech_export._opensim import require_opensim
+
+    require_opensim().Logger.setLevelString("error")  # the tools' model summaries and mesh warnings
     if a.only in (None, "gait2392"):
         gait2392(a.out)
     if a.only in (None, "rajagopal"):
