@@ -44,8 +44,10 @@ def measured_loads(grf_mot: Path, time_s: np.ndarray, prefixes: dict[str, str]) 
     prefixes: side -> (force prefix, point prefix, torque prefix) stem, e.g. 'R_ground_'."""
     t = read_mot(grf_mot)
 
-    def col(lab: str) -> np.ndarray:
-        return np.interp(time_s, t.time_s, t.column(lab))
+    outside = (time_s < t.time_s[0]) | (time_s > t.time_s[-1])
+
+    def col(lab: str) -> np.ndarray:  # NaN where the plates did not record
+        return np.where(outside, np.nan, np.interp(time_s, t.time_s, t.column(lab)))
 
     force, cop, torque = {}, {}, {}
     for s, (fp, pp, tp) in prefixes.items():
