@@ -102,7 +102,11 @@ def load_model(model_path: str | Path) -> Any:
         try:
             model = osim.Model(str(model_path))
         except Exception as e:  # OpenSim raises its own exception types
-            raise ValueError(f"{model_path}: OpenSim cannot load this model ({e})") from None
+            why = " ".join(str(e).split())
+            why = why[:120] + "..." if len(why) > 120 else why
+            raise ValueError(
+                f"{model_path}: OpenSim cannot read this model file; give an .osim model ({why})"
+            ) from None
         model.initSystem()
     bodies = model.getBodySet()
     missing = [b for side in FOOT_BODIES.values() for b in side if not bodies.contains(b)]
