@@ -2,17 +2,20 @@
 
 Single support: the foot in contact carries all of it. Double support: the vertical share
 follows the centre of pressure of the total wrench (the point on the floor where its horizontal
-moment vanishes) along the line between the two feet's contact points, i.e. the lever rule;
-the soft contact probabilities blend single and double support, so the transfer from the
-trailing to the leading foot is smooth (the smooth transition assumption of Ren et al. 2008,
-J Biomech 41:2750, here driven by the measured dynamics instead of a fixed curve). Each foot's
-anterior-posterior force points from its contact point towards the body's centre of mass (the
-leading foot brakes while the trailing one pushes off); what this leaves of the total is shared
-in proportion to the vertical share, as are the medio-lateral force and the free moment.
+moment vanishes) along the line between the two feet's roll-over points (the trailing foot near
+its toe, the leading one near its heel), i.e. the lever rule; the soft contact probabilities
+blend single and double support, so the load passes smoothly from the trailing to the leading
+foot (the smooth transition assumption of Ren et al. 2008, J Biomech 41:2750, and Karatsidis
+et al. 2017, Sensors 17:75, here driven by the whole-body dynamics instead of a fixed curve).
+Each foot's anterior-posterior force points from its contact point towards the body's centre
+of mass (so the leading foot brakes while the trailing one pushes off); what this leaves of the
+total is shared by vertical share, as are the medio-lateral force and the free moment.
 
-Each foot's centre of pressure lies on its heel-toe line: where the contact probabilities put
-it (heel strike at the heel, push-off at the toe), and in single support at the total centre
-of pressure, kept inside the foot.
+Each foot's centre of pressure rolls along its heel-toe line over the stance (heel strike at
+the heel, push-off near the toe); in single support it is averaged with the total centre of
+pressure kept on the foot. A foot the contacts miss but that is at floor level still takes the
+load when the other is in the air (landings in running); the floor only pushes, and friction
+bounds the horizontal force.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ __all__ = ["FootLoads", "split_wrench", "total_cop"]
 FOOT_HALF_WIDTH_M = 0.045  # the centre of pressure stays this close to the heel-toe line
 FLOOR_Y_M = 0.0
 ROLL_END = 0.92  # stance ends with the CoP this far from the heel to the toe tip
-ROLL_FOREFOOT = 0.7
+ROLL_FOREFOOT = 0.7  # where it starts when the toe lands first
 NEAR_WEIGHT = 0.02  # contact weight of a foot at its stance height that no contact claims
 NEAR_SCALE_M = 0.04  # ... falling off (Gaussian) with its height above that
-MU = 1.0  # friction coefficient bounding the horizontal force  # where it starts when the toe lands first
+MU = 1.0  # friction coefficient bounding the horizontal force
 
 
 @dataclass
