@@ -106,7 +106,9 @@ def _cmd_convert(a: argparse.Namespace) -> int:
     suffix = src.suffix.lower()
     mass = 75.0 if a.mass is None else a.mass
     if suffix in (".mot", ".sto"):
-        motion = convert.mot_to_motion(src, height_m=a.height, mass_kg=mass, fps=a.fps)
+        motion = convert.mot_to_motion(
+            src, height_m=a.height, mass_kg=mass, fps=a.fps, allow_partial=a.allow_partial
+        )
     elif suffix in (".pkl", ".pt") or (suffix == ".npz" and convert.is_smpl_params(src)):
         motion = convert.smpl_params_to_motion(
             src, a.smpl_model, gender=a.gender, fps=a.fps, mass_kg=a.mass
@@ -188,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=6.0,
         help="low-pass cut-off for the coordinates, Hz (OpenSim's filter; <=0: none)",
     )
+    s.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="run although the coordinates file lacks model coordinates (set to 0) or has "
+        "unknown columns (default: error listing them)",
+    )
     s.set_defaults(func=_cmd_id)
 
     s = sub.add_parser("validate", help="check a model + .mot pair; non-zero exit with reasons")
@@ -222,11 +230,80 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="SMPL model gender (default: from the file, else neutral)",
     )
+    s.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help=".mot/.sto input: ignore columns that are no BSM-46 coordinate (default: error)",
+    )
     s.set_defaults(func=_cmd_convert)
     return p
 
 
+# Where each command writes (folder or file) and the name of its result inside a folder: the
+# output is staged and published whole by core.transaction (never a mix of old and new).
+_OUTPUTS = {
+    "export": ("folder", lambda a: "export"),
+    "ik": ("folder", lambda a: f"ik:{a.name or Path(a.markers).stem}"),
+    "id": ("folder", lambda a: f"id:{a.name or Path(a.coordinates).stem}"),
+    "grf": ("folder", lambda a: f"grf:{a.name or Path(a.motion).stem}"),
+    "convert": ("file", None),
+    "validate": (None, None),
+}
+# Numeric options: valid range and unit (checked for every command that has them).
+_NUMBERS = {
+    "height": (0.5, 2.6, "m", "subject height"),
+    "mass": (10.0, 300.0, "kg", "subject mass"),
+    "fps": (0.1, 10000.0, "Hz", "frame rate"),
+}
+
+
+def _check_args(a: argparse.Namespace) -> None:
+    import math
+
+    from core.options import check_time_range, safe_name
+
+    for attr, (lo, hi, unit, what) in _NUMBERS.items():
+        v = getattr(a, attr, None)
+        if v is not None and not (math.isfinite(v) and lo <= v <= hi):
+            raise ValueError(f"--{attr} ({what}) must lie in {lo:g}..{hi:g} {unit}, got {v:g}")
+    lp = getattr(a, "lowpass", None)
+    if lp is not None and not (math.isfinite(lp) and 0 <= lp <= 1000):
+        raise ValueError(f"--lowpass must be 0 (no filter) or a cut-off in 0..1000 Hz, got {lp:g}")
+    if getattr(a, "name", None) is not None:
+        try:
+            a.name = safe_name(a.name)
+        except argparse.ArgumentTypeError as e:
+            raise ValueError(f"--name: {e}") from None
+    check_time_range(getattr(a, "time_range", None))
+    if a.command == "ik":
+        from biomech_export.inputs import check_ik_inputs
+
+        check_ik_inputs(a.model, a.markers, a.time_range, a.setup_template)
+    elif a.command == "convert" and Path(a.input).suffix.lower() == ".npz":
+        from biomech_export.inputs import check_npz
+
+        check_npz(a.input)
+    elif a.command == "id" and not getattr(a, "estimate_grf", False):
+        from biomech_export.inputs import check_id_inputs
+
+        check_id_inputs(
+            a.model, a.coordinates, a.time_range, allow_partial=getattr(a, "allow_partial", False)
+        )
+
+
+def _output_of(a: argparse.Namespace) -> tuple[str | None, str]:
+    if a.command in _OUTPUTS:
+        kind, key = _OUTPUTS[a.command]
+        return kind, key(a) if key else ""
+    out = getattr(a, "output", None)
+    if out is None:
+        return None, ""
+    return ("file" if Path(out).suffix and not Path(out).is_dir() else "folder"), a.command
+
+
 def main(argv: list[str] | None = None) -> int:
+    from core.transaction import display, interrupted_message, interrupts_raise, run_with_output
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -234,7 +311,18 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        with interrupts_raise():
+            _check_args(args)
+            kind, key = _output_of(args)
+            return run_with_output(args.func, args, kind=kind, key=key)
+    except KeyboardInterrupt as e:
+        line, code = interrupted_message(e)
+        print(line, file=sys.stderr)
+        return code
+    except OSError as e:
+        what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        print(f"error: {' '.join(display(what).split())}", file=sys.stderr)
+        return 2
+    except (ValueError, ImportError, RuntimeError) as e:
+        print(f"error: {' '.join(display(e).split())}", file=sys.stderr)
         return 2

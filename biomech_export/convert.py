@@ -41,13 +41,26 @@ def _clamp(q: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def mot_to_motion(
-    path: str | Path, *, height_m: float = 1.75, mass_kg: float = 75.0, fps: float | None = None
+    path: str | Path,
+    *,
+    height_m: float = 1.75,
+    mass_kg: float = 75.0,
+    fps: float | None = None,
+    allow_partial: bool = False,
 ) -> Motion:
     """Coordinates of another OpenSim model (.mot/.sto) whose names map onto BSM-46.
 
-    Unmapped BSM-46 DOFs stay 0 (named in the provenance). Knee angles stored flexion-negative
-    (gait2392 convention) are negated. The skeleton is the generic one for ``height_m``."""
+    Columns that map onto nothing (a misspelt or another model's coordinate) are an error
+    listing them unless ``allow_partial``; BSM-46 DOFs the file lacks (a legs-only model) stay 0
+    and are named in the provenance. ``inDegrees`` is checked against the values. Knee angles
+    stored flexion-negative (gait2392 convention) are negated. The skeleton is the generic one
+    for ``height_m``."""
+    from biomech_export.mot import check_angle_units, check_columns
+
     table = read_mot(path)
+    known = [*sk.DOF_NAMES, *sk.ROOT_TRANSLATION_NAMES, *COORDINATE_ALIASES]
+    check_columns(table, known, path, allow_partial=allow_partial)
+    check_angle_units(table, [n for n in table.labels if n not in sk.ROOT_TRANSLATION_NAMES], path)
     labels = {COORDINATE_ALIASES.get(n, n): n for n in table.labels}
     mapped = [n for n in sk.DOF_NAMES if n in labels]
     if not mapped:
@@ -194,6 +207,13 @@ def trc_to_motion(path: str | Path, subject: Motion) -> Motion:
             f"marker files need the core IK (pip install 'biomocap[core]'): {e}"
         ) from e
     trc = read_trc(path)
+    seen = np.isfinite(trc.markers_m).all(axis=2).sum(axis=1)
+    if np.any(seen < 4):
+        rows = np.flatnonzero(seen < 4)
+        raise ValueError(
+            f"{path}: {len(rows)} frame(s) have fewer than 4 markers (first at "
+            f"t={trc.time_s[rows[0]]:g} s): fill the gaps or cut those frames out first"
+        )
     index = {n: i for i, n in enumerate(trc.marker_names)}
     used = [k for k, n in enumerate(subject.marker_names) if n in index]
     if len(used) < 4:

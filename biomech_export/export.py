@@ -89,7 +89,10 @@ def export_motion(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    osim = write_osim(motion, folder / f"{name}.osim", name=name, sex=sex)
+    from core.options import component_name
+
+    # the file keeps the user's name; the model inside gets one OpenSim accepts (no spaces...)
+    osim = write_osim(motion, folder / f"{name}.osim", name=component_name(name), sex=sex)
     mot = write_mot(folder / f"{name}.mot", motion_to_table(motion, name=name))
     trc_path = c3d_path = ik_setup = id_setup = contacts_path = None
     if motion.contacts is not None:

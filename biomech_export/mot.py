@@ -16,7 +16,15 @@ import numpy as np
 from core import skeleton as sk
 from core.motion import Motion, atomic_write
 
-__all__ = ["MotTable", "write_mot", "read_mot", "motion_to_table", "table_to_q_root"]
+__all__ = [
+    "MotTable",
+    "write_mot",
+    "read_mot",
+    "motion_to_table",
+    "table_to_q_root",
+    "check_columns",
+    "check_angle_units",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +111,34 @@ def read_mot(path: str | Path) -> MotTable:
     if not labels or labels[0].lower() != "time":
         raise ValueError(f"{path}: first column must be 'time', got {labels[:1]}")
     rows = []
-    for ln in lines[label_line + 1 :]:
+    for line_no, ln in enumerate(lines[label_line + 1 :], start=label_line + 2):
         if not ln.strip():
             continue
         cells = ln.split()
         if len(cells) != len(labels):
             raise ValueError(
-                f"{path}: a data row has {len(cells)} values for {len(labels)} columns"
+                f"{path}, line {line_no}: {len(cells)} values for {len(labels)} columns; "
+                "fix or delete the row"
             )
-        rows.append([float(c) for c in cells])
+        row = []
+        for lab, c in zip(labels, cells, strict=True):
+            try:
+                row.append(float(c))
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {line_no}, column {lab!r}: {c[:20]!r} is not a number"
+                ) from None
+        if rows and not row[0] > rows[-1][0]:
+            raise ValueError(
+                f"{path}, line {line_no}: time {row[0]:g} does not come after {rows[-1][0]:g}; "
+                "the rows must be in time order"
+            )
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path} has column labels but no data rows")
     data = np.array(rows, dtype=np.float64).reshape(-1, len(labels))
+    if not np.all(np.isfinite(data[:, 0])):
+        raise ValueError(f"{path}: the time column has NaN/inf values")
     deg = header.get("inDegrees", "").lower()
     in_degrees = True if deg == "yes" else False if deg == "no" else None
     return MotTable(data[:, 0], tuple(labels[1:]), data[:, 1:], in_degrees, name, header)
@@ -147,3 +173,91 @@ def table_to_q_root(
             "no inDegrees in header: taking angles as %s", "degrees" if degrees else "radians"
         )
     return (np.deg2rad(q) if degrees else q), root
+
+
+def check_columns(
+    table: MotTable,
+    known: list[str] | tuple[str, ...],
+    path: str | Path,
+    *,
+    allow_partial: bool = False,
+    required: list[str] | tuple[str, ...] | None = None,
+    what: str = "coordinate",
+) -> tuple[list[str], list[str]]:
+    """Check the columns of ``table`` against the ``known`` coordinate names.
+
+    Errors (listing the names) unless ``allow_partial``: a column whose name is a near miss of a
+    known coordinate the file lacks (a misspelling: ``knee_angel_r``), and ``required`` names
+    the file lacks. A table without any known column is an error always. Other columns (forces,
+    marker positions ``NAME_tx``) are ignored with a log line. Returns (unknown, missing)."""
+    import difflib
+
+    known_set = set(known)
+    unknown = [n for n in table.labels if n not in known_set]
+    missing = [n for n in (required or ()) if n not in table.labels]
+    if not any(n in known_set for n in table.labels):
+        raise ValueError(
+            f"{path}: none of its {len(table.labels)} columns is a known {what} "
+            f"(has {_some(list(table.labels), 4)}; expected e.g. {_some(list(known), 3)})"
+        )
+    absent = [n for n in known if n not in set(table.labels)]
+    near = {}
+    for n in unknown:
+        m = difflib.get_close_matches(n, absent, n=1, cutoff=0.8)
+        if m:
+            near[n] = m[0]
+    if (near or missing) and not allow_partial:
+        parts = []
+        if near:
+            pairs = [f"{u} (did you mean {k}?)" for u, k in near.items()]
+            parts.append(f"unknown {what}(s) {_some(pairs)}")
+        if missing:
+            parts.append(f"{len(missing)} missing {what}(s) {_some(missing)}")
+        raise ValueError(
+            f"{path}: {' and '.join(parts)}; fix the names, or pass --allow-partial to ignore "
+            f"unknown columns and set missing {what}s to 0"
+        )
+    if unknown or missing:
+        log.warning(
+            "%s: ignoring %d column(s) that are no %s (%s); %d %s(s) missing (set to 0)",
+            path,
+            len(unknown),
+            what,
+            _some(unknown, 3),
+            len(missing),
+            what,
+        )
+    return unknown, missing
+
+
+def _some(names: list[str], k: int = 6) -> str:
+    return ", ".join(names[:k]) + (f" (+{len(names) - k} more)" if len(names) > k else "")
+
+
+def check_angle_units(table: MotTable, rotational: list[str], path: str | Path) -> bool | None:
+    """Whether the angles are in degrees, checked against the header's ``inDegrees``.
+
+    Raises ValueError when the header contradicts the values: angles over 2 pi labelled radians
+    (they must be degrees), or with ``inDegrees=yes`` every one of at least 3 moving angles
+    within +-pi "degrees" (a motion that small is radians mislabelled). Without ``inDegrees``
+    returns None and leaves the guess to the caller."""
+    cols = [n for n in rotational if n in table.labels]
+    if not cols:
+        return table.in_degrees
+    vals = np.stack([table.column(n) for n in cols], axis=1)
+    finite = vals[np.isfinite(vals)]
+    if finite.size == 0:
+        return table.in_degrees
+    biggest = float(np.max(np.abs(finite)))
+    if table.in_degrees is False and biggest > 2 * np.pi:
+        raise ValueError(
+            f"{path}: inDegrees=no but an angle is {biggest:.1f}: the values look like degrees; "
+            "fix the header (inDegrees=yes)"
+        )
+    moving = int((np.ptp(np.nan_to_num(vals), axis=0) > 1e-6).sum())
+    if table.in_degrees is True and len(cols) >= 3 and moving >= 3 and biggest < np.pi:
+        raise ValueError(
+            f"{path}: inDegrees=yes but no angle exceeds {biggest:.3f} degrees: the values look "
+            "like radians; fix the header (inDegrees=no)"
+        )
+    return table.in_degrees

@@ -215,7 +215,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Where each command writes and the name of its result in a folder: the output is staged and
+# published whole by core.transaction (a failure or Ctrl-C never leaves a mix of old and new).
+_OUTPUTS = {
+    "detect": ("file", ""),
+    "retarget-bvh": ("file", ""),
+    "show-skeleton": ("folder", "show-skeleton"),
+    "demo": ("folder", "demo"),
+}
+# Numeric options: valid range, unit, what a missing value means.
+_NUMBERS = {
+    "height": (0.5, 2.6, "m", "leave it out to estimate it"),
+    "mass": (10.0, 300.0, "kg", "leave it out to estimate it"),
+    "fps": (1.0, 1000.0, "fps", "leave it out to use the video's timestamps"),
+    "focal": (1.0, 1e6, "px", "leave it out to read it from the file or assume a lens"),
+    "fov": (1.0, 179.0, "deg", "leave it out to read it from the file or assume a lens"),
+    "start": (0.0, 1e7, "s", "seconds from the start of the video"),
+    "end": (0.0, 1e7, "s", "seconds from the start of the video"),
+    "max_frames": (1, 1e9, "frames", ""),
+}
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    import math
+
+    for attr, (lo, hi, unit, hint) in _NUMBERS.items():
+        v = getattr(args, attr, None)
+        if v is not None and not (math.isfinite(v) and lo <= v <= hi):
+            opt = "--" + attr.replace("_", "-")
+            raise ValueError(
+                f"{opt} must lie in {lo:g}..{hi:g} {unit}, got {v:g}" + (f" ({hint})" if hint else "")
+            )
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"--end ({end:g} s) must come after --start ({start:g} s)")
+    if getattr(args, "focal", None) is not None and getattr(args, "fov", None) is not None:
+        raise ValueError("give either --focal or --fov, not both")
+    if args.command == "capture":
+        from core.transaction import check_output
+
+        check_output(args.output, "folder")
+    if getattr(args, "person", None) is not None:
+        from core.detect import _check_selector
+
+        _check_selector(args.person)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from core.transaction import display, interrupted_message, interrupts_raise, run_with_output
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -223,13 +271,18 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        with interrupts_raise():
+            _check_args(args)
+            kind, key = _OUTPUTS.get(args.command, (None, ""))
+            return run_with_output(args.func, args, kind=kind, key=key)
     except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(display(e).split())}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        print(f"error: {' '.join(display(what).split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cancelled: no partial output was left behind", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        line, code = interrupted_message(e)
+        print(line, file=sys.stderr)
+        return code
