@@ -210,7 +210,30 @@ def build_bank(
     (folder / "clips").mkdir(parents=True, exist_ok=True)
     (folder / "pairs").mkdir(parents=True, exist_ok=True)
     daz = _daz_correction(folder, pairs, code, fps)
-    clips = []
+    order = [clip_id(p) for p in sources]
+
+    def write_index() -> dict:
+        # Every current take on disk (a second worker's too), in the fixed order: the index is
+        # rewritten after each take, so training can start on a bank that is still growing.
+        done = []
+        for cid in order:
+            meta_p = folder / "clips" / f"{cid}.json"
+            if meta_p.is_file() and (folder / "clips" / f"{cid}.npz").is_file():
+                meta = json.loads(meta_p.read_text())
+                if meta.get("key", "").endswith(code):
+                    done.append(meta)
+        index = {
+            "fps": FPS,
+            "skeleton_convention": int(getattr(sk, "SKELETON_CONVENTION", 1)),
+            "code": code,
+            "bad_frame_mm": BAD_FRAME_MM,
+            "daz_correction": daz,
+            "complete": len(done) == len(order),
+            "clips": done,
+        }
+        atomic_write(folder / "bank.json", lambda fh: fh.write(json.dumps(index, indent=1)))
+        return index
+
     for i, path in enumerate(reversed(sources) if reverse else sources, 1):
         check_not_held_out(path, "the motion bank")
         meta = _retarget(path, folder / "clips" / f"{clip_id(path)}.npz", code, fps)
@@ -223,17 +246,8 @@ def build_bank(
             meta["naming"],
             meta["error_mean_mm"],
         )
-        clips.append(meta)
-    clips.sort(key=lambda m: [clip_id(p) for p in sources].index(m["clip"]))
-    index = {
-        "fps": FPS,
-        "skeleton_convention": int(getattr(sk, "SKELETON_CONVENTION", 1)),
-        "code": code,
-        "bad_frame_mm": BAD_FRAME_MM,
-        "daz_correction": daz,
-        "clips": clips,
-    }
-    atomic_write(folder / "bank.json", lambda fh: fh.write(json.dumps(index, indent=1)))
+        write_index()
+    index = write_index()
     return index
 
 

@@ -205,9 +205,10 @@ class MotionBank:
         out = np.empty((n, t, sk.N_DOFS))
         # Clips are drawn with probability ~ sqrt(length): long takes (20 s of salsa) are seen
         # more than 1 s runs, but do not swamp them.
-        w = np.sqrt([len(c) for c in self.clips])
+        p_clip = np.sqrt([len(c) for c in self.clips])
+        p_clip /= p_clip.sum()
         for i in range(n):
-            k = rng.choice(len(self.clips), p=w / w.sum())
+            k = rng.choice(len(self.clips), p=p_clip)
             clip = self.clips[k]
             speed = rng.uniform(0.7, 1.4)
             span = (t - 1) * speed

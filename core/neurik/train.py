@@ -110,8 +110,12 @@ def train(args: argparse.Namespace) -> Path:
     ms, subjects = make_subjects(args.marker_set, args.subjects, args.seed)
     log.info("built %d subjects in %.0f s", len(subjects), time.time() - t0)
     bank = MotionBank()
+    bank_dir = None
     if args.bank:
-        bank.add_bank(None if args.bank is True else args.bank)
+        from core.mocap.bank import DEFAULT_BANK
+
+        bank_dir = DEFAULT_BANK if args.bank is True else Path(args.bank)
+        bank.add_bank(bank_dir)
     elif args.cmu and args.cmu.is_dir():
         bank.add_bvh_folder(args.cmu)
     noise = NoiseConfig(scale=0.06 if args.marker_set == "blazepose33" else 0.0)
@@ -148,6 +152,8 @@ def train(args: argparse.Namespace) -> Path:
         opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05
     )
     history: list[dict] = []
+    bank_mtime = (bank_dir / "bank.json").stat().st_mtime if bank_dir else None
+    growth = [[0, len(bank.names), sum(map(len, bank.clips))]]  # [step, pieces, frames]
     start = 0
     ckpt = Path(args.output) / "checkpoint.pt"
     if args.resume and ckpt.is_file():
@@ -158,6 +164,9 @@ def train(args: argparse.Namespace) -> Path:
         sampler.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         history, start = state["history"], state["step"] + 1
+        growth = state.get("growth", growth)
+        if args.bank_follow and bank_dir is not None:
+            bank_mtime = None  # reload at the next check
         t0 -= state["seconds"]
         log.info("resumed at step %d", start)
     with logging_redirect_tqdm():
@@ -178,6 +187,13 @@ def train(args: argparse.Namespace) -> Path:
                 bar.set_postfix(
                     mpjpe_mm=f"{1000 * row['joints_m']:.0f}", deg=f"{np.rad2deg(row['angle']):.1f}"
                 )
+            if args.bank_follow and bank_dir is not None and (step + 1) % 200 == 0:
+                mtime = (bank_dir / "bank.json").stat().st_mtime
+                if mtime != bank_mtime:  # the bank is still being built: take the new takes
+                    grown = MotionBank()
+                    grown.add_bank(bank_dir)
+                    sampler.bank, bank_mtime = grown, mtime
+                    growth.append([step + 1, len(grown.names), sum(map(len, grown.clips))])
             if (step + 1) % 200 == 0 and step + 1 < args.steps:
                 Path(args.output).mkdir(parents=True, exist_ok=True)
                 tmp = ckpt.with_suffix(".tmp")
@@ -189,6 +205,7 @@ def train(args: argparse.Namespace) -> Path:
                         "rng": sampler.rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(),
                         "history": history,
+                        "growth": growth,
                         "step": step,
                         "seconds": time.time() - t0,
                     },
@@ -202,12 +219,14 @@ def train(args: argparse.Namespace) -> Path:
         "seed": args.seed,
         "subjects": len(subjects),
         "motion": (
-            f"real-motion bank ({len(bank.names)} pieces, "
-            f"{sum(map(len, bank.clips)) / 1800:.1f} min at 30 fps; core.mocap.bank)"
+            f"real-motion bank ({len(sampler.bank.names)} pieces, "
+            f"{sum(map(len, sampler.bank.clips)) / 1800:.1f} min at 30 fps; core.mocap.bank)"
             if args.bank
             else f"CMU BVH folder: {', '.join(bank.names)}"
         ),
         "random_fraction": sampler.random_fraction,
+        "bank_growth": growth if args.bank_follow else None,
+        "bank_clips": sampler.bank.names if sampler.bank is not None else [],
         "noise": {k: v for k, v in vars(noise).items()},
         "init_from": str(args.init_from) if args.init_from else None,
         "minutes": round((time.time() - t0) / 60, 1),
@@ -253,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         type=Path,
         help="train on the real-motion bank (default folder .cache/motion_bank)",
+    )
+    p.add_argument(
+        "--bank-follow",
+        action="store_true",
+        help="re-read the bank every 200 steps (training while the bank is being built)",
     )
     p.add_argument("--random-fraction", type=float, default=0.5, help="in-limit random motions")
     p.add_argument("--camera-noise", action="store_true", help="MediaPipe world-landmark noise")
