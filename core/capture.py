@@ -508,7 +508,7 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
         contact_state=cr.state,
         belt_velocity_mps=belt,
     )
-    cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)])
+    cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)], w_root_step=1000.0)
     res2 = refine(inp2, cfg2, device=device, progress=progress.stage("world"))
     # The reprojection 'before' stays the first refinement's starting point.
     res2 = replace(

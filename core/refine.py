@@ -92,6 +92,10 @@ class RefineConfig:
     w_anchor: float = 3000.0  # per m^2, contact point vs its phase anchor
     w_penetration: float = 3000.0  # per m^2, contact points below the floor
     floor_snap_m: float = 0.1  # a phase whose mean height is within this of Y = 0 is on the floor
+    # A pelvis turns at most ~400 deg/s even in a fast pivot: steps of the root angles above this
+    # per frame (at 30 fps; scaled by the frame rate) are penalised (per rad^2 of the excess).
+    max_root_step_deg: float = 12.0
+    w_root_step: float = 0.0  # 0: off (the first pass), the world pass turns it on
 
 
 @dataclass
@@ -341,6 +345,12 @@ def refine(
                 )
                 loss = loss + ls
                 terms["smooth"] = ls.item()
+                if cfg.w_root_step > 0:
+                    step = q[1:, _ROOT_IDX] - q[:-1, _ROOT_IDX]
+                    limit = np.deg2rad(cfg.max_root_step_deg) * 30.0 / inp.fps
+                    lr_ = torch.relu(step.abs() - limit).square().sum(-1).mean()
+                    loss = loss + cfg.w_root_step * lr_
+                    terms["root_step"] = lr_.item()
                 if inp.foot_keypoints and anchors is None:
                     feet = pts[:, list(inp.foot_keypoints)]
                     slide = (feet[1:, :, [0, 2]] - feet[:-1, :, [0, 2]]).square().sum(-1)

@@ -7,19 +7,18 @@ Y up along gravity, the floor at Y = 0, the subject's pelvis at frame 0 above th
 +X (OpenSim's X forward, Y up, Z right), plus the camera's pose in that frame.
 
 How the floor is found (``estimate_floor``): the person's sole points (heel and toe of both feet,
-``core.contacts``) over the whole clip. Per frame only the lowest sole point whose keypoints are
-confident and that moves slowly is a floor candidate (a foot in stance). A plane
-``height = a * u + c * w + d`` (u, w horizontal axes of the current up estimate) is fitted to the
-candidates by
+``core.contacts``) over the whole clip. Sole points whose keypoints are confident and that move
+slowly (a foot in stance, a person standing) are floor candidates. Then
 
-* a consensus search for the offset ``d`` (the height level with most candidates within
-  ``inlier_m``; ties go to the lower level), so a box or a stair the person stands on for a while
-  is not averaged into the floor: the dominant level wins and the other level's points are
-  outliers;
-* weighted least squares for the slopes a, c on the inliers with a ridge toward the prior up
-  direction (the body's mean vertical and a level camera), so a walk along one line (which leaves
-  the tilt about that line unobserved) falls back to the prior there instead of tipping over;
-* three rounds (the lowest point per frame depends on the up direction).
+* a consensus plane (RANSAC over triples of candidates from different moments, tilted at most
+  ``max_prior_angle_deg`` from the prior up): the plane with the most candidates within
+  ``inlier_m``. Among the planes with at least ``lower_support`` of that support the lowest one
+  wins: a person who stands on a box or a stair for a while still has the floor under it as the
+  floor, and the box's points are outliers (they keep their own height in the refinement);
+* ridge least squares of ``height = a * u + c * w + d`` (u, w horizontal axes of the prior up) on
+  the inliers, the ridge pulling the tilt toward the prior up direction (the body's mean vertical,
+  or a level camera), so a walk along one line (which leaves the tilt about that line unobserved)
+  falls back to the prior there instead of tipping over.
 
 Camera pitch (+ = looking down) and roll (+ = camera turned clockwise about its viewing direction,
 as seen from behind it) follow from the plane normal in the camera frame; its height from the
@@ -75,6 +74,7 @@ class FloorConfig:
     noise_m: float = 0.03  # expected height noise of a stance sole point
     decorrelation_s: float = 0.2  # candidates closer in time count as one observation
     max_prior_angle_deg: float = 30.0  # a body-up prior further from level is ignored
+    lower_support: float = 0.3  # a lower plane with this share of the best support is the floor
 
 
 @dataclass
@@ -248,8 +248,8 @@ def estimate_floor(
         planes.append((count, float(n @ centroid - off), n, off))
     if planes:
         best_count = max(p[0] for p in planes)
-        # The dominant level; a lower level with nearly as much support is the floor under a box.
-        good = [p for p in planes if p[0] >= 0.6 * best_count]
+        # The lowest level with enough support: the floor under a box or a stair.
+        good = [p for p in planes if p[0] >= cfg.lower_support * best_count]
         _, _, n_best, off_best = max(good, key=lambda p: (p[1] // cfg.inlier_m, p[0]))
     else:  # every sample degenerate (feet on one spot): a level plane through the lowest band
         n_best = up0

@@ -300,3 +300,65 @@ def test_unknown_surface_method_and_missing_weights(tmp_path) -> None:
     last = r.stderr.strip().splitlines()[-1]
     assert r.returncode != 0 and "no MQ-HMR weights" in last and "core.hmr.mq.train" in last
     assert not (tmp_path / "o" / "demo.motion.npz").exists()
+
+
+@pytest.mark.slow
+def test_capture_is_world_grounded(demo_capture) -> None:
+    """The demo capture (the man standing on the box) is in a world frame: floor (here the box
+    top he stands on) at Y = 0, a continuous root, contacts in the bundle, the .sto and pictures."""
+    from biomech_export.mot import read_mot
+    from core.contacts import CONTACT_POINTS
+
+    out, res = demo_capture
+    motion = Motion.load(res.motion_path)
+    w = motion.world
+    assert w["frame"] == "world" and w["floor_source"] == "feet", w
+    assert np.isfinite([w["camera_height_m"], w["camera_pitch_deg"], w["camera_roll_deg"]]).all()
+    assert abs(w["focal_px"] - motion.camera.focal_px) < 1e-6
+    # The camera's centre in the world frame is camera_height_m above the floor.
+    centre = -np.asarray(motion.camera.rotation).T @ np.asarray(motion.camera.translation_m)
+    assert abs(centre[1] - w["camera_height_m"]) < 1e-6
+    root_angles = motion.q_rad[:, [sk.DOF[n] for n in ("pelvis_tilt", "pelvis_list",
+                                                        "pelvis_rotation")]]  # fmt: skip
+    assert np.rad2deg(np.abs(np.diff(root_angles, axis=0))).max() < 20.0
+    assert motion.contacts is not None and motion.contacts.shape == (motion.n_frames, 4)
+    sto = read_mot(out / "opensim" / "clip_contacts.sto")
+    assert sto.labels == CONTACT_POINTS and np.allclose(sto.data, motion.contacts, atol=1e-6)
+    assert res.outputs["contacts_plot"].is_file()
+    assert "camera height" in res.outputs["report"].read_text()
+
+
+@pytest.mark.slow
+def test_capture_without_feet_keeps_the_camera_frame(tmp_path) -> None:
+    """Feet cut off (the top 40% of the demo clip: the man on the box down to his knees): the
+    capture works, says the floor could not be estimated and stays in the camera frame."""
+    import av
+
+    from core.capture import CaptureOptions, Progress, capture
+    from core.video import iter_frames
+
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    path = tmp_path / "no_feet.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.pix_fmt = "yuv420p"
+        for i, f in enumerate(iter_frames(video, start_s=2.0, end_s=3.0, max_side_px=1280)):
+            crop = np.ascontiguousarray(f.rgb[: int(0.4 * f.rgb.shape[0]) // 2 * 2])
+            if i == 0:
+                s.width, s.height = crop.shape[1] // 2 * 2, crop.shape[0]
+            crop = crop[:, : s.width]
+            for p in s.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    res = capture(
+        path,
+        CaptureOptions(output=tmp_path / "o", export_opensim=False, overlay=False),
+        Progress(jsonl=True, stream=open(os.devnull, "w")),  # noqa: SIM115
+    )
+    motion = Motion.load(res.motion_path)
+    assert motion.world["frame"] == "camera" and motion.world["floor_source"] == "none"
+    assert motion.contacts is None
+    assert any("floor could not be estimated" in n for n in res.notes), res.notes
+    assert np.allclose(motion.camera.rotation, np.diag([1.0, -1.0, -1.0]))
+    assert sk.limit_violations(motion.q_rad) == 0
