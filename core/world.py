@@ -247,10 +247,17 @@ def estimate_floor(
         count = int(np.sum(np.abs(pts @ n - off) <= cfg.inlier_m))
         planes.append((count, float(n @ centroid - off), n, off))
     if planes:
-        best_count = max(p[0] for p in planes)
-        # The lowest level with enough support: the floor under a box or a stair.
-        good = [p for p in planes if p[0] >= cfg.lower_support * best_count]
-        _, _, n_best, off_best = max(good, key=lambda p: (p[1] // cfg.inlier_m, p[0]))
+        best = max(planes, key=lambda p: p[0])
+        # A distinct lower level (parallel within 5 deg, more than 2 bands below the best plane
+        # at the candidates' centroid) with enough support is the floor under a box or stair.
+        lower = [
+            p
+            for p in planes
+            if p[0] >= cfg.lower_support * best[0]
+            and p[2] @ best[2] > np.cos(np.deg2rad(5.0))
+            and p[1] - best[1] > 2 * cfg.inlier_m
+        ]
+        _, _, n_best, off_best = max(lower, key=lambda p: p[0]) if lower else best
     else:  # every sample degenerate (feet on one spot): a level plane through the lowest band
         n_best = up0
         off_best = float(np.percentile(pts @ up0, 10))

@@ -228,3 +228,22 @@ def test_refinement_plants_the_contacts(scene) -> None:
     assert floor_penetration(sole).max() <= 0.01
     assert np.abs(sole[..., 1][state]).max() < 0.02  # planted on the floor
     assert np.nanmean(res.reprojection_px) < np.nanmean(res.initial_reprojection_px)
+
+
+def test_floor_under_a_box_the_person_stands_on_longer() -> None:
+    """Standing 2 s on a 0.4 m box and 1 s on the floor around it: the floor is the lower level
+    (camera 1.2 m above it), not the box top."""
+    rng = np.random.default_rng(0)
+    fps = 30.0
+
+    def still(n, x, y, z):  # two feet (heel, toe each) standing still, 2 cm noise
+        base = np.array([[x, y, z], [x + 0.2, y, z], [x, y, z + 0.25], [x + 0.2, y, z + 0.25]])
+        return base + rng.normal(scale=0.01, size=(n, 4, 3))
+
+    sole = np.concatenate(
+        [still(15, -1.0, -1.2, -4.0), still(60, 0.0, -0.8, -4.5), still(15, 1.0, -1.2, -5.0)]
+    )
+    fit = estimate_floor(sole, fps)
+    assert fit is not None
+    assert abs(-fit.offset_m - 1.2) < 0.03 and fit.up[1] > np.cos(np.deg2rad(3))
+    assert 0.5 < fit.elevated_fraction < 0.8  # the box-top points
