@@ -334,3 +334,22 @@ def test_contacts_file_drives_the_split(tmp_path):
         inner = (t > t[0] + 0.1) & (t < t[-1] - 0.1)  # away from the filter's ends
         assert 100 * np.sqrt(np.mean((fy - m)[inner] ** 2)) / est.weight_n < 5.0
         assert np.abs(fy[~on[s]]).max() < 0.02 * est.weight_n
+
+
+def test_opencap_laiuhlrich2022_video_walk():
+    """OpenCap's model (33 DOF, knee couplers) and its video-derived walking example: the
+    estimate runs and, the walk being steady, its mean vertical force is the body weight
+    (the mean over the trial of sum m a_y is Delta(momentum)/duration, small here)."""
+    from biomech_export.dynamics import estimate_loads
+
+    d = shared_path("opensim", "opencap")
+    est = estimate_loads(
+        d / "core_pipeline" / "LaiUhlrich2022.osim",
+        d / "processing_examples" / "walking1_videoAndMocap.mot",
+    )
+    f = est.loads.force_n
+    mean_total = float(np.mean(f["r"][:, 1] + f["l"][:, 1]))
+    assert abs(mean_total / est.weight_n - 1.0) < 0.1
+    for s in "rl":  # both feet stand at some point, and each is off the floor at another
+        assert f[s][:, 1].max() > 0.5 * est.weight_n
+        assert f[s][:, 1].min() < 0.02 * est.weight_n
