@@ -7,9 +7,10 @@
    MAE in % body weight, r; total vertical), and hip/knee/ankle flexion moments (N m/kg) from ID
    with the estimated GRF vs ID with the measured GRF. Cross-checked with
    ../shared/tools/grfcmp.py.
-2. Rajagopal run (OpenSim example, treadmill): Rajagopal2016.osim scaled with the example's
-   Scale setup (OpenSim ScaleTool), IK with this project's `biomech_export ik` on the run
-   markers, then the same comparison.
+2. Rajagopal run (OpenSim example, treadmill): Rajagopal2016.osim scaled with this project's
+   `biomech_export scale` and the example's Scale setup (OpenSim's ScaleTool through the API if
+   that command is absent), IK with `biomech_export ik` on the run markers, then the same
+   comparison.
 
 Plots of estimated vs measured GRF go to DIR (default /tmp/biomocap_grf_benchmark).
 Reads ../shared/data (BIOMOCAP_SHARED_DATA); nothing is written into the repository.
@@ -195,7 +196,32 @@ def gait2392(out: Path) -> None:
     print(f"  plot: {png}")
 
 
-def scale_rajagopal(out: Path) -> Path:
+def _has_scale_command() -> bool:
+    from biomech_export.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return "scale" in sub.choices
+
+
+def scale_rajagopal(out: Path) -> tuple[Path, str]:
+    """Rajagopal2016 scaled to the run subject (the example's Scale setup and mass): with this
+    project's `biomech_export scale`, else OpenSim's ScaleTool through the API."""
+    d = SHARED / "opensim" / "rajagopal_walk_run"
+    if _has_scale_command():
+        cmd = [
+            sys.executable, "-m", "biomech_export", "scale", str(d / "Rajagopal2016.osim"),
+            str(d / "ExpData" / "static_run.trc"), "-o", str(out), "--name",
+            "subject_scaled_run", "--mass", "72.84", "--setup-template",
+            str(d / "Scale" / "scale_setup_run.xml"),
+        ]  # fmt: skip
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"scale failed: {p.stderr.strip().splitlines()[-1:]}")
+        return out / "subject_scaled_run.osim", "biomech_export scale"
+    return _scale_rajagopal_api(out), "OpenSim ScaleTool (API)"
+
+
+def _scale_rajagopal_api(out: Path) -> Path:
     """Rajagopal2016 scaled to the run subject with the example's own Scale setup."""
     from biomech_export._opensim import c_numeric_locale, require_opensim
 
@@ -225,8 +251,9 @@ def rajagopal_run(out: Path, skip_run: bool) -> None:
     scaled = work / "subject_scaled_run.osim"
     ik = work / "ik" / "run_ik.mot"
     t0 = time.perf_counter()
+    how = "earlier run"
     if not (skip_run and scaled.is_file()):
-        scaled = scale_rajagopal(work)
+        scaled, how = scale_rajagopal(work)
     if not (skip_run and ik.is_file()):
         cmd = [
             sys.executable,
@@ -263,7 +290,7 @@ def rajagopal_run(out: Path, skip_run: bool) -> None:
         },
     )
     print(
-        f"\n== Rajagopal run (treadmill): scaled + own IK ({t_prep:.0f} s); "
+        f"\n== Rajagopal run (treadmill): scaled ({how}) + IK (biomech_export ik) {t_prep:.0f} s; "
         f"{est.mass_kg:.1f} kg; {keep.sum()} frames; estimate {dt:.1f} s; ground velocity "
         f"{np.linalg.norm(est.ground_velocity_m_s):.2f} m/s (detected)"
     )
@@ -316,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     from biomech_export._opensim import require_opensim
 
-    require_opensim().Logger.setLevelString("error")  # the tools' model summaries and mesh warnings
+    require_opensim().Logger.setLevelString(
+        "error"
+    )  # the tools' model summaries and mesh warnings
     if a.only in (None, "gait2392"):
         gait2392(a.out)
     if a.only in (None, "rajagopal"):
