@@ -15,6 +15,7 @@ EPILOG = """examples:
   python -m biomech_export id model.osim walk_ik.mot -o out/id \\
       --external-loads grf.xml --grf grf.mot --lowpass 6
   python -m biomech_export validate out/walk/walk.osim out/walk/walk.mot
+  python -m biomech_export scale model.osim static.trc -o out/scaled --mass 72
   python -m biomech_export convert hsmr_params.npz -o walk.motion.npz --fps 30
   python -m biomech_export convert gait2392_ik.mot -o walk.motion.npz --height 1.8
   python -m biomech_export convert walk.trc -o walk.motion.npz --subject subject.motion.npz
@@ -97,6 +98,27 @@ def _cmd_validate(a: argparse.Namespace) -> int:
         f"{rep.n_coordinates} model coordinates{resid}"
     )
     return 0 if rep.ok else 1
+
+
+def _cmd_scale(a: argparse.Namespace) -> int:
+    from biomech_export.scale import scale_model
+
+    res = scale_model(
+        a.model,
+        a.static,
+        a.output,
+        name=a.name,
+        mass_kg=a.mass,
+        height_m=a.height,
+        setup_template=a.setup_template,
+        marker_set=a.marker_set,
+        time_range_s=_range(a.time_range),
+    )
+    print(
+        f"wrote {res.osim_path} (static-trial marker RMS before marker placement "
+        f"{res.marker_rms_m * 1e3:.1f} mm; setup {res.setup_path.name})"
+    )
+    return 0
 
 
 def _cmd_convert(a: argparse.Namespace) -> int:
@@ -209,6 +231,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="only check that the pair is usable (skip steps, root, floor and residual checks)",
     )
     s.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser(
+        "scale",
+        help="scale a model (ours, OpenCap's LaiUhlrich2022, or any with --setup-template) to a "
+        "static-trial .trc; writes the Scale setup beside the result",
+    )
+    s.add_argument("model", type=Path, help=".osim to scale")
+    s.add_argument("static", type=Path, help="static-trial .trc")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    s.add_argument("--name", help="name of the scaled model (default: MODEL_scaled)")
+    s.add_argument("--mass", type=float, help="subject mass, kg (default: the model's)")
+    s.add_argument("--height", type=float, help="subject height, m (recorded in the setup)")
+    s.add_argument(
+        "--setup-template",
+        type=Path,
+        help="Scale setup whose measurements (and marker-placer weights) to use",
+    )
+    s.add_argument(
+        "--marker-set", type=Path, help="MarkerSet .xml replacing the model's markers first"
+    )
+    s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
+    s.set_defaults(func=_cmd_scale)
 
     s = sub.add_parser("convert", help="another model's .mot, SKEL/HSMR .npz or BVH -> motion.npz")
     s.add_argument("input", type=Path)

@@ -1,0 +1,111 @@
+"""`biomech_export scale`: OpenSim's ScaleTool from a setup we write, on Rajagopal2016 with its
+own static trial and on our BSM-46 model; bad input is refused before anything is written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from biomech_export.trc import read_trc, write_trc
+from tests.conftest import shared_path
+
+opensim = pytest.importorskip("opensim")
+pytestmark = pytest.mark.opensim
+
+from biomech_export.cli import main  # noqa: E402
+from biomech_export.scale import scale_model  # noqa: E402
+
+
+def _model_marker_positions(model_path) -> dict[str, np.ndarray]:
+    model = opensim.Model(str(model_path))
+    state = model.initSystem()
+    ms = model.getMarkerSet()
+    out = {}
+    for i in range(ms.getSize()):
+        p = ms.get(i).getLocationInGround(state)
+        out[ms.get(i).getName()] = np.array([p.get(0), p.get(1), p.get(2)])
+    return out
+
+
+def test_rajagopal_scaled_from_its_static_trial(tmp_path):
+    root = shared_path("opensim", "rajagopal_walk_run")
+    model = root / "Rajagopal2016.osim"
+    static = root / "ExpData" / "static_run.trc"
+    res = scale_model(
+        model,
+        static,
+        tmp_path,
+        name="raj",
+        mass_kg=72.84,
+        setup_template=root / "Scale" / "scale_setup_run.xml",
+    )
+    for p in (res.osim_path, res.setup_path, res.scale_factors_path, res.log_path):
+        assert p.is_file() and p.parent == tmp_path, p
+    # the written setup reruns in OpenSim as it is (the GUI's Scale tool reads the same file)
+    assert opensim.ScaleTool(str(res.setup_path)).getSubjectMass() == pytest.approx(72.84)
+    scaled = opensim.Model(str(res.osim_path))
+    assert scaled.getTotalMass(scaled.initSystem()) == pytest.approx(72.84, rel=1e-6)
+    # Independent check of one measurement: femur = mean over the 4 thigh marker pairs of
+    # (mean distance in the static trial) / (distance on the generic model).
+    trc = read_trc(static)
+    gen = _model_marker_positions(model)
+    pairs = [("LHJC", "LLFC"), ("LHJC", "LMFC"), ("RHJC", "RMFC"), ("RHJC", "RLFC")]
+    ratios = []
+    for a, b in pairs:
+        ia, ib = trc.marker_names.index(a), trc.marker_names.index(b)
+        d = np.nanmean(np.linalg.norm(trc.markers_m[:, ia] - trc.markers_m[:, ib], axis=1))
+        ratios.append(d / np.linalg.norm(gen[a] - gen[b]))
+    want = float(np.mean(ratios))
+    got = res.scale_factors["femur_r"]
+    print(f"femur_r scale {got[0]:.4f} (independent {want:.4f}); static RMS {res.marker_rms_m}")
+    assert got == pytest.approx((want, want, want), rel=2e-3)
+    assert 0.8 < want < 1.3
+
+
+def test_missing_markers_bodies_and_names_are_one_clear_line(tmp_path, capsys):
+    root = shared_path("opensim", "rajagopal_walk_run")
+    model = root / "Rajagopal2016.osim"
+    setup = root / "Scale" / "scale_setup_run.xml"
+    trc = read_trc(root / "ExpData" / "static_run.trc")
+    keep = [i for i, n in enumerate(trc.marker_names) if n not in ("RHJC", "LLFC")]
+    cut = type(trc)(
+        trc.rate_hz,
+        trc.time_s,
+        tuple(trc.marker_names[i] for i in keep),
+        trc.markers_m[:, keep],
+    )
+    static = write_trc(tmp_path / "static_cut.trc", cut)
+    out = tmp_path / "out"
+    args = ["scale", str(model), str(static), "-o", str(out), "--setup-template", str(setup)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    assert "static_cut.trc lacks markers" in err[0] and "RHJC" in err[0] and "LLFC" in err[0]
+    assert not out.exists() or not any(out.iterdir())  # nothing half-written
+    # a model without the bodies the measurements scale
+    g2392 = shared_path(
+        "opensim", "gait2392_subject01", "OutputReference", "subject01_simbody.osim"
+    )
+    assert (
+        main(
+            [
+                "scale",
+                str(g2392),
+                str(root / "ExpData" / "static_run.trc"),
+                "-o",
+                str(out),
+                "--setup-template",
+                str(setup),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lacks the bodies" in err[0] and "humerus_r" in err[0], err
+    # a model none of whose markers the measurements name, and no template: unknown model
+    assert (
+        main(["scale", str(g2392), str(root / "ExpData" / "static_run.trc"), "-o", str(out)]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no built-in measurement set" in err[0], err
+    assert not out.exists() or not any(out.iterdir())
