@@ -290,6 +290,7 @@ _OUTPUTS = {
     "ik": ("folder", lambda a: f"ik:{a.name or Path(a.markers).stem}"),
     "id": ("folder", lambda a: f"id:{a.name or Path(a.coordinates).stem}"),
     "grf": ("folder", lambda a: f"grf:{a.name or Path(a.motion).stem}"),
+    "scale": ("folder", lambda a: f"scale:{a.name or ''}"),
     "convert": ("file", None),
     "validate": (None, None),
 }
@@ -346,7 +347,13 @@ def _output_of(a: argparse.Namespace) -> tuple[str | None, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.transaction import display, interrupted_message, interrupts_raise, run_with_output
+    from core.transaction import (
+        display,
+        exit_code,
+        interrupted_message,
+        interrupts_raise,
+        run_with_output,
+    )
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -358,15 +365,15 @@ def main(argv: list[str] | None = None) -> int:
         with interrupts_raise():
             _check_args(args)
             kind, key = _output_of(args)
-            return run_with_output(args.func, args, kind=kind, key=key)
+            return exit_code(run_with_output(args.func, args, kind=kind, key=key), argv is not None)
     except KeyboardInterrupt as e:
         line, code = interrupted_message(e)
         print(line, file=sys.stderr)
-        return code
+        return exit_code(code, argv is not None)
     except OSError as e:
         what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
         print(f"error: {' '.join(display(what).split())}", file=sys.stderr)
-        return 2
+        return exit_code(2, argv is not None)
     except (ValueError, ImportError, RuntimeError) as e:
         print(f"error: {' '.join(display(e).split())}", file=sys.stderr)
-        return 2
+        return exit_code(2, argv is not None)

@@ -262,7 +262,13 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.transaction import display, interrupted_message, interrupts_raise, run_with_output
+    from core.transaction import (
+        display,
+        exit_code,
+        interrupted_message,
+        interrupts_raise,
+        run_with_output,
+    )
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -274,15 +280,15 @@ def main(argv: list[str] | None = None) -> int:
         with interrupts_raise():
             _check_args(args)
             kind, key = _OUTPUTS.get(args.command, (None, ""))
-            return run_with_output(args.func, args, kind=kind, key=key)
+            return exit_code(run_with_output(args.func, args, kind=kind, key=key), argv is not None)
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"error: {' '.join(display(e).split())}", file=sys.stderr)
-        return 2
+        return exit_code(2, argv is not None)
     except OSError as e:
         what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
         print(f"error: {' '.join(display(what).split())}", file=sys.stderr)
-        return 2
+        return exit_code(2, argv is not None)
     except KeyboardInterrupt as e:
         line, code = interrupted_message(e)
         print(line, file=sys.stderr)
-        return code
+        return exit_code(code, argv is not None)

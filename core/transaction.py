@@ -549,6 +549,24 @@ class CommandFailed(Exception):
         self.code = code
 
 
+def _attach_log_errors(e: BaseException, folder: Path) -> None:
+    """A tool's "see X.log" points into the staging folder, which is removed with the failed
+    result: put the log's error lines into the message instead."""
+    import re
+
+    msg = str(e)
+    if not e.args or ".log" not in msg or str(folder) not in msg:
+        return
+    errs = []
+    for log_path in sorted(Path(folder).glob("*.log")):
+        with contextlib.suppress(OSError):
+            for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if "error" in ln.lower() and ln.strip() not in errs:
+                    errs.append(ln.strip())
+    msg = re.sub(r";? ?see \S+\.log", "", msg)
+    e.args = (msg + (f" (OpenSim: {' | '.join(errs[:2])[:300]})" if errs else ""),)
+
+
 def run_with_output(func, args, *, kind: str | None, key: str = "") -> int:
     """Run ``func(args)`` with ``args.output`` pointing at a staging folder (``kind="folder"``)
     or file (``"file"``), publishing it when ``func`` returns 0. Messages it prints name the
@@ -565,6 +583,9 @@ def run_with_output(func, args, *, kind: str | None, key: str = "") -> int:
             args.output = txn.stage
             try:
                 code = int(func(args) or 0)
+            except (RuntimeError, ValueError) as e:
+                _attach_log_errors(e, txn.stage if kind == "folder" else txn.stage.parent)
+                raise
             finally:
                 args.output = final
                 sys.stdout, sys.stderr = old_out, old_err
@@ -573,3 +594,15 @@ def run_with_output(func, args, *, kind: str | None, key: str = "") -> int:
     except CommandFailed as e:
         return e.code
     return 0
+
+
+def exit_code(code: int, argv_given: bool) -> int:
+    """What a CLI's ``main`` returns. Run as a program (``argv`` not given) and failing, the
+    process ends here: OpenSim's C++ objects left by an interrupted call can crash the
+    interpreter's teardown (a segfault after the one-line message), so it is skipped."""
+    if code != 0 and not argv_given:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    return code

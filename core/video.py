@@ -53,9 +53,22 @@ class DecodeReport:
     frames: int = 0  # frames yielded
     damaged_packets: int = 0  # packets the decoder rejected (their frames are missing)
     stopped_early: str = ""  # why decoding ended before the requested range did, if it did
+    # frames the container claims for the requested range (0: unknown); set when decoding ends
+    expected_frames: int = 0
+
+    @property
+    def shortfall(self) -> bool:
+        """Clearly fewer frames decoded than the container claims (a truncated file)."""
+        tol = max(2, int(0.02 * self.expected_frames))
+        return self.expected_frames > 0 and self.frames < self.expected_frames - tol
 
     def warning(self) -> str:
         parts = []
+        if self.shortfall:
+            parts.append(
+                f"only {self.frames} of the {self.expected_frames} frames the container claims "
+                "could be decoded (truncated or damaged file)"
+            )
         if self.damaged_packets:
             parts.append(f"{self.damaged_packets} damaged packet(s) skipped")
         if self.stopped_early:
@@ -285,6 +298,7 @@ def _iter_video(path: Path, start_s, end_s, max_side_px, report: DecodeReport) -
         rate = _stream_rate(stream) or 30.0
         index = -1
         last_t = -np.inf
+        reached_end = False
         try:
             for frame in _decoded(container, stream, report):
                 index += 1
@@ -296,6 +310,7 @@ def _iter_video(path: Path, start_s, end_s, max_side_px, report: DecodeReport) -
                 if start_s is not None and t < start_s - 1e-6:
                     continue
                 if end_s is not None and t > end_s + 1e-6:
+                    reached_end = True
                     break
                 rotation = getattr(frame, "rotation", 0) or 0
                 w, h = _scaled_size(frame.width, frame.height, max_side_px)
@@ -312,6 +327,10 @@ def _iter_video(path: Path, start_s, end_s, max_side_px, report: DecodeReport) -
                 ) from e
             report.stopped_early = f"after {n_out} frames: {e}"
             log.warning("%s: decoding stopped after %d frames (%s)", path, n_out, e)
+        if not reached_end:
+            report.expected_frames = _claimed_frames(stream, rate, start_s, end_s)
+            if report.shortfall:
+                log.warning("%s: %s", path, report.warning())
     if n_out == 0:
         if index < 0:
             raise ValueError(f"{path} contains no decodable video frame")
@@ -319,3 +338,18 @@ def _iter_video(path: Path, start_s, end_s, max_side_px, report: DecodeReport) -
             f"{path}: no frame between {start_s} s and {end_s} s "
             f"(the video has {index + 1} frames, last at {last_t:.3f} s)"
         )
+
+
+def _claimed_frames(stream, rate: float, start_s: float | None, end_s: float | None) -> int:
+    """Frames the container says lie in [start_s, end_s] (0 when it does not say)."""
+    total = int(stream.frames or 0)
+    duration = (
+        float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+    )
+    if total <= 0:
+        total = int(round(duration * rate)) if duration > 0 else 0
+    if total <= 0 or rate <= 0:
+        return 0
+    first = 0 if start_s is None else int(np.ceil(max(start_s, 0.0) * rate - 1e-6))
+    last = total - 1 if end_s is None else min(total - 1, int(np.floor(end_s * rate + 1e-6)))
+    return max(0, last - first + 1)

@@ -345,7 +345,7 @@ def _tiny_video(path: Path, n: int = 12, truncate: float | None = None) -> None:
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as c:
         s = c.add_stream("mpeg4", rate=10)
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
         for i in range(n):
