@@ -16,6 +16,13 @@ activity.
 
     .venv/bin/python benchmarks/neurik_eval.py [--weights blazepose33 PATH ...] [--frames 150]
     .venv/bin/python benchmarks/neurik_eval.py --legacy   # anatomical NeurIK vs core/OpenSim IK
+    .venv/bin/python benchmarks/neurik_eval.py --accuracy-cache .cache/accuracy/clips \
+        --weights blazepose33 PATH       # real MediaPipe world landmarks of the harness' renders
+
+``--accuracy-cache`` runs the weights on the MediaPipe detections the accuracy harness cached for
+its renders of held-out motion (``truth.npz`` + ``detections-*.npz`` per clip), exactly as the
+capture feeds NeurIK, and compares with the rendered truth: the prior alone on real detector
+output, no surface fit or refinement.
 """
 
 from __future__ import annotations
@@ -321,6 +328,63 @@ def compare_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def on_accuracy_cache(args: argparse.Namespace) -> int:
+    from core.neurik.markersets import mediapipe_world_to_bsm
+    from core.neurik.runtime import load_neurik, run_neurik
+
+    torch.set_num_threads(1)
+    nets = {w: load_neurik(w) for w in args.weights}
+    rows = []
+    for truth_p in sorted(args.accuracy_cache.rglob("truth.npz")):
+        dets = sorted(truth_p.parent.glob("detections-*.npz"))
+        if not dets:
+            continue
+        with np.load(truth_p) as t, np.load(dets[-1]) as d:
+            q_true, offsets = t["q_rad"], t["offsets_m"]
+            world = mediapipe_world_to_bsm(d["keypoints_3d_m"])
+            conf = np.where(d["person_found"][:, None], d["confidence"], 0.0)
+            idx = d["frame_indices"]
+        q_true = q_true[idx]
+        if not (conf > 0).any():
+            continue
+        name = truth_p.parent.name
+        for w, net in nets.items():
+            res = run_neurik(world, conf, model=net)
+            mae = {
+                n: float(np.rad2deg(np.abs(res.q_rad[:, sk.DOF[n]] - q_true[:, sk.DOF[n]])).mean())
+                for n in KEY_DOFS
+            }
+            rows.append((w, name, len(q_true), mae, _pose_mpjpe_mm(res.q_rad, q_true, offsets)))
+    if not rows:
+        print(f"no clip with truth.npz and detections-*.npz under {args.accuracy_cache}")
+        return 1
+    clips = list(dict.fromkeys(r[1] for r in rows))
+    print(
+        f"NeurIK alone on MediaPipe world landmarks of {len(clips)} rendered held-out clips "
+        f"({sum(r[2] for r in rows) // len(nets)} frames): MAE (deg) of the 10 judged DOFs"
+    )
+    print(
+        f"{'weights':28s}" + "".join(f"{n.replace('_angle', ''):>17s}" for n in KEY_DOFS)
+        + f"{'mean':>7s}{'MPJPE':>7s}"
+    )  # fmt: skip
+    for w in args.weights:
+        sel = [r for r in rows if r[0] == w]
+        nf = np.array([r[2] for r in sel], dtype=float)
+        per = {n: float(np.average([r[3][n] for r in sel], weights=nf)) for n in KEY_DOFS}
+        mp = float(np.average([r[4] for r in sel], weights=nf))
+        print(
+            f"{str(w)[-28:]:28s}" + "".join(f"{per[n]:17.1f}" for n in KEY_DOFS)
+            + f"{np.mean(list(per.values())):7.1f}{mp:7.0f}"
+        )  # fmt: skip
+    print("per clip, mean of the 10 DOFs:")
+    for c in clips:
+        print(
+            f"  {c:24s}"
+            + "".join(f"{np.mean(list(r[3].values())):8.1f}" for r in rows if r[1] == c)
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -338,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(os.environ.get("BIOMOCAP_SHARED_DATA", REPO.parent / "shared" / "data")),
     )
     p.add_argument("--legacy", action="store_true", help="the first benchmark (anatomical)")
+    p.add_argument("--accuracy-cache", type=Path, default=None, help="harness clip cache")
     p.add_argument("--opensim-frames", type=int, default=60, help="--legacy only")
     p.add_argument("--seed", type=int, default=0, help="--legacy only")
     args = p.parse_args(argv)
@@ -345,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.frames == 150:
             args.frames = 600
         return legacy_anatomical(args)
+    if args.accuracy_cache:
+        return on_accuracy_cache(args)
     return compare_weights(args)
 
 
