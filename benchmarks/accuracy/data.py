@@ -1,0 +1,372 @@
+"""What the harness renders: held-out real motion (CMU, ``core.mocap.holdout``) and the real
+marker trials of OpenSim's examples (IK onto BSM-46), each with a seeded subject, look, camera
+and scene.
+
+A clip is a window of a held-out take; the clip list is fixed by the held-out list and the
+seed: two windows per take (one for the short runs, three for the long turning take; windows of
+a short take overlap but are seen by another camera on another body). Cameras are phone-like:
+35 mm-equivalent focal 24-30 mm (main camera) or 48-77 mm (tele), portrait or landscape,
+0.5-2 m above the floor, 2-8 m from the subject (further when needed to keep the whole clip in
+view, as a person filming would step back), aimed at the subject's mean position with a small
+random pitch offset and roll.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import skeleton as sk
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+FPS = 30.0
+SHARED = Path(os.environ.get("BIOMOCAP_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# Windows per held-out take (default 2) and their length.
+WINDOWS = {"running": 1, "turning": 3}
+WINDOW_S = 3.0
+# Video size (landscape; portrait swaps): small, so that ~3000 frames render in ~20 min of the
+# 2 shared CPU cores (Workbench without anti-aliasing or shadows: ~0.35 s a frame measured).
+RES = (480, 270)
+# The OpenSim marker trials: (name, folder, trc, model, activity, time range s)
+TRIALS = (
+    (
+        "gait2392_walk",
+        "gait2392_subject01",
+        "subject01_walk1.trc",
+        "OutputReference/subject01_simbody.osim",
+        "walking (treadmill, markers)",
+        (0.0, 2.5),
+    ),
+    (
+        "rajagopal_run",
+        "rajagopal_walk_run",
+        "ExpData/motion_capture_run.trc",
+        "Rajagopal2016.osim",
+        "running (markers)",
+        (0.3, 2.8),
+    ),
+)
+TRIAL_VIEWS_DEG = (30.0, 90.0, 150.0)  # camera azimuth off the subject's heading
+# Rajagopal2016's arm bodies carry over like the legs; its torso markers sit on the thorax.
+_RAJAGOPAL_BODIES = {
+    **{f"{b}_{s}": f"{b}_{s}" for b in ("femur", "tibia", "talus", "calcn", "toes") for s in "rl"},
+    **{f"{b}_{s}": f"{b}_{s}" for b in ("humerus", "ulna", "radius", "hand") for s in "rl"},
+    "pelvis": "pelvis",
+    "torso": "lumbar",
+}
+_RAJAGOPAL_MARKERS = {
+    m: "thorax" for m in ("RACR", "LACR", "C7", "CLAV", "RASH", "RPSH", "LASH", "LPSH")
+}
+TRIAL_MAPS = {"rajagopal_run": (_RAJAGOPAL_BODIES, _RAJAGOPAL_MARKERS)}
+TRIAL_IK_SETUPS = {"gait2392_walk": "subject01_Setup_IK.xml"}  # the trial's own marker weights
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    width_px: int
+    height_px: int
+    focal_px: float
+    focal_35mm: float
+    height_m: float  # camera centre above the floor
+    distance_m: float  # wanted horizontal distance to the subject's mean position
+    azimuth_deg: float  # camera direction seen from the subject, off its mean heading
+    pitch_offset_deg: float  # added to the look-at pitch (positive: looks further down)
+    roll_deg: float
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    name: str
+    take: str  # held-out take id or trial name
+    activity: str
+    path: str  # motion file
+    start_s: float
+    seconds: float
+    seed: int  # subject, look and scene
+    camera: CameraSpec
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _duration_s(path: Path) -> float:
+    frames = frame_time = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            s = line.strip()
+            if s.startswith("Frames:"):
+                frames = int(s.split()[1])
+            elif s.startswith("Frame Time:"):
+                frame_time = float(s.split()[2])
+                break
+    if frames is None or frame_time is None:
+        raise ValueError(f"{path}: no 'Frames:'/'Frame Time:' lines (not a BVH motion?)")
+    return frames * frame_time
+
+
+def sample_camera(rng: np.random.Generator, azimuth_deg: float | None = None) -> CameraSpec:
+    portrait = rng.random() < 0.5
+    w, h = (RES[1], RES[0]) if portrait else RES
+    f35 = rng.uniform(24, 30) if rng.random() < 0.7 else rng.uniform(48, 77)
+    # 35 mm equivalent: 36 mm across the long side (phones quote it so for 4:3 and 16:9 alike).
+    focal = f35 / 36.0 * max(w, h)
+    return CameraSpec(
+        w,
+        h,
+        float(focal),
+        float(f35),
+        float(rng.uniform(0.5, 2.0)),
+        float(rng.uniform(2.0, 8.0)),
+        float(rng.uniform(-150, 150) if azimuth_deg is None else azimuth_deg),
+        float(rng.normal(0.0, 3.0)),
+        float(rng.normal(0.0, 1.5)),
+    )
+
+
+def _activity_of(take: str) -> str:
+    from core.mocap.holdout import HELD_OUT
+
+    for act, takes in HELD_OUT.items():
+        if take in takes:
+            return act
+    return "walking"  # other takes of subject 131
+
+
+def synthetic_clips(seed: int = 0) -> list[ClipSpec]:
+    """All synthetic clips, ordered round-robin over activities (so the first N cover them)."""
+    from core.mocap.holdout import clip_id, held_out_paths
+
+    paths = held_out_paths(SHARED)
+    by_act: dict[str, list[ClipSpec]] = {}
+    for k, path in enumerate(paths):
+        take = clip_id(path)
+        act = _activity_of(take)
+        dur = _duration_s(path)
+        n = WINDOWS.get(act, 2)
+        secs = min(WINDOW_S, dur - 0.1)
+        starts = np.linspace(0.3, max(dur - secs - 0.05, 0.0), n) if dur > secs + 0.35 else [0.0]
+        starts = list(starts) + [starts[-1]] * (n - len(starts))
+        for w, start in enumerate(starts):
+            rng = _rng(seed, k, w)
+            by_act.setdefault(act, []).append(
+                ClipSpec(
+                    f"{take}_w{w}",
+                    take,
+                    act,
+                    str(path),
+                    float(round(start, 3)),
+                    float(secs),
+                    int(rng.integers(2**31)),
+                    sample_camera(rng),
+                )
+            )
+    out: list[ClipSpec] = []
+    queues = list(by_act.values())
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
+
+
+def trial_clips(seed: int = 0) -> list[ClipSpec]:
+    """The two marker trials, each from three viewpoints (camera 1.2 m high, 4 m away)."""
+    out = []
+    for k, (name, folder, trc, _model, act, (t0, t1)) in enumerate(TRIALS):
+        for v, az in enumerate(TRIAL_VIEWS_DEG):
+            rng = _rng(seed, 1000 + k, v)
+            cam = sample_camera(rng, azimuth_deg=az)
+            cam = CameraSpec(*RES, 26 / 36 * RES[0], 26.0, 1.2, 4.0, az, 0.0, 0.0)
+            out.append(
+                ClipSpec(
+                    f"{name}_v{v}",
+                    name,
+                    act,
+                    str(SHARED / "opensim" / folder / trc),
+                    t0,
+                    t1 - t0,
+                    int(rng.integers(2**31)),
+                    cam,
+                )
+            )
+    return out
+
+
+# ------------------------------------------------------------------------------ motions
+@dataclass
+class TrueMotion:
+    q_rad: np.ndarray  # (T, 46) at FPS
+    root_m: np.ndarray  # (T, 3) OpenSim world of the source skeleton, metres
+    offsets_m: np.ndarray  # (24, 3) the source skeleton
+    source: str
+    tracking_note: str = ""
+
+
+def _cache_key(*paths: Path) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def load_take(path: Path, cache: Path, max_frames: int | None = None) -> TrueMotion:
+    """A held-out take retargeted onto BSM-46 at 30 fps (``core.bvh``; its first ``max_frames``
+    only, if given), cached on disk."""
+    import core.bvh
+
+    path = Path(path)
+    part = f"-{max_frames}f" if max_frames else ""
+    f = cache / "motions" / f"{path.stem}{part}-{_cache_key(path, Path(core.bvh.__file__))}.npz"
+    if f.is_file():
+        with np.load(f, allow_pickle=False) as z:
+            return TrueMotion(z["q_rad"], z["root_m"], z["offsets_m"], str(z["source"]))
+    from core.bvh import retarget_bvh
+    from core.motion import atomic_write
+
+    motion, report = retarget_bvh(path, target_fps=FPS, max_frames=max_frames)
+    if abs(motion.fps - FPS) > 0.5:
+        raise ValueError(f"{path}: retargeted at {motion.fps:.1f} fps, expected {FPS:g}")
+    src = f"{path.name} via core.bvh.retarget_bvh"
+    note = report.summary().splitlines()[0] if hasattr(report, "summary") else ""
+    arrays = dict(
+        q_rad=motion.q_rad,
+        root_m=motion.root_m,
+        offsets_m=motion.offsets_m,
+        source=np.array(src),
+        note=np.array(note),
+    )
+    atomic_write(f, lambda fh: np.savez(fh, **arrays), binary=True)
+    return TrueMotion(motion.q_rad, motion.root_m, motion.offsets_m, src, note)
+
+
+def _without_patellae(model: Path, out: Path) -> Path:
+    """A copy of Rajagopal2016 without its patellae (their frames are not parallel to ground in
+    the default pose, which ``subject_from_osim`` needs), muscles and constraints (IK uses
+    neither). The skeleton and markers that matter here are unchanged."""
+    from biomech_export._opensim import require_opensim
+
+    osim = require_opensim()
+    path = out / f"{model.stem}_nopatella.osim"
+    if path.is_file():
+        return path
+    m = osim.Model(str(model))
+    m.updForceSet().clearAndDestroy()
+    m.updConstraintSet().clearAndDestroy()
+    joints = m.updJointSet()
+    for jn in [joints.get(i).getName() for i in range(joints.getSize())]:
+        if "patell" in jn:
+            joints.remove(joints.get(jn))
+    bodies = m.updBodySet()
+    for bn in ("patella_r", "patella_l"):
+        bodies.remove(bodies.get(bn))
+    m.finalizeConnections()
+    m.initSystem()
+    tmp = path.with_name(f".{path.name}.tmp")
+    m.printToXML(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def _scaled_rajagopal(model: Path, root: Path, out: Path) -> Path:
+    """The run's subject: OpenSim ScaleTool with the trial's own scale setup (scaling and marker
+    placement on its static trial), run from a setup file written beside the result."""
+    from biomech_export._opensim import require_opensim
+
+    osim = require_opensim()
+    out = out.resolve()
+    placed = out / "rajagopal_run_scaled.osim"
+    if placed.is_file():
+        return placed
+
+    def rel(p: Path) -> str:
+        return os.path.relpath(p, out)
+
+    static = root / "ExpData" / "static_run.trc"
+    tool = osim.ScaleTool(str(root / "Scale" / "scale_setup_run.xml"))
+    tool.getGenericModelMaker().setModelFileName(rel(model))
+    scaler = tool.getModelScaler()
+    scaler.setMarkerFileName(rel(static))
+    scaler.setOutputModelFileName("rajagopal_run_scaled_only.osim")
+    scaler.setOutputScaleFileName("rajagopal_run_scale_set.xml")
+    placer = tool.getMarkerPlacer()
+    placer.setMarkerFileName(rel(static))
+    placer.setOutputModelFileName(".rajagopal_run_scaled.tmp.osim")
+    placer.setOutputMotionFileName("rajagopal_run_static.mot")
+    setup = out / "rajagopal_run_Setup_Scale.xml"
+    tool.printToXML(str(setup))
+    if not osim.ScaleTool(str(setup)).run():
+        raise RuntimeError(f"OpenSim ScaleTool failed on {setup}")
+    (out / ".rajagopal_run_scaled.tmp.osim").replace(placed)
+    return placed
+
+
+def load_trial(name: str, cache: Path) -> TrueMotion:
+    """IK of a real marker trial onto a BSM-46 model of its subject (``biomech_export``: the
+    subject's skeleton and markers from the trial's OpenSim model, OpenSim IK with the trial's
+    markers), resampled to 30 fps. Cached on disk."""
+    spec = {t[0]: t for t in TRIALS}[name]
+    _, folder, trc, model, _, (t0, t1) = spec
+    root = SHARED / "opensim" / folder
+    f = cache / "motions" / f"{name}-{_cache_key(root / trc, root / model, Path(__file__))}.npz"
+    if f.is_file():
+        with np.load(f, allow_pickle=False) as z:
+            return TrueMotion(z["q_rad"], z["root_m"], z["offsets_m"], str(z["source"]))
+    from biomech_export.from_osim import subject_from_osim
+    from biomech_export.mot import read_mot, table_to_q_root
+    from biomech_export.osim_model import write_osim
+    from biomech_export.tools import run_ik
+    from core.motion import atomic_write
+
+    out = cache / "trials" / name
+    out.mkdir(parents=True, exist_ok=True)
+    body_map, marker_bodies = TRIAL_MAPS.get(name, (None, None))
+    if name == "rajagopal_run":
+        model_path = _scaled_rajagopal(_without_patellae(root / model, out), root, out)
+    else:
+        model_path = root / model
+    subject = subject_from_osim(model_path, body_map=body_map, marker_bodies=marker_bodies)
+    osim = write_osim(subject.motion, out / f"{name}_bsm46.osim").osim_path
+    template = TRIAL_IK_SETUPS.get(name)
+    ik = run_ik(
+        osim,
+        root / trc,
+        out,
+        name=name,
+        time_range_s=(t0, t1),
+        setup_template=root / template if template else None,
+    )
+    table = read_mot(ik.mot_path)
+    q, r = table_to_q_root(table)
+    t = np.asarray(table.time_s)
+    grid = np.arange(t[0], t[-1] + 1e-9, 1.0 / FPS)
+    q30 = np.stack([np.interp(grid, t, q[:, i]) for i in range(q.shape[1])], 1)
+    r30 = np.stack([np.interp(grid, t, r[:, i]) for i in range(3)], 1)
+    lo, hi = sk.limits_rad()
+    q30 = np.clip(
+        q30, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
+    )
+    src = (
+        f"{folder}/{trc} {t0:g}-{t1:g} s: OpenSim IK onto BSM-46 ({model_path.name} subject), "
+        f"marker RMS {ik.marker_rms_m * 1e3:.1f} mm"
+    )
+    arrays = dict(
+        q_rad=q30,
+        root_m=r30,
+        offsets_m=subject.motion.offsets_m,
+        source=np.array(src),
+        mot=np.array(str(ik.mot_path)),
+    )
+    atomic_write(f, lambda fh: np.savez(fh, **arrays), binary=True)
+    return TrueMotion(q30, r30, subject.motion.offsets_m, src)

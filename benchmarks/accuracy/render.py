@@ -1,0 +1,383 @@
+"""Turn a clip spec into a video with known truth: the motion on a seeded Anny body, its look,
+scene and camera, rendered by Blender (``render_bpy.py`` in ``.venv-blender``) and encoded as
+H.264; ``truth.npz`` beside it holds everything the metrics need.
+
+World frame of the truth: OpenSim's (X forward, Y up, Z right), floor at Y = 0 (the lowest
+surface point of the clip touches it), the subject's mean position at X = Z = 0.
+
+Truth foot contacts, per foot at the heel and the forefoot: the lowest surface vertex of the
+heel (the rear third of the calcaneus' skin) or of the forefoot (toes and the front third of the
+calcaneus) is within ``CONTACT_HEIGHT_M`` of the floor and that patch's centre moves slower than
+``CONTACT_SPEED_MPS`` horizontally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import skeleton as sk
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+BLENDER_SCRIPT = HERE / "render_bpy.py"
+CONTACT_HEIGHT_M = 0.04
+CONTACT_SPEED_MPS = 0.30
+CONTACT_POINTS = ("heel_r", "forefoot_r", "heel_l", "forefoot_l")
+_UP = np.array([0.0, 1.0, 0.0])
+
+
+@dataclass
+class Truth:
+    """What is known about a rendered clip (all arrays per video frame)."""
+
+    fps: float
+    q_rad: np.ndarray  # (T, 46)
+    root_m: np.ndarray  # (T, 3)
+    offsets_m: np.ndarray  # (24, 3) the rendered subject's skeleton
+    height_m: float
+    body_origins_m: np.ndarray  # (T, 24, 3)
+    blaze_world_m: np.ndarray  # (T, 33, 3) BlazePose points on the true body
+    blaze_px: np.ndarray  # (T, 33, 2) their projections
+    K: np.ndarray  # (3, 3)
+    R_cam_world: np.ndarray  # (3, 3) world -> camera (x right, y down, z forward)
+    cam_centre_m: np.ndarray  # (3,)
+    cam_height_m: float
+    cam_pitch_deg: float  # optical axis below the horizon, degrees (positive: looking down)
+    cam_roll_deg: float
+    contact: np.ndarray  # (T, 4) bool, CONTACT_POINTS order
+    contact_pos_m: np.ndarray  # (T, 4, 3) the contact patches' lowest points
+    width_px: int
+    height_px: int
+
+    def save(self, path: Path) -> None:
+        from core.motion import atomic_write
+
+        arrays = {k: np.asarray(v) for k, v in self.__dict__.items()}
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays), binary=True)
+
+    @classmethod
+    def load(cls, path: Path) -> Truth:
+        with np.load(path, allow_pickle=False) as z:
+            kw = {k: z[k] for k in z.files}
+        for k in ("fps", "height_m", "cam_height_m", "cam_pitch_deg", "cam_roll_deg"):
+            kw[k] = float(kw[k])
+        for k in ("width_px", "height_px"):
+            kw[k] = int(kw[k])
+        return cls(**kw)
+
+
+# ------------------------------------------------------------------------------ subject
+def make_subject(rng: np.random.Generator, height_m: float | None = None):
+    """A seeded adult Anny body (``core.hmr.synth.subjects`` ranges), or one of a given stature."""
+    from core.body import build_subject
+    from core.hmr.synth.subjects import STATURE_RANGE_M, sample_shape
+
+    for _ in range(50):
+        shape = sample_shape(rng)
+        if height_m is not None:
+            shape.pop("height")
+            return build_subject(shape, height_m=float(np.clip(height_m, 1.45, 2.0)))
+        s = build_subject(shape)
+        if STATURE_RANGE_M[0] <= s.height_m <= STATURE_RANGE_M[1]:
+            return s
+    raise RuntimeError("no subject within the stature range after 50 draws")
+
+
+def _foot_patches(subject) -> dict[str, np.ndarray]:
+    """Vertex indices of the heel and forefoot skin patches (zero pose)."""
+    from core.hmr.synth.appearance import dominant_body_per_face
+
+    faces = np.asarray(subject.surface.faces)
+    v = np.asarray(subject.surface.vertices_m)
+    fb = dominant_body_per_face(subject)
+    out = {}
+    for s in "rl":
+        calc = np.unique(faces[fb == sk.BODY[f"calcn_{s}"]])
+        toes = np.unique(faces[fb == sk.BODY[f"toes_{s}"]])
+        x = v[calc, 0]
+        lo, hi = np.percentile(np.concatenate([x, v[toes, 0]]), [0, 100])
+        span = hi - lo
+        out[f"heel_{s}"] = calc[x < lo + span / 3]
+        out[f"forefoot_{s}"] = np.concatenate([toes, calc[x > hi - span / 3]])
+    return {k: out[k] for k in CONTACT_POINTS}
+
+
+def truth_contacts(vertices_m: np.ndarray, patches: dict[str, np.ndarray], fps: float):
+    """(T, 4) contact flags and (T, 4, 3) lowest patch points from posed vertices (T, V, 3)."""
+    flags, lowest = [], []
+    for name in CONTACT_POINTS:
+        p = vertices_m[:, patches[name]]  # (T, n, 3)
+        k = p[..., 1].argmin(1)
+        low = p[np.arange(len(p)), k]
+        centre = p.mean(1)
+        vel = np.gradient(centre[:, [0, 2]], axis=0) * fps
+        speed = np.linalg.norm(vel, axis=-1)
+        flags.append((low[:, 1] < CONTACT_HEIGHT_M) & (speed < CONTACT_SPEED_MPS))
+        lowest.append(low)
+    return np.stack(flags, 1), np.stack(lowest, 1)
+
+
+# ------------------------------------------------------------------------------ camera
+def _heading_rad(q_rad: np.ndarray) -> float:
+    return float(np.angle(np.exp(1j * q_rad[:, sk.DOF["pelvis_rotation"]]).mean()))
+
+
+def place_camera(vertices_m: np.ndarray, q_rad: np.ndarray, cam, margin: float = 0.06):
+    """Camera (K, R_cam_world, centre, distance) from a CameraSpec: at the spec's height and
+    azimuth, aimed at the body's mean centre, stepped back until the whole clip is in view."""
+    w, h, f = cam.width_px, cam.height_px, cam.focal_px
+    K = np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
+    a = _heading_rad(q_rad) + np.radians(cam.azimuth_deg)
+    to_cam = np.array([np.cos(a), 0.0, -np.sin(a)])  # body faces +X at pelvis_rotation 0
+    flat = vertices_m.reshape(-1, 3)
+    lo, hi = flat.min(0), flat.max(0)
+    target = 0.5 * (lo + hi)
+    roll = np.radians(cam.roll_deg)
+    d = cam.distance_m
+    for _ in range(60):
+        centre = target + to_cam * d
+        centre[1] = cam.height_m
+        look = target - centre
+        pitch = -np.arctan2(look[1], np.hypot(look[0], look[2])) + np.radians(cam.pitch_offset_deg)
+        horiz = np.array([look[0], 0.0, look[2]]) / np.hypot(look[0], look[2])
+        fwd = np.cos(pitch) * horiz - np.sin(pitch) * _UP
+        right = np.cross(fwd, _UP)
+        right /= np.linalg.norm(right)
+        down = np.cross(fwd, right)
+        c, s = np.cos(roll), np.sin(roll)
+        right, down = c * right + s * down, -s * right + c * down
+        R = np.stack([right, down, fwd])
+        pc = (flat - centre) @ R.T
+        if pc[:, 2].min() > 0.3:
+            px = pc[:, :2] / pc[:, 2:] * f + K[:2, 2]
+            if (
+                px[:, 0].min() > margin * w
+                and px[:, 0].max() < (1 - margin) * w
+                and px[:, 1].min() > margin * h
+                and px[:, 1].max() < (1 - margin) * h
+            ):
+                return K, R, centre, float(np.degrees(pitch)), float(d)
+        d *= 1.08
+    raise RuntimeError("no camera distance keeps the clip in view")
+
+
+def project(K: np.ndarray, R: np.ndarray, centre: np.ndarray, points_m: np.ndarray) -> np.ndarray:
+    pc = (np.asarray(points_m) - centre) @ R.T
+    return pc[..., :2] / pc[..., 2:] * K[0, 0] + K[:2, 2]
+
+
+# ------------------------------------------------------------------------------ clip
+def prepare_motion(spec, motion, subject) -> tuple[np.ndarray, np.ndarray]:
+    """The spec's window of a true motion on ``subject``: (q (T, 46), root (T, 3)), the root
+    scaled by leg length, centred on X = Z = 0 and put on the floor."""
+    from core.body import pose_surface
+
+    fps = 30.0
+    a = int(round(spec.start_s * fps))
+    n = int(round(spec.seconds * fps))
+    q = motion.q_rad[a : a + n]
+    if len(q) < 10:
+        raise ValueError(f"{spec.name}: only {len(q)} frames in the window")
+    leg = [sk.BODY[b] for b in ("tibia_r", "talus_r")]
+    ratio = np.linalg.norm(subject.offsets_m[leg], axis=1).sum() / max(
+        np.linalg.norm(motion.offsets_m[leg], axis=1).sum(), 1e-6
+    )
+    root = motion.root_m[a : a + n] * ratio
+    root[:, [0, 2]] -= root[:, [0, 2]].mean(0)
+    low = pose_surface(subject, q, root)[..., 1].min()
+    root[:, 1] -= low
+    return q, root
+
+
+def build_clip(spec, motion, out: Path) -> tuple[Path, Truth, dict]:
+    """Scene file for Blender and the truth of one clip (nothing rendered yet)."""
+    from core import fk_numpy
+    from core.body import pose_surface
+    from core.hmr.synth.appearance import face_geometry, sample_appearance
+    from core.hmr.synth.backgrounds import floor_texture
+    from core.hmr.synth.blender import OPENSIM_TO_BLENDER, camera_matrix_blender
+    from core.hmr.synth.props import PropConfig, sample_props
+    from core.hmr.synth.scenes import _STUDIO_P, STUDIO_LIGHTS
+    from core.motion import atomic_write
+    from core.neurik.markersets import blazepose33
+
+    rng = np.random.default_rng(spec.seed)
+    trial = not spec.take[:1].isdigit() and spec.take.endswith(("_walk", "_run"))
+    subject = make_subject(rng, height_m=1.75 if trial else None)
+    q, root = prepare_motion(spec, motion, subject)
+    verts = pose_surface(subject, q, root)
+    cam = spec.camera
+    K, R, centre, pitch_deg, dist = place_camera(verts, q, cam)
+    look = sample_appearance(rng, face_geometry(subject))
+    tex, tile, floor_kind = floor_texture(rng)
+    right = R[0]
+    props = sample_props(
+        rng,
+        verts[:: max(1, len(verts) // 10)].reshape(-1, 3),
+        verts[:: max(1, len(verts) // 10)].reshape(-1, 3)[::50],
+        centre,
+        right,
+        PropConfig(occluder_p=0.0, clutter_p=0.8, max_clutter=3),
+    )
+    a4 = np.eye(4)
+    a4[:3, :3] = OPENSIM_TO_BLENDER
+    el = rng.uniform(0.35, 1.4)
+    az = rng.uniform(0, 2 * np.pi)
+    rng.random()  # (was: shadows on/off; they double the render time, so they stay off)
+    scene = dict(
+        faces=np.asarray(subject.surface.faces, np.int32),
+        vertices_m=(verts @ OPENSIM_TO_BLENDER.T).astype(np.float32),
+        face_material=look.face_material.astype(np.int32),
+        material_rgb=look.material_rgb.astype(np.float32),
+        camera_matrix_world=camera_matrix_blender(R[0], -R[1], R[2], centre),
+        lens_mm=np.float64(K[0, 0] * 36.0 / cam.width_px),
+        width_px=np.int64(cam.width_px),
+        height_px=np.int64(cam.height_px),
+        floor_texture=tex,
+        floor_tile_m=np.float64(tile),
+        background_rgb=rng.uniform(0.15, 0.8, 3),
+        prop_kind=np.array([p.kind for p in props] or [0], np.int8),
+        prop_matrix_world=np.stack([a4 @ p.matrix_world() for p in props] or [np.eye(4)]),
+        prop_rgb=np.stack([p.rgb for p in props] or [np.zeros(3)]).astype(np.float32),
+        studio_light=np.array(str(rng.choice(STUDIO_LIGHTS, p=_STUDIO_P))),
+        studio_rotate_z=np.float64(rng.uniform(-np.pi, np.pi)),
+        light_direction=np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)]),
+        shadows=np.bool_(False),
+        shadow_intensity=np.float64(rng.uniform(0.2, 0.7)),
+        cavity=np.bool_(rng.random() < 0.3),
+        aa=np.array("OFF"),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    scene_path = out / "scene.npz"
+    atomic_write(scene_path, lambda f: np.savez(f, **scene), binary=True)
+
+    rot, org = fk_numpy.forward_kinematics(q, root, subject.offsets_m)
+    bodies, local = blazepose33().define(subject)
+    blaze = fk_numpy.body_points(rot, org, bodies, local)
+    contact, cpos = truth_contacts(verts, _foot_patches(subject), 30.0)
+    fwd = R[2]
+    truth = Truth(
+        fps=30.0,
+        q_rad=q,
+        root_m=root,
+        offsets_m=subject.offsets_m,
+        height_m=float(subject.height_m),
+        body_origins_m=org,
+        blaze_world_m=blaze,
+        blaze_px=project(K, R, centre, blaze),
+        K=K,
+        R_cam_world=R,
+        cam_centre_m=centre,
+        cam_height_m=float(centre[1]),
+        cam_pitch_deg=float(np.degrees(np.arcsin(-fwd[1]))),
+        cam_roll_deg=float(cam.roll_deg),
+        contact=contact,
+        contact_pos_m=cpos,
+        width_px=int(cam.width_px),
+        height_px=int(cam.height_px),
+    )
+    info = {
+        "spec": spec.as_dict(),
+        "subject": {
+            "height_m": round(float(subject.height_m), 3),
+            "mass_kg": round(float(subject.mass_kg), 1),
+            "shape": dict(
+                zip(subject.shape_labels, np.round(subject.shape, 3).tolist(), strict=True)
+            ),
+        },
+        "look": look.style,
+        "floor": floor_kind,
+        "props": len(props),
+        "camera": {
+            "distance_m": round(dist, 2),
+            "height_m": round(float(centre[1]), 2),
+            "pitch_deg": round(truth.cam_pitch_deg, 1),
+            "focal_px": round(float(K[0, 0]), 1),
+            "size": f"{cam.width_px}x{cam.height_px}",
+        },
+        "frames": int(len(q)),
+        "contact_fraction": round(float(contact.mean()), 3),
+    }
+    return scene_path, truth, info
+
+
+def run_blender(scene: Path, frames_dir: Path, timeout_s: float = 3600) -> tuple[float, float]:
+    """Render the frames (resumes: frames already there are kept); returns the wall seconds and
+    the seconds spent in the frames' renders themselves."""
+    from core.hmr.synth.blender import blender_env, blender_python
+
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(blender_python()), str(BLENDER_SCRIPT), str(scene), str(frames_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=blender_env(),
+    )
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"Blender render of {scene} failed ({proc.returncode}): {tail[0]}")
+    own = sum(
+        json.loads(line)["s"] for line in proc.stdout.splitlines() if line.startswith('{"frame"')
+    )
+    return time.perf_counter() - t0, own
+
+
+def encode_mp4(frames: list[Path], path: Path, fps: float) -> Path:
+    """PNG frames -> H.264 mp4 (crf 18, yuv420p) with PyAV, written atomically."""
+    from fractions import Fraction
+
+    import av
+    from PIL import Image
+
+    tmp = path.with_name(f".{path.name}.tmp.mp4")
+    with av.open(str(tmp), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        first = np.asarray(Image.open(frames[0]).convert("RGB"))
+        stream.width, stream.height = first.shape[1], first.shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18", "preset": "fast"}
+        for p in frames:
+            img = av.VideoFrame.from_ndarray(np.asarray(Image.open(p).convert("RGB")), "rgb24")
+            out.mux(stream.encode(img))
+        out.mux(stream.encode(None))
+    tmp.replace(path)
+    return path
+
+
+def ensure_clip(spec, motion, clip_dir: Path) -> tuple[Path, Truth, dict]:
+    """The clip's video, truth and info, rendered unless already complete (resumable)."""
+    video = clip_dir / "video.mp4"
+    truth_path = clip_dir / "truth.npz"
+    info_path = clip_dir / "info.json"
+    if video.is_file() and truth_path.is_file() and info_path.is_file():
+        return video, Truth.load(truth_path), json.loads(info_path.read_text())
+    scene, truth, info = build_clip(spec, motion, clip_dir)
+    frames_dir = clip_dir / "frames"
+    secs, own = run_blender(scene, frames_dir)
+    frames = sorted(frames_dir.glob("frame_*.png"))
+    if len(frames) != len(truth.q_rad):
+        raise RuntimeError(
+            f"{spec.name}: {len(frames)} frames rendered, {len(truth.q_rad)} wanted"
+        )
+    encode_mp4(frames, video, truth.fps)
+    info["render_s"] = round(secs, 1)
+    info["render_s_per_frame"] = round(own / len(frames), 3)
+    truth.save(truth_path)
+    from core.motion import atomic_write
+
+    atomic_write(info_path, lambda f: f.write(json.dumps(info, indent=1)))
+    for p in frames:
+        p.unlink()
+    frames_dir.rmdir()
+    scene.unlink()
+    log.info("%s: rendered %d frames in %.0f s", spec.name, len(frames), secs)
+    return video, truth, info

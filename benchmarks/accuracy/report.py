@@ -1,0 +1,175 @@
+"""Aggregate per-clip results into tables: JSON for machines, markdown for people."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SYNTH_METHODS = ("capture", "surface", "neurik", "mp+ik", "gt2d", "peer")
+METHOD_NOTES = {
+    "capture": "full pipeline (MediaPipe 2D)",
+    "surface": "capture's stages up to the surface fit (refinement's start)",
+    "neurik": "NeurIK prior alone (MediaPipe world landmarks)",
+    "mp+ik": "MediaPipe world landmarks + optimisation IK (true skeleton)",
+    "gt2d": "full pipeline, projected true 2D + noise",
+    "peer": "peer: MediaPipe world landmarks -> OpenSim IK (Pose2Sim model)",
+}
+
+
+def _nanmean(v) -> float:
+    v = [x for x in v if x is not None and np.isfinite(x)]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def _f(x, nd=1) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{x:.{nd}f}"
+
+
+def summarise(clips: dict[str, dict], methods=SYNTH_METHODS) -> dict[str, dict]:
+    """Mean over clips of each method's headline numbers (clips where the method ran)."""
+    out = {}
+    for m in methods:
+        rows = [c["methods"][m] for c in clips.values() if m in c.get("methods", {})]
+        rows = [r for r in rows if "angles" in r]
+        if not rows:
+            continue
+        s = {
+            "clips": len(rows),
+            "mae_deg": _nanmean(r["angles"]["mean_mae_deg"] for r in rows),
+            "mae_offset_free_deg": _nanmean(r["angles"]["mean_mae_offset_free_deg"] for r in rows),
+            "r": _nanmean(r["angles"]["mean_r"] for r in rows),
+            "per_dof_mae_deg": {
+                d: _nanmean(r["angles"]["mae_deg"].get(d) for r in rows)
+                for d in rows[0]["angles"]["mae_deg"]
+            },
+        }
+        for k in ("mpjpe_mm", "pa_mpjpe_mm", "jitter_mps2", "jitter_true_mps2"):
+            s[k] = _nanmean(r.get("pose", {}).get(k) for r in rows)
+        vio = [r.get("violations") for r in rows if r.get("violations") is not None]
+        s["violations"] = int(sum(vio)) if vio else None
+        out[m] = s
+    return out
+
+
+def markdown(run: dict) -> str:
+    """The run as markdown tables."""
+    lines = [f"### Run `{run['label']}`", ""]
+    meta = run["meta"]
+    lines.append(
+        f"Commit `{meta['commit']}`{' + uncommitted changes in ' + ', '.join(meta['dirty']) if meta['dirty'] else ''}; "
+        f"{meta['started']} UTC; seed {meta['seed']}; {meta['command']}"
+    )
+    lines.append("")
+    synth = {k: v for k, v in run["clips"].items() if v.get("kind") == "synthetic"}
+    trials = {k: v for k, v in run["clips"].items() if v.get("kind") == "trial"}
+    for title, clips in (
+        ("Synthetic held-out clips", synth),
+        ("Rendered marker trials (vs their marker IK)", trials),
+    ):
+        if not clips:
+            continue
+        s = summarise(clips)
+        lines += [f"#### {title}: {len(clips)} clips", ""]
+        lines.append(
+            "| method | clips | MAE deg | offset-free MAE | r | MPJPE mm | PA-MPJPE mm | "
+            "jitter m/s² (truth) | violations |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for m, r in s.items():
+            lines.append(
+                f"| {m}: {METHOD_NOTES.get(m, '')} | {r['clips']} | **{_f(r['mae_deg'])}** | "
+                f"{_f(r['mae_offset_free_deg'])} | {_f(r['r'], 2)} | {_f(r['mpjpe_mm'], 0)} | "
+                f"{_f(r['pa_mpjpe_mm'], 0)} | {_f(r['jitter_mps2'])} ({_f(r['jitter_true_mps2'])}) | "
+                f"{r['violations'] if r['violations'] is not None else '-'} |"
+            )
+        if "capture" in s and "peer" in s:
+            ours, peer = s["capture"]["mae_deg"], s["peer"]["mae_deg"]
+            lines += ["", f"Capture vs peer: {_f(ours)} vs {_f(peer)} deg MAE "
+                      f"({_f(100 * (peer - ours) / peer, 0)} % lower)."]  # fmt: skip
+        lines += ["", "Per-DOF MAE (deg):", ""]
+        dof_names = list(next(iter(s.values()))["per_dof_mae_deg"])
+        lines.append("| method | " + " | ".join(d.replace("_", " ") for d in dof_names) + " |")
+        lines.append("|---|" + "---|" * len(dof_names))
+        for m, r in s.items():
+            lines.append(
+                f"| {m} | " + " | ".join(_f(r["per_dof_mae_deg"].get(d)) for d in dof_names) + " |"
+            )
+        lines.append("")
+        # per activity (synthetic) or per trial
+        groups: dict[str, list[str]] = {}
+        for name, c in clips.items():
+            groups.setdefault(c["activity"], []).append(name)
+        lines.append("| group | clips | " + " | ".join(s) + " |")
+        lines.append("|---|---|" + "---|" * len(s))
+        for g, names in groups.items():
+            sub = summarise({n: clips[n] for n in names})
+            lines.append(
+                f"| {g} | {len(names)} | "
+                + " | ".join(_f(sub.get(m, {}).get("mae_deg")) for m in s)
+                + " |"
+            )
+        lines.append("")
+    # grounding
+    g_rows = [(n, c["grounding"]) for n, c in run["clips"].items() if c.get("grounding")]
+    if g_rows:
+        lines += ["#### Grounding (capture vs the renders' truth)", ""]
+        keys = sorted({k for _, g in g_rows for k, v in g.items() if isinstance(v, (int, float))})
+        lines.append("| quantity | median over clips | clips |")
+        lines.append("|---|---|---|")
+        for k in keys:
+            vals = [
+                g[k] for _, g in g_rows if isinstance(g.get(k), (int, float)) and np.isfinite(g[k])
+            ]
+            lines.append(
+                f"| {k} | {_f(float(np.median(vals)), 3) if vals else '-'} | {len(vals)} |"
+            )
+        notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
+        lines += [""] + [f"- {n}" for n in notes] + [""]
+    # timing
+    t = [c["timing"] for c in run["clips"].values() if c.get("timing")]
+    if t:
+        frames = sum(x["frames"] for x in t)
+        lines += ["#### Capture time (this machine, per video frame)", ""]
+        per = {}
+        for x in t:
+            for k, v in x["stages_s"].items():
+                per[k] = per.get(k, 0.0) + v
+        lines.append(
+            f"{frames} frames: total {_f(1000 * sum(x['total_s'] for x in t) / frames, 0)} ms/frame "
+            "("
+            + ", ".join(f"{k} {_f(1000 * v / frames, 0)}" for k, v in per.items())
+            + " ms/frame)"
+        )
+        peer = [c["methods"]["peer"].get("wall_s") for c in run["clips"].values()
+                if "peer" in c.get("methods", {})]  # fmt: skip
+        peer = [p for p in peer if p]
+        if peer:
+            lines.append(f"; peer baseline {_f(1000 * sum(peer) / frames, 0)} ms/frame")
+        lines.append("")
+    # per clip
+    lines += ["#### Per clip (MAE deg)", ""]
+    lines.append("| clip | activity | frames | camera | capture | gt2d | peer | motcmp check |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for name, c in run["clips"].items():
+        m = c.get("methods", {})
+
+        def mae(k, m=m):
+            return _f(m.get(k, {}).get("angles", {}).get("mean_mae_deg"))
+
+        cam = c.get("camera", {})
+        lines.append(
+            f"| {name} | {c['activity']} | {c.get('frames', '-')} | "
+            f"{cam.get('size', '')} h {cam.get('height_m', '-')} m, d {cam.get('distance_m', '-')} m, "
+            f"pitch {cam.get('pitch_deg', '-')}, f {cam.get('focal_px', '-')} px | {mae('capture')} | "
+            f"{mae('gt2d')} | {mae('peer')} | {_f(c.get('motcmp_mae_deg'))} |"
+        )
+    errs = [(n, c["error"]) for n, c in run["clips"].items() if c.get("error")]
+    if errs:
+        lines += ["", "Clips that failed:", ""] + [f"- {n}: {e}" for n, e in errs]
+    notes = run.get("notes") or []
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
