@@ -247,3 +247,36 @@ def test_floor_under_a_box_the_person_stands_on_longer() -> None:
     assert fit is not None
     assert abs(-fit.offset_m - 1.2) < 0.03 and fit.up[1] > np.cos(np.deg2rad(3))
     assert 0.5 < fit.elevated_fraction < 0.8  # the box-top points
+
+
+def test_slowly_moving_handheld_camera_degrades_without_breaking(scene) -> None:
+    """A camera that pans 15 deg and tilts 4 deg over the clip (handheld, slowly): the stage
+    assumes a static camera, so the floor is a compromise, but it is found, the world frame is
+    valid and contacts are computed."""
+    from core.contacts import detect_contacts
+    from core.world import _pelvis_angles, _pelvis_rotations
+
+    t = len(scene.q_level)
+    s = np.linspace(0.0, 1.0, t)
+    yaw, tilt = np.deg2rad(15.0) * s, np.deg2rad(4.0) * s
+    cy, sy, ct, st = np.cos(yaw), np.sin(yaw), np.cos(tilt), np.sin(tilt)
+    one, zero = np.ones(t), np.zeros(t)
+    r_yaw = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1),
+                      np.stack([-sy, zero, cy], -1)], -2)  # fmt: skip
+    r_tilt = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, ct, -st], -1),
+                       np.stack([zero, st, ct], -1)], -2)  # fmt: skip
+    r = r_tilt @ r_yaw  # (T, 3, 3): the moving camera's view of the level frame
+    root = np.einsum("tij,tj->ti", r, scene.root_level)
+    q = scene.q_level.copy()
+    q[:, :3] = _pelvis_angles(r @ _pelvis_rotations(q))
+    sole = contact_positions(q, root, scene.offsets, scene.bodies, scene.local)
+    fit = estimate_floor(sole, scene.fps)
+    assert fit is not None and np.isfinite(fit.rms_m)
+    level_cam = Camera(1400.0, 960.0, 540.0, 1920, 1080, rotation=LEVEL_CAMERA_ROTATION)
+    frame = world_frame(fit, q, root, scene.fps, level_cam)
+    assert abs(frame.camera_pitch_deg - PITCH_DEG) < 8.0, frame.message
+    q_w, root_w = to_world(frame, q, root)
+    cr = detect_contacts(
+        contact_positions(q_w, root_w, scene.offsets, scene.bodies, scene.local), scene.fps
+    )
+    assert np.isfinite(cr.probability).all() and cr.state.any()
