@@ -117,6 +117,8 @@ class ContactConfig:
     # monocular capture still 'moves' a few tenths (depth noise, 2D jitter).
     speed_mps: float = 0.6
     speed_scale_mps: float = 0.15
+    low_height_m: float = 0.03  # below this height the speed limit rises toward low_speed_mps
+    low_speed_mps: float = 1.5
     elevated_still_s: float = 0.25  # stillness that makes a raised point a support contact
     elevated_margin_m: float = 0.1  # ... when it is this close to the frame's lowest sole point
     smooth_s: float = 0.05  # positions are smoothed over about this before speeds are taken
@@ -251,8 +253,12 @@ def detect_contacts(
             elevated[a:b, k] = True
     elevated &= pts[..., 1] - lowest < cfg.elevated_margin_m
     height = np.where(elevated, 0.0, h_abs)
+    # A point right on its support may 'move' faster in a jittery capture and still be planted;
+    # a swinging foot skimming the floor moves at several m/s.
+    on_support = np.clip(1.0 - height / cfg.low_height_m, 0.0, 1.0)
+    speed_limit = cfg.speed_mps + (cfg.low_speed_mps - cfg.speed_mps) * on_support
     p = _sigmoid((cfg.height_m - height) / cfg.height_scale_m) * _sigmoid(
-        (cfg.speed_mps - speed) / cfg.speed_scale_mps
+        (speed_limit - speed) / cfg.speed_scale_mps
     )
     if conf is not None:
         c = np.clip(np.nan_to_num(np.asarray(conf, dtype=np.float64)), 0.0, 1.0)
