@@ -151,21 +151,26 @@ def split_wrench(kin: BodyKinematics, w: Wrench, contacts: Contacts) -> FootLoad
     h = np.linalg.norm(f_total[:, [0, 2]], axis=1)
     f_total[:, [0, 2]] *= np.minimum(1.0, MU * f_total[:, 1] / np.maximum(h, 1e-9))[:, None]
     # anterior-posterior: towards the centre of mass; medio-lateral: by vertical share
+    # (forward: the pelvis's heading in each frame, so turns are followed)
     k = kin.names.index("pelvis") if "pelvis" in kin.names else 0
-    fwd = kin.rot[:, k, :, 0].mean(axis=0)
-    fwd[1] = 0.0
-    fwd /= max(float(np.linalg.norm(fwd)), 1e-9)
+    fwd = kin.rot[:, k, :, 0].copy()
+    fwd[:, 1] = 0.0
+    fwd /= np.maximum(np.linalg.norm(fwd, axis=1, keepdims=True), 1e-9)
     com = kin.com_total_m
-    ap_total = f_total @ fwd
+
+    def along(v: np.ndarray) -> np.ndarray:
+        return np.einsum("ti,ti->t", v, fwd)
+
+    ap_total = along(f_total)
     ap = {}
     for s in "rl":
-        lean = ((com - prior[s]) @ fwd) / np.maximum(com[:, 1] - FLOOR_Y_M, 0.3)
+        lean = along(com - prior[s]) / np.maximum(com[:, 1] - FLOOR_Y_M, 0.3)
         ap[s] = share[s] * f_total[:, 1] * lean
     rest = ap_total - ap["r"] - ap["l"]
     force, cop, torque = {}, {}, {}
     for s in "rl":
         f = share[s][:, None] * f_total
-        f += ((ap[s] + share[s] * rest) - f @ fwd)[:, None] * fwd[None, :]
+        f += ((ap[s] + share[s] * rest) - along(f))[:, None] * fwd
         force[s] = f
         # centre of pressure: the roll-over path, in single support averaged with the total
         # centre of pressure (kept on the foot)
