@@ -118,7 +118,7 @@ class ContactConfig:
     speed_mps: float = 0.6
     speed_scale_mps: float = 0.15
     low_height_m: float = 0.03  # below this height the speed limit rises toward low_speed_mps
-    low_speed_mps: float = 1.5
+    low_speed_mps: float = 1.2
     elevated_still_s: float = 0.25  # stillness that makes a raised point a support contact
     elevated_margin_m: float = 0.1  # ... when it is this close to the frame's lowest sole point
     smooth_s: float = 0.05  # positions are smoothed over about this before speeds are taken
