@@ -34,6 +34,7 @@ FLOOR_REACH_M = 0.25  # a foot point whose usual lowest height is farther from Y
 HEIGHT_TOL_M = 0.025  # a contact point lies within this of its stance height ...
 SPEED_TOL_M_S = 0.35  # ... and moves with the ground to within this speed
 STANCE_SPREAD_M = 0.04  # stance heights of the foot points differ by at most this
+MIN_BELT_SPEED_M_S = 0.4  # slower "ground" motion is foot sliding (video), not a treadmill
 UNLOADED_BW = 0.05  # total vertical force below this fraction of body weight: flight
 
 
@@ -126,7 +127,7 @@ def ground_velocity(
     v = np.stack([vel[POINTS[j]][t] for t, j in enumerate(lowest)])
     v = np.median(v, axis=0)
     v[1] = 0.0
-    if np.linalg.norm(v) < 0.2:  # overground: the foot rests on a still floor
+    if np.linalg.norm(v) < MIN_BELT_SPEED_M_S:  # overground: the foot rests on a still floor
         return np.zeros(3)
     log.info("feet stand on a moving surface: %.2f m/s (a treadmill)", np.linalg.norm(v))
     return v
