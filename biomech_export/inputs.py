@@ -122,7 +122,7 @@ def check_ik_inputs(model: Path, markers: Path, time_range=None, setup_template=
     if len(bad):
         raise ValueError(
             f"{markers}: {len(bad)} frame(s) have fewer than 3 of the model's markers (first at "
-            f"t={trc.time_s[bad[0]]:g} s, line {bad[0] + 6}): fill the gaps or leave those "
+            f"t={trc.time_s[bad[0]]:g} s): fill the gaps or leave those "
             "frames out with --time-range"
         )
 

@@ -775,6 +775,21 @@ def _cases() -> list[Case]:
     C.append(Case("retarget-bvh-garbage", "core", lambda env: ["retarget-bvh", env.p("in/g.bvh"), "-o", env.p("res/conv.motion.npz")],
                   mention=("g.bvh",), prepare=lambda env: _write(env.in_ / "g.bvh", "hello"),
                   note="BVH reader belongs to core/bvh.py"))  # fmt: skip
+    # ---- outputs on file systems that refuse writes (read-only /sys, /proc)
+    for label, o in (("sys", "/sys/biomocap-out"), ("proc", "/proc/biomocap-out")):
+
+        def ro_export(env, o=o):
+            return ["export", env.p("in/w.motion.npz"), "-o", o]
+
+        def ro_convert(env, o=o):
+            return ["convert", env.p("res/export/w.mot"), "-o", o + "/c.motion.npz"]
+
+        def ro_ik(env, o=o):
+            return ["ik", env.p("res/export/w.osim"), env.p("res/export/w.trc"), "-o", o]
+
+        C.append(Case(f"export-o-readonly-{label}", "bx", ro_export, mention=(o,)))
+        C.append(Case(f"convert-o-readonly-{label}", "bx", ro_convert, mention=(o,)))
+        C.append(Case(f"ik-o-readonly-{label}", "bx", ro_ik, mention=(o,)))
     return C
 
 
