@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 FPS = 30.0
 SHARED = Path(os.environ.get("BIOMOCAP_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The reviewer's measuring scripts (peer baseline, motcmp) live beside the shared data.
+TOOLS = Path(os.environ.get("BIOMOCAP_SHARED_TOOLS", SHARED.parent / "tools"))
 
 # Windows per held-out take (default 2) and their length.
 WINDOWS = {"running": 1, "turning": 3}

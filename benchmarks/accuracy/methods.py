@@ -33,15 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.accuracy.data import TOOLS
 from core import skeleton as sk
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 GT2D_NOISE = 0.01  # std of the 2D noise, fraction of the subject's height in the image
-PEER = Path(
-    os.environ.get("BIOMOCAP_PEER_BASELINE", REPO.parent / "shared" / "tools" / "peer_baseline.py")
-)
+PEER = TOOLS / "peer_baseline.py"
 
 
 def _detect_key() -> str:

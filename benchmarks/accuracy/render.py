@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -192,9 +193,24 @@ def prepare_motion(spec, motion, subject) -> tuple[np.ndarray, np.ndarray]:
     )
     root = motion.root_m[a : a + n] * ratio
     root[:, [0, 2]] -= root[:, [0, 2]].mean(0)
-    low = pose_surface(subject, q, root)[..., 1].min()
-    root[:, 1] -= low
+    root[:, 1] -= floor_height(pose_surface(subject, q, root)[..., 1].min(-1), fps)
     return q, root
+
+
+def floor_height(low_m: np.ndarray, fps: float, window_s: float = 1.0) -> np.ndarray:
+    """(T,) where the floor is under a retargeted motion whose height drifts (mocap on another
+    skeleton: the feet of a walk hover 0-10 cm over a clip), from the lowest surface point per
+    frame ``low_m``: its minimum over ``window_s`` (a foot touches down in every such window of
+    walking, running, dancing; a jump's flight is shorter), smoothed over half that, and never
+    above the lowest point (no frame goes through the floor)."""
+    low = np.asarray(low_m, np.float64)
+    w = max(1, int(round(window_s * fps / 2)))
+    pad = np.pad(low, w, mode="edge")
+    wmin = np.array([pad[i : i + 2 * w + 1].min() for i in range(len(low))])
+    h = max(1, w // 2)
+    kernel = np.ones(2 * h + 1) / (2 * h + 1)
+    smooth = np.convolve(np.pad(wmin, h, mode="edge"), kernel, mode="valid")
+    return np.minimum(smooth, low)
 
 
 def build_clip(spec, motion, out: Path) -> tuple[Path, Truth, dict]:
@@ -353,13 +369,52 @@ def encode_mp4(frames: list[Path], path: Path, fps: float) -> Path:
     return path
 
 
-def ensure_clip(spec, motion, clip_dir: Path) -> tuple[Path, Truth, dict]:
-    """The clip's video, truth and info, rendered unless already complete (resumable)."""
+def _locked_by_other(lock: Path) -> bool:
+    """True while another live process renders this clip (its pid is in the lock file)."""
+    try:
+        pid = int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Path, Truth, dict]:
+    """The clip's video, truth and info, rendered unless already complete (resumable; another
+    harness process rendering the same clip is waited for). ``motion`` is the true motion or a
+    function returning it (called only when the clip must be rendered)."""
     video = clip_dir / "video.mp4"
     truth_path = clip_dir / "truth.npz"
     info_path = clip_dir / "info.json"
-    if video.is_file() and truth_path.is_file() and info_path.is_file():
-        return video, Truth.load(truth_path), json.loads(info_path.read_text())
+    lock = clip_dir / ".render.lock"
+    t_wait = time.monotonic()
+    while True:
+        if video.is_file() and truth_path.is_file() and info_path.is_file():
+            return video, Truth.load(truth_path), json.loads(info_path.read_text())
+        if not _locked_by_other(lock):
+            break
+        if time.monotonic() - t_wait > wait_s:
+            raise TimeoutError(f"{spec.name}: another process has been rendering it for too long")
+        time.sleep(5)
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    lock.write_text(str(os.getpid()))
+    try:
+        return _render_clip(spec, motion() if callable(motion) else motion, clip_dir)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _render_clip(spec, motion, clip_dir: Path) -> tuple[Path, Truth, dict]:
+    video = clip_dir / "video.mp4"
+    truth_path = clip_dir / "truth.npz"
+    info_path = clip_dir / "info.json"
     scene, truth, info = build_clip(spec, motion, clip_dir)
     frames_dir = clip_dir / "frames"
     secs, own = run_blender(scene, frames_dir)

@@ -44,7 +44,7 @@ log = logging.getLogger("accuracy")
 
 CACHE = REPO / ".cache" / "accuracy"
 LOWER_LIMB = JUDGED_DOFS[:8]
-MOTCMP = REPO.parent / "shared" / "tools" / "motcmp.py"
+MOTCMP = data.TOOLS / "motcmp.py"
 
 
 def _git(*args: str) -> str:
@@ -62,6 +62,15 @@ def run_meta(args, argv) -> dict:
         for line in _git("status", "--porcelain", "--", "core", "biomech_export").splitlines()
         if line[:2].strip() and not line.startswith("??")
     ]
+    if args.code_note:
+        return {
+            "commit": args.code_note,
+            "commit_subject": "",
+            "dirty": [],
+            "started": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+            "seed": args.seed,
+            "command": "benchmarks/accuracy/run.py " + " ".join(argv),
+        }
     return {
         "commit": _git("rev-parse", "--short=10", "HEAD") or "unknown",
         "commit_subject": _git("log", "-1", "--format=%s")[:120],
@@ -247,9 +256,12 @@ def run(args, argv) -> dict:
             continue
         log.info("[%d/%d] %s (%s, %s)", i + 1, len(clips), spec.name, kind, spec.activity)
         try:
-            motion = _motion(kind, spec, motions, cache, smoke=args.smoke)
             sub = "smoke" if args.smoke else f"seed{args.seed}"
-            video, truth, info = ensure_clip(spec, motion, cache / "clips" / sub / spec.name)
+            video, truth, info = ensure_clip(
+                spec,
+                lambda k=kind, s=spec: _motion(k, s, motions, cache, smoke=args.smoke),
+                cache / "clips" / sub / spec.name,
+            )
             if args.render_only:
                 continue
             ablate = args.ablate is None or i < args.ablate
@@ -301,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--force", action="store_true", help="evaluate clips already done again")
     p.add_argument("--render-only", action="store_true", help="render the clips, nothing else")
+    p.add_argument(
+        "--code-note",
+        default=None,
+        help="what code this is, recorded instead of the git commit (a tree outside git)",
+    )
     args = p.parse_args(argv)
     if args.clips is not None and args.clips < 0:
         print("error: --clips must be >= 0", file=sys.stderr)
