@@ -315,7 +315,10 @@ def _recover(out: Path, prefix: str, where: Path) -> None:
 
 
 def _inplace_reason(out: Path) -> str | None:
-    cwd = Path.cwd().resolve()
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the working folder was deleted
+        cwd = Path("/nonexistent")
     if cwd == out or out in cwd.parents:
         return "it is or holds the current folder"
     if out.exists() and os.path.ismount(out):
@@ -365,7 +368,7 @@ def output_folder(out: str | Path, *, key: str) -> Iterator[OutputFolder]:
                 yield txn
                 _publish(txn)
             finally:
-                if txn.stage.exists():
+                if not txn.published and txn.stage.exists():
                     shutil.rmtree(txn.stage, ignore_errors=True)
         finally:
             txn._lock.release()
@@ -413,11 +416,25 @@ def _publish(txn: OutputFolder) -> None:
                 man["carry_from"] = displaced.name
                 _write_json(stage / MANIFEST, man)
                 out.rename(displaced)
-                stage.rename(out)
+                try:
+                    stage.rename(out)
+                except OSError:
+                    displaced.rename(out)
+                    raise
             txn.published = True
             _published.append(out)
+            kept = []
             for e in carry:
-                (displaced / e).rename(out / e)
+                try:
+                    (displaced / e).rename(out / e)
+                except OSError as err:
+                    kept.append(e)
+                    log.warning("could not move %s back into %s (%s)", e, out, err)
+            if kept:  # never delete what was not ours: leave it where the next run finds it
+                log.warning(
+                    "%s is kept in %s; the next run into %s moves it back", kept, displaced, out
+                )
+                return
         else:
             umask = os.umask(0)
             os.umask(umask)
@@ -427,12 +444,14 @@ def _publish(txn: OutputFolder) -> None:
             displaced = None
             txn.published = True
             _published.append(out)
-    if displaced is not None:
-        shutil.rmtree(displaced, ignore_errors=True)
-        if displaced.exists():
-            log.warning(
-                "could not remove the previous result's folder %s; delete it by hand", displaced
-            )
+        # (still holding signals: a cancel now would only leave the old copy lying beside OUT)
+        if displaced is not None:
+            shutil.rmtree(displaced, ignore_errors=True)
+            if displaced.exists():
+                log.warning(
+                    "could not remove the previous result's folder %s; the next run retries",
+                    displaced,
+                )
 
 
 def _publish_inplace(
@@ -458,6 +477,7 @@ def _publish_inplace(
         _write_json(out / MANIFEST, man)
         txn.published = True
         _published.append(out)
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -237,3 +237,24 @@ def test_sigterm_subprocess_any_moment(motion_file, tmp_path):
                 assert snapshot(out) == old
         assert _leftovers(out) == []
     assert "old" in seen  # at least one signal landed mid-run
+
+
+def test_two_rename_fallback(old_export, motion_file, monkeypatch, capsys):
+    """Where the system has no atomic exchange, two renames publish; a kill between them
+    (OUT missing, old result parked beside it) is undone by the next run."""
+    import core.transaction as T
+
+    monkeypatch.setattr(T, "exchange", lambda a, b: False)
+    rc, _, err = _bx(["export", motion_file, "-o", old_export, "--name", "new"], capsys)
+    assert rc == 0, err
+    assert (old_export / "new.osim").is_file() and not (old_export / "old.osim").exists()
+    assert (old_export / "notes of mine.txt").is_file()
+    assert _leftovers(old_export) == []
+    before = snapshot(old_export)
+    parked = old_export.parent / f".{old_export.name}.biomocap-old-0123456789ab"
+    old_export.rename(parked)  # the state a SIGKILL between the two renames leaves
+    rc, _, err = _bx(["export", motion_file, "-o", old_export, "--name", "new"], capsys)
+    assert rc == 0, err
+    after = snapshot(old_export)
+    assert sorted(after) == sorted(before)  # same entries: the parked result came back first
+    assert _leftovers(old_export) == []
