@@ -153,3 +153,98 @@ def test_smoke_run_end_to_end(tmp_path):
         assert cap["angles"]["mean_mae_deg"] == pytest.approx(clip["motcmp_mae_deg"], abs=0.06)
     md = (out / "results.md").read_text()
     assert "Synthetic held-out clips: 1 clips" in md
+
+
+def _camera_truth(seed: int = 3, t: int = 20):
+    """A harness truth seen by a known camera (3 m away, 1.5 m high, looking down a little)."""
+    from benchmarks.accuracy.render import project
+    from core.neurik.markersets import blazepose33
+
+    truth = _truth(seed, t)
+    root = np.zeros((t, 3))
+    root[:, 1] = 1.0
+    rot, org = fk_numpy.forward_kinematics(truth.q_rad, root, truth.offsets_m)
+    bodies, local = blazepose33().define(SimpleNamespace(offsets_m=truth.offsets_m, height_m=1.75))
+    blaze = fk_numpy.body_points(rot, org, bodies, local)
+    centre = np.array([3.0, 1.5, 0.0])
+    fwd = np.array([-1.0, -0.2, 0.0]) / np.hypot(1.0, 0.2)
+    right = np.cross(fwd, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    R = np.stack([right, np.cross(fwd, right), fwd])
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    truth.blaze_world_m = blaze
+    truth.blaze_px = project(K, R, centre, blaze)
+    truth.R_cam_world, truth.cam_centre_m, truth.K = R, centre, K
+    return truth
+
+
+def test_ground_truth_detections_are_the_truth_in_mediapipes_conventions(monkeypatch):
+    from benchmarks.accuracy import methods
+    from core.detect import Detections
+    from core.motion import Camera
+    from core.neurik.markersets import blazepose33, mediapipe_world_to_bsm
+
+    truth = _camera_truth()
+    t = len(truth.q_rad)
+    det = Detections(
+        times_s=np.arange(t) / 30.0,
+        frame_indices=np.arange(t),
+        keypoint_names=blazepose33().names,
+        keypoints_2d_px=np.zeros((t, 33, 2)),
+        confidence=np.ones((t, 33)),
+        keypoints_3d_m=np.zeros((t, 33, 3)),
+        person_found=np.ones(t, bool),
+        bbox_px=np.zeros((t, 4)),
+        image_size_px=(640, 480),
+        camera=Camera(500.0, 320.0, 240.0, 640, 480),
+    )
+    monkeypatch.setattr(methods, "GT2D_NOISE", 0.0)
+    monkeypatch.setattr(methods, "GT3D_NOISE_M", 0.0)
+    d = methods.gt3d_detections(det, truth, seed=0)
+    # 2D: the known camera's pinhole projection, by hand for one point.
+    p = (truth.blaze_world_m[5, 0] - truth.cam_centre_m) @ truth.R_cam_world.T
+    np.testing.assert_allclose(d.keypoints_2d_px[5, 0], 500.0 * p[:2] / p[2] + [320, 240])
+    # 3D: hip-centred, y down (the pipeline's own conversion turns it Y up): a rigid copy of the
+    # truth whose "up" (-y) is the camera's up.
+    names = blazepose33().names
+    k3 = mediapipe_world_to_bsm(d.keypoints_3d_m)
+    hips = k3[:, [names.index("left_hip"), names.index("right_hip")]].mean(1)
+    np.testing.assert_allclose(hips, 0.0, atol=1e-12)
+    dw = np.linalg.norm(truth.blaze_world_m[:, :, None] - truth.blaze_world_m[:, None], axis=-1)
+    dk = np.linalg.norm(k3[:, :, None] - k3[:, None], axis=-1)
+    np.testing.assert_allclose(dk, dw, atol=1e-9)
+    head, ankle = names.index("nose"), names.index("left_ankle")
+    assert (k3[:, head, 1] > k3[:, ankle, 1]).all()  # head above ankle, Y up after conversion
+
+
+def test_grounding_scores_of_a_perfect_capture():
+    from benchmarks.accuracy.grounding import scores
+    from core.contacts import contact_point_definitions, contact_positions
+
+    truth = _truth(seed=4, t=30)
+    root = np.zeros((30, 3))
+    bodies, local = contact_point_definitions(truth.offsets_m)
+    pts = contact_positions(truth.q_rad, root, truth.offsets_m, bodies, local)
+    root[:, 1] = -pts[..., 1].min()  # lowest sole point of the clip on the floor
+    contact = np.zeros((30, 4), bool)
+    contact[5:20, 0] = True
+    truth.contact, truth.cam_height_m, truth.cam_pitch_deg = contact, 1.3, 8.0
+    motion = SimpleNamespace(
+        world={"frame": "world", "camera_height_m": 1.4, "camera_pitch_deg": 5.0},
+        contacts=np.where(contact, 0.9, 0.1),
+        q_rad=truth.q_rad,
+        root_m=root,
+        offsets_m=truth.offsets_m,
+        surface=None,
+    )
+    s = scores(motion, truth)
+    assert s["camera_height_err_m"] == pytest.approx(0.1)
+    assert s["camera_pitch_err_deg"] == pytest.approx(3.0)
+    assert s["contact_f1"] == pytest.approx(1.0)
+    assert s["penetration_max_m"] == pytest.approx(0.0, abs=1e-12)
+    # The heel point's own horizontal travel during frames 5..19 is core's sliding of that phase.
+    heel = contact_positions(truth.q_rad, root, truth.offsets_m, bodies, local)[5:20, 0][:, [0, 2]]
+    travel = np.linalg.norm(heel[:, None] - heel[None], axis=-1).max()
+    assert s["sliding_median_m"] == pytest.approx(travel)
+    motion.world = None
+    assert "not measured" in scores(motion, truth)["note"]

@@ -1,55 +1,79 @@
 """Grounding numbers of a capture against a render's truth (issue 12): camera height and pitch
 error, contact precision/recall/F1, foot sliding per contact phase and floor penetration.
 
-They need a capture in a floor-registered world (``Motion.world``) with per-foot contacts
-(``Motion.contacts``); where the capture at hand has neither, the result says so and measures
-nothing. Contact quality uses ``core.metrics.contact_f1``, ``foot_sliding_per_phase`` and
-``floor_penetration`` when core provides them (one definition for the product and the harness),
-and this module's own (``benchmarks.accuracy.metrics``) otherwise, saying which.
+They need a capture in a floor-registered world (``Motion.world`` with ``frame == "world"``) and
+per-point contact probabilities (``Motion.contacts``, ``core.contacts.CONTACT_POINTS``: heel and
+toe of each foot, the harness truth's order); where the capture at hand has neither (an older
+commit), the result says so and measures nothing. The measures are core's own
+(``core.metrics.contact_f1``, ``foot_sliding_per_phase``, ``floor_penetration``), so the product
+and the harness share one definition:
+
+* contact P/R/F1: the capture's contact probability > 0.5 vs the truth's flags, all four points;
+* sliding: per TRUE contact phase (at least 3 frames) of each point, the largest horizontal
+  distance between two positions of the captured point in that phase (core's definition),
+  median and 90th percentile over phases, metres;
+* penetration: per frame, how far the captured sole points' lowest one is below Y = 0; median
+  over frames and the largest, metres.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.accuracy import metrics as M
 
-
-def _camera_pose(motion) -> tuple[float, float] | None:
-    """(height above the floor m, pitch deg, positive looking down) of the capture's camera in
-    its world frame, or None when the capture has no floor-registered world."""
-    world = getattr(motion, "world", None)
-    if world is None or motion.camera is None:
+def _world(motion) -> dict | None:
+    w = getattr(motion, "world", None)
+    if not isinstance(w, dict) or w.get("frame") != "world":
         return None
-    R = np.asarray(motion.camera.rotation, np.float64)  # world -> camera (y down, z forward)
-    t = np.asarray(motion.camera.translation_m, np.float64)
-    centre = -R.T @ t
-    fwd = R[2]
-    return float(centre[1]), float(np.degrees(np.arcsin(np.clip(-fwd[1], -1, 1))))
+    return w
 
 
 def scores(motion, truth, cap: dict | None = None) -> dict:
-    out: dict = {}
-    pose = _camera_pose(motion)
-    if pose is None:
-        return {
-            "note": "the capture has no floor-registered world (Motion.world) at this commit: "
-            "camera, contact, sliding and penetration not measured"
-        }
-    out["camera_height_err_m"] = abs(pose[0] - truth.cam_height_m)
-    out["camera_pitch_err_deg"] = abs(pose[1] - truth.cam_pitch_deg)
+    world = _world(motion)
+    if world is None:
+        reason = (
+            "no Motion.world"
+            if getattr(motion, "world", None) is None
+            else f"floor not found ({motion.world.get('floor_source')})"
+        )
+        return {"note": f"grounding not measured: {reason}"}
+    out: dict = {
+        "camera_height_err_m": abs(float(world["camera_height_m"]) - truth.cam_height_m),
+        "camera_pitch_err_deg": abs(float(world["camera_pitch_deg"]) - truth.cam_pitch_deg),
+        "camera_height_m": float(world["camera_height_m"]),
+        "camera_height_true_m": truth.cam_height_m,
+    }
     contacts = getattr(motion, "contacts", None)
     if contacts is None:
         out["note"] = "the capture has a world frame but no Motion.contacts"
         return out
-    prob = np.asarray(getattr(contacts, "probability", contacts), np.float64)
+    from core.contacts import contact_point_definitions, contact_positions
+    from core.metrics import (
+        contact_f1,
+        contact_precision_recall,
+        floor_penetration,
+        foot_sliding_per_phase,
+    )
+
+    prob = np.asarray(contacts, np.float64)
     n = min(len(prob), len(truth.contact))
-    if prob.ndim != 2 or prob.shape[1] != truth.contact.shape[1]:
-        out["note"] = (
-            f"Motion.contacts has shape {prob.shape}; the harness expects (T, 4) per foot "
-            "heel/forefoot (r, l)"
-        )
-        return out
-    pred = prob[:n] >= 0.5
-    out.update({f"contact_{k}": v for k, v in M.contact_scores(pred, truth.contact[:n]).items()})
+    true = np.asarray(truth.contact[:n], bool)
+    p, r = contact_precision_recall(prob[:n], true)
+    out.update(contact_precision=p, contact_recall=r, contact_f1=contact_f1(prob[:n], true))
+    bodies, local = contact_point_definitions(motion.offsets_m, motion.surface)
+    pts = contact_positions(motion.q_rad[:n], motion.root_m[:n], motion.offsets_m, bodies, local)
+    # only phases of 3+ frames: a 1-2 frame flag is a touch, not a stance
+    keep = np.zeros_like(true)
+    for k in range(true.shape[1]):
+        edges = np.diff(np.concatenate([[0], true[:, k].astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            if b - a >= 3:
+                keep[a:b, k] = True
+    slide = foot_sliding_per_phase(pts, keep, truth.fps)
+    if len(slide):
+        out["sliding_median_m"] = float(np.median(slide))
+        out["sliding_p90_m"] = float(np.percentile(slide, 90))
+    pen = floor_penetration(pts)
+    out["penetration_median_m"] = float(np.median(pen))
+    out["penetration_max_m"] = float(np.max(pen))
     return out

@@ -11,6 +11,8 @@
 * ``gt2d``: the whole capture with the 2D keypoints replaced by the truth projected into the
   image plus detector-like noise (Gaussian, ``GT2D_NOISE`` of the subject's image height per
   coordinate); MediaPipe's 3D world landmarks and confidences are kept.
+* ``gt3d``: as ``gt2d`` and the 3D world landmarks replaced by the truth too (2 cm noise): the
+  error left when the detector is perfect, i.e. the lift/refinement's own share.
 * ``peer``: ``../shared/tools/peer_baseline.py`` (MediaPipe world landmarks -> OpenSim IK on
   Pose2Sim's model), read from its ``.mot``.
 
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 GT2D_NOISE = 0.01  # std of the 2D noise, fraction of the subject's height in the image
+GT3D_NOISE_M = 0.02  # std of the 3D world-landmark noise (gt3d ablation), metres
 PEER = TOOLS / "peer_baseline.py"
 
 
@@ -141,6 +144,25 @@ def gt2d_detections(det, truth, seed: int):
     found = np.asarray(det.person_found, bool)
     kp[~found] = np.nan
     return replace(det, keypoints_2d_px=kp)
+
+
+def gt3d_detections(det, truth, seed: int):
+    """``gt2d_detections`` plus the 3D world landmarks replaced by the truth's BlazePose points in
+    MediaPipe's convention (camera axes: x right, y down, z away; hip-centred) with Gaussian
+    noise of ``GT3D_NOISE_M`` per coordinate: what a perfect 2D+3D detector would give."""
+    from core.neurik.markersets import blazepose33
+
+    d = gt2d_detections(det, truth, seed)
+    rng = np.random.default_rng(seed + 1)
+    names = blazepose33().names
+    hips = [names.index("left_hip"), names.index("right_hip")]
+    pc = (np.asarray(truth.blaze_world_m) - truth.cam_centre_m) @ np.asarray(truth.R_cam_world).T
+    pc = pc - pc[:, hips].mean(1, keepdims=True)
+    n = min(len(pc), det.n_frames)
+    k3 = det.keypoints_3d_m.copy()
+    k3[:n] = pc[:n] + rng.normal(scale=GT3D_NOISE_M, size=pc[:n].shape)
+    k3[~np.asarray(det.person_found, bool)] = np.nan
+    return replace(d, keypoints_3d_m=k3)
 
 
 def mp_ik(det, truth) -> np.ndarray:

@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 
-SYNTH_METHODS = ("capture", "surface", "neurik", "mp+ik", "gt2d", "peer")
+SYNTH_METHODS = ("capture", "surface", "neurik", "mp+ik", "gt2d", "gt3d", "peer")
 METHOD_NOTES = {
     "capture": "full pipeline (MediaPipe 2D)",
     "surface": "capture's stages up to the surface fit (refinement's start)",
     "neurik": "NeurIK prior alone (MediaPipe world landmarks)",
     "mp+ik": "MediaPipe world landmarks + optimisation IK (true skeleton)",
     "gt2d": "full pipeline, projected true 2D + noise",
+    "gt3d": "full pipeline, true 2D and 3D landmarks + noise",
     "peer": "peer: MediaPipe world landmarks -> OpenSim IK (Pose2Sim model)",
 }
 

@@ -196,6 +196,12 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
         res["methods"]["gt2d"] = score_method(
             g["motion"].q_rad, truth, dofs, g["motion"].offsets_m
         )
+        g = methods.run_capture(
+            video, methods.gt3d_detections(det, truth, spec.seed), truth.K[0, 0], work / "gt3d"
+        )
+        res["methods"]["gt3d"] = score_method(
+            g["motion"].q_rad, truth, dofs, g["motion"].offsets_m
+        )
     if not args.no_peer:
         try:
             peer, secs = methods.run_peer(video, clip_cache / "peer")
