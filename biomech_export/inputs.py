@@ -55,6 +55,16 @@ def load_model_info(path: str | Path) -> ModelInfo:
     return ModelInfo(coords, rot, [ms.get(i).getName() for i in range(ms.getSize())])
 
 
+def _no_bom(path: Path) -> None:
+    """OpenSim's readers reject a UTF-8 byte-order mark (some Windows editors add one)."""
+    with open(path, "rb") as f:
+        if f.read(3) == b"\xef\xbb\xbf":
+            raise ValueError(
+                f"{path} starts with a UTF-8 byte-order mark, which OpenSim's reader rejects; "
+                "save it without one (e.g. 'UTF-8' rather than 'UTF-8 with BOM')"
+            )
+
+
 def _check_range(rng, t0: float, t1: float, path: Path) -> None:
     if rng is None:
         return
@@ -107,6 +117,7 @@ def check_ik_inputs(model: Path, markers: Path, time_range=None, setup_template=
         check_setup_xml(setup_template, "InverseKinematicsTool")
     info = load_model_info(model)
     trc = read_trc(markers)
+    _no_bom(Path(markers))
     _check_range(time_range, float(trc.time_s[0]), float(trc.time_s[-1]), Path(markers))
     used = [i for i, n in enumerate(trc.marker_names) if n in set(info.markers)]
     if not used:
@@ -134,6 +145,7 @@ def check_id_inputs(
     ones are an error unless ``allow_partial``), has finite values and plausible angle units."""
     info = load_model_info(model)
     table = read_mot(coordinates)
+    _no_bom(Path(coordinates))
     check_columns(
         table,
         info.coordinates,

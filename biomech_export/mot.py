@@ -90,7 +90,7 @@ def read_mot(path: str | Path) -> MotTable:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"storage file not found: {path}")
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     try:
         end = next(i for i, ln in enumerate(lines) if ln.strip().lower() == "endheader")
     except StopIteration:
@@ -110,6 +110,9 @@ def read_mot(path: str | Path) -> MotTable:
     labels = [c.strip() for c in lines[label_line].split(sep) if c.strip()]
     if not labels or labels[0].lower() != "time":
         raise ValueError(f"{path}: first column must be 'time', got {labels[:1]}")
+    dupes = sorted({n for n in labels if labels.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{path}: column(s) named twice: {', '.join(dupes[:5])}; rename one")
     rows = []
     for line_no, ln in enumerate(lines[label_line + 1 :], start=label_line + 2):
         if not ln.strip():

@@ -139,7 +139,7 @@ def read_trc(path: str | Path) -> TrcData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"marker file not found: {path}")
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     head, rate, n_markers, units = _header(path, lines)
     names_cells = lines[3].rstrip("\r\n").split("\t")
     names = tuple(c.strip() for c in names_cells[2:] if c.strip())

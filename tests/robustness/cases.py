@@ -264,6 +264,13 @@ def _edit_trc(fn: Callable[[list[str]], list[str]], name: str = "h.trc"):
     return prep
 
 
+def _trc_edit(fn: Callable[[str], str], name: str):
+    def prep(env: Env) -> None:
+        _write(env.in_ / name, fn(_trc_text(env)))
+
+    return prep
+
+
 def _mot_text(env: Env) -> str:
     return (env.res / "export/w.mot").read_text()
 
@@ -775,6 +782,38 @@ def _cases() -> list[Case]:
     C.append(Case("retarget-bvh-garbage", "core", lambda env: ["retarget-bvh", env.p("in/g.bvh"), "-o", env.p("res/conv.motion.npz")],
                   mention=("g.bvh",), prepare=lambda env: _write(env.in_ / "g.bvh", "hello"),
                   note="BVH reader belongs to core/bvh.py"))  # fmt: skip
+    # ---- more reader variants: what must work, what must be refused
+    crlf_bom = {
+        "crlf": lambda t: t.replace("\n", "\r\n"),
+        "bom": lambda t: "\ufeff" + t,
+    }
+    for label, fn in crlf_bom.items():
+        C.append(Case(f"convert-mot-{label}-ok", "bx", cv(f"in/{label}.mot"), expect="ok",
+                      prepare=_edit_mot(fn, f"{label}.mot"), verify=_motion_close("res/conv.motion.npz", 1e-4),
+                      allowed=lambda env: [env.res / "conv.motion.npz"]))  # fmt: skip
+        trc_prep = _trc_edit(fn, f"{label}.trc")
+        if label == "bom":  # OpenSim's own .trc reader refuses it: a clear error, before IK
+            C.append(Case("ik-trc-bom", "bx", ik(OS, "in/bom.trc"), mention=("bom.trc", "byte-order"),
+                          prepare=trc_prep))  # fmt: skip
+            continue
+        C.append(Case(f"ik-trc-{label}-ok", "bx", ik(OS, f"in/{label}.trc"), expect="ok", prepare=trc_prep,
+                      verify=_files_in("res/ik", [f"{label}_ik.mot"]), allowed=lambda env: [env.res / "ik"]))  # fmt: skip
+    C.append(Case("convert-mot-duplicate-column", "bx", cv("in/dup.mot"), mention=("dup.mot", "knee_angle_r"),
+                  prepare=_edit_mot(lambda t: t.replace("knee_angle_l", "knee_angle_r"), "dup.mot")))  # fmt: skip
+    C.append(Case("convert-sto-id-output", "bx", lambda env: ["convert", env.p("res/id/w_id.sto"), "-o", env.p("res/conv.motion.npz")],
+                  mention=("w_id.sto",)))  # fmt: skip
+    C.append(Case("ik-trc-decimal-comma", "bx", ik(OS, "in/comma.trc"), mention=("comma.trc", "line"),
+                  prepare=_edit_trc(lambda ls: ls[:6] + [ln.replace(".", ",") for ln in ls[6:]], "comma.trc")))  # fmt: skip
+    C.append(
+        Case(
+            "validate-trc-as-mot",
+            "bx",
+            va(OS, "res/export/w.trc"),
+            expect="invalid",
+            mention=("w.trc",),
+        )
+    )
+
     # ---- outputs on file systems that refuse writes (read-only /sys, /proc)
     for label, o in (("sys", "/sys/biomocap-out"), ("proc", "/proc/biomocap-out")):
 
