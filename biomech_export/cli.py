@@ -299,6 +299,7 @@ _NUMBERS = {
     "height": (0.5, 2.6, "m", "subject height"),
     "mass": (10.0, 300.0, "kg", "subject mass"),
     "fps": (0.1, 10000.0, "Hz", "frame rate"),
+    "treadmill_speed": (0.0, 15.0, "m/s", "treadmill belt speed"),
 }
 
 
@@ -310,7 +311,8 @@ def _check_args(a: argparse.Namespace) -> None:
     for attr, (lo, hi, unit, what) in _NUMBERS.items():
         v = getattr(a, attr, None)
         if v is not None and not (math.isfinite(v) and lo <= v <= hi):
-            raise ValueError(f"--{attr} ({what}) must lie in {lo:g}..{hi:g} {unit}, got {v:g}")
+            opt = "--" + attr.replace("_", "-")
+            raise ValueError(f"{opt} ({what}) must lie in {lo:g}..{hi:g} {unit}, got {v:g}")
     lp = getattr(a, "lowpass", None)
     if lp is not None and not (math.isfinite(lp) and 0 <= lp <= 1000):
         raise ValueError(f"--lowpass must be 0 (no filter) or a cut-off in 0..1000 Hz, got {lp:g}")

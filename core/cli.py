@@ -233,6 +233,7 @@ _NUMBERS = {
     "start": (0.0, 1e7, "s", "seconds from the start of the video"),
     "end": (0.0, 1e7, "s", "seconds from the start of the video"),
     "max_frames": (1, 1e9, "frames", ""),
+    "treadmill_speed": (0.0, 15.0, "m/s", "the belt speed; leave it out for level ground"),
 }
 
 

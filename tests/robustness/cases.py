@@ -264,6 +264,13 @@ def _edit_trc(fn: Callable[[list[str]], list[str]], name: str = "h.trc"):
     return prep
 
 
+def _argv_with(cmd: str, a: str, b: str, out: str, option: str):
+    def argv(env: Env) -> list[str]:
+        return [cmd, env.p(a), env.p(b), "-o", env.p(out), option]
+
+    return argv
+
+
 def _trc_edit(fn: Callable[[str], str], name: str):
     def prep(env: Env) -> None:
         _write(env.in_ / name, fn(_trc_text(env)))
@@ -813,6 +820,19 @@ def _cases() -> list[Case]:
             mention=("w.trc",),
         )
     )
+
+    # ---- other helpers' commands get the same option checks and staged outputs
+    for opt, v in (("--treadmill-speed", "nan"), ("--treadmill-speed", "-2"), ("--lowpass", "nan"),
+                   ("--name", "../x")):  # fmt: skip
+        C.append(Case(f"grf{opt}={v}", "bx",
+                      _argv_with("grf", OS, MOT, "res/id", f"{opt}={v}"),
+                      mention=(opt,)))  # fmt: skip
+    for opt, v in (("--mass", "0"), ("--height", "nan"), ("--name", "a/b")):
+        C.append(Case(f"scale{opt}={v}", "bx",
+                      _argv_with("scale", OS, TRC, "res/id", f"{opt}={v}"),
+                      mention=(opt,)))  # fmt: skip
+    C.append(Case("capture--treadmill-speed=nan", "core", cap(IMG, "--treadmill-speed=nan"),
+                  mention=("--treadmill-speed",)))  # fmt: skip
 
     # ---- outputs on file systems that refuse writes (read-only /sys, /proc)
     for label, o in (("sys", "/sys/biomocap-out"), ("proc", "/proc/biomocap-out")):
