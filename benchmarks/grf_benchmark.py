@@ -138,10 +138,29 @@ def grfcmp(est_mot: Path, meas_mot: Path, mass: float, extra: list[str]) -> str:
     return (p.stdout + p.stderr).strip().splitlines()[-1]
 
 
+def coordinates_only(mot: Path, model: Path, dst: Path) -> Path:
+    """The model's coordinate columns of an OpenSim IK result, read with OpenSim's own reader
+    (the gait2392 reference IK also carries marker and force columns, some named twice)."""
+    from biomech_export._opensim import require_opensim
+    from biomech_export.mot import MotTable, write_mot
+
+    osim = require_opensim()
+    table = osim.TimeSeriesTable(str(mot))
+    names = list(table.getColumnLabels())
+    m = osim.Model(str(model))  # kept alive while its coordinate set is used
+    keep = [n for n in names if m.getCoordinateSet().contains(n)]
+    data = np.array(table.getMatrix().to_numpy())  # a copy while the table lives
+    times = np.array(table.getIndependentColumn())
+    cols = data[:, [names.index(n) for n in keep]]
+    return write_mot(dst, MotTable(times, tuple(keep), cols, True, mot.stem))
+
+
 def gait2392(out: Path) -> None:
     d = SHARED / "opensim" / "gait2392_subject01"
     model = d / "OutputReference" / "subject01_simbody.osim"
-    ik = d / "OutputReference" / "subject01_walk1_ik.mot"
+    ik = coordinates_only(
+        d / "OutputReference" / "subject01_walk1_ik.mot", model, out / "subject01_walk1_ik.mot"
+    )
     meas_mot = d / "subject01_walk1_grf.mot"
     t0 = time.perf_counter()
     est = estimate_loads(model, ik)

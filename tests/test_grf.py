@@ -21,13 +21,30 @@ osim = pytest.importorskip("opensim")
 G2392 = ("opensim", "gait2392_subject01")
 
 
+_IK_CACHE: dict[str, object] = {}
+
+
 def _gait2392():
+    """(model, reference IK coordinates, force plates). OpenSim's reference IK file also holds
+    marker and force columns (some named twice); its coordinates are taken with OpenSim's own
+    reader into a plain .mot once per session."""
     d = shared_path(*G2392)
-    return (
-        d / "OutputReference" / "subject01_simbody.osim",
-        d / "OutputReference" / "subject01_walk1_ik.mot",
-        d / "subject01_walk1_grf.mot",
-    )
+    model = d / "OutputReference" / "subject01_simbody.osim"
+    if "ik" not in _IK_CACHE:
+        import tempfile
+        from pathlib import Path
+
+        table = osim.TimeSeriesTable(str(d / "OutputReference" / "subject01_walk1_ik.mot"))
+        names = list(table.getColumnLabels())
+        m = osim.Model(str(model))  # keep the model alive while its coordinate set is used
+        keep = [n for n in names if m.getCoordinateSet().contains(n)]
+        data = np.array(table.getMatrix().to_numpy())  # copy while the table lives
+        cols = data[:, [names.index(n) for n in keep]]
+        times = np.array(table.getIndependentColumn())
+        out = Path(tempfile.mkdtemp(prefix="biomocap_grf_test_")) / "subject01_walk1_ik.mot"
+        write_mot(out, MotTable(times, tuple(keep), cols, True, "walk1"))
+        _IK_CACHE["ik"] = out
+    return model, _IK_CACHE["ik"], d / "subject01_walk1_grf.mot"
 
 
 def _static_pose(model_path, tmp_path, name, values_deg, n=40, fps=50.0):
@@ -309,6 +326,29 @@ def test_bad_inputs_give_one_line_and_keep_earlier_results(tmp_path, capsys):
         capsys,
     )
     assert "frames" in msg and "contacts" in msg
+
+    # contacts without a column, and id --estimate-grf with a model lacking feet
+    write_mot(
+        cont,
+        MotTable(tab.time_s, ("heel_r", "toe_r", "heel_l"), np.ones((len(tab.time_s), 3)), False),
+    )
+    assert "toe_l" in _bad(
+        [
+            "grf",
+            str(model_path),
+            str(short),
+            "-o",
+            str(out),
+            "--name",
+            "walk",
+            "--contacts",
+            str(cont),
+        ],
+        capsys,
+    )
+    assert "calcn_r" in _bad(
+        ["id", str(nofeet), str(short), "-o", str(out), "--name", "walk", "--estimate-grf"], capsys
+    )
 
     after = {p.name: p.read_bytes() for p in out.iterdir()}
     assert after == before  # nothing half-written, the earlier result kept
