@@ -14,6 +14,8 @@ EPILOG = """examples:
   python -m biomech_export ik out/walk/walk.osim out/walk/walk.trc -o out/walk/ik
   python -m biomech_export id model.osim walk_ik.mot -o out/id \\
       --external-loads grf.xml --grf grf.mot --lowpass 6
+  python -m biomech_export grf model.osim walk_ik.mot -o out/grf [--treadmill-speed 1.2]
+  python -m biomech_export id model.osim walk_ik.mot -o out/id --estimate-grf
   python -m biomech_export validate out/walk/walk.osim out/walk/walk.mot
   python -m biomech_export scale model.osim static.trc -o out/scaled --mass 72
   python -m biomech_export convert hsmr_params.npz -o walk.motion.npz --fps 30
@@ -60,6 +62,10 @@ def _cmd_ik(a: argparse.Namespace) -> int:
 def _cmd_id(a: argparse.Namespace) -> int:
     from biomech_export.tools import run_id
 
+    if getattr(a, "estimate_grf", False):
+        return _cmd_id_estimated_grf(a)
+    if getattr(a, "contacts", None) is not None or getattr(a, "treadmill_speed", None) is not None:
+        raise ValueError("--contacts and --treadmill-speed need --estimate-grf")
     res = run_id(
         a.model,
         a.coordinates,
@@ -71,6 +77,55 @@ def _cmd_id(a: argparse.Namespace) -> int:
         lowpass_hz=a.lowpass,
     )
     print(f"wrote {res.sto_path} (setup {res.setup_path.name})")
+    return 0
+
+
+def _cmd_id_estimated_grf(a: argparse.Namespace) -> int:
+    from biomech_export.dynamics import inverse_dynamics_with_estimated_grf
+
+    if a.external_loads is not None or a.grf is not None:
+        raise ValueError("--estimate-grf replaces --external-loads/--grf: give one or the other")
+    res = inverse_dynamics_with_estimated_grf(
+        a.model,
+        a.coordinates,
+        a.output,
+        name=a.name,
+        contacts_path=a.contacts,
+        treadmill_speed_m_s=a.treadmill_speed,
+        lowpass_hz=a.lowpass,
+        time_range_s=_range(a.time_range),
+    )
+    print(f"wrote {res.id_sto_path} (setup {res.setup_path.name}; GRF {res.grf.mot_path.name})")
+    print(
+        f"pelvis residual force (RMS): {res.residual_before_bw:.3f} BW without GRF -> "
+        f"{res.residual_after_bw:.3f} BW with estimated GRF; moment "
+        f"{res.residual_moment_before_nm:.1f} -> {res.residual_moment_after_nm:.1f} N m"
+    )
+    print(
+        f"plots: {res.grf.plot_path.name}, {res.moments_plot_path.name}; "
+        f"summary {res.summary_path.name}"
+    )
+    return 0
+
+
+def _cmd_grf(a: argparse.Namespace) -> int:
+    from biomech_export.dynamics import estimate_grf
+
+    res = estimate_grf(
+        a.model,
+        a.motion,
+        a.output,
+        name=a.name,
+        contacts_path=a.contacts,
+        treadmill_speed_m_s=a.treadmill_speed,
+        lowpass_hz=a.lowpass,
+    )
+    est = res.estimate
+    peaks = ", ".join(f"{s} {est.loads.force_n[s][:, 1].max() / est.weight_n:.2f}" for s in "rl")
+    print(
+        f"wrote {res.mot_path}, {res.xml_path.name}, {res.plot_path.name} "
+        f"({est.mass_kg:.1f} kg; peak vertical GRF {peaks} BW; contacts {est.contacts.source})"
+    )
     return 0
 
 
@@ -160,6 +215,29 @@ def _cmd_convert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _grf_options(s: argparse.ArgumentParser, *, lowpass: bool) -> None:
+    s.add_argument(
+        "--contacts",
+        type=Path,
+        help="foot contacts .sto (time, heel_r, toe_r, heel_l, toe_l; 0..1) from the capture; "
+        "default: estimated from foot height and speed",
+    )
+    s.add_argument(
+        "--treadmill-speed",
+        type=float,
+        metavar="M_PER_S",
+        help="belt speed: a stance foot moves backward at it (default: detected from the feet)",
+    )
+    if lowpass:
+        s.add_argument(
+            "--lowpass",
+            type=float,
+            default=6.0,
+            metavar="HZ",
+            help="low-pass cut-off for the coordinates, Hz (<=0: none; default 6)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m biomech_export",
@@ -213,12 +291,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="low-pass cut-off for the coordinates, Hz (OpenSim's filter; <=0: none)",
     )
     s.add_argument(
+        "--estimate-grf",
+        action="store_true",
+        help="estimate the ground reactions from the kinematics (see 'grf') and run ID with "
+        "them; also writes ID without them, the pelvis residuals and plots",
+    )
+    _grf_options(s, lowpass=False)
+    s.add_argument(
         "--allow-partial",
         action="store_true",
         help="run although the coordinates file lacks model coordinates (set to 0) or has "
         "unknown columns (default: error listing them)",
     )
     s.set_defaults(func=_cmd_id)
+
+    s = sub.add_parser(
+        "grf",
+        help="ground reaction forces from kinematics alone: .osim + .mot -> GRF .mot/.xml/.png",
+        description="Whole-body Newton-Euler on the model's mass distribution gives the total "
+        "external force and moment; foot contacts split it between the feet (centre of "
+        "pressure on each foot's heel-toe line, free moment). Writes OUT/NAME_grf.mot "
+        "(Rajagopal/OpenCap columns), OUT/NAME_grf.xml (ExternalLoads on calcn_r/calcn_l) "
+        "and OUT/NAME_grf.png.",
+        epilog="example:\n  python -m biomech_export grf model.osim walk_ik.mot -o out/grf "
+        "--treadmill-speed 1.2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("model", type=Path, help="OpenSim model with calcn_r/l and toes_r/l bodies")
+    s.add_argument("motion", type=Path, help=".mot coordinates for that model (e.g. IK output)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    s.add_argument("--name", help="file stem (default: from the motion file)")
+    _grf_options(s, lowpass=True)
+    s.set_defaults(func=_cmd_grf)
 
     s = sub.add_parser("validate", help="check a model + .mot pair; non-zero exit with reasons")
     s.add_argument("model", type=Path)
