@@ -10,9 +10,17 @@ import numpy as np
 
 from biomech_export._opensim import c_numeric_locale, require_opensim
 from biomech_export.dynamics.split import FootLoads
-from biomech_export.mot import MotTable, write_mot
+from biomech_export.mot import MotTable, read_mot, write_mot
 
-__all__ = ["GRF_COLUMNS", "loads_table", "write_grf_mot", "write_external_loads_xml", "plot_grf"]
+__all__ = [
+    "GRF_COLUMNS",
+    "MOMENT_COORDS",
+    "loads_table",
+    "write_grf_mot",
+    "write_external_loads_xml",
+    "plot_grf",
+    "plot_moments",
+]
 
 
 def _columns(side: str) -> list[str]:
@@ -73,7 +81,7 @@ def write_external_loads_xml(path: Path, grf_mot: Path) -> Path:
     return path
 
 
-def _save_fig(fig, path: Path) -> Path:
+def _save_png(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
@@ -130,6 +138,34 @@ def plot_grf(
     axes[0].set_title(title)
     axes[-1].set_xlabel("time (s)")
     fig.tight_layout()
-    out = _save_fig(fig, path)
+    out = _save_png(fig, path)
+    plt.close(fig)
+    return out
+
+
+MOMENT_COORDS = ("hip_flexion", "knee_angle", "ankle_angle")
+
+
+def plot_moments(path: Path, sto: Path, mass_kg: float, title: str) -> Path:
+    """Hip, knee and ankle flexion moments (N m/kg) of an ID result, both sides."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = read_mot(sto)
+    fig, axes = plt.subplots(len(MOMENT_COORDS), 1, figsize=(9, 8), sharex=True)
+    for ax, c in zip(axes, MOMENT_COORDS, strict=True):
+        for s, col in (("r", "tab:red"), ("l", "tab:blue")):
+            lab = f"{c}_{s}_moment"
+            if lab in t.labels:
+                ax.plot(t.time_s, t.column(lab) / mass_kg, color=col, label=s)
+        ax.set_ylabel(f"{c}\nN m/kg")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    axes[0].set_title(title)
+    axes[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    out = _save_png(fig, path)
     plt.close(fig)
     return out

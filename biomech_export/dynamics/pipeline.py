@@ -18,7 +18,12 @@ from biomech_export.dynamics.contacts import (
     ground_velocity,
     read_contacts,
 )
-from biomech_export.dynamics.outputs import plot_grf, write_external_loads_xml, write_grf_mot
+from biomech_export.dynamics.outputs import (
+    plot_grf,
+    plot_moments,
+    write_external_loads_xml,
+    write_grf_mot,
+)
 from biomech_export.dynamics.split import FootLoads, split_wrench
 from biomech_export.dynamics.wholebody import (
     BodyKinematics,
@@ -41,8 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-MOMENT_COORDS = ("hip_flexion", "knee_angle", "ankle_angle")
 
 
 @dataclass
@@ -173,33 +176,6 @@ def _pelvis_residuals(sto: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x))))
-
-
-def plot_moments(path: Path, sto: Path, mass_kg: float, title: str) -> Path:
-    """Hip, knee and ankle flexion moments (N m/kg) of an ID result, both sides."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from biomech_export.dynamics.outputs import _save_fig
-
-    t = read_mot(sto)
-    fig, axes = plt.subplots(len(MOMENT_COORDS), 1, figsize=(9, 8), sharex=True)
-    for ax, c in zip(axes, MOMENT_COORDS, strict=True):
-        for s, col in (("r", "tab:red"), ("l", "tab:blue")):
-            lab = f"{c}_{s}_moment"
-            if lab in t.labels:
-                ax.plot(t.time_s, t.column(lab) / mass_kg, color=col, label=s)
-        ax.set_ylabel(f"{c}\nN m/kg")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    axes[0].set_title(title)
-    axes[-1].set_xlabel("time (s)")
-    fig.tight_layout()
-    out = _save_fig(fig, path)
-    plt.close(fig)
-    return out
 
 
 def inverse_dynamics_with_estimated_grf(
