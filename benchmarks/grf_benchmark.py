@@ -100,6 +100,20 @@ def compare_moments(sto_est: Path, sto_meas: Path, mass: float, t_range) -> dict
     return res
 
 
+def print_residuals(title: str, stos: dict[str, Path], weight: float) -> None:
+    """Pelvis residuals (RMS over frames) of ID runs: what the ground reactions leave unbalanced."""
+    print(f"\n{title}: pelvis residuals of ID (RMS)")
+    for label, sto in stos.items():
+        t = read_mot(sto)
+        f = np.linalg.norm(np.stack([t.column(f"pelvis_t{a}_force") for a in "xyz"], 1), axis=1)
+        m_cols = ("pelvis_tilt_moment", "pelvis_list_moment", "pelvis_rotation_moment")
+        m = np.linalg.norm(np.stack([t.column(c) for c in m_cols], 1), axis=1)
+        print(
+            f"  {label:26s} force {np.sqrt(np.mean(f**2)) / weight:6.3f} BW   "
+            f"moment {np.sqrt(np.mean(m**2)):6.1f} N m"
+        )
+
+
 def print_moments(title: str, res: dict) -> None:
     print(f"\n{title}: joint moments, ID with estimated vs with measured GRF (N m/kg)")
     print(f"  {'moment':24s}{'RMSE':>8s}{'r':>8s}")
@@ -113,6 +127,7 @@ def id_pair(model, ik, out: Path, est_xml_dir: Path, est, meas_xml, meas_mot, t_
 
     mot = write_grf_mot(est_xml_dir / f"{name}_grf.mot", est.loads, f"{name}_grf")
     xml = write_external_loads_xml(est_xml_dir / f"{name}_grf.xml", mot)
+    r_none = run_id(model, ik, out / "none", name=name, time_range_s=t_range)
     r_est = run_id(model, ik, out / "est", name=name, external_loads=xml, time_range_s=t_range)
     r_meas = run_id(
         model,
@@ -122,6 +137,15 @@ def id_pair(model, ik, out: Path, est_xml_dir: Path, est, meas_xml, meas_mot, t_
         external_loads=meas_xml,
         grf_path=meas_mot,
         time_range_s=t_range,
+    )
+    print_residuals(
+        name,
+        {
+            "no ground reactions": r_none.sto_path,
+            "measured (force plates)": r_meas.sto_path,
+            "estimated from kinematics": r_est.sto_path,
+        },
+        est.weight_n,
     )
     return mot, r_est.sto_path, r_meas.sto_path
 
