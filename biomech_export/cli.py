@@ -11,6 +11,7 @@ log = logging.getLogger("biomech_export")
 
 EPILOG = """examples:
   python -m biomech_export export walk.motion.npz -o out/walk          # .osim .mot .trc setups
+  python -m biomech_export export walk.motion.npz -o out/walk --model opencap --static-optimization
   python -m biomech_export ik out/walk/walk.osim out/walk/walk.trc -o out/walk/ik
   python -m biomech_export id model.osim walk_ik.mot -o out/id \\
       --external-loads grf.xml --grf grf.mot --lowpass 6
@@ -33,6 +34,20 @@ def _cmd_export(a: argparse.Namespace) -> int:
     name = a.name or a.motion.name.removesuffix(".npz").removesuffix(".motion")
     res = export_motion(motion, a.output, name=name, c3d=a.c3d, sex=a.sex, source=str(a.motion))
     print(f"wrote {res.folder} (see {res.readme_path.name})")
+    if a.model == "opencap":
+        from biomech_export.opencap import export_opencap, static_optimization_report
+
+        oc = export_opencap(motion, a.output, name=name)
+        print(
+            f"wrote {oc.osim_path.name} ({oc.n_muscles} muscles), {oc.mot_path.name}, "
+            f"{oc.trc_path.name}, {oc.scale_setup_path.name}, {oc.ik_setup_path.name} "
+            f"(IK marker RMS {oc.marker_rms_m * 1e3:.1f} mm, max {oc.marker_max_m * 1e3:.1f} mm)"
+        )
+        if a.static_optimization:
+            so = static_optimization_report(oc, a.output, name=name)
+            print(f"wrote {so.activations_path.name} and {so.plot_path.name} (static optimisation)")
+    elif a.static_optimization:
+        raise ValueError("--static-optimization needs --model opencap (a model with muscles)")
     return 0
 
 
@@ -259,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="de Leva table for segment masses",
     )
     s.add_argument("--c3d", action="store_true", help="also write the markers as C3D")
+    s.add_argument(
+        "--model",
+        choices=("bsm46", "opencap"),
+        default="bsm46",
+        help="opencap: also the motion on OpenCap's LaiUhlrich2022 (80 muscles): scaled from "
+        "our virtual markers, OpenSim IK, NAME_opencap.osim/.mot/.trc + Scale/IK setups",
+    )
+    s.add_argument(
+        "--static-optimization",
+        action="store_true",
+        help="with --model opencap: estimate the GRF from the kinematics and run OpenSim static "
+        "optimisation (activations .sto and a plot of leg muscles)",
+    )
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("ik", help="OpenSim inverse kinematics: .trc + .osim -> .mot")

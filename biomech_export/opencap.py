@@ -1,4 +1,6 @@
-"""OpenCap's LaiUhlrich2022 model (Rajagopal2016 family) next to ours: names, signs, markers.
+"""OpenCap's LaiUhlrich2022 model (Rajagopal2016 family) next to ours: names, signs, markers,
+and ``export_opencap``: the same motion on that model (80 muscles), scaled from our virtual
+markers, by OpenSim IK; ``run_static_optimization`` for its muscles.
 
 ``COORDINATE_MAP`` says which BSM-46 coordinate each LaiUhlrich2022/Rajagopal2016 coordinate
 corresponds to and with which sign (checked by ``tests/test_conventions.py`` by driving both
@@ -11,7 +13,32 @@ scapula (SKEL's chain), so ``arm_flex/arm_add/arm_rot`` only approximately equal
 
 from __future__ import annotations
 
-__all__ = ["COORDINATE_MAP"]
+import logging
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from biomech_export.trc import TrcData, write_trc
+from core import fk_numpy
+from core import skeleton as sk
+from core.motion import Motion
+
+__all__ = [
+    "COORDINATE_MAP",
+    "MODEL_PATH",
+    "AUGMENTER_FROM_OURS",
+    "OpenCapExport",
+    "opencap_markers",
+    "export_opencap",
+    "run_static_optimization",
+    "plot_activations",
+]
+
+log = logging.getLogger(__name__)
 
 # their coordinate -> (our coordinate, sign: theirs = sign * ours)
 COORDINATE_MAP: dict[str, tuple[str, float]] = {
@@ -45,3 +72,460 @@ COORDINATE_MAP: dict[str, tuple[str, float]] = {
     **{f"arm_add_{s}": (f"shoulder_{s}_x", -1.0) for s in "rl"},
     **{f"arm_rot_{s}": (f"shoulder_{s}_y", 1.0) for s in "rl"},
 }
+
+
+# ----------------------------------------------------------------------------- the model
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "LaiUhlrich2022.osim"
+
+# OpenCap's augmenter markers (their names) made from our virtual markers (core.landmarks) or,
+# for the hip joint centres, from our joint centres (origins of femur_r/femur_l, on the pelvis).
+AUGMENTER_FROM_OURS: dict[str, str] = {
+    "C7_study": "C7",
+    **{
+        f"{p}.{m}_study": f"{s}_{m}" for p, s in (("r", "R"), ("L", "L")) for m in ("ASIS", "PSIS")
+    },
+    **{
+        f"{p}_{m}_study": f"{s}_{m}"
+        for p, s in (("r", "R"), ("L", "L"))
+        for m in ("knee", "mknee", "ankle", "mankle", "toe", "5meta", "calc")
+    },
+    **{f"{p}_shoulder_study": f"{s}_Shoulder" for p, s in (("r", "R"), ("L", "L"))},
+    **{
+        f"{p}_{o}_study": f"{s}_{b}"
+        for p, s in (("r", "R"), ("L", "L"))
+        for o, b in (
+            ("lelbow", "elbow_lat"),
+            ("melbow", "elbow_med"),
+            ("lwrist", "wrist_radius"),
+            ("mwrist", "wrist_ulna"),
+        )
+    },
+}
+JOINT_CENTRE_MARKERS: dict[str, str] = {"RHJC_study": "femur_r", "LHJC_study": "femur_l"}
+
+# The body whose joint centre a body's markers scale with when our generic virtual markers are
+# put on another skeleton: body -> child whose offset is the body's length.
+_LENGTH_CHILD = {
+    "femur": "tibia",
+    "tibia": "talus",
+    "talus": "talus",
+    "calcn": "toes",
+    "toes": "toes",
+    "lumbar": "thorax",
+    "thorax": "head",
+    "scapula": "humerus",
+    "humerus": "ulna",
+    "ulna": "hand",
+    "radius": "hand",
+    "hand": "hand",
+}
+
+_BODY_SCALE_BY_HEIGHT = ("pelvis", "head")
+
+
+def _needed_ours() -> list[str]:
+    return list(dict.fromkeys(AUGMENTER_FROM_OURS.values()))
+
+
+def _virtual_marker_set(motion: Motion) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, str]:
+    """(names, bodies, local positions, where from) of our anatomical virtual markers on the
+    motion's skeleton: the motion's own when it has them all, else the default Anny subject's
+    (``core.body``) carried onto this skeleton by scaling each body's markers with that body's
+    length (its main child's offset) relative to the subject's."""
+    need = _needed_ours()
+    if all(n in motion.marker_names for n in need):
+        return (
+            tuple(motion.marker_names),
+            np.asarray(motion.marker_bodies),
+            np.asarray(motion.marker_local_m),
+            "the motion's virtual markers",
+        )
+    try:
+        from core import body as core_body
+    except ImportError as e:  # pragma: no cover - core is part of the package
+        raise ImportError(f"virtual markers for this motion need core.body: {e}") from e
+    subj = core_body.default_subject()
+    local = np.array(subj.marker_local_m, dtype=np.float64, copy=True)
+    for k, b in enumerate(subj.marker_bodies):
+        name = sk.BODY_NAMES[int(b)]
+        base = name[:-2] if name.endswith(("_r", "_l")) else name
+        side = name[-2:] if name.endswith(("_r", "_l")) else ""
+        child = _LENGTH_CHILD.get(base)
+        if child is None or base in _BODY_SCALE_BY_HEIGHT:
+            f = motion.height_m / subj.height_m
+        else:
+            c = sk.BODY[child + side] if child + side in sk.BODY else sk.BODY[child]
+            d_sub = float(np.linalg.norm(subj.offsets_m[c]))
+            f = float(np.linalg.norm(motion.offsets_m[c])) / d_sub if d_sub > 1e-6 else 1.0
+        local[k] *= f
+    return (
+        tuple(subj.marker_names),
+        np.asarray(subj.marker_bodies),
+        local,
+        "the default Anny subject's virtual markers, scaled per segment to the motion's skeleton",
+    )
+
+
+def opencap_markers(
+    motion: Motion, q_rad: np.ndarray | None = None, root_m: np.ndarray | None = None
+) -> tuple[tuple[str, ...], np.ndarray, str]:
+    """OpenCap augmenter marker names and their trajectories (T, M, 3) metres for the motion
+    (or for the poses ``q_rad``/``root_m`` on its skeleton), and where the markers came from."""
+    names, bodies, local, source = _virtual_marker_set(motion)
+    q = motion.q_rad if q_rad is None else q_rad
+    root = motion.root_m if root_m is None else root_m
+    rot, org = fk_numpy.forward_kinematics(q, root, motion.offsets_m)
+    ours = fk_numpy.body_points(rot, org, bodies, local)
+    if q_rad is None and motion.markers_m is not None and names == tuple(motion.marker_names):
+        ours = motion.markers_m  # observed markers where the motion has them
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in _needed_ours() if n not in index]
+    if missing:
+        raise ValueError(
+            f"the motion's marker set lacks {', '.join(missing[:6])}: cannot make OpenCap's "
+            "markers (expected biomocap's virtual markers, core.landmarks)"
+        )
+    out_names = list(AUGMENTER_FROM_OURS) + list(JOINT_CENTRE_MARKERS)
+    cols = [ours[:, index[AUGMENTER_FROM_OURS[n]]] for n in AUGMENTER_FROM_OURS]
+    cols += [org[:, sk.BODY[b]] for b in JOINT_CENTRE_MARKERS.values()]
+    return tuple(out_names), np.stack(cols, axis=1), source
+
+
+@dataclass
+class OpenCapExport:
+    osim_path: Path  # NAME_opencap.osim: LaiUhlrich2022 scaled to the subject, markers placed
+    mot_path: Path  # NAME_opencap.mot: OpenSim IK on it, LaiUhlrich2022 coordinate names
+    trc_path: Path  # NAME_opencap.trc: OpenCap's markers from ours
+    static_trc_path: Path  # NAME_opencap_static.trc: the subject standing in the zero pose
+    scale_setup_path: Path
+    ik_setup_path: Path
+    marker_rms_m: float  # IK: mean over frames of the per-frame marker RMS
+    marker_max_m: float
+    n_muscles: int
+    marker_source: str
+
+
+def _static_trial(motion: Motion, seconds: float = 1.0, rate_hz: float = 10.0) -> TrcData:
+    """The subject standing in the zero pose (anatomical neutral, LaiUhlrich2022's default),
+    lowest foot marker on the floor."""
+    n = int(round(seconds * rate_hz)) + 1
+    q = np.zeros((1, sk.N_DOFS))
+    names, pts, _ = opencap_markers(motion, q, np.zeros((1, 3)))
+    lift = -float(np.min(pts[0, :, 1]))
+    pts = pts + np.array([0.0, lift, 0.0])
+    return TrcData(rate_hz, np.arange(n) / rate_hz, names, np.repeat(pts, n, axis=0))
+
+
+_README = """{stem}: the motion on OpenCap's LaiUhlrich2022 model (80 muscles), by biomocap
+
+{stem}.osim              LaiUhlrich2022 (OpenCap, Apache-2.0; Uhlrich et al. 2023, after Lai et
+                         al. 2017 and Rajagopal et al. 2016) scaled to {mass:.1f} kg / {height:.2f} m
+                         from {stem}_static.trc, markers placed; no bone meshes.
+{stem}_static.trc        the subject standing in the anatomical zero pose (OpenCap's marker
+                         names, made from {source}).
+{stem}_Setup_Scale.xml   OpenSim Scale setup that made the model (rerun it in the GUI).
+{stem}.trc               OpenCap's markers over the motion ({n} frames at {fps:g} Hz).
+{stem}_Setup_IK.xml      OpenSim IK of {stem}.trc on {stem}.osim (OpenCap's marker weights).
+{stem}.mot               its result, LaiUhlrich2022 coordinate names and signs (marker RMS
+                         {rms:.1f} mm, max {mx:.1f} mm); {stem}_ik.mot is the same file as IK
+                         writes it.
+"""
+
+
+def _zero_pose(osim, model_path: Path) -> dict[str, float]:
+    """Every independent rotational coordinate of the model at 0."""
+    model = osim.Model(str(model_path))
+    state = model.initSystem()
+    cs = model.getCoordinateSet()
+    out = {}
+    for i in range(cs.getSize()):
+        c = cs.get(i)
+        if c.getMotionType() == 1 and not c.isConstrained(state):
+            out[c.getName()] = 0.0
+    return out
+
+
+def export_opencap(
+    motion: Motion,
+    folder: str | Path,
+    *,
+    name: str = "subject",
+    model_path: str | Path = MODEL_PATH,
+) -> OpenCapExport:
+    """Write NAME_opencap.osim/.mot/.trc, NAME_opencap_static.trc and the Scale and IK setups
+    into ``folder``: LaiUhlrich2022 scaled from our virtual markers on a zero-pose static trial,
+    then OpenSim IK of the motion's markers onto it. Everything is made in a staging folder and
+    moved into place only when complete."""
+    from biomech_export._opensim import require_opensim
+    from biomech_export.scale import OPENCAP_MARKER_WEIGHTS, OPENCAP_MEASUREMENTS, scale_model
+    from biomech_export.tools import run_ik_setup, write_ik_setup
+
+    osim = require_opensim()
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"OpenCap model not found: {model_path}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}_opencap"
+    names, pts, source = opencap_markers(motion)
+    stage = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=folder))
+    try:
+        trc = write_trc(stage / f"{stem}.trc", TrcData(motion.fps, motion.times_s, names, pts))
+        static = write_trc(stage / f"{stem}_static.trc", _static_trial(motion))
+        sc = scale_model(
+            model_path,
+            static,
+            stage,
+            name=stem,
+            mass_kg=motion.mass_kg,
+            height_m=motion.height_m,
+            measurements=OPENCAP_MEASUREMENTS,
+            marker_weights={k: v for k, v in OPENCAP_MARKER_WEIGHTS.items() if k in names},
+            # the static trial is our zero pose = LaiUhlrich2022's default (anatomical) pose
+            static_pose=_zero_pose(osim, model_path),
+        )
+        setup = write_ik_setup(
+            sc.osim_path,
+            trc,
+            stage,
+            name=stem,
+            marker_weights={k: v for k, v in OPENCAP_MARKER_WEIGHTS.items() if k in names},
+        )
+        ik = run_ik_setup(setup)
+        shutil.copyfile(ik.mot_path, stage / f"{stem}.mot")
+        (stage / f"{stem}_README.txt").write_text(
+            _README.format(
+                stem=stem,
+                mass=motion.mass_kg,
+                height=motion.height_m,
+                source=source,
+                n=motion.n_frames,
+                fps=motion.fps,
+                rms=ik.marker_rms_m * 1e3,
+                mx=ik.marker_max_m * 1e3,
+            ),
+            encoding="utf-8",
+        )
+        model = osim.Model(str(sc.osim_path))
+        model.initSystem()
+        n_muscles = int(model.getMuscles().getSize())
+        for p in sorted(stage.iterdir()):
+            p.replace(folder / p.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    log.info(
+        "OpenCap export %s: IK marker RMS %.1f mm, max %.1f mm, %d muscles",
+        stem,
+        ik.marker_rms_m * 1e3,
+        ik.marker_max_m * 1e3,
+        n_muscles,
+    )
+    return OpenCapExport(
+        folder / f"{stem}.osim",
+        folder / f"{stem}.mot",
+        folder / f"{stem}.trc",
+        folder / f"{stem}_static.trc",
+        folder / sc.setup_path.name,
+        folder / setup.name,
+        ik.marker_rms_m,
+        ik.marker_max_m,
+        n_muscles,
+        source,
+    )
+
+
+# --------------------------------------------------------------------- static optimisation
+_SO_SETUP = """<?xml version="1.0" encoding="UTF-8" ?>
+<OpenSimDocument Version="40000">
+  <AnalyzeTool name="{name}">
+    <model_file>{model}</model_file>
+    <replace_force_set>false</replace_force_set>
+    <force_set_files>{actuators}</force_set_files>
+    <results_directory>.</results_directory>
+    <output_precision>8</output_precision>
+    <initial_time>{t0}</initial_time>
+    <final_time>{t1}</final_time>
+    <solve_for_equilibrium_for_auxiliary_states>false</solve_for_equilibrium_for_auxiliary_states>
+    <AnalysisSet name="Analyses">
+      <objects>
+        <StaticOptimization name="StaticOptimization">
+          <on>true</on>
+          <start_time>{t0}</start_time>
+          <end_time>{t1}</end_time>
+          <step_interval>1</step_interval>
+          <in_degrees>true</in_degrees>
+          <use_model_force_set>true</use_model_force_set>
+          <activation_exponent>2</activation_exponent>
+          <use_muscle_physiology>true</use_muscle_physiology>
+          <optimizer_convergence_criterion>0.0001</optimizer_convergence_criterion>
+          <optimizer_max_iterations>200</optimizer_max_iterations>
+        </StaticOptimization>
+      </objects>
+      <groups />
+    </AnalysisSet>
+    <ControllerSet name="Controllers">
+      <objects />
+      <groups />
+    </ControllerSet>
+    <external_loads_file>{loads}</external_loads_file>
+    <coordinates_file>{coordinates}</coordinates_file>
+    <lowpass_cutoff_frequency_for_coordinates>{lowpass}</lowpass_cutoff_frequency_for_coordinates>
+  </AnalyzeTool>
+</OpenSimDocument>
+"""
+
+
+def _actuators(osim, model) -> object:
+    """Residual actuators on the pelvis and weak reserves on every other unactuated coordinate
+    (the legs are moved by muscles; reserves only cover what the muscles cannot)."""
+    fs = osim.ForceSet()
+    have = set()
+    forces = model.getForceSet()
+    for i in range(forces.getSize()):
+        ca = osim.CoordinateActuator.safeDownCast(forces.get(i))
+        if ca is not None:
+            have.add(ca.get_coordinate())
+    cs = model.getCoordinateSet()
+    for i in range(cs.getSize()):
+        c = cs.get(i)
+        n = c.getName()
+        if n in have or c.isConstrained(model.initSystem()):
+            continue
+        a = osim.CoordinateActuator(n)
+        a.setName(f"{'residual' if n.startswith('pelvis') else 'reserve'}_{n}")
+        a.setOptimalForce(100.0 if n.startswith("pelvis") else 5.0)
+        a.setMinControl(-math.inf)
+        a.setMaxControl(math.inf)
+        fs.cloneAndAppend(a)
+    return fs
+
+
+def run_static_optimization(
+    model_path: str | Path,
+    coordinates_path: str | Path,
+    output_dir: str | Path,
+    *,
+    name: str = "so",
+    external_loads: str | Path | None = None,
+    time_range_s: tuple[float, float] | None = None,
+    lowpass_hz: float = 6.0,
+) -> Path:
+    """OpenSim static optimisation (AnalyzeTool, from a setup XML written beside the results):
+    returns NAME_StaticOptimization_activation.sto. Pelvis residuals and weak reserves are added
+    (NAME_actuators.xml); ``external_loads``: an ExternalLoads XML (e.g. from
+    ``biomech_export grf``)."""
+    import contextlib
+    import os
+
+    from biomech_export._opensim import c_numeric_locale, require_opensim
+    from biomech_export.mot import read_mot
+
+    osim = require_opensim()
+    model_path, coordinates_path = Path(model_path), Path(coordinates_path)
+    for p, what in ((model_path, "model"), (coordinates_path, "coordinates file")):
+        if not p.is_file():
+            raise FileNotFoundError(f"{what} not found: {p}")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def rel(p: Path) -> str:
+        return os.path.relpath(Path(p).resolve(), out.resolve())
+
+    model = osim.Model(str(model_path))
+    model.initSystem()
+    act_path = out / f"{name}_actuators.xml"
+    with c_numeric_locale():
+        _actuators(osim, model).printToXML(str(act_path))
+    t = read_mot(coordinates_path).time_s
+    t0, t1 = time_range_s if time_range_s is not None else (float(t[0]), float(t[-1]))
+    setup = out / f"{name}_Setup_SO.xml"
+    setup.write_text(
+        _SO_SETUP.format(
+            name=name,
+            model=rel(model_path),
+            actuators=act_path.name,
+            t0=repr(float(t0)),
+            t1=repr(float(t1)),
+            loads=rel(Path(external_loads)) if external_loads else "Unassigned",
+            coordinates=rel(coordinates_path),
+            lowpass=repr(float(lowpass_hz)),
+        ),
+        encoding="utf-8",
+    )
+    log_path = out / f"{name}_so.log"
+    result = out / f"{name}_StaticOptimization_activation.sto"
+    result.unlink(missing_ok=True)
+    osim.Logger.removeFileSink()
+    osim.Logger.addFileSink(str(log_path))
+    try:
+        with c_numeric_locale(), contextlib.chdir(out):
+            ok = osim.AnalyzeTool(setup.name).run()
+    finally:
+        osim.Logger.removeFileSink()
+    if not ok or not result.is_file():
+        raise RuntimeError(f"OpenSim static optimisation failed; see {log_path}")
+    return result
+
+
+def plot_activations(
+    sto_path: str | Path, muscles: list[str], path: str | Path, *, title: str = ""
+) -> Path:
+    """Activation (0..1) of the given muscles over time, one line each (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from biomech_export.mot import read_mot
+
+    tab = read_mot(sto_path)
+    missing = [m for m in muscles if m not in tab.labels]
+    if missing:
+        raise ValueError(f"{Path(sto_path).name} has no activation for {missing}")
+    fig, axes = plt.subplots(len(muscles), 1, figsize=(7, 1.4 * len(muscles)), sharex=True)
+    for ax, m in zip(np.atleast_1d(axes), muscles, strict=True):
+        ax.plot(tab.time_s, tab.column(m), "k-")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(m, rotation=0, ha="right", fontsize=8)
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+LEG_MUSCLES = ("glmax1_r", "recfem_r", "vaslat_r", "bflh_r", "tibant_r", "gasmed_r", "soleus_r")
+
+
+@dataclass
+class SOReport:
+    activations_path: Path  # NAME_opencap_SO_StaticOptimization_activation.sto
+    plot_path: Path  # NAME_opencap_activations.png
+    grf_xml_path: Path  # the ExternalLoads used (estimated from the kinematics)
+
+
+def static_optimization_report(
+    oc: OpenCapExport, folder: str | Path, *, name: str = "subject"
+) -> SOReport:
+    """Ground reactions estimated from the kinematics (``biomech_export.dynamics``), OpenSim
+    static optimisation of the OpenCap export with them, and a plot of leg-muscle activations."""
+    from biomech_export.dynamics import estimate_grf
+
+    folder = Path(folder)
+    stem = f"{name}_opencap"
+    grf = estimate_grf(oc.osim_path, oc.mot_path, folder, name=stem)
+    sto = run_static_optimization(
+        oc.osim_path, oc.mot_path, folder, name=f"{stem}_SO", external_loads=grf.xml_path
+    )
+    plot = plot_activations(
+        sto,
+        list(LEG_MUSCLES),
+        folder / f"{stem}_activations.png",
+        title=f"{stem}: static optimisation, right leg",
+    )
+    return SOReport(sto, plot, grf.xml_path)

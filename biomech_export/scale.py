@@ -263,6 +263,8 @@ def scale_model(
     marker_weights: dict[str, float] | None = None,
     time_range_s: tuple[float, float] | None = None,
     marker_set: str | Path | None = None,
+    static_pose: dict[str, float] | None = None,
+    static_pose_weight: float = 1000.0,
 ) -> ScaleResult:
     """Scale ``model_path`` to the static trial ``static_trc`` into ``output_dir``.
 
@@ -343,6 +345,9 @@ def scale_model(
     if unknown:
         raise ValueError(f"marker_weights names markers the model lacks: {_one_line(unknown)}")
     weights = dict(marker_weights or {})  # then the template's, then OpenCap's (in _run)
+    unknown = sorted(set(static_pose or {}) - coords)
+    if unknown:
+        raise ValueError(f"static_pose names coordinates the model lacks: {_one_line(unknown)}")
     if mass_kg is not None and not (10.0 <= mass_kg <= 300.0):
         raise ValueError(f"mass must lie in 10..300 kg, got {mass_kg:g}")
     # --- write into a staging folder beside the output, publish when complete
@@ -363,6 +368,8 @@ def scale_model(
             height_m,
             time_range_s,
             marker_set,
+            static_pose or {},
+            static_pose_weight,
         )
         final = {}
         for p in sorted(stage.iterdir()):
@@ -400,6 +407,8 @@ def _run(
     height_m: float | None,
     time_range_s: tuple[float, float],
     marker_set: Path | None,
+    static_pose: dict[str, float],
+    static_pose_weight: float,
 ) -> ScaleResult:
     import os
 
@@ -478,6 +487,15 @@ def _run(
         t.setWeight(float(weights.get(m, 1.0)))
         tasks.cloneAndAppend(t)
     for t in keep:
+        if t.getName() not in static_pose:
+            tasks.cloneAndAppend(t)
+    for c, v in static_pose.items():
+        t = osim.IKCoordinateTask()
+        t.setName(c)
+        t.setApply(True)
+        t.setWeight(float(static_pose_weight))
+        t.setValueType(osim.IKCoordinateTask.ManualValue)
+        t.setValue(float(v))
         tasks.cloneAndAppend(t)
     mp.setOutputModelFileName(f"{name}.osim")
     mp.setOutputMotionFileName(f"{name}_static_pose.mot")
