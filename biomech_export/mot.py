@@ -110,9 +110,6 @@ def read_mot(path: str | Path) -> MotTable:
     labels = [c.strip() for c in lines[label_line].split(sep) if c.strip()]
     if not labels or labels[0].lower() != "time":
         raise ValueError(f"{path}: first column must be 'time', got {labels[:1]}")
-    dupes = sorted({n for n in labels if labels.count(n) > 1})
-    if dupes:
-        raise ValueError(f"{path}: column(s) named twice: {', '.join(dupes[:5])}; rename one")
     rows = []
     for line_no, ln in enumerate(lines[label_line + 1 :], start=label_line + 2):
         if not ln.strip():
@@ -196,6 +193,9 @@ def check_columns(
     import difflib
 
     known_set = set(known)
+    twice = sorted({n for n in table.labels if n in known_set and table.labels.count(n) > 1})
+    if twice:  # (other columns may repeat: two force plates' ground_force_vx...)
+        raise ValueError(f"{path}: coordinate column(s) named twice: {_some(twice)}; rename one")
     unknown = [n for n in table.labels if n not in known_set]
     missing = [n for n in (required or ()) if n not in table.labels]
     if not any(n in known_set for n in table.labels):
