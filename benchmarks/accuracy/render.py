@@ -131,11 +131,17 @@ def _heading_rad(q_rad: np.ndarray) -> float:
     return float(np.angle(np.exp(1j * q_rad[:, sk.DOF["pelvis_rotation"]]).mean()))
 
 
+MAX_DISTANCE_M = 8.0
+MIN_FOCAL_35MM = 22.0
+
+
 def place_camera(vertices_m: np.ndarray, q_rad: np.ndarray, cam, margin: float = 0.06):
-    """Camera (K, R_cam_world, centre, distance) from a CameraSpec: at the spec's height and
-    azimuth, aimed at the body's mean centre, stepped back until the whole clip is in view."""
+    """Camera (K, R_cam_world, centre, pitch, distance) from a CameraSpec: at the spec's height
+    and azimuth, aimed at the body's mean centre, stepped back until the whole clip is in view;
+    beyond ``MAX_DISTANCE_M`` the lens gets wider instead (down to ``MIN_FOCAL_35MM``), as a
+    person filming a long run would zoom out rather than walk 20 m away."""
     w, h, f = cam.width_px, cam.height_px, cam.focal_px
-    K = np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
+    f_min = MIN_FOCAL_35MM / 36.0 * max(w, h)
     a = _heading_rad(q_rad) + np.radians(cam.azimuth_deg)
     to_cam = np.array([np.cos(a), 0.0, -np.sin(a)])  # body faces +X at pelvis_rotation 0
     flat = vertices_m.reshape(-1, 3)
@@ -143,7 +149,8 @@ def place_camera(vertices_m: np.ndarray, q_rad: np.ndarray, cam, margin: float =
     target = 0.5 * (lo + hi)
     roll = np.radians(cam.roll_deg)
     d = cam.distance_m
-    for _ in range(60):
+    for _ in range(80):
+        K = np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
         centre = target + to_cam * d
         centre[1] = cam.height_m
         look = target - centre
@@ -166,7 +173,10 @@ def place_camera(vertices_m: np.ndarray, q_rad: np.ndarray, cam, margin: float =
                 and px[:, 1].max() < (1 - margin) * h
             ):
                 return K, R, centre, float(np.degrees(pitch)), float(d)
-        d *= 1.08
+        if d * 1.08 > max(MAX_DISTANCE_M, cam.distance_m) and f * 0.92 >= f_min:
+            f *= 0.92
+        else:
+            d *= 1.08
     raise RuntimeError("no camera distance keeps the clip in view")
 
 
