@@ -294,7 +294,11 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     notes.extend(surf.notes)
     subject, kp_bodies, kp_local = surf.subject, surf.keypoint_bodies, surf.keypoint_local_m
     ms = blazepose33()
-    q0, root0 = surf.q_rad, surf.root_m
+    from core.world import unwrap_root_angles
+
+    # Root angles without 360-deg steps from the start: the refinement's wrapped terms would
+    # otherwise let a wrap in the estimate grow into a spurious full turn.
+    q0, root0 = unwrap_root_angles(surf.q_rad), surf.root_m
     import torch
 
     with torch.no_grad():
@@ -508,7 +512,7 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
         contact_state=cr.state,
         belt_velocity_mps=belt,
     )
-    cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)], w_root_step=1000.0)
+    cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)])
     res2 = refine(inp2, cfg2, device=device, progress=progress.stage("world"))
     # The reprojection 'before' stays the first refinement's starting point.
     res2 = replace(

@@ -95,7 +95,7 @@ class RefineConfig:
     # A pelvis turns at most ~400 deg/s even in a fast pivot: steps of the root angles above this
     # per frame (at 30 fps; scaled by the frame rate) are penalised (per rad^2 of the excess).
     max_root_step_deg: float = 12.0
-    w_root_step: float = 0.0  # 0: off (the first pass), the world pass turns it on
+    w_root_step: float = 1000.0
 
 
 @dataclass
@@ -253,7 +253,11 @@ def refine(
     diag = float(np.hypot(cam.width_px, cam.height_px))
     sigma2 = (cfg.sigma_px * diag) ** 2
 
-    q0 = T(inp.q_init_rad)
+    # Root angles unwrapped (no 360-deg steps): the smoothness and turn-rate terms then see a
+    # spurious full turn as the fast turn it is, instead of letting the fit spin through one.
+    q_init = np.array(inp.q_init_rad, dtype=np.float64, copy=True)
+    q_init[:, _ROOT_IDX] = np.unwrap(q_init[:, _ROOT_IDX], axis=0)
+    q0 = T(q_init)
     u = K.free_from_q(q0).clone().requires_grad_(True)
     root = T(inp.root_init_m).clone().requires_grad_(True)
     k3d = None
@@ -337,7 +341,6 @@ def refine(
                 terms["3d"] = l3.item()
             if t > 2:
                 acc_q = q[2:] - 2 * q[1:-1] + q[:-2]
-                acc_q = torch.atan2(torch.sin(acc_q), torch.cos(acc_q))
                 acc_r = root[2:] - 2 * root[1:-1] + root[:-2]
                 ls = (
                     cfg.w_smooth_q * acc_q.square().mean()
