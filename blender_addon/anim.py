@@ -38,6 +38,15 @@ def new_action(obj, name: str):
     return action, anim_utils.action_ensure_channelbag_for_slot(action, slot)
 
 
+def assign_action(obj, action) -> None:
+    """Make ``action`` the active action of ``obj`` with its first slot."""
+    ad = obj.animation_data or obj.animation_data_create()
+    ad.action = action
+    slots = getattr(action, "slots", None)
+    if slots is not None and len(slots) and ad.action_slot != slots[0]:
+        ad.action_slot = slots[0]
+
+
 def key_channels(
     channelbag, data_path: str, frames: np.ndarray, values: np.ndarray, group: str = ""
 ) -> None:

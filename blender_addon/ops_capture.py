@@ -14,8 +14,10 @@ from bpy.props import BoolProperty
 
 from . import build
 from .logic.bundle import BundleError, read_bundle
-from .logic.capture import CaptureJob, CaptureOutcome, build_capture_command
+from .logic.capture import CaptureJob, CaptureOutcome, OverallProgress, build_capture_command
 from .props import core_python
+
+PROGRESS_HISTORY: list[float] = []  # the overall values shown during the last capture (tests)
 
 
 def _output_dir(settings, video: Path) -> Path:
@@ -62,8 +64,23 @@ def start_job(context) -> CaptureJob:
         start_s=start_s,
         end_s=end_s,
         device=s.device,
+        person=s.person,
+        surface_method=s.surface_method,
     )
     return CaptureJob(argv)
+
+
+def import_options(context) -> dict:
+    """The panel's import settings as keyword arguments of build.import_bundle."""
+    s = context.scene.biomech
+    r = context.scene.render
+    return {
+        "surface": s.import_surface,
+        "bone_meshes": s.import_bone_meshes,
+        "camera": s.import_camera,
+        "target_fps": r.fps / r.fps_base if s.resample_to_scene else None,
+        "smoothing_frames": s.smoothing,
+    }
 
 
 def finish(op, context, outcome: CaptureOutcome) -> set[str]:
@@ -77,23 +94,35 @@ def finish(op, context, outcome: CaptureOutcome) -> set[str]:
     except BundleError as e:
         op.report({"ERROR"}, str(e))
         return {"CANCELLED"}
-    arm = build.import_bundle(
-        context,
-        bundle,
-        surface=s.import_surface,
-        bone_meshes=s.import_bone_meshes,
-        camera=s.import_camera,
-        video=bpy.path.abspath(s.video_path),
-    )
+    method = "mq" if s.surface_method == "mq" else "fit"
+    try:
+        arm = build.import_bundle(
+            context,
+            bundle,
+            video=bpy.path.abspath(s.video_path),
+            person=s.person or "main",
+            settings=f"{method} s{s.smoothing:g}",
+            **import_options(context),
+        )
+    except ValueError as e:
+        op.report({"ERROR"}, str(e))
+        return {"CANCELLED"}
     s.source = arm
     op.report({"INFO"}, f"{outcome.message}: {bundle.n_frames} frames imported")
     return {"FINISHED"}
+
+
+def _show(s, job: CaptureJob) -> None:
+    s.progress = job.overall.value
+    stage = job.overall.stage or "starting"
+    s.status = f"{stage}: {job.overall.value:.0%} {job.last.message}".strip()
 
 
 class BIOMECH_OT_capture_from_video(bpy.types.Operator):
     bl_idname = "biomech.capture_from_video"
     bl_label = "Capture from Video"
     bl_description = "Run the biomocap capture on the video and import the motion (Esc cancels)"
+    bl_options = {"REGISTER", "UNDO"}
 
     synchronous: BoolProperty(
         name="Wait",
@@ -112,11 +141,18 @@ class BIOMECH_OT_capture_from_video(bpy.types.Operator):
         except ValueError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
+        history = PROGRESS_HISTORY
+        history.clear()
+
+        bar = OverallProgress()  # per event (poll() may hand over several at once)
 
         def on_event(ev):
-            if ev.progress is not None:
-                s.progress = ev.progress
-                s.status = f"{ev.stage} {ev.progress:.0%} {ev.message}".strip()
+            if ev.progress is None:
+                return
+            value = bar.finish() if ev.done else bar.update(ev.stage, ev.progress)
+            s.progress = value
+            s.status = f"{bar.stage or 'capture'}: {value:.0%} {ev.message}".strip()
+            history.append(value)
 
         return finish(self, context, job.run_sync(on_event))
 
@@ -130,6 +166,7 @@ class BIOMECH_OT_capture_from_video(bpy.types.Operator):
             return {"CANCELLED"}
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.2, window=context.window)
+        PROGRESS_HISTORY.clear()
         wm.progress_begin(0, 100)
         wm.modal_handler_add(self)
         context.scene.biomech.status = "capture starting"
@@ -155,11 +192,10 @@ class BIOMECH_OT_capture_from_video(bpy.types.Operator):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         job.poll()
-        last = job.last
-        if last.progress is not None:
-            s.progress = last.progress
-            s.status = f"{last.stage} {last.progress:.0%} {last.message}".strip()
-            context.window_manager.progress_update(int(100 * last.progress))
+        if job.last.progress is not None:
+            _show(s, job)
+            PROGRESS_HISTORY.append(s.progress)
+            context.window_manager.progress_update(int(100 * s.progress))
             if context.workspace is not None:
                 context.workspace.status_text_set(f"Capture: {s.status}  (Esc to cancel)")
         for area in context.screen.areas if context.screen else ():
@@ -171,9 +207,40 @@ class BIOMECH_OT_capture_from_video(bpy.types.Operator):
         return finish(self, context, job.outcome)
 
 
+class BIOMECH_OT_preview_frame(bpy.types.Operator):
+    bl_idname = "biomech.preview_frame"
+    bl_label = "Preview Frame"
+    bl_description = "Show the video's first frame in the panel, to see who is left/right"
+
+    def execute(self, context):
+        from .panels import PREVIEW_IMAGE
+
+        s = context.scene.biomech
+        video = Path(bpy.path.abspath(s.video_path)) if s.video_path else None
+        if video is None or not video.is_file():
+            self.report({"ERROR"}, f"video not found: {video or '(none picked)'}")
+            return {"CANCELLED"}
+        old = bpy.data.images.get(PREVIEW_IMAGE)
+        if old is not None:
+            bpy.data.images.remove(old)
+        try:
+            img = bpy.data.images.load(str(video))
+        except RuntimeError as e:
+            self.report({"ERROR"}, f"cannot read {video.name}: {e}")
+            return {"CANCELLED"}
+        img.name = PREVIEW_IMAGE
+        img.preview_ensure()
+        return {"FINISHED"}
+
+
+_CLASSES = (BIOMECH_OT_capture_from_video, BIOMECH_OT_preview_frame)
+
+
 def register() -> None:
-    bpy.utils.register_class(BIOMECH_OT_capture_from_video)
+    for c in _CLASSES:
+        bpy.utils.register_class(c)
 
 
 def unregister() -> None:
-    bpy.utils.unregister_class(BIOMECH_OT_capture_from_video)
+    for c in reversed(_CLASSES):
+        bpy.utils.unregister_class(c)

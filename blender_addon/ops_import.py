@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import BoolProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import build
@@ -25,7 +25,17 @@ class BIOMECH_OT_import_motion(bpy.types.Operator, ImportHelper):
     bone_meshes: BoolProperty(name="Bone meshes", default=True)
     camera: BoolProperty(name="Camera + video", default=True)
     video: StringProperty(
-        name="Video", subtype="FILE_PATH", description="Video for the camera background"
+        name="Video",
+        subtype="FILE_PATH",
+        description="Video for the camera background (empty: the capture's own video)",
+    )
+    resample_to_scene: BoolProperty(
+        name="Scene frame rate",
+        default=False,
+        description="Resample to the scene's frame rate (off: the scene takes the motion's)",
+    )
+    smoothing: FloatProperty(
+        name="Smoothing", min=0.0, max=10.0, default=0.0, description="Gaussian sigma, frames"
     )
 
     def execute(self, context):
@@ -36,14 +46,21 @@ class BIOMECH_OT_import_motion(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         if context.object is not None and context.object.mode != "OBJECT":
             bpy.ops.object.mode_set(mode="OBJECT")
-        arm = build.import_bundle(
-            context,
-            bundle,
-            surface=self.surface,
-            bone_meshes=self.bone_meshes,
-            camera=self.camera,
-            video=self.video or None,
-        )
+        r = context.scene.render
+        try:
+            arm = build.import_bundle(
+                context,
+                bundle,
+                surface=self.surface,
+                bone_meshes=self.bone_meshes,
+                camera=self.camera,
+                video=self.video or None,
+                target_fps=r.fps / r.fps_base if self.resample_to_scene else None,
+                smoothing_frames=self.smoothing,
+            )
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
         settings = context.scene.biomech
         settings.source = arm
         self.report({"INFO"}, f"imported {bundle.n_frames} frames at {bundle.fps:g} fps")
@@ -85,9 +102,13 @@ class BIOMECH_OT_import_opensim(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         if context.object is not None and context.object.mode != "OBJECT":
             bpy.ops.object.mode_set(mode="OBJECT")
-        arm = build.import_bundle(
-            context, bundle, surface=False, bone_meshes=self.bone_meshes, camera=False
-        )
+        try:
+            arm = build.import_bundle(
+                context, bundle, surface=False, bone_meshes=self.bone_meshes, camera=False
+            )
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
         context.scene.biomech.source = arm
         self.report({"INFO"}, f"imported {bundle.n_frames} frames of {mot.name} ({osim.name})")
         return {"FINISHED"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bpy
 
+PREVIEW_IMAGE = "biomech video preview"
+
 
 class _Base:
     bl_space_type = "VIEW_3D"
@@ -32,6 +34,19 @@ class BIOMECH_PT_capture(_Base, bpy.types.Panel):
         row = col.row(align=True)
         row.prop(s, "frame_start")
         row.prop(s, "frame_end")
+        col = self.layout.column(align=True)
+        col.label(text="Options")
+        row = col.row(align=True)
+        row.prop(s, "person")
+        row.operator("biomech.preview_frame", text="", icon="IMAGE_DATA")
+        img = bpy.data.images.get(PREVIEW_IMAGE)
+        if img is not None:
+            col.template_icon(icon_value=img.preview_ensure().icon_id, scale=8.0)
+            col.label(text="left/right/index count people from the left")
+        col.prop(s, "surface_method")
+        row = col.row(align=True)
+        row.prop(s, "smoothing")
+        row.prop(s, "resample_to_scene")
         col.prop(s, "device")
         self.layout.operator("biomech.capture_from_video", icon="REC")
         if s.status:
@@ -84,6 +99,12 @@ class BIOMECH_PT_retarget(_Base, bpy.types.Panel):
         if s.convention:
             lay.label(text=f"Naming: {s.convention}")
         lay.template_list("BIOMECH_UL_mapping", "", s, "mapping", s, "mapping_index", rows=6)
+        row = lay.row(align=True)
+        row.prop(s, "foot_lock")
+        sub = row.row(align=True)
+        sub.enabled = s.foot_lock
+        sub.prop(s, "lock_strength")
+        lay.prop(s, "root_motion")
         lay.operator("biomech.retarget", icon="ARMATURE_DATA")
         row = lay.row(align=True)
         for fmt in ("FBX", "BVH", "GLTF"):

@@ -73,6 +73,33 @@ class BIOMECH_PG_settings(bpy.types.PropertyGroup):
         items=[("auto", "Auto", "GPU when available"), ("cpu", "CPU", ""), ("gpu", "GPU", "CUDA")],
         default="auto",
     )
+    person: StringProperty(
+        name="Person",
+        default="main",
+        description="Who to capture: main, largest, center, left, right, or an index counted "
+        "from the left of the preview frame (0 = leftmost)",
+    )
+    surface_method: EnumProperty(
+        name="Surface",
+        items=[
+            ("fit", "Fit", "Fit the Anny body by optimisation (default)"),
+            ("mq", "MQ-HMR", "MQ-HMR network (faster, needs its weights)"),
+        ],
+        default="fit",
+    )
+    smoothing: FloatProperty(
+        name="Smoothing",
+        min=0.0,
+        max=10.0,
+        default=0.0,
+        description="Gaussian smoothing of the motion on import, sigma in video frames (0: off)",
+    )
+    resample_to_scene: BoolProperty(
+        name="Scene frame rate",
+        default=False,
+        description="Resample the motion to the scene's frame rate (off: the scene takes the "
+        "video's frame rate)",
+    )
     # import
     import_surface: BoolProperty(name="Body surface", default=True)
     import_bone_meshes: BoolProperty(name="Bone meshes", default=True)
@@ -91,6 +118,33 @@ class BIOMECH_PG_settings(bpy.types.PropertyGroup):
         description="Character armature to animate",
     )
     convention: StringProperty(name="Naming", default="")
+    foot_lock: BoolProperty(
+        name="Foot lock",
+        default=True,
+        description="Plant the character's feet on the floor (z = 0) during the capture's contacts",
+    )
+    lock_strength: FloatProperty(
+        name="Strength",
+        min=0.0,
+        max=1.0,
+        default=1.0,
+        subtype="FACTOR",
+        description="How much of the foot-lock correction is applied",
+    )
+    root_motion: EnumProperty(
+        name="Root motion",
+        items=[
+            (
+                "root",
+                "Root bone",
+                "Horizontal travel on the root bone (UE/Mixamo-style rigs), "
+                "height on the hips; rigs without a root bone keep it on the hips",
+            ),
+            ("hips", "Hips", "All travel on the hips"),
+            ("in_place", "In place", "No horizontal travel"),
+        ],
+        default="root",
+    )
     mapping: CollectionProperty(type=BIOMECH_PG_bone_map)
     mapping_index: IntProperty()
     # progress (read by the panel)

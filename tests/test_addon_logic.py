@@ -451,3 +451,217 @@ def test_opensim_reader_rejects_other_models():
         pytest.skip("no .osim in gait2392_subject01")
     with pytest.raises(BundleError, match="not a BSM-46 model"):
         read_osim_skeleton(model[0])
+
+
+# ------------------------------------------------------------------ floor, contacts, foot lock
+def _walk_motion(n: int = 90, fps: float = 30.0):
+    """A procedural walk whose stance feet skate (no foot constraint) and whose floor is 0.3 m
+    below Y = 0: what an older capture looks like to the add-on."""
+    sys.path.insert(0, str(REPO / "tests" / "blender"))
+    from make_bundles import procedural_walk
+
+    q, root = procedural_walk(n, fps)
+    root = root + [0.0, -0.3, 0.0]
+    return q, root, sk.default_offsets(1.75)
+
+
+def test_floor_and_contacts_from_the_feet():
+    from blender_addon.logic import ground
+
+    q, root, off = _walk_motion()
+    _, origins = fk_numpy.forward_kinematics(q, root, off)
+    g = ground.ground_motion(origins, 30.0, off)
+    soles = ground.sole_points(origins, g.clearance_m)
+    lowest = soles[..., 1].min(axis=1) - g.floor_y_m
+    # independent: the lowest sole point per frame, 5th percentile, is the floor
+    assert abs(np.percentile(lowest, 5)) < 1e-9
+    assert g.source == "feet" and g.contacts.shape == (90, 4)
+    # contacts: a sole point still on the floor, then a fast step (up and forward), then still
+    # again; another one shuffling slowly 1 cm above the floor; one passing 1.5 cm above the
+    # floor at 2.5 m/s (a swinging toe) is not a contact
+    t = np.arange(40)
+    pts = np.zeros((40, 4, 3))
+    step = np.clip((t - 10) / 10, 0, 1)
+    pts[:, 0, 0] = 0.7 * (1 - np.cos(np.pi * step)) / 2
+    pts[:, 0, 1] = 0.1 * np.sin(np.pi * step)
+    pts[:, 1, 0] = 0.003 * t
+    pts[:, 1, 1] = 0.01
+    pts[:, 2, 0] = 2.5 / 30 * t
+    pts[:, 2, 1] = 0.015
+    pts[:, 3, 1] = 0.3
+    c = ground.detect_contacts(pts, 30.0, 0.0) >= 0.5
+    want0 = (t <= 10) | (t >= 20)
+    assert (c[:, 0] == want0).mean() > 0.9 and c[:5, 0].all() and c[-5:, 0].all()
+    assert not c[11:19, 0].any()
+    assert c[:, 1].all() and not c[:, 2].any() and not c[:, 3].any()
+    # a world-frame bundle keeps its floor at 0 and its own contacts
+    own = np.zeros((90, 4))
+    own[:, 0] = 1
+    g2 = ground.ground_motion(origins, 30.0, off, contacts=own, world_frame=True)
+    assert g2.floor_y_m == 0.0 and np.array_equal(g2.contacts, own)
+
+
+def test_resample_and_smooth():
+    from blender_addon.logic import ground
+
+    t = np.arange(31) / 30.0
+    x = np.stack([np.sin(2 * np.pi * t), t], 1)
+    y = ground.resample(x, 30.0, 24.0)
+    assert y.shape == (25, 2)
+    np.testing.assert_allclose(y[:, 1], np.arange(25) / 24.0, atol=1e-12)  # linear is exact
+    np.testing.assert_allclose(y[:, 0], np.sin(2 * np.pi * np.arange(25) / 24), atol=0.01)
+    noisy = 1.0 + 0.05 * np.random.default_rng(0).standard_normal((31, 1))
+    sm = ground.smooth(noisy, 2.0)  # white noise x 0.38 inside (1 / sqrt(2 sqrt(pi) sigma))
+    assert np.sqrt(np.mean((sm - 1) ** 2)) < 0.6 * np.sqrt(np.mean((noisy - 1) ** 2))
+    assert np.array_equal(ground.smooth(noisy, 0.0), noisy)
+
+
+def test_overall_progress_is_one_monotone_bar():
+    p = capture.OverallProgress()
+    seen = []
+    for stage in ("detect", "neurik", "surface", "refine", "export"):
+        for f in (0.0, 0.5, 1.0):
+            seen.append(p.update(stage, f))
+    assert seen[0] == 0.0 and all(b >= a for a, b in zip(seen, seen[1:], strict=False))
+    assert 0.8 < seen[-1] < 1.0 and p.finish() == 1.0
+    assert p.update("detect", 0.1) == 1.0  # never goes back
+
+
+def test_find_core_python_from_an_installed_extension(tmp_path):
+    """An extension installed into Blender's user folder finds the repository it was built
+    from through build_info.json (written by scripts/build_addon.py)."""
+    repo = tmp_path / "repo"
+    (repo / "core").mkdir(parents=True)
+    (repo / "core" / "__init__.py").write_text("")
+    py = repo / ".venv" / "bin" / "python"
+    py.parent.mkdir(parents=True)
+    py.write_text("")
+    ext = tmp_path / "user" / "extensions" / "user_default" / "biomocap"
+    (ext / "logic").mkdir(parents=True)
+    assert capture.find_core_python(ext, environ={}, search_cwd=False) is None
+    (ext / "build_info.json").write_text(json.dumps({"repo": str(repo)}))
+    assert capture.find_core_python(ext, environ={}, search_cwd=False) == py
+
+
+def test_capture_command_person_and_surface_method(tmp_path):
+    argv = capture.build_capture_command(
+        "py", "v.mp4", tmp_path, person="left", surface_method="mq"
+    )
+    assert argv[argv.index("--person") + 1] == "left" and argv[argv.index("--hmr") + 1] == "mq"
+    assert "--person" not in capture.build_capture_command("py", "v.mp4", tmp_path, person="main")
+    with pytest.raises(ValueError, match="person must be"):
+        capture.build_capture_command("py", "v.mp4", tmp_path, person="the tall one")
+
+
+def test_foot_lock_plants_the_soles_and_keeps_knees_hinges():
+    """The BSM-46 skeleton as the character (T-posed copy), sole points under its calcaneus and
+    toes: during contacts the planted point does not move and the lowest sole point is on the
+    floor; without the lock the same feet skate; knees stay hinges."""
+    from blender_addon.logic import footlock, ground
+
+    q, root, off = _walk_motion()
+    off = off.copy()
+    off[[sk.BODY["calcn_r"], sk.BODY["calcn_l"]]] = 0.0
+    rig = _bsm_rig(np.zeros(sk.N_DOFS), off)
+    rots, origins = fk_numpy.forward_kinematics(q, root, off)
+    g = ground.ground_motion(origins, 30.0, off)
+    up = rig.up
+    fwd = retarget.target_axes(rig, _bsm_mapping().roles)[:, 0]
+    side = np.cross(up, fwd)
+    soles = {}
+    for s in "rl":
+        pts, own = [], []
+        for bone, o in ((f"B_calcn_{s}", 0), (f"B_toes_{s}", 1)):
+            for dx in (-0.03, 0.0, 0.04):
+                for dz in (-0.02, 0.02):
+                    pts.append(rig.head(bone) + dx * fwd + dz * side - 0.03 * up)
+                    own.append(o)
+        soles[s] = footlock.soles_from_points(np.array(pts), np.array(own), up, fwd)
+    floor = min(float((so.points @ up).min()) for so in soles.values())
+    floor_point = floor * up
+    kw = dict(contacts=g.contacts, soles=soles, floor_point=floor_point)
+    res = {}
+    for lock in (True, False):
+        opts = retarget.RetargetOptions(foot_lock=lock, root_motion="hips")
+        res[lock] = retarget.retarget_world(
+            rots, origins, off, rig, _bsm_mapping(), options=opts, **kw
+        )
+    idx = rig.index
+    c = g.contacts >= 0.5
+    slides = {True: [], False: []}
+    for lock, r in res.items():
+        for s, (ch, ct) in (("r", (0, 1)), ("l", (2, 3))):
+            so = soles[s]
+            mats = {
+                o: r.pose[:, idx[n]] @ np.linalg.inv(rig.rest[idx[n]])
+                for o, n in ((0, f"B_calcn_{s}"), (1, f"B_toes_{s}"))
+            }
+            pts = np.stack(
+                [
+                    mats[o][:, :3, :3] @ p + mats[o][:, :3, 3]
+                    for p, o in zip(so.points, so.owner, strict=True)
+                ],
+                1,
+            )
+            h = pts @ up - floor
+            on = c[:, ch] | c[:, ct]
+            if lock:
+                assert np.abs(h[on].min(axis=1)).max() < 1e-6
+            horiz = pts - (pts @ up)[..., None] * up
+            for col, half in ((ch, so.heel), (ct, ~so.heel)):
+                for a, e in footlock._runs(c[:, col]):
+                    d = np.linalg.norm(horiz[a:e][:, half] - horiz[a][None, half], axis=-1)
+                    slides[lock].append(d.max(axis=0).min())
+        knee = retarget.hinge_off_axis_deg(
+            r.pose[:, idx["B_femur_r"], :3, :3], r.pose[:, idx["B_tibia_r"], :3, :3]
+        )
+        assert knee < 1e-3, (lock, knee)
+    assert max(slides[True]) < 1e-6
+    assert len(slides[True]) >= 4 and max(slides[False]) > 0.01  # unlocked, the feet skate
+
+
+def test_bvh_axes_conversion_roundtrip():
+    from blender_addon.logic import bvh_axes
+
+    rng = np.random.default_rng(3)
+    for order in ("XYZ", "ZXY", "YZX", "ZYX", "XZY", "YXZ"):
+        e = rng.uniform(-80, 80, (20, 3))
+        m = bvh_axes.euler_to_matrix(e, order)
+        np.testing.assert_allclose(
+            bvh_axes.euler_to_matrix(bvh_axes.matrix_to_euler(m, order), order), m, atol=1e-9
+        )
+    a = bvh_axes.Z_UP_TO_Y_UP
+    assert np.allclose(a @ [0, 0, 1.0], [0, 1.0, 0]) and np.isclose(np.linalg.det(a), 1)
+    text = """HIERARCHY
+ROOT hips
+{
+  OFFSET 0.0 0.0 1.0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT shin
+  {
+    OFFSET 0.0 0.0 -0.5
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    End Site
+    {
+      OFFSET 0.0 0.1 0.0
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.033333
+0.1 0.2 1.0 10 20 30 5 -15 40
+0.2 0.3 0.9 0 0 90 0 0 0
+"""
+    out = bvh_axes.convert_bvh_axes(text)
+    assert "OFFSET 0.000000 1.000000 0.000000" in out  # the hips stand on +Y now
+    rows = np.array([[float(x) for x in r.split()] for r in out.splitlines()[-2:]])
+    np.testing.assert_allclose(rows[:, :3], [[0.1, 1.0, -0.2], [0.2, 0.9, -0.3]])
+    m_in = bvh_axes.euler_to_matrix(np.array([10, 20, 30.0]), "ZXY")
+    m_out = bvh_axes.euler_to_matrix(rows[0, 3:6], "ZXY")
+    np.testing.assert_allclose(m_out, a @ m_in @ a.T, atol=1e-6)
+    # converting back (inverse axes) restores the file
+    back = bvh_axes.convert_bvh_axes(out, a.T)
+    vals = np.array([[float(x) for x in r.split()] for r in back.splitlines()[-2:]])
+    m_back = bvh_axes.euler_to_matrix(vals[:, 3:6], "ZXY")
+    np.testing.assert_allclose(m_back[0], m_in, atol=1e-6)

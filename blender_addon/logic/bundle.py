@@ -57,6 +57,8 @@ class MotionBundle:
     camera: BundleCamera | None
     surface: BundleSurface | None
     provenance: dict
+    contacts: np.ndarray | None = None  # (T, 4) 0..1, ground.CONTACT_NAMES order
+    world: dict | None = None  # the capture's world record (floor at Y = 0); None: unknown
 
     @property
     def n_frames(self) -> int:
@@ -142,6 +144,15 @@ def read_bundle(path: str | Path) -> MotionBundle:
         prov = {}
         if "provenance_json" in z.files:
             prov = json.loads(str(z["provenance_json"]))
+        contacts = None
+        if "contacts" in z.files:
+            contacts = np.asarray(z["contacts"], dtype=np.float64)
+            if contacts.shape != (q.shape[0], 4) or not np.all(np.isfinite(contacts)):
+                raise BundleError(
+                    f"{path.name}: expected finite contacts of shape ({q.shape[0]}, 4), "
+                    f"got {contacts.shape}"
+                )
+        world = _world_record(z)
         return MotionBundle(
             path=path,
             fps=fps,
@@ -160,4 +171,19 @@ def read_bundle(path: str | Path) -> MotionBundle:
             camera=camera,
             surface=surface,
             provenance=prov,
+            contacts=contacts,
+            world=world,
         )
+
+
+def _world_record(z) -> dict | None:
+    """The capture's world record: a JSON string ``world``/``world_json``, or ``world_*`` arrays."""
+    for key in ("world_json", "world"):
+        if key in z.files:
+            try:
+                rec = json.loads(str(z[key]))
+            except ValueError:
+                rec = {"value": z[key].tolist()}
+            return rec if isinstance(rec, dict) else {"value": rec}
+    keys = [k for k in z.files if k.startswith("world_")]
+    return {k[6:]: z[k].tolist() for k in keys} or None

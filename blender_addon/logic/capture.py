@@ -29,7 +29,48 @@ __all__ = [
     "parse_progress_line",
     "build_capture_command",
     "find_core_python",
+    "OverallProgress",
 ]
+
+# the core's stages in order with their typical share of the run time (per-stage progress from
+# the core restarts at 0 for each stage; the panel shows one bar 0..1 across all of them)
+STAGE_WEIGHTS: tuple[tuple[str, float], ...] = (
+    ("detect", 0.34),
+    ("neurik", 0.05),
+    ("surface", 0.20),
+    ("world", 0.03),
+    ("refine", 0.25),
+    ("export", 0.05),
+    ("overlay", 0.08),
+)
+
+
+class OverallProgress:
+    """Per-stage fractions -> one overall fraction 0..1 that never goes back."""
+
+    def __init__(self, stages: tuple[tuple[str, float], ...] = STAGE_WEIGHTS) -> None:
+        total = sum(w for _, w in stages)
+        self._start: dict[str, float] = {}
+        self._weight: dict[str, float] = {}
+        acc = 0.0
+        for name, w in stages:
+            self._start[name] = acc / total
+            self._weight[name] = w / total
+            acc += w
+        self.value = 0.0
+        self.stage = ""
+
+    def update(self, stage: str, fraction: float | None) -> float:
+        if stage:
+            self.stage = stage
+        if stage in self._start and fraction is not None:
+            v = self._start[stage] + self._weight[stage] * min(1.0, max(0.0, fraction))
+            self.value = max(self.value, v)
+        return self.value
+
+    def finish(self) -> float:
+        self.value = 1.0
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -92,6 +133,8 @@ def build_capture_command(
     start_s: float = 0.0,
     end_s: float = 0.0,
     device: str = "auto",
+    person: str = "",
+    surface_method: str = "",
 ) -> list[str]:
     """argv of ``<python> -m core capture VIDEO -o OUT --progress-jsonl [options]`` (options as
     core/cli.py defines them); zero values mean "let the core decide" and are left out."""
@@ -126,6 +169,17 @@ def build_capture_command(
         cmd += ["--end", f"{end_s:g}"]
     if device != "auto":
         cmd += ["--device", devices[device]]
+    person = person.strip()
+    if person and person != "main":
+        if not (person in ("largest", "center", "left", "right") or person.isdigit()):
+            raise ValueError(
+                f"person must be main, largest, center, left, right or an index, got {person!r}"
+            )
+        cmd += ["--person", person]
+    if surface_method and surface_method != "fit":
+        if surface_method not in ("fit", "mq"):
+            raise ValueError(f"surface method must be fit or mq, got {surface_method!r}")
+        cmd += ["--hmr", surface_method]
     return cmd
 
 
@@ -139,7 +193,11 @@ def find_core_python(
     if env.get("BIOMOCAP_PYTHON"):
         p = Path(env["BIOMOCAP_PYTHON"])
         return p if p.is_file() else None
-    starts = [Path(start or Path(__file__).resolve().parent).resolve()]
+    addon_dir = Path(__file__).resolve().parent.parent
+    starts = [Path(start or addon_dir).resolve()]
+    built_from = _built_from_repo(addon_dir if start is None else Path(start))
+    if built_from is not None:  # an installed extension lives far from the repository
+        starts.append(built_from)
     if search_cwd:
         starts.append(Path.cwd().resolve())
     for here in starts:
@@ -151,6 +209,16 @@ def find_core_python(
     return None
 
 
+def _built_from_repo(addon_dir: Path) -> Path | None:
+    """The repository recorded in ``build_info.json`` by scripts/build_addon.py, if any."""
+    info = addon_dir / "build_info.json"
+    try:
+        repo = json.loads(info.read_text(encoding="utf-8")).get("repo")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(repo) if isinstance(repo, str) and repo else None
+
+
 class CaptureJob:
     """A running capture subprocess; poll() from the main thread, cancel() kills it."""
 
@@ -159,6 +227,7 @@ class CaptureJob:
         self._events: queue.Queue[ProgressEvent] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=20)
         self.last: ProgressEvent = ProgressEvent(stage="starting", progress=0.0)
+        self.overall = OverallProgress()  # one bar across all stages
         self.outcome: CaptureOutcome | None = None
         self._final: ProgressEvent | None = None
         self._cancelled = False
@@ -212,8 +281,11 @@ class CaptureJob:
             out.append(ev)
             if ev.done or ev.error:
                 self._final = ev
+                if ev.done:
+                    self.overall.finish()
             elif not ev.raw:
                 self.last = ev
+                self.overall.update(ev.stage, ev.progress)
 
     def poll(self) -> list[ProgressEvent]:
         """New events since the last call; sets ``outcome`` once the process has ended."""

@@ -24,7 +24,7 @@ assuming default inheritance) plus the hips' basis location.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,7 +33,14 @@ from .kinematics import forward_kinematics
 from .layout import quat_from_matrix
 from .rigs import REQUIRED_ROLES, ROLE_BODY, ROLES, BoneMapping, RigRest
 
-__all__ = ["RetargetResult", "target_axes", "retarget"]
+__all__ = [
+    "RetargetOptions",
+    "RetargetResult",
+    "target_axes",
+    "retarget",
+    "retarget_world",
+    "root_bone_of",
+]
 
 _TORSO = ("hips", "spine", "chest", "neck", "head")
 # role -> (role whose head ends the segment, source rest vector (OpenSim) from the offsets)
@@ -65,6 +72,8 @@ class RetargetResult:
     scale: float  # target leg length / source leg length
     axes: np.ndarray  # (3, 3) target forward, up, right (columns), armature space
     rest_alignment: dict[str, np.ndarray]  # role -> D (3, 3)
+    locations: dict[str, np.ndarray] = field(default_factory=dict)  # bone -> (T, 3) basis loc.
+    lock: object | None = None  # footlock.LockReport when feet were locked
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -114,14 +123,73 @@ def _leg_length(points: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> floa
     return float(np.mean([np.linalg.norm(k - h) + np.linalg.norm(a - k) for h, k, a in points]))
 
 
+ROOT_MOTION_MODES = ("root", "hips", "in_place")
+
+
+@dataclass
+class RetargetOptions:
+    """How the motion lands on the character.
+
+    ``root_motion``: "root" puts the horizontal travel on the rig's root bone (the top ancestor of
+    the hips, as in UE/Mixamo-style rigs; rigs without one keep it on the hips) and height on the
+    hips; "hips" puts everything on the hips; "in_place" removes the horizontal travel.
+    ``foot_lock``/``lock_strength``: plant the feet during the source's contacts (footlock.py).
+    The character starts at its rest position (the capture's start is moved onto it)."""
+
+    foot_lock: bool = True
+    lock_strength: float = 1.0
+    root_motion: str = "root"
+    blend_frames: int = 4
+
+    def __post_init__(self) -> None:
+        if self.root_motion not in ROOT_MOTION_MODES:
+            raise ValueError(
+                f"root_motion must be one of {', '.join(ROOT_MOTION_MODES)}, got {self.root_motion!r}"
+            )
+        if not 0.0 <= self.lock_strength <= 1.0:
+            raise ValueError(f"lock_strength must lie in 0..1, got {self.lock_strength}")
+
+
 def retarget(
     q_rad: np.ndarray,
     root_m: np.ndarray,
     offsets_m: np.ndarray,
     rig: RigRest,
     mapping: BoneMapping,
+    **kw,
 ) -> RetargetResult:
-    """Pose channels for every frame of the motion on the target rig."""
+    """Pose channels for every frame of the motion (joint angles) on the target rig."""
+    rots, origins = forward_kinematics(q_rad, root_m, offsets_m)
+    return retarget_world(rots, origins, offsets_m, rig, mapping, **kw)
+
+
+def root_bone_of(rig: RigRest, hips_bone: str) -> str | None:
+    """The top ancestor of the hips bone (UE/Mixamo-style ``root``), None if the hips are a root."""
+    i = rig.index[hips_bone]
+    if rig.parents[i] < 0:
+        return None
+    while rig.parents[i] >= 0:
+        i = rig.parents[i]
+    return rig.names[i]
+
+
+def retarget_world(
+    rots: np.ndarray,
+    origins: np.ndarray,
+    offsets_m: np.ndarray,
+    rig: RigRest,
+    mapping: BoneMapping,
+    *,
+    options: RetargetOptions | None = None,
+    contacts: np.ndarray | None = None,
+    soles: dict | None = None,
+    floor_point: np.ndarray | None = None,
+) -> RetargetResult:
+    """Pose channels for every frame on the target rig, from BSM-46 body world rotations
+    (T, 24, 3, 3) and origins (T, 24, 3) in the OpenSim frame (e.g. read back from an edited
+    action). ``contacts`` (T, 4) and ``soles`` (side -> footlock.FootSoles) enable foot locking;
+    ``floor_point`` is a point of the floor in armature space (default: the rest sole level)."""
+    opts = options or RetargetOptions(root_motion="hips")
     missing = mapping.missing_required()
     if missing:
         raise ValueError(f"bone mapping lacks required role(s) {missing}; map them in the panel")
@@ -130,9 +198,11 @@ def retarget(
     if bad:
         raise ValueError(f"mapped bone(s) not in the armature: {bad[:4]}")
     roles = mapping.roles
-    rots, origins = forward_kinematics(q_rad, root_m, offsets_m)
+    rots = np.asarray(rots, dtype=np.float64)
+    origins = np.asarray(origins, dtype=np.float64)
     t = rots.shape[0]
     b = target_axes(rig, roles)
+    up = b[:, 1]
     h = rig.head
     o = np.asarray(offsets_m, dtype=np.float64)
 
@@ -166,54 +236,112 @@ def retarget(
         else:
             d_align[role] = np.eye(3)
 
-    # desired armature-space rotations of mapped bones
-    bone_role = {n: r for r, n in roles.items()}
-    n_bones = len(rig.names)
     rest = rig.rest
     rest_inv = np.linalg.inv(rest)
-    pose = np.zeros((t, n_bones, 4, 4))
-    basis = np.zeros((t, n_bones, 4, 4))
+    want = {
+        roles[r]: b
+        @ rots[:, bsm46.BODY[ROLE_BODY[r]]]
+        @ b.T
+        @ d_align[r].T
+        @ rest[idx[roles[r]], :3, :3]
+        for r in roles
+    }
 
-    # root trajectory, heights from the lowest foot joint
+    # root trajectory, heights from the lowest foot joint; the capture's start on the rig's rest
     feet = [bsm46.BODY[f"{p}_{s}"] for p in ("calcn", "toes") for s in "rl"]
     src_ground = float(origins[:, feet, 1].min())
     _, rest_origins = forward_kinematics(np.zeros(bsm46.N_DOFS), np.zeros(3), o)
     src_stand = -float(rest_origins[feet, 1].min())  # pelvis height above its foot joints at rest
     pel = origins[:, bsm46.BODY["pelvis"]]
     v = np.stack(
-        [scale * pel[:, 0], scale * (pel[:, 1] - src_ground - src_stand), scale * pel[:, 2]], 1
+        [
+            scale * (pel[:, 0] - pel[0, 0]),
+            scale * (pel[:, 1] - src_ground - src_stand),
+            scale * (pel[:, 2] - pel[0, 2]),
+        ],
+        1,
     )
     hips_bone = roles["hips"]
     hips_head = h(hips_bone) + v @ b.T
+    root_bone = root_bone_of(rig, hips_bone) if opts.root_motion == "root" else None
 
-    for i, name in enumerate(rig.names):
-        p = rig.parents[i]
-        chain = rest[i] if p < 0 else pose[:, p] @ rest_inv[p] @ rest[i]
-        chain = np.broadcast_to(chain, (t, 4, 4)).copy()
-        role = bone_role.get(name)
-        if role is not None:
-            s_world = rots[:, bsm46.BODY[ROLE_BODY[role]]]
-            want = b @ s_world @ b.T @ d_align[role].T @ rest[i, :3, :3]
-            chain[:, :3, :3] = want
+    def chain(want_, hips_head_, root_shift=None) -> np.ndarray:
+        pose = np.zeros((t, len(rig.names), 4, 4))
+        for i, name in enumerate(rig.names):
+            p = rig.parents[i]
+            c = rest[i] if p < 0 else pose[:, p] @ rest_inv[p] @ rest[i]
+            c = np.broadcast_to(c, (t, 4, 4)).copy()
+            if name in want_:
+                c[:, :3, :3] = want_[name]
             if name == hips_bone:
-                chain[:, :3, 3] = hips_head
-        pose[:, i] = chain
+                c[:, :3, 3] = hips_head_
+            elif name == root_bone and root_shift is not None:
+                c[:, :3, 3] += root_shift
+            pose[:, i] = c
+        return pose
+
+    lock_report = None
+    if opts.foot_lock and opts.lock_strength > 0 and contacts is not None and soles:
+        from .footlock import lock_feet
+
+        def pose_fn(want_, hips_head_):
+            pose = chain(want_, hips_head_)
+            return lambda name: pose[:, idx[name]]
+
+        if floor_point is None:
+            floor_point = min(
+                (so.points[np.argmin(so.points @ up)] for so in soles.values()),
+                key=lambda pt: float(pt @ up),
+            )
+        want, hips_head, lock_report = lock_feet(
+            pose_fn,
+            want,
+            hips_head,
+            roles,
+            lambda name: rest[idx[name]],
+            np.asarray(contacts, dtype=np.float64),
+            soles,
+            np.asarray(floor_point, dtype=np.float64),
+            up,
+            strength=opts.lock_strength,
+            blend_frames=opts.blend_frames,
+        )
+
+    travel = hips_head - hips_head[:1]
+    travel_h = travel - (travel @ up)[:, None] * up
+    root_shift = None
+    if opts.root_motion == "in_place":
+        hips_head = hips_head - travel_h
+    elif root_bone is not None:
+        root_shift = travel_h
+    pose = chain(want, hips_head, root_shift)
+
+    bone_role = {n: r for r, n in roles.items()}
+    animated = [n for n in rig.names if n in bone_role or n == root_bone]
+    ai = [idx[n] for n in animated]
+    basis = np.zeros((t, len(ai), 4, 4))
+    for k, i in enumerate(ai):
+        p = rig.parents[i]
         local_rest = rest[i] if p < 0 else rest_inv[p] @ rest[i]
         parent_pose_inv = np.linalg.inv(pose[:, p]) if p >= 0 else np.eye(4)
-        basis[:, i] = np.linalg.inv(local_rest) @ parent_pose_inv @ chain
-
-    animated = [n for n in rig.names if n in bone_role]
-    ai = [idx[n] for n in animated]
-    quats = quat_from_matrix(basis[:, ai, :3, :3])
+        basis[:, k] = np.linalg.inv(local_rest) @ parent_pose_inv @ pose[:, i]
+    quats = quat_from_matrix(basis[:, :, :3, :3])
+    for f in range(1, t):  # quaternion sign continuity
+        quats[f][np.sum(quats[f] * quats[f - 1], -1) < 0] *= -1
+    locations = {hips_bone: basis[:, animated.index(hips_bone), :3, 3]}
+    if root_bone is not None:
+        locations[root_bone] = basis[:, animated.index(root_bone), :3, 3]
     return RetargetResult(
         bone_names=tuple(animated),
         quaternions=quats,
         root_bone=hips_bone,
-        root_location=basis[:, idx[hips_bone], :3, 3],
+        root_location=locations[hips_bone],
         pose=pose,
         scale=scale,
         axes=b,
         rest_alignment=d_align,
+        locations=locations,
+        lock=lock_report,
     )
 
 

@@ -26,6 +26,8 @@ def main(argv: list[str]) -> int:
     for opt in ("--height", "--mass", "--focal", "--fov", "--start", "--end"):
         p.add_argument(opt, type=float)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--person")
+    p.add_argument("--hmr", choices=["fit", "mq"])
     args = p.parse_args(argv)
     mode = os.environ.get("FAKE_CAPTURE_MODE", "ok")
 

@@ -5,7 +5,12 @@ Usage: ``.venv/bin/python tests/blender/make_bundles.py OUT_DIR``. Writes
   a capsule surface skinned with top-2 weights (``core.body.default_subject()``'s surface when
   that exists);
 * walk_ref.npz: core.fk_numpy world rotations and origins of it (the independent reference);
-* cmu_01_01.motion.npz (+ _ref) when ``core.bvh.retarget_bvh`` exists and the CMU clip is there.
+* cmu_01_01.motion.npz (+ _ref) when ``core.bvh.retarget_bvh`` exists and the CMU clip is there
+  (5 s of CMU 01_01: two-footed forward jumps and turns);
+* cmu_131_01_walk.motion.npz (+ _ref): the walking steps of CMU 131_01 (frames 450-749 at
+  120 Hz), 30 fps;
+* cmu_131_03_jump.motion.npz (+ _ref): the jump in CMU 131_03 (its frames 700-899 at 120 Hz, cut
+  into a temporary BVH beside the bundles), 30 fps.
 """
 
 from __future__ import annotations
@@ -133,9 +138,28 @@ def main(out: Path) -> None:
 
     shared = Path(os.environ.get("BIOMOCAP_SHARED_DATA", REPO.parent / "shared" / "data"))
     bvh = shared / "mocap" / "cmu" / "01_01.bvh"
-    if bvh.is_file():  # a real CMU walk, 5 s at 30 fps
+    if bvh.is_file():  # real CMU motion (forward jumps), 5 s at 30 fps
         m, _report = retarget_bvh(bvh, target_fps=30.0, max_frames=150)
         write_with_ref(m, out / "cmu_01_01.motion.npz")
+    walk = shared / "mocap" / "cmu" / "131_01.bvh"
+    if walk.is_file():  # real alternating steps, 2.5 s at 30 fps
+        cut = cut_bvh(walk, out / "cmu_131_01_walk.bvh", 450, 750)
+        m, _report = retarget_bvh(cut, target_fps=30.0)
+        write_with_ref(m, out / "cmu_131_01_walk.motion.npz")
+    jump = shared / "mocap" / "cmu" / "131_03.bvh"
+    if jump.is_file():  # a real CMU jump (take-off ~6.6 s, landing ~6.9 s), 1.67 s at 30 fps
+        cut = cut_bvh(jump, out / "cmu_131_03_jump.bvh", 700, 900)
+        m, _report = retarget_bvh(cut, target_fps=30.0)
+        write_with_ref(m, out / "cmu_131_03_jump.motion.npz")
+
+
+def cut_bvh(src: Path, dst: Path, first: int, stop: int) -> Path:
+    """Frames [first, stop) of a BVH file as a new BVH file."""
+    lines = src.read_text().splitlines()
+    i = next(k for k, line in enumerate(lines) if line.strip().startswith("Frames:"))
+    frames = [line for line in lines[i + 2 :] if line.strip()][first:stop]
+    dst.write_text("\n".join([*lines[:i], f"Frames: {len(frames)}", lines[i + 1], *frames]) + "\n")
+    return dst
 
 
 if __name__ == "__main__":

@@ -5,8 +5,6 @@ installer, importing bundles written by the core, checked against core.fk_numpy 
 from __future__ import annotations
 
 import os
-import stat
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,13 @@ from tests.blender.conftest import EXT_MODULE, reset_scene
 bpy = pytest.importorskip("bpy")
 
 HERE = Path(__file__).resolve().parent
+
+
+def _shift(arm) -> np.ndarray:
+    """The floor shift the import applied (OpenSim frame): a pure vertical translation."""
+    sh = np.array(arm["biomech_floor_shift_m"])
+    assert sh[0] == 0 and sh[2] == 0 and abs(sh[1]) < 0.5, sh
+    return sh
 
 
 def _import_walk(bundles: Path, **kw):
@@ -63,7 +68,8 @@ def test_import_matches_core_forward_kinematics(addon, bundles):
             pb = arm.pose.bones[name]
             head = np.array(arm.matrix_world @ pb.head)
             rot = np.array(pb.matrix.to_3x3()) @ np.array(pb.bone.matrix_local.to_3x3()).T
-            pos_err = max(pos_err, np.abs(head - to_blender(ref["origins"][f - 1, i])).max())
+            want = to_blender(ref["origins"][f - 1, i] + _shift(arm))
+            pos_err = max(pos_err, np.abs(head - want).max())
             rot_err = max(rot_err, np.abs(rot - to_blender(ref["rotations"][f - 1, i])).max())
     assert pos_err < 1e-5, pos_err  # metres
     assert rot_err < 1e-5, rot_err
@@ -132,7 +138,7 @@ def test_surface_follows_linear_blend_skinning(addon, bundles):
         local = v - rest_o[bi]
         want += s.skin_weights[:, k, None] * (np.einsum("vij,vj->vi", rot[bi], local) + org[bi])
     want /= s.skin_weights.sum(1, keepdims=True)
-    err = np.abs(got - to_blender(want)).max()
+    err = np.abs(got - to_blender(want + _shift(arm))).max()
     assert len(got) == len(v)
     assert err < 1e-4, err
 
@@ -142,7 +148,7 @@ def test_camera_matches_the_bundle_projection(addon, bundles):
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
 
-    _import_walk(bundles)
+    arm = _import_walk(bundles)
     cam = bpy.data.objects["walk_camera"]
     z = np.load(bundles / "walk.motion.npz")
     f_px, cx, cy, w, h = z["camera_intrinsics"].tolist()
@@ -153,7 +159,7 @@ def test_camera_matches_the_bundle_projection(addon, bundles):
     scene = bpy.context.scene
     got = []
     for p in pts:
-        ndc = world_to_camera_view(scene, cam, Vector(to_blender(p)))
+        ndc = world_to_camera_view(scene, cam, Vector(to_blender(p + _shift(arm))))
         got.append((ndc.x * w, (1 - ndc.y) * h))
     err = np.abs(np.array(got) - want).max()
     assert err < 0.5, err  # pixels
@@ -191,7 +197,7 @@ def test_import_opensim_pair_matches_core_fk(addon, bundles):
         bpy.context.scene.frame_set(f)
         for i, name in enumerate(bsm46.BODY_NAMES):
             head = np.array(arm.matrix_world @ arm.pose.bones[name].head)
-            err = max(err, np.abs(head - to_blender(ref["origins"][f - 1, i])).max())
+            err = max(err, np.abs(head - to_blender(ref["origins"][f - 1, i] + _shift(arm))).max())
     assert err < 1e-5, err
     assert bpy.context.scene.frame_end == 60 and bpy.context.scene.render.fps == 30
     from tests.blender.test_retarget import RIGS, load_rig
@@ -212,28 +218,6 @@ def test_import_rejects_newer_format(addon, bundles, tmp_path):
 
 
 # ------------------------------------------------------------------ capture (stand-in process)
-@pytest.fixture
-def fake_core(addon, bundles, tmp_path, monkeypatch):
-    """Point the add-on's core interpreter at a wrapper that runs tests/blender/fake_capture.py:
-    the real capture takes minutes and models; the stand-in speaks the same JSONL protocol."""
-    wrapper = tmp_path / "fake-python"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "fake_capture.py"}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
-    old = prefs.core_python
-    prefs.core_python = str(wrapper)
-    monkeypatch.setenv("FAKE_CAPTURE_BUNDLE", str(bundles / "walk.motion.npz"))
-    video = tmp_path / "clip.mp4"
-    video.write_bytes(b"not decoded by the stand-in")
-    reset_scene()
-    s = bpy.context.scene.biomech
-    s.video_path = str(video)
-    s.output_dir = str(tmp_path / "out")
-    s.height_m, s.device = 1.8, "cpu"
-    yield tmp_path
-    prefs.core_python = old
-
-
 @pytest.mark.skipif(os.name == "nt", reason="shell wrapper")
 def test_capture_operator_imports_the_result(fake_core, monkeypatch):
     monkeypatch.setenv("FAKE_CAPTURE_MODE", "ok")
