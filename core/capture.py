@@ -56,6 +56,7 @@ class CaptureOptions:
     hmr_refine: str = "query"  # MQ-HMR test-time refinement: "query", "params" or "none"
     hmr_checkpoint: str = "small"  # MQ-HMR weights: a shipped configuration name or a folder
     treadmill_speed_mps: float | None = None  # belt speed: planted feet move backward (-X) at it
+    dynamics: bool = False  # GRF from the kinematics + OpenSim ID (biomech_export.dynamics)
 
 
 @dataclass
@@ -416,6 +417,8 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
             notes,
             grounded.frame.to_dict(),
         )
+        if "dynamics" in outputs:
+            result.notes.append(_dynamics_note(outputs["dynamics"]))
         outputs["report"] = _report(stage / "report.html", video, det, motion, result)
         result.outputs = _publish(stage, out, outputs)
         result.motion_path = result.outputs["motion"]
@@ -523,6 +526,41 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
     return Grounded(res2, cam_w, frame, cr.probability, cr.state, bodies, local, notes)
 
 
+def _dynamics(exported, name: str, opts: CaptureOptions, progress) -> dict[str, Path]:
+    """Ground reactions estimated from the motion (the capture's contacts, floor at Y = 0), then
+    OpenSim ID with them: into opensim/dynamics/ (biomech_export.dynamics)."""
+    from biomech_export.dynamics import inverse_dynamics_with_estimated_grf
+
+    progress("dynamics", 0.0, "ground reactions and joint moments")
+    res = inverse_dynamics_with_estimated_grf(
+        exported.osim_path,
+        exported.mot_path,
+        exported.folder / "dynamics",
+        name=name,
+        contacts_path=exported.contacts_path,
+        treadmill_speed_m_s=opts.treadmill_speed_mps,
+    )
+    progress("dynamics", 1.0, "done")
+    return {
+        "grf": res.grf.mot_path,
+        "grf_plot": res.grf.plot_path,
+        "joint_moments": res.id_sto_path,
+        "moments_plot": res.moments_plot_path,
+        "dynamics": res.summary_path,
+    }
+
+
+def _dynamics_note(summary_path: Path) -> str:
+    s = json.loads(Path(summary_path).read_text())
+    f, m = s["pelvis_residual_force_rms_bw"], s["pelvis_residual_moment_rms_nm"]
+    return (
+        f"dynamics: pelvis residual force {f['without_grf']:.2f} BW without ground reactions -> "
+        f"{f['with_estimated_grf']:.3f} BW with the estimated ones (moment "
+        f"{m['without_grf']:.0f} -> {m['with_estimated_grf']:.0f} N m); peak vertical GRF "
+        f"{s['peak_vertical_grf_bw']['r']:.2f} / {s['peak_vertical_grf_bw']['l']:.2f} BW (r / l)"
+    )
+
+
 def _write_outputs(
     stage, name, video, opts, det, motion, subject, res, progress, grounded
 ) -> dict:
@@ -555,6 +593,8 @@ def _write_outputs(
         )
         outputs["opensim"] = exported.osim_path
         progress("export", 1.0, "done")
+        if opts.dynamics:
+            outputs.update(_dynamics(exported, name, opts, progress))
     if opts.overlay and motion.n_frames > 0:
         outputs["overlay"] = _overlay(
             video, opts, det, motion, subject, progress.stage("overlay"), stage / "overlay.mp4",

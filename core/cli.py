@@ -37,6 +37,13 @@ def _cmd_show_skeleton(args: argparse.Namespace) -> int:
 def _cmd_capture(args: argparse.Namespace) -> int:
     from core.capture import CaptureOptions, Progress, capture
 
+    if getattr(args, "dynamics", False):
+        from core.video import is_image
+
+        if is_image(args.video):
+            raise ValueError(
+                f"--dynamics needs a video (motion over time), not an image: {args.video}"
+            )
     progress = Progress(jsonl=args.progress_jsonl)
     opts = CaptureOptions(
         output=args.output,
@@ -54,6 +61,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         hmr_refine=args.hmr_refine,
         hmr_checkpoint=args.hmr_checkpoint,
         treadmill_speed_mps=args.treadmill_speed,
+        dynamics=getattr(args, "dynamics", False),
     )
     try:
         res = capture(args.video, opts, progress)
@@ -151,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--height", type=float, default=None, help="subject height, metres")
     s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
     s.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
+    s.add_argument(
+        "--dynamics",
+        action="store_true",
+        help="also estimate ground reaction forces from the motion and run OpenSim inverse "
+        "dynamics with them (opensim/dynamics/: GRF, joint moments, plots, pelvis residuals)",
+    )
     s.add_argument(
         "--hmr",
         default="fit",
