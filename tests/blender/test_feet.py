@@ -289,6 +289,34 @@ def test_feet_planted_walk_and_jump(addon, bundles, key, tmp_path, request):
     again = measure_feet(tgt, first_src, s.mapping_dict())
     assert abs(again["floor_err_m"] - results[CLIPS[0]]["floor_err_m"]) < 1e-5
     tracks[0].mute, tracks[1].mute = True, False
+    if key == "rigify":  # FBX export carries the deform (DEF-) bones only, frame-exact
+        from bl_ext.user_default.biomocap.ops_export import export_character
+
+        path = tmp_path / "rigify.fbx"
+        export_character(bpy.context, tgt, "FBX", str(path))
+        probe = ["DEF-foot.L", "DEF-hand.R", "DEF-spine.003"]
+        scene = bpy.context.scene
+        ref = []
+        for f in (1, 20, 40):
+            scene.frame_set(f)
+            ref.append([np.array(tgt.matrix_world @ tgt.pose.bones[n].head) for n in probe])
+        before = set(bpy.data.objects)
+        bpy.ops.import_scene.fbx(filepath=str(path))
+        (new,) = [o for o in bpy.data.objects if o not in before and o.type == "ARMATURE"]
+        n_def = sum(b.name.startswith("DEF-") for b in tgt.data.bones)
+        assert int(round(new.animation_data.action.frame_range[0])) == 1
+        got = []
+        for f in (1, 20, 40):
+            scene.frame_set(f)
+            got.append([np.array(new.matrix_world @ new.pose.bones[n].head) for n in probe])
+        err = float(np.abs(np.array(got) - np.array(ref)).max())
+        results["fbx"] = {
+            "bones": len(new.data.bones),
+            "rig_bones": len(tgt.data.bones),
+            "err_m": err,
+        }
+        assert len(new.data.bones) == n_def < len(tgt.data.bones), results["fbx"]
+        assert err < 1e-3, results["fbx"]
     for clip, m in results.items():
         if clip not in CLIPS:
             continue
