@@ -310,6 +310,12 @@ def scale_model(
                     "neither BSM-46 nor LaiUhlrich2022); pass --setup-template with a Scale "
                     "setup whose MeasurementSet fits it"
                 )
+    if not measurements:
+        log.warning(
+            "%s: no measurements (an empty MeasurementSet): the model is not scaled, only its "
+            "markers are placed on the static trial",
+            template.name if template is not None else "measurements",
+        )
     trc, time_range_s = _static_frame_range(static_trc, time_range_s)
     # --- check everything before writing anything
     missing_bodies = sorted({b for m in measurements for b, _ in m.bodies} - bodies)
