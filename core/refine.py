@@ -12,7 +12,8 @@ lengths are constant by construction. Terms (weights in ``RefineConfig``):
   stays at its anchor throughout the phase (no sliding, no lifting; on a treadmill the anchor moves
   with the belt), anchors of phases near the floor are on the floor (Y = 0), those clearly above it
   (a box, a stair) keep their own height; no contact = free, so jumps and flight stay possible; and
-  no contact point goes below the floor. Or, without given phases, the older heuristic: frames where
+  no contact point goes below the floor (unless a contact phase lies clearly below it: then the
+  'floor' was a raised level such as a box top and Y = 0 is no bound). Or, without given phases, the older heuristic: frames where
   a foot point is low and slow in the initial solution are contact frames; its horizontal motion
   there is penalised.
 
@@ -202,6 +203,10 @@ class _Anchors:
             if inp.floor
             else torch.zeros(len(phases), dtype=torch.bool, device=dev)
         )
+        if inp.floor and bool((init[:, 1] < -cfg.floor_snap_m).any()):
+            # A support below Y = 0 (the 'floor' is a box top the person stepped down from):
+            # Y = 0 is no lower bound for this clip.
+            self.use_floor = False
         self.free = init.clone().requires_grad_(True)
         self.n_phases = len(phases)
 

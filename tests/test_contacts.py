@@ -150,3 +150,16 @@ def test_refined_box_contact_keeps_its_height() -> None:
     for k, a, b in contact_phases(on_box):
         xz = sole[a:b, k][:, [0, 2]]
         assert np.linalg.norm(xz - xz[0], axis=1).max() < 0.02
+
+
+def test_refined_step_down_below_the_floor_level_keeps_its_height() -> None:
+    # The 'floor' (Y = 0) is a box top the person steps down from onto ground 0.3 m lower.
+    y = np.concatenate([np.zeros(20), np.linspace(0, -0.3, 9), np.full(25, -0.3)])
+    x = np.concatenate([np.zeros(20), np.linspace(0, 0.4, 9), np.full(25, 0.4)])
+    q, root = standing_motion(y, x)
+    cr = detect_contacts(contact_positions(q, root, OFFSETS, BODIES, LOCAL), FPS)
+    res, sole = _refine_scene(q, root, cr.state, seed=2)
+    below = cr.state.copy()
+    below[:30] = False
+    assert below.sum() > 40
+    assert np.abs(sole[..., 1][below] + 0.3).max() < 0.03  # not pushed up to Y = 0
