@@ -109,3 +109,52 @@ def test_missing_markers_bodies_and_names_are_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no built-in measurement set" in err[0], err
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_our_model_scaled_to_a_larger_copy_of_its_subject(tmp_path):
+    """BSM-46 with its virtual markers (built-in measurements): a static trial of the same
+    subject 8 % larger in every segment gives scale factors of 1.08 on every scaled body."""
+    import os
+
+    from biomech_export.osim_model import write_osim
+    from biomech_export.trc import TrcData
+    from core import fk_numpy
+    from core import skeleton as sk
+    from core.motion import Motion
+    from tests.conftest import REPO
+
+    body = pytest.importorskip("core.body")
+    os.environ.setdefault("ANNY_CACHE_DIR", str(REPO / ".cache" / "anny"))
+    s = body.default_subject()
+    subject = Motion(
+        fps=10.0,
+        q_rad=np.zeros((1, sk.N_DOFS)),
+        root_m=np.zeros((1, 3)),
+        offsets_m=s.offsets_m,
+        height_m=s.height_m,
+        mass_kg=s.mass_kg,
+        marker_names=s.marker_names,
+        marker_bodies=s.marker_bodies,
+        marker_local_m=s.marker_local_m,
+    )
+    model = write_osim(subject, tmp_path / "generic.osim", geometry=False).osim_path
+    k = 1.08
+    rot, org = fk_numpy.forward_kinematics(
+        np.zeros((1, sk.N_DOFS)), np.array([[0.3, 1.0, -0.2]]), s.offsets_m * k
+    )
+    pts = fk_numpy.body_points(rot, org, s.marker_bodies, s.marker_local_m * k)
+    static = write_trc(
+        tmp_path / "static.trc",
+        TrcData(10.0, np.arange(5) / 10.0, tuple(s.marker_names), np.repeat(pts, 5, axis=0)),
+    )
+    res = scale_model(model, static, tmp_path / "out", name="big", mass_kg=80.0)
+    got = {b: f for b, f in res.scale_factors.items() if b in sk.BODY}
+    print(
+        {b: round(f[0], 4) for b, f in got.items()}, f"static RMS {res.marker_rms_m * 1e3:.2f} mm"
+    )
+    assert len(got) >= 20
+    for b, f in got.items():
+        assert f == pytest.approx((k, k, k), rel=5e-3), b
+    # before marker placement, the scaled model already fits the trial to < 1 mm
+    assert res.marker_rms_m < 1e-3
