@@ -225,10 +225,13 @@ def inverse_dynamics_with_estimated_grf(
             f"{name}: joint moments with estimated GRF (per kg body mass)",
         )
         summary = {
-            "model": str(model_path),
-            "motion": str(motion_path),
+            # paths relative to this file: they stay right when the folder is moved into place
+            "model": _rel(model_path, out),
+            "motion": _rel(motion_path, out),
             "mass_kg": est.mass_kg,
-            "contacts": est.contacts.source,
+            "contacts": (
+                _rel(Path(contacts_path), out) if contacts_path is not None else "estimated"
+            ),
             "ground_velocity_m_s": [float(v) for v in est.ground_velocity_m_s],
             "lowpass_hz": lowpass_hz,
             "pelvis_residual_force_rms_bw": {
@@ -276,6 +279,10 @@ def inverse_dynamics_with_estimated_grf(
         _rms(ma),
         summary,
     )
+
+
+def _rel(path: Path, start: Path) -> str:
+    return os.path.relpath(Path(path).resolve(), Path(start).resolve())
 
 
 def _json(path: Path, obj: dict) -> None:
