@@ -428,3 +428,35 @@ def test_opencap_laiuhlrich2022_video_walk():
     for s in "rl":  # both feet stand at some point, and each is off the floor at another
         assert f[s][:, 1].max() > 0.5 * est.weight_n
         assert f[s][:, 1].min() < 0.02 * est.weight_n
+
+
+def test_capture_dynamics_stage(tmp_path, capsys):
+    """`capture --dynamics` runs biomech_export.dynamics on the capture's OpenSim export:
+    checked on the export of a real walk (the capture itself is tested elsewhere); a still
+    image is refused before any work with one line."""
+    from biomech_export.convert import mot_to_motion
+    from biomech_export.export import export_motion
+    from core.capture import CaptureOptions, Progress, _dynamics, _dynamics_note
+    from core.cli import main as core_main
+
+    _, ik, _ = _gait2392()
+    motion = mot_to_motion(_short_ik(ik, tmp_path, t_end=2.0), height_m=1.8, mass_kg=72.6)
+    exported = export_motion(motion, tmp_path / "cap" / "opensim", name="walk")
+    opts = CaptureOptions(output=tmp_path / "cap", dynamics=True)
+    out = _dynamics(exported, "walk", opts, Progress(jsonl=True))
+    assert out["grf"].parent == exported.folder / "dynamics"
+    for p in out.values():
+        assert p.is_file()
+    import json
+
+    res = json.loads(out["dynamics"].read_text())["pelvis_residual_force_rms_bw"]
+    assert res["without_grf"] > 0.8 and res["with_estimated_grf"] < 0.05  # ~1 BW -> ~0
+    note = _dynamics_note(out["dynamics"])
+    assert f"{res['without_grf']:.2f} BW" in note and f"{res['with_estimated_grf']:.3f} BW" in note
+
+    img = shared_path("images", "coco", "000000000785.jpg")
+    capsys.readouterr()
+    assert core_main(["capture", str(img), "-o", str(tmp_path / "img"), "--dynamics"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dynamics" in err[0]
+    assert not (tmp_path / "img").exists()
