@@ -285,7 +285,7 @@ def compare_weights(args: argparse.Namespace) -> int:
              for n in KEY_DOFS}  # fmt: skip
     print(
         f"{'weights':28s} {'condition':10s}"
-        + "".join(f"{short[n]:>10s}" for n in KEY_DOFS)
+        + "".join(f"{short[n]:>12s}" for n in KEY_DOFS)
         + f"{'mean':>7s}{'MPJPE':>7s}{'ms/fr':>7s}"
     )
     summary = {}
@@ -298,7 +298,7 @@ def compare_weights(args: argparse.Namespace) -> int:
             summary[(w, cond)] = (mean, mp)
             print(
                 f"{str(w)[-28:]:28s} {cond:10s}"
-                + "".join(f"{per[n]:10.1f}" for n in KEY_DOFS)
+                + "".join(f"{per[n]:12.1f}" for n in KEY_DOFS)
                 + f"{mean:7.1f}{mp:7.0f}{np.mean([r[6] for r in sel]):7.2f}"
             )
     acts = list(dict.fromkeys(r[2] for r in rows))

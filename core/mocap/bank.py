@@ -197,7 +197,11 @@ def _daz_correction(
 
 
 def build_bank(
-    shared: Path, folder: Path = DEFAULT_BANK, reverse: bool = False, fps: float = FPS
+    shared: Path,
+    folder: Path = DEFAULT_BANK,
+    reverse: bool = False,
+    fps: float = FPS,
+    start: int = 0,
 ) -> dict:
     """Retarget every training take (missing or stale ones only) and write ``bank.json``.
     ``reverse`` walks the takes from the end (a second worker on the same folder); the index
@@ -234,7 +238,9 @@ def build_bank(
         atomic_write(folder / "bank.json", lambda fh: fh.write(json.dumps(index, indent=1)))
         return index
 
-    for i, path in enumerate(reversed(sources) if reverse else sources, 1):
+    walk = list(reversed(sources)) if reverse else list(sources)
+    walk = walk[start:] + walk[:start]  # a third worker starts in the middle
+    for i, path in enumerate(walk, 1):
         check_not_held_out(path, "the motion bank")
         meta = _retarget(path, folder / "clips" / f"{clip_id(path)}.npz", code, fps)
         log.info(
@@ -371,12 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bank", type=Path, default=DEFAULT_BANK)
     p.add_argument("--reverse", action="store_true", help="build from the last take (2nd worker)")
     p.add_argument("--fps", type=float, default=FPS, help="retarget rate (load resamples to 30)")
+    p.add_argument("--start", type=int, default=0, help="begin at this take (another worker)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     shared = args.shared_data or _shared_default()
     try:
         if args.command == "build":
-            build_bank(shared, args.bank, reverse=args.reverse, fps=args.fps)
+            build_bank(shared, args.bank, reverse=args.reverse, fps=args.fps, start=args.start)
             print(report(args.bank))
         elif args.command == "report":
             print(report(args.bank))

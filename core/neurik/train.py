@@ -160,7 +160,19 @@ def train(args: argparse.Namespace) -> Path:
         state = torch.load(ckpt, weights_only=False)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
+        if state["sched"].get("total_steps") == args.steps:
+            sched.load_state_dict(state["sched"])
+        else:  # a new step budget: anneal from the current rate to 0 over the steps left
+            lr_now = opt.param_groups[0]["lr"]
+            left = max(1, args.steps - state["step"] - 1)
+            for g in opt.param_groups:
+                g["lr"] = g["initial_lr"] = lr_now
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda k: 0.5 * (1 + np.cos(np.pi * min(k, left) / left))
+            )
+            log.info(
+                "new step budget %d: lr %.2e annealed over %d steps", args.steps, lr_now, left
+            )
         sampler.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         history, start = state["history"], state["step"] + 1
