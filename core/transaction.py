@@ -117,7 +117,7 @@ def interrupted_message(e: KeyboardInterrupt) -> tuple[str, int]:
         what = f"{done} had already been written completely"
     else:
         what = "nothing was written; any previous result is unchanged"
-    return f"error: interrupted by {name}: {what}", 128 + int(signum)
+    return f"cancelled by {name}: {what}", 128 + int(signum)
 
 
 @contextlib.contextmanager
@@ -337,6 +337,11 @@ def output_folder(out: str | Path, *, key: str) -> Iterator[OutputFolder]:
     out = Path(out).expanduser()
     _check_writable_target(out, "folder")
     out = Path(os.path.realpath(out))  # a symlinked OUT: work on (and swap) its target
+    anc = out.parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise ValueError(f"cannot create the output folder {out}: {anc} is a file, not a folder")
     made = _make_parents(out)
     txn = OutputFolder(out, key, _made=made, _txn=uuid.uuid4().hex[:12])
     txn._inplace = _inplace_reason(out) is not None
