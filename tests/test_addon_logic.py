@@ -135,6 +135,24 @@ def test_bundle_reader_reads_what_core_writes(tmp_path):
     assert b.fps == 25.0 and b.n_frames == 5 and b.camera is None and b.surface is None
 
 
+def test_bundle_reader_contacts_world_and_format_1(tmp_path):
+    """Contacts and the world record as the core writes them; a format-1 bundle (skeleton sign
+    convention 1) reads with the same angles as the core's own reader gives."""
+    m = _motion()
+    m.contacts = np.tile([1.0, 0.5, 0.0, 0.25], (5, 1))
+    m.world = {"camera_height_m": 1.2, "frame": "world"}
+    p = m.save(tmp_path / "w.motion.npz")
+    b = read_bundle(p)
+    np.testing.assert_array_equal(b.contacts, m.contacts)
+    assert b.world["camera_height_m"] == 1.2
+    z = dict(np.load(p))
+    z["format_version"] = np.array(1)
+    np.savez(tmp_path / "v1.motion.npz", **z)
+    old = read_bundle(tmp_path / "v1.motion.npz")
+    np.testing.assert_allclose(old.q_rad, Motion.load(tmp_path / "v1.motion.npz").q_rad)
+    assert not np.allclose(old.q_rad, m.q_rad)  # subtalar/mtp signs did change
+
+
 def test_bundle_reader_rejects_bad_files(tmp_path):
     p = _motion().save(tmp_path / "a.motion.npz")
     z = dict(np.load(p))

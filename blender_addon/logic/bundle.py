@@ -98,7 +98,12 @@ def read_bundle(path: str | Path) -> MotionBundle:
         dof_names = tuple(_need(z, "dof_names", path).tolist())
         if dof_names != bsm46.DOF_NAMES:
             raise BundleError(f"{path.name}: DOF names are not the BSM-46 order this add-on knows")
-        q = np.asarray(_need(z, "q_rad", path), dtype=np.float64)
+        q = np.array(_need(z, "q_rad", path), dtype=np.float64)
+        # format 1 stored skeleton convention 1: negate the DOFs whose sign changed since
+        stored = 1 if version < 2 else bsm46.SKELETON_CONVENTION
+        for c in range(stored + 1, bsm46.SKELETON_CONVENTION + 1):
+            for name in bsm46.CONVENTION_FLIPS.get(c, ()):
+                q[:, bsm46.DOF_NAMES.index(name)] *= -1
         root = np.asarray(_need(z, "root_m", path), dtype=np.float64)
         offsets = np.asarray(_need(z, "offsets_m", path), dtype=np.float64)
         if q.ndim != 2 or q.shape[1] != bsm46.N_DOFS or q.shape[0] < 1:
