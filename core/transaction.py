@@ -580,7 +580,8 @@ def _attach_log_errors(e: BaseException, folder: Path) -> None:
     import re
 
     msg = str(e)
-    if not e.args or ".log" not in msg or str(folder) not in msg:
+    window = "messages window" in msg  # OpenSim's GUI wording: the details are in its log
+    if not e.args or not (window or (".log" in msg and str(folder) in msg)):
         return
     errs = []
     for log_path in sorted(Path(folder).glob("*.log")):
@@ -589,6 +590,7 @@ def _attach_log_errors(e: BaseException, folder: Path) -> None:
                 if "error" in ln.lower() and ln.strip() not in errs:
                     errs.append(ln.strip())
     msg = re.sub(r";? ?see \S+\.log", "", msg)
+    msg = re.sub(r",? ?please see messages window for details\.?", "", msg)
     e.args = (msg + (f" (OpenSim: {' | '.join(errs[:2])[:300]})" if errs else ""),)
 
 
