@@ -549,6 +549,8 @@ def display(text: object) -> str:
     s = str(text)
     for stage, out in _shown.items():
         s = s.replace(stage, out)
+        # as it appears inside JSON progress lines (non-ASCII and backslashes escaped)
+        s = s.replace(json.dumps(stage)[1:-1], json.dumps(out)[1:-1])
     return s
 
 
