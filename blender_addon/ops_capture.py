@@ -209,10 +209,17 @@ class BIOMECH_OT_capture_from_video(bpy.types.Operator):
 
 class BIOMECH_OT_preview_frame(bpy.types.Operator):
     bl_idname = "biomech.preview_frame"
-    bl_label = "Preview Frame"
-    bl_description = "Show the video's first frame in the panel, to see who is left/right"
+    bl_label = "Preview People"
+    bl_description = (
+        "Show the video frame at Start in the panel with every person the core finds boxed and "
+        "numbered from the left (the index Person takes)"
+    )
 
     def execute(self, context):
+        import subprocess
+        import tempfile
+
+        from .logic.capture import parse_people_preview, people_preview_command
         from .panels import PREVIEW_IMAGE
 
         s = context.scene.biomech
@@ -220,16 +227,35 @@ class BIOMECH_OT_preview_frame(bpy.types.Operator):
         if video is None or not video.is_file():
             self.report({"ERROR"}, f"video not found: {video or '(none picked)'}")
             return {"CANCELLED"}
+        python = core_python(context)
+        if python is None or not python.is_file():
+            self.report({"ERROR"}, "core interpreter not found: set it in the add-on preferences")
+            return {"CANCELLED"}
+        time_s = 0.0
+        if s.frame_start:
+            fps = _video_fps(video)
+            time_s = s.frame_start / fps if fps else 0.0
+        out = Path(tempfile.mkdtemp(prefix="biomech-preview-")) / "people.png"
+        try:
+            r = subprocess.run(
+                people_preview_command(python, video, time_s, out),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            boxes = parse_people_preview(r.stdout)
+        except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+            self.report({"ERROR"}, f"people preview failed: {e}")
+            return {"CANCELLED"}
         old = bpy.data.images.get(PREVIEW_IMAGE)
         if old is not None:
             bpy.data.images.remove(old)
-        try:
-            img = bpy.data.images.load(str(video))
-        except RuntimeError as e:
-            self.report({"ERROR"}, f"cannot read {video.name}: {e}")
-            return {"CANCELLED"}
+        img = bpy.data.images.load(str(out))
         img.name = PREVIEW_IMAGE
+        img.pack()  # the temporary file may go
         img.preview_ensure()
+        s.preview_people = len(boxes)
+        self.report({"INFO"}, f"{len(boxes)} people at {time_s:.2f} s, numbered from the left")
         return {"FINISHED"}
 
 

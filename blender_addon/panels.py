@@ -42,7 +42,8 @@ class BIOMECH_PT_capture(_Base, bpy.types.Panel):
         img = bpy.data.images.get(PREVIEW_IMAGE)
         if img is not None:
             col.template_icon(icon_value=img.preview_ensure().icon_id, scale=8.0)
-            col.label(text="left/right/index count people from the left")
+            if s.preview_people >= 0:
+                col.label(text=f"{s.preview_people} people, boxed 0.. from the left")
         col.prop(s, "surface_method")
         row = col.row(align=True)
         row.prop(s, "smoothing")

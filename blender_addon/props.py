@@ -79,6 +79,9 @@ class BIOMECH_PG_settings(bpy.types.PropertyGroup):
         description="Who to capture: main, largest, center, left, right, or an index counted "
         "from the left of the preview frame (0 = leftmost)",
     )
+    preview_people: IntProperty(
+        name="People", default=-1, description="People found in the preview frame (-1: none yet)"
+    )
     surface_method: EnumProperty(
         name="Surface",
         items=[

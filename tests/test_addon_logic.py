@@ -683,3 +683,14 @@ Frame Time: 0.033333
     vals = np.array([[float(x) for x in r.split()] for r in back.splitlines()[-2:]])
     m_back = bvh_axes.euler_to_matrix(vals[:, 3:6], "ZXY")
     np.testing.assert_allclose(m_back[0], m_in, atol=1e-6)
+
+
+def test_people_preview_protocol():
+    argv = capture.people_preview_command("py", "v.mp4", -1.0, "o.png")
+    assert argv[:2] == ["py", "-c"] and argv[-3:] == ["v.mp4", "0", "o.png"]
+    out = 'log line\n{"people": [[1, 2, 3, 4], [5, 6, 7, 8]], "time_s": 2.0}\n'
+    assert capture.parse_people_preview(out) == [(1, 2, 3, 4), (5, 6, 7, 8)]
+    with pytest.raises(ValueError, match="no frame at"):
+        capture.parse_people_preview('{"error": "no frame at 9 s in v.mp4"}')
+    with pytest.raises(ValueError, match="no result"):
+        capture.parse_people_preview("Traceback ...")

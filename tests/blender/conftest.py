@@ -123,7 +123,18 @@ def reset_scene():
     scene = bpy.context.scene
     scene.biomech.mapping.clear()
     scene.biomech.convention = ""
-    for prop in ("foot_lock", "lock_strength", "root_motion", "resample_to_scene", "smoothing"):
+    for prop in (
+        "foot_lock",
+        "lock_strength",
+        "root_motion",
+        "resample_to_scene",
+        "smoothing",
+        "frame_start",
+        "frame_end",
+        "person",
+        "surface_method",
+        "preview_people",
+    ):
         scene.biomech.property_unset(prop)
 
 

@@ -332,3 +332,30 @@ def test_captures_are_takes_with_one_progress_bar_and_undo(fake_core, monkeypatc
     assert _state() == before
     tgt = bpy.data.objects[tgt_name]
     assert tgt.animation_data is None or not len(tgt.animation_data.nla_tracks)
+
+
+def test_people_preview_boxes_who_is_who(addon, tmp_path):
+    """The Person setting's preview: the core's detector (the real one, in the core's .venv) on
+    the Sports2D clip, which shows two people; the panel's image is that frame with both boxed."""
+    from tests.blender.conftest import CORE_PYTHON, EXT_MODULE
+    from tests.conftest import shared_path
+
+    if not CORE_PYTHON.is_file():
+        pytest.skip("the core .venv is not set up")
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    old = prefs.core_python
+    prefs.core_python = str(CORE_PYTHON)
+    try:
+        reset_scene()
+        s = bpy.context.scene.biomech
+        s.video_path, s.frame_start = str(video), 60  # 2 s in: both people in view
+        assert bpy.ops.biomech.preview_frame() == {"FINISHED"}
+    finally:
+        prefs.core_python = old
+    img = bpy.data.images["biomech video preview"]
+    assert tuple(img.size) == (1768, 994)
+    assert s.preview_people == 2
+    s.video_path = str(tmp_path / "moved.mp4")
+    with pytest.raises(RuntimeError, match="video not found"):
+        bpy.ops.biomech.preview_frame()
