@@ -108,8 +108,9 @@ def score_method(q_rad, truth, dofs, offsets_m=None) -> dict:
     return out
 
 
-def motcmp_check(q_rad, truth, work: Path) -> float | None:
-    """The shared tool's MAE for the capture's angles vs the truth (.mot files), or None."""
+def motcmp_check(q_rad, truth, work: Path, dofs=JUDGED_DOFS) -> float | None:
+    """The shared tool's MAE for the capture's angles vs the truth (.mot files), the mean of its
+    per-DOF rows over ``dofs``, or None without the tool."""
     if not MOTCMP.is_file():
         return None
     from biomech_export.mot import MotTable, write_mot
@@ -127,11 +128,14 @@ def motcmp_check(q_rad, truth, work: Path) -> float | None:
         text=True,
         timeout=60,
     )
-    last = proc.stdout.strip().splitlines()[-1:] or [""]
-    parts = last[0].split()
-    if len(parts) >= 2 and parts[0] == "MAE_MEAN":
-        return float(parts[1])
-    return None
+    rows = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "MAE":
+            rows[parts[0]] = float(parts[2])
+    if not all(d in rows for d in dofs):
+        return None
+    return float(np.mean([rows[d] for d in dofs]))
 
 
 def grounding_scores(motion, truth, cap: dict) -> dict:
@@ -178,7 +182,7 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
             **{k: v for k, v in cap["timings_s"].items() if k != "detect"},
         },
     }
-    res["motcmp_mae_deg"] = motcmp_check(motion.q_rad, truth, work)
+    res["motcmp_mae_deg"] = motcmp_check(motion.q_rad, truth, work, dofs)
     try:
         if kind == "trial":  # the belt moves the stance foot: no truth for contact and sliding
             res["grounding"] = {"note": "treadmill trials: grounding measured on synthetic clips"}
