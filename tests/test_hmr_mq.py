@@ -699,3 +699,24 @@ def test_shipped_small_weights_on_real_photos(name) -> None:
     assert e1 < e0
     assert sk.limit_violations(pred.q_rad) == 0 and sk.limit_violations(refined.q_rad) == 0
     assert pred.t_cam_m[0, 2] > 0.5  # in front of the camera
+
+
+def test_weights_of_an_older_skeleton_convention_output_the_current_one(model, tmp_path) -> None:
+    """A config.json without ``skeleton_convention`` was trained in convention 1 (subtalar and
+    mtp with the opposite sign): the network's angles are converted, the rest is unchanged."""
+    d = json.loads(model.cfg.to_json())
+    del d["skeleton_convention"]
+    old_cfg = type(model.cfg).from_json(json.dumps(d))
+    assert old_cfg.skeleton_convention == 1
+    old = build_model(old_cfg).eval()
+    old.load_state_dict(model.state_dict())
+    s = model.cfg.input_size
+    x = torch.randn(1, 3, s, s)
+    k = torch.as_tensor(_k(s, 1.4 * s), dtype=torch.float32)[None]
+    with torch.no_grad():
+        q_new, q_old = model(x, k).q_rad[0].double(), old(x, k).q_rad[0].double()
+    flipped = [sk.DOF[n] for n in sk.CONVENTION_FLIPS[2]]
+    same = [i for i in range(sk.N_DOFS) if i not in flipped]
+    torch.testing.assert_close(q_old[flipped], -q_new[flipped])
+    torch.testing.assert_close(q_old[same], q_new[same])
+    assert model.cfg.skeleton_convention == sk.SKELETON_CONVENTION

@@ -45,6 +45,9 @@ class MQHMRConfig:
     # and are attended to in every decoder layer (core.hmr.mq.network). Configs saved before
     # this field existed load with False (image-only networks).
     keypoint_queries: bool = True
+    # Skeleton sign convention of the training labels (core.skeleton.SKELETON_CONVENTION);
+    # configs saved before it existed were trained in convention 1 and load with 1.
+    skeleton_convention: int = sk.SKELETON_CONVENTION
     version: int = CONFIG_VERSION
     training: dict = field(default_factory=dict)  # how the weights were made
 
@@ -92,6 +95,7 @@ class MQHMRConfig:
         ):
             d[k] = tuple(d[k])
         d.setdefault("keypoint_queries", False)  # written before 2D-informed queries existed
+        d.setdefault("skeleton_convention", 1)  # written before skeleton convention 2
         if d["dof_names"] != sk.DOF_NAMES or d["body_names"] != sk.BODY_NAMES:
             raise ValueError("MQ-HMR weights were trained for a different BSM-46 DOF/body order")
         unknown = set(d) - set(cls.__dataclass_fields__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -39,12 +40,24 @@ class HeadOutput:
     raw: RawOutput
 
 
-def decode_raw(raw: RawOutput, k: Tensor, size: int) -> HeadOutput:
-    """Raw head values -> typed outputs; K (B, 3, 3) in pixels of the S x S network input."""
+def decode_raw(
+    raw: RawOutput, k: Tensor, size: int, convention: int = sk.SKELETON_CONVENTION
+) -> HeadOutput:
+    """Raw head values -> typed outputs; K (B, 3, 3) in pixels of the S x S network input.
+
+    ``convention``: the skeleton convention the weights were trained in; angles of DOFs whose
+    sign changed since then are negated (their limits are symmetric), so the output is always in
+    the current convention (``core.skeleton.to_current_convention``)."""
     pose = pose_from_raw(raw.pose)
     cam = camera_from_raw(raw.camera)
+    q = pose.q_rad
+    if convention != sk.SKELETON_CONVENTION:
+        sign = torch.as_tensor(
+            sk.to_current_convention(np.ones(sk.N_DOFS), convention), dtype=q.dtype
+        ).to(q.device)
+        q = q * sign
     return HeadOutput(
-        q_rad=pose.q_rad,
+        q_rad=q,
         R_cam_pelvis=pose.rot6d[:, 0],
         rot6d=pose.rot6d,
         cs_unit=pose.cs_unit,

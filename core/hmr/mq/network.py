@@ -195,7 +195,7 @@ class MQHMR(nn.Module):
         raw = RawOutput(raw.pose.float(), raw.shape_logit.float(), raw.camera.float())
         # Angles, limits and the camera in float32 even under mixed precision.
         with torch.autocast(device_type=k.device.type, enabled=False):
-            out = decode_raw(raw, k.float(), self.cfg.input_size)
+            out = decode_raw(raw, k.float(), self.cfg.input_size, self.cfg.skeleton_convention)
         return MQHMROutput(**vars(out), queries=queries, reference=ref)
 
     def forward(

@@ -168,7 +168,7 @@ def refine_queries(
         lr = st.lr_params
 
         def run(xs: list[Tensor]) -> HeadOutput:
-            return decode_raw(RawOutput(*xs), args["k"], s)
+            return decode_raw(RawOutput(*xs), args["k"], s, model.cfg.skeleton_convention)
 
     xs = [x.detach().clone().requires_grad_(True) for x in x0]
     opt = torch.optim.Adam(xs, lr=lr)
