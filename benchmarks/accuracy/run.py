@@ -236,7 +236,8 @@ def _clip_list(args) -> list[tuple[str, data.ClipSpec]]:
         synth = synth[: args.clips]
     out += [("synthetic", s) for s in synth]
     if not args.no_trials:
-        out += [("trial", s) for s in data.trial_clips(args.seed)]
+        trials = [("trial", s) for s in data.trial_clips(args.seed)]
+        out = trials + out if args.trials_first else out + trials
     return out
 
 
@@ -277,7 +278,8 @@ def run(args, argv) -> dict:
             )
             if args.render_only:
                 continue
-            ablate = args.ablate is None or i < args.ablate
+            k = sum(1 for kk, _ in clips[:i] if kk == "synthetic")  # index among synthetic
+            ablate = kind == "synthetic" and (args.ablate is None or k < args.ablate)
             a = argparse.Namespace(**{**vars(args), "ablate": ablate})
             res = evaluate_clip(spec, kind, video, truth, info, a, out / "work" / spec.name)
         except Exception as e:  # noqa: BLE001 - one failing clip must not stop the run
@@ -316,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="one short clip (CI smoke run)")
     p.add_argument("--clips", type=int, default=None, help="first N synthetic clips only")
     p.add_argument("--no-trials", action="store_true", help="skip the marker trials")
+    p.add_argument("--trials-first", action="store_true", help="the marker trials before the rest")
     p.add_argument(
         "--ablate", type=int, default=None, help="ablations (gt2d, mp+ik) on the first N clips"
     )
