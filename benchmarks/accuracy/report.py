@@ -44,7 +44,7 @@ def summarise(clips: dict[str, dict], methods=SYNTH_METHODS) -> dict[str, dict]:
             "r": _nanmean(r["angles"]["mean_r"] for r in rows),
             "per_dof_mae_deg": {
                 d: _nanmean(r["angles"]["mae_deg"].get(d) for r in rows)
-                for d in rows[0]["angles"]["mae_deg"]
+                for d in dict.fromkeys(k for r in rows for k in r["angles"]["mae_deg"])
             },
         }
         for k in ("mpjpe_mm", "pa_mpjpe_mm", "jitter_mps2", "jitter_true_mps2"):
