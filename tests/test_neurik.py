@@ -16,18 +16,39 @@ from core.neurik.runtime import WEIGHTS_DIR, OnnxNeurIK, export_onnx, load_neuri
 def _nets() -> list[NeurIK]:
     torch.manual_seed(0)
     nets = [NeurIK(NeurIKConfig("blazepose33", BLAZEPOSE_NAMES)).eval()]
-    for name in ("blazepose33", "anatomical"):
+    for name in _SHIPPED:
         if (WEIGHTS_DIR / name / "model.safetensors").is_file():
             nets.append(load_neurik(name))
+        else:
+            nets.append(None)
     return nets
 
 
-@pytest.fixture(scope="module", params=range(3), ids=["untrained", "blazepose33", "anatomical"])
+_SHIPPED = ("blazepose33", "anatomical", "blazepose33_bank")
+
+
+@pytest.fixture(scope="module", params=range(4), ids=["untrained", *_SHIPPED])
 def net(request) -> NeurIK:
     nets = _nets()
-    if request.param >= len(nets):
+    if nets[request.param] is None:
         pytest.skip("shipped weights not present")
     return nets[request.param]
+
+
+def test_bank_weights_record_their_training() -> None:
+    """The shipped bank weights say what they were trained on: the current skeleton convention,
+    the real-motion bank, and not one held-out take."""
+    from core.mocap.holdout import is_held_out
+
+    folder = WEIGHTS_DIR / "blazepose33_bank"
+    if not (folder / "config.json").is_file():
+        pytest.skip("blazepose33_bank weights not present")
+    cfg = NeurIKConfig.load(folder / "config.json")
+    assert cfg.skeleton_convention == sk.SKELETON_CONVENTION
+    assert "real-motion bank" in cfg.training["motion"]
+    clips = cfg.training["bank_clips"]
+    assert len(clips) >= 100 and not any(is_held_out(c.split("#")[0]) for c in clips)
+    assert "--bank" in cfg.training["command"]
 
 
 def _n_markers(net: NeurIK) -> int:
