@@ -13,6 +13,10 @@
   coordinate); MediaPipe's 3D world landmarks and confidences are kept.
 * ``gt3d``: as ``gt2d`` and the 3D world landmarks replaced by the truth too (2 cm noise): the
   error left when the detector is perfect, i.e. the lift/refinement's own share.
+* ``neurik@true3d``: the NeurIK prior alone on the exact landmarks (no detector, no noise): the
+  prior's own error. ``ik@true3d``: optimisation IK on the same landmarks and the true skeleton,
+  a check of the truth and the metric chain (should be ~0 but for hip flexion: the landmarks do
+  not fix pelvis tilt).
 * ``peer``: ``../shared/tools/peer_baseline.py`` (MediaPipe world landmarks -> OpenSim IK on
   Pose2Sim's model), read from its ``.mot``.
 
@@ -146,18 +150,52 @@ def gt2d_detections(det, truth, seed: int):
     return replace(det, keypoints_2d_px=kp)
 
 
+def true_landmarks_mp(truth) -> np.ndarray:
+    """(T, 33, 3) the truth's BlazePose points as MediaPipe world landmarks: camera axes (x right,
+    y down, z away), hip-centred, metres, no noise."""
+    from core.neurik.markersets import blazepose33
+
+    names = blazepose33().names
+    hips = [names.index("left_hip"), names.index("right_hip")]
+    pc = (np.asarray(truth.blaze_world_m) - truth.cam_centre_m) @ np.asarray(truth.R_cam_world).T
+    return pc - pc[:, hips].mean(1, keepdims=True)
+
+
+def neurik_on_truth(truth) -> np.ndarray:
+    """The default NeurIK prior on the exact landmarks (its own error, no detector)."""
+    from core.neurik.markersets import mediapipe_world_to_bsm
+    from core.neurik.runtime import run_neurik
+
+    lm = true_landmarks_mp(truth)
+    return np.asarray(run_neurik(mediapipe_world_to_bsm(lm), np.ones(lm.shape[:2])).q_rad)
+
+
+def ik_on_truth(truth) -> np.ndarray:
+    """Optimisation IK on the exact 3D landmarks and the true skeleton: what the landmarks
+    determine (a check of the truth and the metric chain; pelvis tilt is the landmarks' blind
+    spot, so hip flexion keeps a few degrees)."""
+    from types import SimpleNamespace
+
+    from core.ik import IKConfig, solve_ik
+    from core.neurik.markersets import blazepose33
+
+    bodies, local = blazepose33().define(
+        SimpleNamespace(offsets_m=truth.offsets_m, height_m=truth.height_m)
+    )
+    pts = np.asarray(truth.blaze_world_m)
+    ik = solve_ik(
+        pts, bodies, local, truth.offsets_m, weights=np.ones(pts.shape[:2]), config=IKConfig()
+    )
+    return ik.q_rad.numpy()
+
+
 def gt3d_detections(det, truth, seed: int):
     """``gt2d_detections`` plus the 3D world landmarks replaced by the truth's BlazePose points in
     MediaPipe's convention (camera axes: x right, y down, z away; hip-centred) with Gaussian
     noise of ``GT3D_NOISE_M`` per coordinate: what a perfect 2D+3D detector would give."""
-    from core.neurik.markersets import blazepose33
-
     d = gt2d_detections(det, truth, seed)
     rng = np.random.default_rng(seed + 1)
-    names = blazepose33().names
-    hips = [names.index("left_hip"), names.index("right_hip")]
-    pc = (np.asarray(truth.blaze_world_m) - truth.cam_centre_m) @ np.asarray(truth.R_cam_world).T
-    pc = pc - pc[:, hips].mean(1, keepdims=True)
+    pc = true_landmarks_mp(truth)
     n = min(len(pc), det.n_frames)
     k3 = det.keypoints_3d_m.copy()
     k3[:n] = pc[:n] + rng.normal(scale=GT3D_NOISE_M, size=pc[:n].shape)

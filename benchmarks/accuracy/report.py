@@ -6,7 +6,17 @@ import math
 
 import numpy as np
 
-SYNTH_METHODS = ("capture", "surface", "neurik", "mp+ik", "gt2d", "gt3d", "peer")
+SYNTH_METHODS = (
+    "capture",
+    "surface",
+    "neurik",
+    "mp+ik",
+    "gt2d",
+    "gt3d",
+    "neurik@true3d",
+    "ik@true3d",
+    "peer",
+)
 METHOD_NOTES = {
     "capture": "full pipeline (MediaPipe 2D)",
     "surface": "capture's stages up to the surface fit (refinement's start)",
@@ -14,6 +24,8 @@ METHOD_NOTES = {
     "mp+ik": "MediaPipe world landmarks + optimisation IK (true skeleton)",
     "gt2d": "full pipeline, projected true 2D + noise",
     "gt3d": "full pipeline, true 2D and 3D landmarks + noise",
+    "neurik@true3d": "NeurIK prior alone on the exact 3D landmarks",
+    "ik@true3d": "optimisation IK on the exact 3D landmarks, true skeleton (check)",
     "peer": "peer: MediaPipe world landmarks -> OpenSim IK (Pose2Sim model)",
 }
 
