@@ -184,3 +184,15 @@ def test_camera_frame_sampling_is_a_rigid_view_of_the_pose() -> None:
     torch.testing.assert_close(x[..., :2], c[..., :2], atol=1e-5, rtol=0)
     assert (x[..., 2] - c[..., 2]).abs().max() > 0.05
     assert sk.limit_violations(b2.q_rad.double().numpy(), atol_rad=1e-5) == 0
+
+
+def test_weights_alias_from_the_environment(monkeypatch) -> None:
+    if not (WEIGHTS_DIR / "blazepose33_bank" / "model.safetensors").is_file():
+        pytest.skip("blazepose33_bank weights not present")
+    load_neurik.cache_clear()
+    monkeypatch.setenv("BIOMOCAP_NEURIK_BLAZEPOSE33", "blazepose33_bank")
+    try:
+        net = load_neurik("blazepose33")
+        assert "real-motion bank" in net.cfg.training["motion"]
+    finally:
+        load_neurik.cache_clear()

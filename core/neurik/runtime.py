@@ -61,7 +61,11 @@ def save_weights(net: NeurIK, folder: str | Path) -> Path:
 def load_neurik(marker_set_or_folder: str) -> NeurIK:
     """Shipped weights by marker-set name ('anatomical', 'blazepose33') or a folder path.
     ``BIOMOCAP_NEURIK_DIR`` (a folder holding ``<name>/``) replaces the shipped weights folder,
-    so that a benchmark can run the whole capture with other weights."""
+    and ``BIOMOCAP_NEURIK_<NAME>`` (e.g. ``BIOMOCAP_NEURIK_BLAZEPOSE33=blazepose33_bank``) names
+    other weights for one name, so that a benchmark can run the whole capture with them."""
+    alias = os.environ.get(f"BIOMOCAP_NEURIK_{marker_set_or_folder.upper()}")
+    if alias and "/" not in marker_set_or_folder:
+        marker_set_or_folder = alias
     folder = Path(marker_set_or_folder)
     if not folder.is_dir():
         folder = Path(os.environ.get("BIOMOCAP_NEURIK_DIR") or WEIGHTS_DIR) / marker_set_or_folder
