@@ -167,7 +167,8 @@ def neurik_on_truth(truth) -> np.ndarray:
     from core.neurik.runtime import run_neurik
 
     lm = true_landmarks_mp(truth)
-    return np.asarray(run_neurik(mediapipe_world_to_bsm(lm), np.ones(lm.shape[:2])).q_rad)
+    conf = np.ones(lm.shape[:2])
+    return np.asarray(run_neurik(mediapipe_world_to_bsm(lm), conf, model="blazepose33").q_rad)
 
 
 def ik_on_truth(truth) -> np.ndarray:
