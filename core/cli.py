@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Where each command writes and the name of its result in a folder: the output is staged and
 # published whole by core.transaction (a failure or Ctrl-C never leaves a mix of old and new).
 _OUTPUTS = {
+    "capture": ("folder", "capture"),
     "detect": ("file", ""),
     "retarget-bvh": ("file", ""),
     "show-skeleton": ("folder", "show-skeleton"),
