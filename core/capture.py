@@ -473,14 +473,19 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
         fit = estimate_floor(sole, fps, conf=foot_conf, prior_up=prior)
     if fit is None:
         why = "one frame" if n < 2 else "the feet are not seen in enough frames"
+        finite = sole[np.isfinite(sole).all(-1)]
+        low = float(finite[:, 1].min()) if len(finite) else None
         frame = camera_frame_only(
             inp.camera,
-            f"floor could not be estimated ({why}): the motion stays in the level-camera frame "
-            "(camera at the origin looking along -Z, Y up along the image's up)",
+            f"floor could not be estimated ({why}): the motion keeps the level-camera axes "
+            "(Y up along the image's up, the camera looking along -Z), moved down so that the "
+            "lowest foot point is at Y = 0; camera height and pitch are unknown",
+            lowest_y_m=low,
         )
         notes.append(frame.message)
-        res = replace(res, q_rad=q1)
-        return Grounded(res, inp.camera, frame, None, None, bodies, local, notes)
+        q_c, root_c = to_world(frame, q1, root1)
+        res = replace(res, q_rad=q_c, root_m=root_c)
+        return Grounded(res, frame.camera(inp.camera), frame, None, None, bodies, local, notes)
     frame = world_frame(fit, q1, root1, fps, inp.camera)
     log.info("%s", frame.message)
     if fit.rms_m > 0.05:

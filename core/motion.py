@@ -104,7 +104,7 @@ class Motion:
     # toe_l); > 0.5 = in contact. None: not estimated (e.g. no feet seen).
     contacts: np.ndarray | None = None
     # core.world.WorldFrame.to_dict(): camera_height_m, camera_pitch_deg (+ down),
-    # camera_roll_deg, focal_px, floor_source ("feet" | "none"), frame ("world": Y up along
+    # camera_roll_deg, focal_px, floor_source ("feet" | "lowest-foot" | "none"), frame ("world": Y up along
     # gravity, floor Y = 0; "camera": the level-camera frame, no floor), floor_rms_m, message...
     # ``camera`` holds the world -> camera transform in that frame. Saved as JSON.
     world: dict | None = None

@@ -98,7 +98,7 @@ class WorldFrame:
     camera_pitch_deg: float  # + = looking down
     camera_roll_deg: float  # + = turned clockwise about the viewing direction, seen from behind
     focal_px: float
-    floor_source: str  # "feet" | "none"
+    floor_source: str  # "feet" | "lowest-foot" | "none"
     frame: str  # "world" | "camera"
     floor_rms_m: float = float("nan")
     n_floor_points: int = 0
@@ -322,16 +322,20 @@ def _facing(q_rad: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray | None:
     return _unit(fwd)
 
 
-def camera_frame_only(cam: Camera, message: str) -> WorldFrame:
-    """No floor: keep the level-camera frame (identity transform)."""
+def camera_frame_only(cam: Camera, message: str, lowest_y_m: float | None = None) -> WorldFrame:
+    """No floor: keep the level-camera frame's axes (gravity not estimated). With
+    ``lowest_y_m`` (the lowest sole point's height in that frame) the origin is moved down to it,
+    so the feet's lowest point lies at Y = 0 (``floor_source = "lowest-foot"``): a rig stands on
+    the ground plane of Blender or OpenSim instead of hanging below the camera."""
+    shift = 0.0 if lowest_y_m is None or not np.isfinite(lowest_y_m) else float(lowest_y_m)
     return WorldFrame(
         np.eye(3),
-        np.zeros(3),
+        np.array([0.0, shift, 0.0]),
         float("nan"),
         float("nan"),
         float("nan"),
         float(cam.focal_px),
-        "none",
+        "none" if lowest_y_m is None else "lowest-foot",
         "camera",
         message=message,
     )

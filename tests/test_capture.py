@@ -331,7 +331,8 @@ def test_capture_is_world_grounded(demo_capture) -> None:
 @pytest.mark.slow
 def test_capture_without_feet_keeps_the_camera_frame(tmp_path) -> None:
     """Feet cut off (the top 40% of the demo clip: the man on the box down to his knees): the
-    capture works, says the floor could not be estimated and stays in the camera frame."""
+    capture works, says the floor could not be estimated and keeps the camera frame's axes, with
+    the lowest foot point moved to Y = 0."""
     import av
 
     from core.capture import CaptureOptions, Progress, capture
@@ -357,8 +358,13 @@ def test_capture_without_feet_keeps_the_camera_frame(tmp_path) -> None:
         Progress(jsonl=True, stream=open(os.devnull, "w")),  # noqa: SIM115
     )
     motion = Motion.load(res.motion_path)
-    assert motion.world["frame"] == "camera" and motion.world["floor_source"] == "none"
+    assert motion.world["frame"] == "camera" and motion.world["floor_source"] == "lowest-foot"
     assert motion.contacts is None
+    # Moved down so the lowest foot point is at Y = 0: foot markers sit a few cm above the sole.
+    feet = [
+        i for i, n in enumerate(motion.marker_names) if "calc" in n or "toe" in n or "meta" in n
+    ]
+    assert feet and -0.01 <= np.nanmin(motion.markers_m[:, feet, 1]) <= 0.15
     assert any("floor could not be estimated" in n for n in res.notes), res.notes
     assert np.allclose(motion.camera.rotation, np.diag([1.0, -1.0, -1.0]))
     assert sk.limit_violations(motion.q_rad) == 0
