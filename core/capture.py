@@ -472,7 +472,12 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
         prior = body_up_direction(q1, root1, subject.offsets_m, weights=seen | ~seen.any())
         fit = estimate_floor(sole, fps, conf=foot_conf, prior_up=prior)
     if fit is None:
-        why = "one frame" if n < 2 else "the feet are not seen in enough frames"
+        why = (
+            "one frame"
+            if n < 2
+            else "the feet are not seen in enough frames, or no plane below the camera fits "
+            "where they rest"
+        )
         finite = sole[np.isfinite(sole).all(-1)]
         low = float(finite[:, 1].min()) if len(finite) else None
         frame = camera_frame_only(

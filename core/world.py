@@ -75,6 +75,9 @@ class FloorConfig:
     decorrelation_s: float = 0.2  # candidates closer in time count as one observation
     max_prior_angle_deg: float = 30.0  # a body-up prior further from level is ignored
     lower_support: float = 0.3  # a lower plane with this share of the best support is the floor
+    # A camera that sees a floor is above it: a plane less than this far below the camera is an
+    # elevated support seen from below (a box top, a stage), never the floor.
+    min_camera_height_m: float = 0.2
 
 
 @dataclass
@@ -245,7 +248,11 @@ def estimate_floor(
             continue
         off = float(n @ pts[i[0]])
         count = int(np.sum(np.abs(pts @ n - off) <= cfg.inlier_m))
+        if -off < cfg.min_camera_height_m:  # the camera would stand under this "floor"
+            continue
         planes.append((count, float(n @ centroid - off), n, off))
+    if not planes and np.percentile(pts @ up0, 10) > -cfg.min_camera_height_m:
+        return None  # the feet are level with or above the camera: no floor is seen
     if planes:
         best = max(planes, key=lambda p: p[0])
         # A distinct lower level (parallel within 5 deg, more than 2 bands below the best plane
@@ -275,6 +282,8 @@ def estimate_floor(
         inl = np.abs(pts @ normal - offset) <= cfg.inlier_m
         if inl.sum() < 3:
             return None
+    if -offset < cfg.min_camera_height_m:
+        return None
     resid = pts[inl] @ normal - offset
     above = (pts @ normal - offset) > cfg.inlier_m
     return FloorFit(

@@ -249,6 +249,24 @@ def test_floor_under_a_box_the_person_stands_on_longer() -> None:
     assert 0.5 < fit.elevated_fraction < 0.8  # the box-top points
 
 
+def test_a_support_above_the_camera_is_never_the_floor() -> None:
+    """Standing 2 s on a box top 0.5 m ABOVE the camera (seen from below) and 0.7 s on the ground
+    1.4 m below it: the camera cannot stand under its floor, so the ground is the floor; with
+    only the box top there is no floor at all."""
+    rng = np.random.default_rng(1)
+
+    def still(n, x, y, z):
+        base = np.array([[x, y, z], [x + 0.2, y, z], [x, y, z + 0.25], [x + 0.2, y, z + 0.25]])
+        return base + rng.normal(scale=0.01, size=(n, 4, 3))
+
+    box = still(60, 0.0, 0.5, -6.0)
+    ground = np.concatenate([still(10, 1.0, -1.4, -6.5), still(10, 2.0, -1.4, -7.0)])
+    fit = estimate_floor(np.concatenate([box, ground]), 30.0)
+    # Two ground clusters leave the tilt loose (the ridge keeps it within a degree): 10 cm.
+    assert fit is not None and abs(-fit.offset_m - 1.4) < 0.10 and fit.up[1] > 0.999
+    assert estimate_floor(box, 30.0) is None
+
+
 def test_slowly_moving_handheld_camera_degrades_without_breaking(scene) -> None:
     """A camera that pans 15 deg and tilts 4 deg over the clip (handheld, slowly): the stage
     assumes a static camera, so the floor is a compromise, but it is found, the world frame is
