@@ -34,6 +34,7 @@ import shutil
 import signal
 import stat
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -123,16 +124,33 @@ def interrupted_message(e: KeyboardInterrupt) -> tuple[str, int]:
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Hold SIGINT/SIGTERM back (they arrive when the block ends): for the few renames that
-    publish a result."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None:  # pragma: no cover - Windows
+    publish a result.
+
+    Masking alone is not enough: a process-directed signal goes to any thread that does not
+    block it (MediaPipe, torch and OpenSim start threads), and Python then runs the handler in
+    the main thread at once. So the Python-level handlers are swapped for ones that only record
+    the signal, and the signal is raised again, to the restored handlers, after the block."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    mask = getattr(signal, "pthread_sigmask", None)
+    pending: list[int] = []
+
+    def defer(signum, frame):  # noqa: ARG001
+        pending.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    old_mask = mask(signal.SIG_BLOCK, set(held)) if mask is not None else None
+    old = {s: signal.signal(s, defer) for s in held}
     try:
         yield
     finally:
-        mask(signal.SIG_SETMASK, old)
+        for s, h in old.items():
+            signal.signal(s, h)
+        if old_mask is not None:
+            mask(signal.SIG_SETMASK, old_mask)  # a signal blocked meanwhile arrives now
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 # --------------------------------------------------------------------------- atomic exchange

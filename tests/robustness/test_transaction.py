@@ -87,9 +87,26 @@ def test_export_signal_keeps_old_result(moment, sig, old_export, motion_file, mo
     assert _leftovers(old_export) == []
 
 
+@pytest.fixture(params=[False, True], ids=["one-thread", "threads"])
+def other_threads(request):
+    """Optionally a second thread that does not block signals, as MediaPipe, torch and OpenSim
+    start: a process-directed signal may then land on it instead of the main thread."""
+    if not request.param:
+        yield
+        return
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    yield
+    stop.set()
+    t.join()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_publish_completes_the_new_result(
-    sig, old_export, motion_file, monkeypatch, capsys
+    sig, old_export, motion_file, monkeypatch, capsys, other_threads
 ):
     """A signal that arrives while the result is being swapped in is held back until the swap
     is done: OUT is the complete new result, and the message says so."""
