@@ -419,6 +419,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         )
         if "dynamics" in outputs:
             result.notes.append(_dynamics_note(outputs["dynamics"]))
+        outputs["report_json"] = _report_json(stage / "report.json", video, det, motion, result)
         outputs["report"] = _report(stage / "report.html", video, det, motion, result)
         result.outputs = _publish(stage, out, outputs)
         result.motion_path = result.outputs["motion"]
@@ -728,6 +729,59 @@ def _world_html(motion: Motion, res: CaptureResult) -> str:
         "<h2>World</h2><p>Y up along gravity, floor at Y = 0, the subject starts at the origin "
         f"facing +X.</p><table>{rows}</table>{plot}"
     )
+
+
+def _jsonable(x):
+    """Plain JSON values: non-finite numbers become null, numpy scalars/arrays plain lists."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _report_json(path: Path, video: Path, det, motion: Motion, res: CaptureResult) -> Path:
+    """report.html's content for machines: frames, fps, stage timings, reprojection, notes,
+    the world record and provenance; file paths relative to the capture folder."""
+    import json
+
+    from core.motion import atomic_write
+
+    total_s = float(sum(res.timings_s.values()))
+    data = {
+        "format": "biomocap-capture-report",
+        "version": 1,
+        "source": str(video),
+        "frames": res.n_frames,
+        "fps": motion.fps,
+        "image_size_px": list(det.image_size_px),
+        "subject": {"height_m": motion.height_m, "mass_kg": motion.mass_kg},
+        "reprojection_px": {
+            "mean": res.mean_reprojection_px,
+            "before_refinement": res.initial_reprojection_px,
+        },
+        "limit_violations": res.limit_violations,
+        "timings_s": res.timings_s,
+        "total_s": total_s,
+        "frames_per_s": res.n_frames / total_s if total_s > 0 else None,
+        "notes": list(res.notes),
+        "world": motion.world or {},
+        "provenance": motion.provenance,
+        "outputs": {
+            k: str(p.relative_to(path.parent)) if p.is_relative_to(path.parent) else str(p)
+            for k, p in res.outputs.items()
+        }
+        | {"report": "report.html", "report_json": path.name},
+    }
+    text = json.dumps(_jsonable(data), indent=1, ensure_ascii=False, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text + "\n"))
+    return path
 
 
 def _report(path: Path, video: Path, det, motion: Motion, res: CaptureResult) -> Path:

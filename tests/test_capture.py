@@ -47,6 +47,16 @@ def test_video_capture_writes_valid_outputs(demo_capture) -> None:
     assert "surface" in motion.provenance and "MQ-HMR" in motion.provenance["surface"]
     # Refinement fits the detections: well under the 2D error of the unrefined solution.
     assert res.mean_reprojection_px < 25.0
+    # report.json says the same as the run, for machines (strict JSON: no NaN).
+    rep = json.loads(
+        res.outputs["report_json"].read_text(),
+        parse_constant=lambda c: pytest.fail(f"report.json has {c}"),
+    )
+    assert rep["frames"] == motion.n_frames and abs(rep["fps"] - motion.fps) < 1e-9
+    assert abs(rep["reprojection_px"]["mean"] - res.mean_reprojection_px) < 1e-9
+    assert {"detect", "refine", "world", "outputs"} <= set(rep["timings_s"])
+    assert rep["world"]["frame"] == motion.world["frame"] and rep["limit_violations"] == 0
+    assert (out / rep["outputs"]["motion"]).is_file() and rep["outputs"]["report"] == "report.html"
     assert res.mean_reprojection_px < res.initial_reprojection_px
     from biomech_export import validate_files
 
