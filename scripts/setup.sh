@@ -30,7 +30,8 @@ make_env() {  # make_env DIR PYVER REQFILE
   fi
   py="$(find_python "$ver")" || { echo "error: Python $ver not found; install it (pyenv install $ver)" >&2; exit 1; }
   echo "[setup] creating $dir with $py"
-  [[ -x "$dir/bin/python" ]] || "$py" -m venv "$dir"
+  # A venv cut short (no pip) is made again rather than used half-made.
+  [[ -x "$dir/bin/python" && -x "$dir/bin/pip" ]] || "$py" -m venv --clear "$dir"
   if [[ "$ver" == "3.11" ]]; then
     # torch first and pinned: it resolves to the local CPU wheel, never the CUDA build.
     "$dir/bin/pip" install -q torch==2.13.0
