@@ -45,6 +45,7 @@ def test_video_capture_writes_valid_outputs(demo_capture) -> None:
     assert sk.limit_violations(motion.q_rad) == 0 and res.limit_violations == 0
     assert motion.markers_m.shape == (motion.n_frames, len(motion.marker_names), 3)
     assert "surface" in motion.provenance and "MQ-HMR" in motion.provenance["surface"]
+    assert motion.provenance["neurik"].startswith("core/neurik/weights/blazepose33 ")
     # Refinement fits the detections: well under the 2D error of the unrefined solution.
     assert res.mean_reprojection_px < 25.0
     # report.json says the same as the run, for machines (strict JSON: no NaN).

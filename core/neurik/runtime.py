@@ -79,6 +79,7 @@ def load_neurik(marker_set_or_folder: str) -> NeurIK:
     net = NeurIK(cfg)
     net.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
     net.eval()
+    net.weights_folder = folder.resolve()  # what was loaded, for provenance
     return net
 
 
