@@ -11,6 +11,7 @@ import numpy as np
 from biomech_export._opensim import c_numeric_locale, require_opensim
 from biomech_export.dynamics.split import FootLoads
 from biomech_export.mot import MotTable, read_mot, write_mot
+from core.options import component_name
 
 __all__ = [
     "GRF_COLUMNS",
@@ -55,7 +56,7 @@ def write_external_loads_xml(path: Path, grf_mot: Path) -> Path:
     osim = require_opensim()
     path = Path(path)
     loads = osim.ExternalLoads()
-    loads.setName(path.stem)
+    loads.setName(component_name(path.stem))  # OpenSim refuses spaces and accents
     for side in "rl":
         ef = osim.ExternalForce()
         ef.setName(f"{'right' if side == 'r' else 'left'}_foot_grf")
