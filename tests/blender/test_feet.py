@@ -23,6 +23,7 @@ import json
 import numpy as np
 import pytest
 
+from blender_addon.logic.footlock import _runs  # contact phases as (start, end) frames
 from tests.blender.conftest import OUT, reset_scene
 from tests.blender.test_retarget import load_rig
 
@@ -36,20 +37,6 @@ RIGS = {
 }
 TOL_M = 0.01
 METRICS: dict[str, dict] = {}
-
-
-def _runs(on):
-    out, t = [], 0
-    while t < len(on):
-        if on[t]:
-            e = t
-            while e < len(on) and on[e]:
-                e += 1
-            out.append((t, e))
-            t = e
-        else:
-            t += 1
-    return out
 
 
 def _contacts(src) -> np.ndarray:
