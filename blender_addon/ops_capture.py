@@ -1,7 +1,8 @@
 """Capture from video: run the core as a subprocess, show progress, import the result.
 
 ``invoke`` (a button press) runs a timer-driven modal operator: progress in the status bar and
-the window's progress indicator, Esc kills the subprocess and imports nothing.
+the window's progress indicator; Esc stops the subprocess (SIGTERM, so the core keeps any earlier
+result intact; SIGKILL after 5 s) and imports nothing.
 ``execute`` (scripts, background mode, tests) runs the same job synchronously.
 """
 

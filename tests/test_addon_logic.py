@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -427,18 +428,45 @@ def test_capture_job_success_error_crash(tmp_path):
     assert out.status == "error" and "code 3" in out.message and "Traceback" in out.message
 
 
-def test_capture_job_cancel_kills_the_process(tmp_path):
-    job = _job(tmp_path, "slow")
+def _started(job) -> None:
     t0 = time.monotonic()
     while not job.last.stage or job.last.stage == "starting":
         job.poll()
         time.sleep(0.02)
         assert time.monotonic() - t0 < 30
+
+
+def test_capture_job_cancel_stops_the_process(tmp_path):
+    job = _job(tmp_path, "slow")
+    _started(job)
     job.cancel()
     job.poll()
     assert job.outcome is not None and job.outcome.status == "cancelled"
-    assert job.proc.returncode is not None and job.proc.returncode < 0  # killed by a signal
+    assert job.proc.returncode is not None and job.proc.returncode < 0  # ended by a signal
     assert not (tmp_path / "out" / "clip.motion.npz").exists()
+
+
+def test_capture_job_cancel_lets_the_core_clean_up(tmp_path):
+    """Cancel sends SIGTERM first, so the core's transaction can remove its staging folder."""
+    job = _job(tmp_path, "tidy")
+    _started(job)
+    job.cancel(grace_s=10)
+    job.poll()
+    assert job.outcome is not None and job.outcome.status == "cancelled"
+    assert job.proc.returncode == 143
+    assert (tmp_path / "out" / "cleaned-up").exists()
+    assert not (tmp_path / "out" / "clip.motion.npz").exists()
+
+
+def test_capture_job_cancel_kills_a_process_that_ignores_sigterm(tmp_path):
+    job = _job(tmp_path, "stubborn")
+    _started(job)
+    t0 = time.monotonic()
+    job.cancel(grace_s=0.5)
+    job.poll()
+    assert time.monotonic() - t0 < 10
+    assert job.outcome is not None and job.outcome.status == "cancelled"
+    assert job.proc.returncode == -signal.SIGKILL
 
 
 # ------------------------------------------------------------------ OpenSim pair

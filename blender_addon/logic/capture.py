@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -222,7 +223,7 @@ def _built_from_repo(addon_dir: Path) -> Path | None:
 
 
 class CaptureJob:
-    """A running capture subprocess; poll() from the main thread, cancel() kills it."""
+    """A running capture subprocess; poll() from the main thread, cancel() stops it."""
 
     def __init__(self, argv: list[str], *, cwd: str | Path | None = None, env: dict | None = None):
         self.argv = list(argv)
@@ -316,18 +317,35 @@ class CaptureJob:
         tail = self._stderr[-1] if self._stderr else "no error message"
         return CaptureOutcome("error", None, f"capture exited with code {rc}: {tail}", rc)
 
-    def cancel(self) -> None:
-        """Kill the subprocess (and its children); poll() then reports 'cancelled'."""
+    def cancel(self, grace_s: float = 5.0) -> None:
+        """Stop the subprocess (and its children); poll() then reports 'cancelled'.
+
+        SIGTERM first: the core's capture then removes its staging folder and leaves the user's
+        earlier result as it was (``core.transaction``). Only a process still running after
+        ``grace_s`` seconds is killed outright."""
         self._cancelled = True
-        if self.proc.poll() is None:
-            try:
-                if sys.platform == "win32":
-                    self.proc.kill()
-                else:
-                    os.killpg(self.proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=10)
+        if self.proc.poll() is not None:
+            return
+        try:
+            if sys.platform == "win32":
+                self.proc.terminate()
+            else:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            if sys.platform == "win32":
+                self.proc.kill()
+            else:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
 
     def run_sync(self, on_event=None, timeout_s: float | None = None) -> CaptureOutcome:
         """Block until the process ends, calling ``on_event(ev)`` for each event."""

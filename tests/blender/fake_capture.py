@@ -1,6 +1,7 @@
 """Stand-in for ``python -m core capture VIDEO -o OUT --progress-jsonl``: speaks the JSON-lines
 protocol without running the real pipeline (which needs minutes and models). Behaviour from the
-environment: FAKE_CAPTURE_MODE = ok | error | crash | slow; FAKE_CAPTURE_BUNDLE = a
+environment: FAKE_CAPTURE_MODE = ok | error | crash | slow | tidy (slow; on SIGTERM writes
+OUT/cleaned-up and exits 143, as the real capture does) | stubborn (slow; ignores SIGTERM); FAKE_CAPTURE_BUNDLE = a
 .motion.npz to copy into OUT on success. Accepts (and checks) the real command's arguments."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -30,6 +32,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--hmr", choices=["fit", "mq"])
     args = p.parse_args(argv)
     mode = os.environ.get("FAKE_CAPTURE_MODE", "ok")
+    if mode == "tidy":
+
+        def tidy(signum, frame):
+            args.output.mkdir(parents=True, exist_ok=True)
+            (args.output / "cleaned-up").write_text("staging removed\n")
+            print("cancelled: the earlier result is kept", file=sys.stderr, flush=True)
+            raise SystemExit(143)
+
+        signal.signal(signal.SIGTERM, tidy)
+    elif mode == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def say(obj: dict) -> None:
         print(json.dumps(obj), flush=True)
@@ -39,7 +52,7 @@ def main(argv: list[str]) -> int:
     for i, stage in enumerate(stages):
         for f in (0.0, 0.5, 1.0):
             say({"stage": stage, "progress": f, "message": f"{stage} {int(f * 100)}% (#{i})"})
-            time.sleep(0.5 if mode == "slow" else 0.005)
+            time.sleep(0.5 if mode in ("slow", "tidy", "stubborn") else 0.005)
         if mode == "error" and stage == "neurik":
             say({"error": "no person found in the video\n(second line should be folded)"})
             return 2
