@@ -1,0 +1,196 @@
+"""Running the lifter on a capture's detections: 2D keypoints (+ confidences, intrinsics) -> BSM-46
+angles with the pelvis orientation in the capture's camera-aligned frame (X right, Y up, Z towards
+the camera, as :func:`core.neurik.markersets.mediapipe_world_to_bsm`).
+
+Whole clips run in overlapping windows at the weights' rate (30 fps): a faster video is split
+into interleaved 30-fps streams, a slower one is used as it is. Windows are blended with triangle
+weights (a convex blend of in-limit angles stays in the limits); pelvis orientations are blended
+as matrices and re-orthonormalised.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import kinematics as K
+from core import skeleton as sk
+from core.lift.features import N_KEYPOINTS, virtual_to_camera_bsm, window_features
+from core.lift.model import ROOT, LiftConfig, Lifter, build_model
+
+__all__ = ["LiftResult", "WEIGHTS_DIR", "DEFAULT_WEIGHTS", "save_weights", "load_lifter", "lift"]
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = "bank2d"
+
+
+@dataclass
+class LiftResult:
+    q_rad: np.ndarray  # (T, 46) limited DOFs within the limits; pelvis angles in the camera frame
+    pelvis_rot: np.ndarray  # (T, 3, 3) pelvis orientation, camera-aligned Y-up frame
+    weights: str  # the weights folder used (provenance)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.q_rad.shape[0])
+
+
+def save_weights(net: Lifter, folder: str | Path) -> Path:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.safetensors"
+    tmp = folder / ".model.safetensors.tmp"
+    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+    (folder / "config.json").write_text(net.cfg.to_json())
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def load_lifter(name_or_folder: str = DEFAULT_WEIGHTS) -> Lifter:
+    """Shipped weights by name (a folder under ``core/lift/weights``) or a folder path;
+    ``BIOMOCAP_LIFT_WEIGHTS`` names other weights for a benchmark run."""
+    alias = os.environ.get("BIOMOCAP_LIFT_WEIGHTS")
+    if alias and name_or_folder == DEFAULT_WEIGHTS:
+        name_or_folder = alias
+    folder = Path(name_or_folder)
+    if not folder.is_dir():
+        folder = WEIGHTS_DIR / name_or_folder
+    if not (folder / "model.safetensors").is_file() or not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no lifter weights in {folder}; train them with python -m core.lift.train"
+        )
+    from safetensors.torch import load_file
+
+    cfg = LiftConfig.from_json((folder / "config.json").read_text(), source=str(folder))
+    net = build_model(cfg)
+    net.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+    net.eval()
+    net.weights_folder = folder.resolve()
+    return net
+
+
+def _validate(kp: np.ndarray, conf: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(kp, dtype=np.float64)
+    if x.ndim != 3 or x.shape[1:] != (N_KEYPOINTS, 2):
+        raise ValueError(
+            f"expected 2D keypoints of shape (T, {N_KEYPOINTS}, 2) pixels, got {x.shape}"
+        )
+    if x.shape[0] < 1:
+        raise ValueError("the keypoint sequence is empty (0 frames)")
+    c = np.ones(x.shape[:2]) if conf is None else np.asarray(conf, dtype=np.float64)
+    if c.shape != x.shape[:2]:
+        raise ValueError(f"expected confidences of shape {x.shape[:2]}, got {c.shape}")
+    c = np.where(np.isfinite(x).all(-1) & np.isfinite(c), np.clip(c, 0.0, 1.0), 0.0)
+    if not (c > 0).any():
+        raise ValueError("no keypoint in the whole sequence (all missing or zero confidence)")
+    return x, c
+
+
+def _starts(t: int, w: int, step: int) -> list[int]:
+    if t <= w:
+        return [0]
+    s = list(range(0, t - w + 1, step))
+    if s[-1] != t - w:
+        s.append(t - w)
+    return s
+
+
+def _run_stream(
+    net: Lifter, kp: np.ndarray, conf: np.ndarray, focal: float, pp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One stream at the weights' rate -> limited q (T, 46) and pelvis matrices (T, 3, 3)."""
+    w = net.cfg.window
+    t = kp.shape[0]
+    if t < w:  # pad with frames without detection; dropped afterwards
+        kp = np.concatenate([kp, np.full((w - t,) + kp.shape[1:], np.nan)])
+        conf = np.concatenate([conf, np.zeros((w - t, conf.shape[1]))])
+    tt = kp.shape[0]
+    starts = _starts(tt, w, max(1, w // 4))
+    feats, rot_v = window_features(
+        np.stack([kp[s : s + w] for s in starts]),
+        np.stack([conf[s : s + w] for s in starts]),
+        focal,
+        pp,
+    )
+    with torch.no_grad():
+        out = net(torch.from_numpy(feats))
+    q = out.q_rad.double().numpy()
+    rot = virtual_to_camera_bsm(rot_v, out.pelvis_rot.double().numpy())
+    ramp = np.minimum(np.arange(1, w + 1), np.arange(w, 0, -1)).astype(np.float64)
+    acc_q, acc_r, acc_w = np.zeros((tt, sk.N_DOFS)), np.zeros((tt, 3, 3)), np.zeros(tt)
+    for k, s in enumerate(starts):
+        acc_q[s : s + w] += ramp[:, None] * q[k]
+        acc_r[s : s + w] += ramp[:, None, None] * rot[k]
+        acc_w[s : s + w] += ramp
+    u, _, vt = np.linalg.svd(acc_r / acc_w[:, None, None])
+    d = np.sign(np.linalg.det(u @ vt))
+    u[..., :, 2] *= d[:, None]
+    return (acc_q / acc_w[:, None])[:t], (u @ vt)[:t]
+
+
+def lift(
+    keypoints_px: np.ndarray,
+    confidence: np.ndarray | None,
+    *,
+    focal_px: float,
+    principal_px: tuple[float, float] | np.ndarray,
+    fps: float,
+    model: Lifter | str = DEFAULT_WEIGHTS,
+) -> LiftResult:
+    """Angles for a whole clip of 2D keypoints (T, 33, 2) pixels (NaN = missing) with their
+    confidences (T, 33), the camera's focal length and principal point (pixels) and the clip's
+    frame rate."""
+    net = load_lifter(model) if isinstance(model, str) else model
+    kp, conf = _validate(keypoints_px, confidence)
+    if not (np.isfinite(focal_px) and focal_px > 0):
+        raise ValueError(f"expected a positive focal length in pixels, got {focal_px}")
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"expected a positive frame rate, got {fps}")
+    pp = np.asarray(principal_px, dtype=np.float64).reshape(2)
+    t = kp.shape[0]
+    k = max(1, int(round(fps / net.cfg.fps_hz))) if fps > 1.5 * net.cfg.fps_hz else 1
+    q = np.zeros((t, sk.N_DOFS))
+    rot = np.zeros((t, 3, 3))
+    for phase in range(min(k, t)):
+        q[phase::k], rot[phase::k] = _run_stream(
+            net, kp[phase::k], conf[phase::k], float(focal_px), pp
+        )
+    q[:, ROOT] = K.pelvis_angles_from_matrix(torch.from_numpy(rot)).numpy()
+    q = sk.to_current_convention(q, net.cfg.skeleton_convention)
+    lo, hi = sk.limits_rad()
+    q = np.clip(q, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
+    return LiftResult(q, rot, _weights_label(net))
+
+
+def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> LiftResult:
+    """:func:`lift` on a :class:`core.detect.Detections` (frames without a person: no input)."""
+    found = np.asarray(det.person_found, bool)
+    conf = np.where(found[:, None], det.confidence, 0.0)
+    cam = det.camera
+    return lift(
+        det.keypoints_2d_px,
+        conf,
+        focal_px=float(cam.focal_px),
+        principal_px=(float(cam.cx_px), float(cam.cy_px)),
+        fps=fps,
+        model=model,
+    )
+
+
+def _weights_label(net: Lifter) -> str:
+    folder = Path(getattr(net, "weights_folder", WEIGHTS_DIR / DEFAULT_WEIGHTS))
+    try:
+        return str(folder.relative_to(Path(__file__).resolve().parents[2]))
+    except ValueError:
+        return str(folder)

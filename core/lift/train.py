@@ -1,0 +1,177 @@
+"""Train the 2D->3D lifter on the real-motion bank with random phone cameras.
+
+    nice -n 10 python -m core.lift.train -o core/lift/weights/bank2d --steps 4000
+
+Data: :mod:`core.lift.data` (the bank, ``python -m core.mocap.bank build``, held-out clips
+refused; landmarks precomputed once under ``.cache/lift/``). One CPU thread by default; a
+checkpoint every 200 steps beside the output (``--resume`` continues it); ``--minutes`` stops
+early (the learning-rate schedule is by steps, so a stopped run is still usable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from core import kinematics as K
+from core.lift.data import AugmentConfig, LiftSampler, precompute
+from core.lift.model import LIMITED, LiftConfig, build_model
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = {"angle": 3.0, "root": 1.0, "joints_m": 5.0, "vel": 2.0}
+
+
+def loss_terms(out, batch) -> dict[str, torch.Tensor]:
+    lim = torch.tensor(LIMITED)
+    err = out.q_rad[..., lim] - batch.q_rad[..., lim]
+    ang = err.abs().mean()
+    root = (out.pelvis_rot - batch.pelvis_rot).square().sum((-1, -2)).mean()
+    # Joint positions with the true pelvis orientation: the limbs' own error, weighted by effect.
+    # (every 4th frame: FK is the costly part of a step on CPU)
+    q_true = batch.q_rad[:, ::4]
+    q_pred = q_true.clone()
+    q_pred[..., lim] = out.q_rad[:, ::4, lim]
+    zero = torch.zeros(q_true.shape[:-1] + (3,))
+    offs = batch.offsets_m[:, None]
+    p_pred = K.forward_kinematics(q_pred, zero, offs).origins
+    p_true = K.forward_kinematics(q_true, zero, offs).origins
+    joints = (p_pred - p_true).norm(dim=-1).mean()
+    vel = ((err[:, 1:] - err[:, :-1]).abs()).mean()
+    return {"angle": ang, "root": root, "joints_m": joints, "vel": vel}
+
+
+def train(args: argparse.Namespace) -> Path:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    data = precompute(args.bank, n_subjects=args.subjects, seed=args.seed)
+    log.info("data ready in %.0f s: %d frames x %d subjects", time.time() - t0,
+             len(data.q_rad), len(data.heights_m))  # fmt: skip
+    aug = AugmentConfig()
+    cfg = LiftConfig(window=args.window, width=args.width, dilations=tuple(args.dilations))
+    sampler = LiftSampler(data, aug, cfg.window, seed=args.seed)
+    net = build_model(cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.04
+    )
+    out_dir = Path(args.output)
+    ckpt = out_dir / "checkpoint.pt"
+    history: list[dict] = []
+    start, spent = 0, 0.0
+    if args.resume and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        sampler.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        history, start, spent = state["history"], state["step"] + 1, state["seconds"]
+        log.info("resumed at step %d", start)
+    t_run = time.time()
+    stopped_at = args.steps
+    net.train()
+    with logging_redirect_tqdm():
+        bar = tqdm(range(start, args.steps), desc="lifter", unit="step")
+        for step in bar:
+            batch = sampler(args.batch)
+            terms = loss_terms(net(batch.features), batch)
+            loss = sum(WEIGHTS[k] * v for k, v in terms.items())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            if step % 50 == 0 or step == args.steps - 1:
+                row = {k: float(v) for k, v in terms.items()} | {"step": step, "loss": float(loss)}
+                history.append(row)
+                bar.set_postfix(deg=f"{np.rad2deg(row['angle']):.1f}",
+                                mm=f"{1000 * row['joints_m']:.0f}")  # fmt: skip
+            last = step == args.steps - 1
+            over = args.minutes and (time.time() - t_run + spent) / 60 > args.minutes
+            if (step + 1) % 200 == 0 or last or over:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                tmp = ckpt.with_suffix(".tmp")
+                torch.save(
+                    {
+                        "net": net.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "rng": sampler.rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(), "history": history, "step": step,
+                        "seconds": time.time() - t_run + spent,
+                    },
+                    tmp,
+                )  # fmt: skip
+                tmp.replace(ckpt)
+            if over:
+                stopped_at = step + 1
+                log.warning("time budget of %.0f min reached at step %d", args.minutes, step + 1)
+                break
+    net.eval()
+    cfg.training = {
+        "steps": stopped_at,
+        "planned_steps": args.steps,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "threads": args.threads,
+        "subjects": [round(float(h), 3) for h in data.heights_m],
+        "motion": (
+            f"real-motion bank ({len(data.piece_names)} pieces, {len(data.q_rad) / 1800:.1f} min "
+            "at 30 fps; core.mocap.bank; held-out clips of core.mocap.holdout excluded)"
+        ),
+        "augment": asdict(aug),
+        "minutes": round((time.time() - t_run + spent) / 60, 1),
+        "final": history[-1] if history else {},
+        "command": "python -m core.lift.train " + " ".join(args.argv),
+    }
+    from core.lift.runtime import save_weights
+
+    path = save_weights(net, out_dir)
+    (out_dir / "history.json").write_text(json.dumps(history))
+    log.info("saved %s after %.1f min", path, cfg.training["minutes"])
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m core.lift.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="weights folder")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--window", type=int, default=32)
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--subjects", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--minutes", type=float, default=None, help="stop after this much training")
+    p.add_argument("--bank", type=Path, default=None, help="bank folder (.cache/motion_bank)")
+    p.add_argument("--resume", action="store_true", help="continue from the output's checkpoint")
+    args = p.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        train(args)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
