@@ -244,7 +244,7 @@ class BIOMECH_OT_preview_frame(bpy.types.Operator):
                 text=True,
                 timeout=300,
             )
-            boxes = parse_people_preview(r.stdout)
+            boxes = parse_people_preview(r.stdout, r.stderr)
         except (OSError, subprocess.TimeoutExpired, ValueError) as e:
             self.report({"ERROR"}, f"people preview failed: {e}")
             return {"CANCELLED"}

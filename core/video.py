@@ -335,8 +335,13 @@ def _iter_video(path: Path, start_s, end_s, max_side_px, report: DecodeReport) -
         if index < 0:
             raise ValueError(f"{path} contains no decodable video frame")
         raise ValueError(
-            f"{path}: no frame between {start_s} s and {end_s} s "
-            f"(the video has {index + 1} frames, last at {last_t:.3f} s)"
+            f"{path}: no frame "
+            + (
+                f"from {start_s:g} s"
+                if end_s is None
+                else f"between {start_s:g} s and {end_s:g} s"
+            )
+            + f" (the video has {index + 1} frames, last at {last_t:.3f} s)"
         )
 
 

@@ -715,10 +715,14 @@ Frame Time: 0.033333
 
 def test_people_preview_protocol():
     argv = capture.people_preview_command("py", "v.mp4", -1.0, "o.png")
-    assert argv[:2] == ["py", "-c"] and argv[-3:] == ["v.mp4", "0", "o.png"]
+    assert argv == ["py", "-m", "core", "people", "v.mp4", "--time", "0", "-o", "o.png"]
     out = 'log line\n{"people": [[1, 2, 3, 4], [5, 6, 7, 8]], "time_s": 2.0}\n'
     assert capture.parse_people_preview(out) == [(1, 2, 3, 4), (5, 6, 7, 8)]
     with pytest.raises(ValueError, match="no frame at"):
         capture.parse_people_preview('{"error": "no frame at 9 s in v.mp4"}')
+    with pytest.raises(ValueError, match="^no frame at 9 s in v.mp4; pick an earlier --time$"):
+        capture.parse_people_preview(
+            "", "warning\nerror: no frame at 9 s in v.mp4; pick an earlier --time\n"
+        )
     with pytest.raises(ValueError, match="no result"):
         capture.parse_people_preview("Traceback ...")

@@ -364,46 +364,19 @@ class CaptureJob:
         return self.outcome
 
 
-# Run by the core's interpreter (``python -c PEOPLE_PREVIEW VIDEO TIME_S OUT.png``): the frame at
-# TIME_S with every person the core's detector accepts boxed and numbered from the left (the
-# index the Person setting takes); prints one JSON line with the boxes. The add-on imports no
-# core code: this text runs in the core's own process.
-PEOPLE_PREVIEW = """
-import json, sys
-from PIL import Image, ImageDraw, ImageFont
-from core.detect import PoseEstimator, find_people
-from core.video import iter_frames
-video, t, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-frame = next(iter(iter_frames(video, start_s=t)), None)
-if frame is None:
-    print(json.dumps({"error": f"no frame at {t:g} s in {video}"}))
-    raise SystemExit(2)
-with PoseEstimator() as est:
-    people = find_people(frame.rgb, est)
-img = Image.fromarray(frame.rgb)
-draw = ImageDraw.Draw(img)
-w = max(2, img.width // 300)
-try:
-    font = ImageFont.load_default(size=12 * w)
-except TypeError:  # Pillow < 10.1
-    font = ImageFont.load_default()
-for i, c in enumerate(people):
-    x0, y0, x1, y1 = (float(v) for v in c.box_px)
-    draw.rectangle((x0, y0, x1, y1), outline=(255, 220, 0), width=w)
-    draw.rectangle((x0, y0, x0 + 14 * w, y0 + 14 * w), fill=(255, 220, 0))
-    draw.text((x0 + 3 * w, y0 + w), str(i), fill=(0, 0, 0), font=font)
-img.save(out)
-print(json.dumps({"people": [[float(v) for v in c.box_px] for c in people], "time_s": frame.time_s}))
-"""
-
-
 def people_preview_command(python: str | Path, video: str | Path, time_s: float, out_png) -> list:
-    return [str(python), "-c", PEOPLE_PREVIEW, str(video), f"{max(0.0, time_s):g}", str(out_png)]
+    """The core's ``people`` command: the frame at ``time_s`` with every person its detector
+    accepts boxed and numbered from the left (the index the Person setting takes), written to
+    ``out_png``; it prints one JSON line with the boxes. The add-on imports no core code."""
+    return [
+        str(python), "-m", "core", "people", str(video),
+        "--time", f"{max(0.0, time_s):g}", "-o", str(out_png),
+    ]  # fmt: skip
 
 
-def parse_people_preview(stdout: str) -> list[tuple[float, float, float, float]]:
-    """The boxes (x0, y0, x1, y1 pixels, left to right) from the preview's JSON line; ValueError
-    with the core's one-line message when it failed."""
+def parse_people_preview(stdout: str, stderr: str = "") -> list[tuple[float, float, float, float]]:
+    """The boxes (x0, y0, x1, y1 pixels, left to right) from the ``people`` command's JSON line;
+    ValueError with the core's one-line ``error:`` message when it failed."""
     for line in reversed(stdout.strip().splitlines()):
         ev = None
         try:
@@ -414,4 +387,7 @@ def parse_people_preview(stdout: str) -> list[tuple[float, float, float, float]]
             raise ValueError(str(ev["error"]))
         if isinstance(ev, dict) and "people" in ev:
             return [tuple(b) for b in ev["people"]]
+    for line in reversed(stderr.strip().splitlines()):
+        if line.startswith("error:"):
+            raise ValueError(line[len("error:") :].strip())
     raise ValueError("the people preview printed no result")
