@@ -103,6 +103,16 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_people(args: argparse.Namespace) -> int:
+    import json
+
+    from core.people import people_at
+
+    found = people_at(args.video, args.time, args.output)
+    print(json.dumps(found))
+    return 0
+
+
 def _cmd_retarget_bvh(args: argparse.Namespace) -> int:
     from core.bvh import retarget_bvh
 
@@ -213,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees")
     s.set_defaults(func=_cmd_detect)
 
+    s = sub.add_parser(
+        "people",
+        help="one frame with every person found boxed and numbered (the index --person takes)",
+        epilog="example: python -m core people clip.mp4 --time 2 -o who.png  "
+        '(prints {"people": [[x0, y0, x1, y1], ...], "time_s": t})',
+    )
+    s.add_argument("video", type=Path, help="video or image")
+    s.add_argument("--time", type=float, default=0.0, help="seconds from the start (default 0)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output .png")
+    s.set_defaults(func=_cmd_people)
+
     s = sub.add_parser("demo", help="run the demo on the embedded default clip")
     s.add_argument("-o", "--output", type=Path, default=Path("out/demo"))
     s.set_defaults(func=_cmd_demo)
@@ -234,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 _OUTPUTS = {
     "capture": ("folder", "capture"),
     "detect": ("file", ""),
+    "people": ("file", ""),
     "retarget-bvh": ("file", ""),
     "show-skeleton": ("folder", "show-skeleton"),
     "demo": ("folder", "demo"),
@@ -246,6 +268,7 @@ _NUMBERS = {
     "focal": (1.0, 1e6, "px", "leave it out to read it from the file or assume a lens"),
     "fov": (1.0, 179.0, "deg", "leave it out to read it from the file or assume a lens"),
     "start": (0.0, 1e7, "s", "seconds from the start of the video"),
+    "time": (0.0, 1e7, "s", "seconds from the start of the video"),
     "end": (0.0, 1e7, "s", "seconds from the start of the video"),
     "max_frames": (1, 1e9, "frames", ""),
     "treadmill_speed": (0.0, 15.0, "m/s", "the belt speed; leave it out for level ground"),
