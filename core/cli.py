@@ -13,6 +13,7 @@ EPILOG = """examples:
   python -m core capture clip.mp4 -o out/clip           # video -> motion, OpenSim, overlay, plots
   python -m core show-skeleton -o out/skeleton          # PNGs of the subject, skeleton, markers
   python -m core demo -o out/demo                       # the demo on the embedded default clip
+  python -m core batch trials/ -o out/trials --workers 2  # many clips (process pool or --engine ray)
   python -m core warm-cache                             # build the Anny model cache once
 """
 
@@ -247,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, required=True, help="NAME.motion.npz")
     s.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
     s.set_defaults(func=_cmd_retarget_bvh)
+
+    from core.batch.cli import add_batch_parser  # many clips on a process pool or Ray
+
+    add_batch_parser(sub)
     return p
 
 

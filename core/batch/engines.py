@@ -1,0 +1,219 @@
+"""Where a batch's clips run: a local process pool or a Ray cluster.
+
+Both take the tasks (one per clip, see ``core.batch.worker.run_clip``) and call ``on_done(task,
+outcome)`` in the calling thread as each clip finishes. A clip whose worker process dies (killed,
+out of memory) is run again up to ``retries`` times; a clip that fails by itself (bad video, no
+person) is not: its error line is its result.
+
+Ray is imported only here, and only for ``engine="ray"``: the capture never needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["run_local", "run_ray", "check_ray", "RAY_EXTRA_HINT"]
+
+log = logging.getLogger(__name__)
+
+RAY_EXTRA_HINT = "pip install 'biomocap[ray]'"
+Task = dict[str, Any]
+OnDone = Callable[[Task, dict[str, Any]], None]
+
+
+def _died(what: str, attempts: int) -> dict[str, Any]:
+    return {
+        "status": "failed",
+        "error": f"the worker process died ({what}) in {attempts} attempt(s); "
+        "if it ran out of memory, run fewer --workers",
+    }
+
+
+# --------------------------------------------------------------------------- local
+def run_local(tasks: list[Task], workers: int, threads: int, on_done: OnDone, retries: int = 2):
+    """A pool of ``workers`` spawned processes, ``threads`` torch threads each. When a worker
+    dies the pool breaks: its unfinished clips go to a fresh pool (at most ``retries`` times
+    each)."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from core.batch.worker import init_worker, run_clip
+
+    ctx = mp.get_context("spawn")
+    attempts = {t["name"]: 0 for t in tasks}
+    todo = list(tasks)
+    level = logging.getLogger().getEffectiveLevel()
+    while todo:
+        pool = ProcessPoolExecutor(
+            max_workers=max(1, min(workers, len(todo))),
+            mp_context=ctx,
+            initializer=init_worker,
+            initargs=(threads, max(level, logging.WARNING)),
+        )
+        try:
+            futures = {}
+            for t in todo:
+                attempts[t["name"]] += 1
+                futures[pool.submit(run_clip, t)] = t
+            todo = []
+            waiting = set(futures)
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    t = futures[fut]
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        if attempts[t["name"]] <= retries:
+                            log.warning("%s: a worker process died; trying again", t["name"])
+                            todo.append(t)
+                            continue
+                        outcome = _died("a process of the pool", attempts[t["name"]])
+                    except Exception as e:  # e.g. the task could not be sent to the worker
+                        outcome = {"status": "failed", "error": f"internal error: {e}"}
+                    outcome["attempts"] = attempts[t["name"]]
+                    on_done(t, outcome)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            _end_pool_processes(pool)
+            raise
+        pool.shutdown(wait=True)
+
+
+def _end_pool_processes(pool) -> None:
+    """On a cancel: the workers got the same SIGINT; give them a moment to clean their staging
+    folders, then end the ones still running (only this pool's own processes)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        p.join(timeout=10)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- ray
+def check_ray(address: str | None, timeout_s: float = 5.0) -> None:
+    """Before anything starts: Ray is installed and, for ``--ray-address host:port``, something
+    answers there. Raises ImportError / ValueError with one line."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"--engine ray needs Ray, which is not installed: {RAY_EXTRA_HINT}"
+        ) from None
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(
+            f"--ray-address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, ray://head:10001 "
+            "or auto)"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ValueError(
+            f"cannot reach the Ray cluster at {address} ({e.strerror or e}); start it with "
+            "`ray start --head` there, or leave out --ray-address for a local cluster"
+        ) from None
+
+
+def run_ray(
+    tasks: list[Task],
+    workers: int,
+    threads: int,
+    on_done: OnDone,
+    *,
+    address: str | None = None,
+    gpus_per_clip: float | None = None,
+    retries: int = 2,
+) -> None:
+    """One Ray task per clip (``num_cpus=threads``, ``num_gpus`` when the cluster has GPUs),
+    retried ``retries`` times when its worker dies; application errors are never retried (the
+    task returns them). Without ``address``: a private local cluster of ``workers * threads``
+    CPUs, no dashboard, its files in a temporary folder that is removed afterwards."""
+    import ray
+    from ray.exceptions import RayError, TaskCancelledError, WorkerCrashedError
+
+    from core.batch.worker import run_clip
+
+    tmp = None
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    try:
+        if address:
+            try:
+                ray.init(address=address, **quiet)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise ValueError(f"cannot connect to the Ray cluster at {address}: {e}") from None
+        else:
+            # Short path: Ray's socket names must stay under ~107 bytes.
+            tmp = tempfile.mkdtemp(prefix="bmr-")
+            ray.init(
+                num_cpus=workers * threads,
+                num_gpus=_local_gpus(),
+                include_dashboard=False,
+                _temp_dir=tmp,
+                object_store_memory=128 * 1024**2,  # results are small dicts
+                **quiet,
+            )
+        gpus = ray.cluster_resources().get("GPU", 0.0)
+        if gpus_per_clip is None:
+            gpus_per_clip = 1.0 if gpus >= 1 else 0.0
+        remote = ray.remote(run_clip).options(
+            num_cpus=threads,
+            num_gpus=gpus_per_clip,
+            max_retries=retries,
+            retry_exceptions=False,
+            name="biomocap-capture",
+        )
+        refs = {}
+        for t in tasks:
+            if gpus_per_clip and t["options"].get("device", "auto") == "auto":
+                t = {**t, "options": {**t["options"], "device": "cuda"}}
+            refs[remote.remote(t)] = t
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            for ref in done:
+                t = refs.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except (WorkerCrashedError, TaskCancelledError) as e:
+                    outcome = _died(type(e).__name__, retries + 1)
+                    log.debug("%s", e)
+                except RayError as e:
+                    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    outcome = {"status": "failed", "error": f"Ray: {first}"}
+                on_done(t, outcome)
+    finally:
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _local_gpus() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
+
+
+def default_threads(workers: int) -> int:
+    """Torch threads per clip: OMP_NUM_THREADS when set, else the cores shared by the workers."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
