@@ -39,6 +39,8 @@ make_env() {  # make_env DIR PYVER REQFILE
   "$dir/bin/pip" install -q -r "$req"
   if [[ "$ver" == "3.11" ]]; then
     "$dir/bin/pip" install -q --no-deps -e .
+    # The Ray engine of `core batch` (extra biomocap[ray]): the tests run a local Ray cluster.
+    "$dir/bin/pip" install -q -e ".[ray]"
   fi
   echo "$stamp" > "$dir/.biomocap-stamp"
 }
