@@ -47,6 +47,14 @@ def _gait2392():
     return model, _IK_CACHE["ik"], d / "subject01_walk1_grf.mot"
 
 
+PLATE_PREFIX = {"r": "", "l": "1_"}  # gait2392's force columns per foot
+
+
+def _plate(g, t, side, axis="y"):
+    """The gait2392 plate force of one foot (N), component ``axis``, at times ``t``."""
+    return np.interp(t, g.time_s, g.column(f"{PLATE_PREFIX[side]}ground_force_v{axis}"))
+
+
 def _static_pose(model_path, tmp_path, name, values_deg, n=40, fps=50.0):
     """A .mot holding one pose still, lowered so that its lowest foot point touches Y = 0;
     returns (path, total mass, centre of mass in ground)."""
@@ -156,9 +164,10 @@ def test_static_one_foot_lifted_standing_foot_carries_all(tmp_path):
 
 def test_gait2392_walk_against_force_plates():
     """Treadmill walk, reference IK: measured 3.5/3.4 % BW vertical RMSE per foot, 3.9 total,
-    AP 1.9/1.7 (benchmarks/grf_benchmark.py); bounds leave margin, and the issue's targets
-    (10 % per foot, 5 % total, 3 % AP) must hold. OpenSim's own IK file (with its marker and
-    force columns) gives the same result as its coordinates alone."""
+    AP 1.4/1.5 (benchmarks/grf_benchmark.py); bounds leave margin, and the issue's targets
+    (10 % per foot, 5 % total, 3 % AP) must hold. The AP bound holds only with the inverted
+    pendulum above 2 Hz (kinematic AP alone: 1.9/1.7). OpenSim's own IK file (with its marker
+    and force columns) gives the same result as its coordinates alone."""
     from biomech_export.dynamics import estimate_loads
 
     model_path, ik, plates = _gait2392()
@@ -173,15 +182,15 @@ def test_gait2392_walk_against_force_plates():
     assert keep.sum() > 100
     bw = est.weight_n
 
-    def rmse(side, axis, prefix):
-        m = np.interp(t[keep], g.time_s, g.column(f"{prefix}ground_force_v{'xyz'[axis]}"))
+    def rmse(side, axis):
+        m = _plate(g, t[keep], side, "xyz"[axis])
         return 100 * np.sqrt(np.mean((est.loads.force_n[side][keep, axis] - m) ** 2)) / bw
 
-    for side, prefix in (("r", ""), ("l", "1_")):
-        assert rmse(side, 1, prefix) < 6.0
-        assert rmse(side, 0, prefix) < 3.0
+    for side in "rl":
+        assert rmse(side, 1) < 6.0
+        assert rmse(side, 0) < 1.7
     tot = est.loads.force_n["r"][keep, 1] + est.loads.force_n["l"][keep, 1]
-    meas = sum(np.interp(t[keep], g.time_s, g.column(f"{p}ground_force_vy")) for p in ("", "1_"))
+    meas = _plate(g, t[keep], "r") + _plate(g, t[keep], "l")
     assert 100 * np.sqrt(np.mean((tot - meas) ** 2)) / bw < 5.0
 
 
@@ -377,14 +386,14 @@ def test_exported_bsm46_model_walk(tmp_path):
     g = read_mot(plates)
     fy = {s: est.loads.force_n[s][:, 1] for s in "rl"}
     # one full stride, right heel strike to the next (from the plates)
-    fr = np.interp(ik_t, g.time_s, g.column("ground_force_vy"))
+    fr = _plate(g, ik_t, "r")
     strikes = ik_t[1:][(fr[1:] > 20.0) & (fr[:-1] <= 20.0)]
     assert len(strikes) >= 2
     cyc = (ik_t >= strikes[0]) & (ik_t < strikes[1])
     mean_total = float(np.mean((fy["r"] + fy["l"])[cyc]))
     assert abs(mean_total / est.weight_n - 1.0) < 0.05
-    for s, p in (("r", ""), ("l", "1_")):
-        m = np.interp(ik_t, g.time_s, g.column(f"{p}ground_force_vy"))
+    for s in "rl":
+        m = _plate(g, ik_t, s)
         assert 100 * np.sqrt(np.mean((fy[s] - m) ** 2)) / est.weight_n < 8.0
 
 
@@ -398,18 +407,15 @@ def test_contacts_file_drives_the_split(tmp_path):
     short = _short_ik(ik, tmp_path, t_end=2.5)
     t = read_mot(short).time_s
     g = read_mot(plates)
-    on = {
-        s: np.interp(t, g.time_s, g.column(f"{p}ground_force_vy")) > 20.0
-        for s, p in (("r", ""), ("l", "1_"))
-    }
+    on = {s: _plate(g, t, s) > 20.0 for s in "rl"}
     prob = np.stack([on["r"], on["r"], on["l"], on["l"]], axis=1).astype(float)
     cont = tmp_path / "walk_contacts.sto"
     write_mot(cont, MotTable(t, ("heel_r", "toe_r", "heel_l", "toe_l"), prob, False))
     est = estimate_loads(model_path, short, contacts_path=cont)
     assert est.contacts.source == str(cont)
-    for s, p in (("r", ""), ("l", "1_")):
+    for s in "rl":
         fy = est.loads.force_n[s][:, 1]
-        m = np.interp(t, g.time_s, g.column(f"{p}ground_force_vy"))
+        m = _plate(g, t, s)
         inner = (t > t[0] + 0.1) & (t < t[-1] - 0.1)  # away from the filter's ends
         assert 100 * np.sqrt(np.mean((fy - m)[inner] ** 2)) / est.weight_n < 5.0
         assert np.abs(fy[~on[s]]).max() < 0.02 * est.weight_n

@@ -24,7 +24,7 @@ from biomech_export.dynamics.outputs import (
     write_external_loads_xml,
     write_grf_mot,
 )
-from biomech_export.dynamics.split import FootLoads, split_wrench
+from biomech_export.dynamics.split import PENDULUM_ABOVE_HZ, FootLoads, split_wrench
 from biomech_export.dynamics.wholebody import (
     BodyKinematics,
     Wrench,
@@ -89,9 +89,11 @@ def estimate_loads(
     contacts_path: str | Path | None = None,
     treadmill_speed_m_s: float | None = None,
     lowpass_hz: float = 6.0,
+    pendulum_above_hz: float = PENDULUM_ABOVE_HZ,
 ) -> GRFEstimate:
     """Both feet's ground reaction (force, centre of pressure, free moment) for a motion on an
-    OpenSim model, from the kinematics and the model's mass distribution alone."""
+    OpenSim model, from the kinematics and the model's mass distribution alone.
+    ``pendulum_above_hz``: see ``split.PENDULUM_ABOVE_HZ`` (<= 0: kinematic AP force only)."""
     if treadmill_speed_m_s is not None and not (0 <= treadmill_speed_m_s < 15):
         raise ValueError(f"treadmill speed {treadmill_speed_m_s} m/s: expected 0..15")
     model = load_model(model_path)
@@ -109,7 +111,7 @@ def estimate_loads(
         contacts = estimate_contacts(kin, wrench, gvel, str(motion_path))
     elif max(float(contacts.foot(s).max()) for s in "rl") < 0.5:
         raise ValueError(f"{contacts_path}: no foot is ever in contact (all probabilities < 0.5)")
-    loads = split_wrench(kin, wrench, contacts)
+    loads = split_wrench(kin, wrench, contacts, pendulum_above_hz)
     mass = kin.total_mass_kg
     return GRFEstimate(
         loads, wrench, contacts, kin, mass, mass * float(np.linalg.norm(kin.gravity)), gvel
