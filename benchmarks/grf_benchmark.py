@@ -1,16 +1,26 @@
 """GRF and joint moments from kinematics alone, against real force plates.
 
-    .venv/bin/python benchmarks/grf_benchmark.py [--out DIR] [--skip-run]
+    .venv/bin/python benchmarks/grf_benchmark.py [--out DIR] [--skip-run] [--no-video]
 
 1. gait2392 walk (OpenSim example, treadmill): the reference scaled model and IK
    (OutputReference/) -> estimated GRF vs the force plates (per foot vertical / AP / ML RMSE and
    MAE in % body weight, r; total vertical), and hip/knee/ankle flexion moments (N m/kg) from ID
-   with the estimated GRF vs ID with the measured GRF. Cross-checked with
-   ../shared/tools/grfcmp.py.
+   with the estimated GRF vs ID with the measured GRF, the plates both raw and low-passed at the
+   coordinates' cut-off (the same cut-off for kinematics and forces, as OpenSim users are told:
+   Kristianslund et al. 2012, J Biomech 45:666). Cross-checked with ../shared/tools/grfcmp.py.
+   Printed twice: with the AP force from the kinematics alone and with the default (inverted
+   pendulum above split.PENDULUM_ABOVE_HZ).
 2. Rajagopal run (OpenSim example, treadmill): Rajagopal2016.osim scaled with this project's
    `biomech_export scale` and the example's Scale setup (OpenSim's ScaleTool through the API if
    that command is absent), IK with `biomech_export ik` on the run markers, then the same
    comparison.
+3. The gait2392 walk as video: the accuracy harness's renders (.cache/accuracy/clips/seed0/
+   gait2392_walk_v*, three viewpoints; video frame i is trial time start_s + i / fps) captured
+   with `python -m core capture --focal F --height H --treadmill-speed V --dynamics` (the
+   render's true focal and the rendered subject's height; the belt speed found on the reference
+   IK). Captures are cached in DIR/video (--recapture redoes them); the estimate is then
+   compared with the plates in body weights (the capture's mass for the estimate, the trial
+   subject's for the plates). --no-video skips this part.
 
 Plots of estimated vs measured GRF go to DIR (default /tmp/biomocap_grf_benchmark).
 Reads ../shared/data (BIOMOCAP_SHARED_DATA); nothing is written into the repository.
@@ -19,10 +29,12 @@ Reads ../shared/data (BIOMOCAP_SHARED_DATA); nothing is written into the reposit
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,22 +44,49 @@ sys.path.insert(0, str(REPO))
 
 from biomech_export.dynamics import estimate_loads  # noqa: E402
 from biomech_export.dynamics.outputs import plot_grf, write_grf_mot  # noqa: E402
-from biomech_export.dynamics.split import FootLoads  # noqa: E402
-from biomech_export.mot import read_mot  # noqa: E402
+from biomech_export.dynamics.split import PENDULUM_ABOVE_HZ, FootLoads  # noqa: E402
+from biomech_export.dynamics.wholebody import lowpass  # noqa: E402
+from biomech_export.mot import MotTable, read_mot, write_mot  # noqa: E402
 
 SHARED = Path(os.environ.get("BIOMOCAP_SHARED_DATA", REPO.parent / "shared" / "data"))
 GRFCMP = SHARED.parent / "tools" / "grfcmp.py"
 AXES = (("vertical", 1), ("AP", 0), ("ML", 2))
+G = 9.80665
+LOWPASS_HZ = 6.0  # coordinates (ours and OpenSim ID's) and, for the filtered reference, plates
+CLIPS = REPO / ".cache" / "accuracy" / "clips" / "seed0"
+VARIANTS = (("AP from kinematics only", 0.0), ("default (pendulum AP)", PENDULUM_ABOVE_HZ))
 
 
-def measured_loads(grf_mot: Path, time_s: np.ndarray, prefixes: dict[str, str]) -> FootLoads:
-    """Force-plate forces per foot, on the estimate's time samples.
-    prefixes: side -> (force prefix, point prefix, torque prefix) stem, e.g. 'R_ground_'."""
+@dataclass
+class Plates:
+    """A trial's force plates: the .mot, its ExternalLoads .xml, the column prefixes per foot
+    (force, point, torque) and the mass of the subject who stood on them."""
+
+    mot: Path
+    xml: Path
+    prefixes: dict[str, tuple[str, str, str]]
+    mass_kg: float
+
+
+@dataclass
+class Reference:
+    """ID with the measured GRF on the trial's own model and IK: raw plates and plates low-passed
+    at the coordinates' cut-off."""
+
+    stos: dict[str, Path]
+    mass_kg: float
+    t_range: tuple[float, float]
+
+
+def measured_loads(
+    grf_mot: Path, time_s: np.ndarray, prefixes: dict[str, tuple[str, str, str]]
+) -> FootLoads:
+    """Force-plate forces per foot on the estimate's time samples (NaN outside the plates).
+    prefixes: side -> (force, point, torque) column stems, e.g. 'R_ground_force_v'."""
     t = read_mot(grf_mot)
-
     outside = (time_s < t.time_s[0]) | (time_s > t.time_s[-1])
 
-    def col(lab: str) -> np.ndarray:  # NaN where the plates did not record
+    def col(lab: str) -> np.ndarray:
         return np.where(outside, np.nan, np.interp(time_s, t.time_s, t.column(lab)))
 
     force, cop, torque = {}, {}, {}
@@ -59,24 +98,35 @@ def measured_loads(grf_mot: Path, time_s: np.ndarray, prefixes: dict[str, str]) 
     return FootLoads(time_s, force, cop, torque, share)
 
 
+def filtered_plates(plates: Plates, cutoff_hz: float, out: Path) -> Path:
+    """The plate file with its forces and torques low-passed at ``cutoff_hz`` (at the plates'
+    own rate, zero lag); the centres of pressure are kept."""
+    t = read_mot(plates.mot)
+    out.mkdir(parents=True, exist_ok=True)
+    fs = 1.0 / float(np.mean(np.diff(t.time_s)))
+    data = t.data.copy()
+    cols = [j for j, lab in enumerate(t.labels) if "force_p" not in lab]
+    data[:, cols] = lowpass(data[:, cols], fs, cutoff_hz)
+    name = f"{plates.mot.stem}_lp{cutoff_hz:g}"
+    return write_mot(out / f"{name}.mot", MotTable(t.time_s, t.labels, data, t.in_degrees, name))
+
+
 def compare_grf(est: FootLoads, meas: FootLoads, keep: np.ndarray, weight: float) -> dict:
     res = {}
+
+    def stats(e: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
+        d = e - m
+        return (
+            100 * float(np.sqrt(np.mean(d**2))) / weight,
+            100 * float(np.mean(np.abs(d))) / weight,
+            float(np.corrcoef(e, m)[0, 1]),
+        )
+
     for s in "rl":
         for name, k in AXES:
-            e, m = est.force_n[s][keep, k], meas.force_n[s][keep, k]
-            d = e - m
-            res[(s, name)] = (
-                100 * float(np.sqrt(np.mean(d**2))) / weight,
-                100 * float(np.mean(np.abs(d))) / weight,
-                float(np.corrcoef(e, m)[0, 1]),
-            )
-    e = est.force_n["r"][keep, 1] + est.force_n["l"][keep, 1]
-    m = meas.force_n["r"][keep, 1] + meas.force_n["l"][keep, 1]
-    res[("total", "vertical")] = (
-        100 * float(np.sqrt(np.mean((e - m) ** 2))) / weight,
-        100 * float(np.mean(np.abs(e - m))) / weight,
-        float(np.corrcoef(e, m)[0, 1]),
-    )
+            res[(s, name)] = stats(est.force_n[s][keep, k], meas.force_n[s][keep, k])
+    total = [f.force_n["r"][keep, 1] + f.force_n["l"][keep, 1] for f in (est, meas)]
+    res[("total", "vertical")] = stats(*total)
     return res
 
 
@@ -87,67 +137,49 @@ def print_grf(title: str, res: dict) -> None:
         print(f"  {s:6s}{name:10s}{rmse:8.1f}{mae:8.1f}{r:8.3f}")
 
 
-def compare_moments(sto_est: Path, sto_meas: Path, mass: float, t_range) -> dict:
-    a, b = read_mot(sto_est), read_mot(sto_meas)
+def compare_moments(
+    sto_est: Path, mass_est: float, sto_ref: Path, ref: Reference, offset_s: float = 0.0
+) -> dict:
+    """Hip/knee/ankle flexion moments per kg: estimate (its time + offset_s) vs reference."""
+    a, b = read_mot(sto_est), read_mot(sto_ref)
+    t = a.time_s + offset_s
+    keep = (t >= ref.t_range[0]) & (t <= ref.t_range[1])
     res = {}
     for c in ("hip_flexion", "knee_angle", "ankle_angle"):
         for s in "rl":
             lab = f"{c}_{s}_moment"
-            keep = (a.time_s >= t_range[0]) & (a.time_s <= t_range[1])
-            x = a.column(lab)[keep] / mass
-            y = np.interp(a.time_s[keep], b.time_s, b.column(lab)) / mass
+            x = a.column(lab)[keep] / mass_est
+            y = np.interp(t[keep], b.time_s, b.column(lab)) / ref.mass_kg
             res[lab] = (float(np.sqrt(np.mean((x - y) ** 2))), float(np.corrcoef(x, y)[0, 1]))
     return res
+
+
+def print_moments(title: str, results: dict[str, dict]) -> None:
+    """results: reference label -> compare_moments() result."""
+    print(f"\n{title}: joint moments, ID with estimated vs with measured GRF (N m/kg)")
+    labels = list(results)
+    print(f"  {'moment':24s}" + "".join(f"{'RMSE':>8s}{'r':>7s}  " for _ in labels))
+    print(f"  {'(measured GRF:)':24s}" + "".join(f"{lab[:15]:>17s}" for lab in labels))
+    for m in next(iter(results.values())):
+        cells = "".join(f"{results[lab][m][0]:8.3f}{results[lab][m][1]:7.3f}  " for lab in labels)
+        print(f"  {m:24s}{cells}")
+
+
+def pelvis_residual(sto: Path) -> tuple[float, float]:
+    """RMS over frames of the pelvis residual force (N) and moment (N m) of an ID result."""
+    t = read_mot(sto)
+    f = np.linalg.norm(np.stack([t.column(f"pelvis_t{a}_force") for a in "xyz"], 1), axis=1)
+    m_cols = ("pelvis_tilt_moment", "pelvis_list_moment", "pelvis_rotation_moment")
+    m = np.linalg.norm(np.stack([t.column(c) for c in m_cols], 1), axis=1)
+    return float(np.sqrt(np.mean(f**2))), float(np.sqrt(np.mean(m**2)))
 
 
 def print_residuals(title: str, stos: dict[str, Path], weight: float) -> None:
     """Pelvis residuals (RMS over frames) of ID runs: what the ground reactions leave unbalanced."""
     print(f"\n{title}: pelvis residuals of ID (RMS)")
     for label, sto in stos.items():
-        t = read_mot(sto)
-        f = np.linalg.norm(np.stack([t.column(f"pelvis_t{a}_force") for a in "xyz"], 1), axis=1)
-        m_cols = ("pelvis_tilt_moment", "pelvis_list_moment", "pelvis_rotation_moment")
-        m = np.linalg.norm(np.stack([t.column(c) for c in m_cols], 1), axis=1)
-        print(
-            f"  {label:26s} force {np.sqrt(np.mean(f**2)) / weight:6.3f} BW   "
-            f"moment {np.sqrt(np.mean(m**2)):6.1f} N m"
-        )
-
-
-def print_moments(title: str, res: dict) -> None:
-    print(f"\n{title}: joint moments, ID with estimated vs with measured GRF (N m/kg)")
-    print(f"  {'moment':24s}{'RMSE':>8s}{'r':>8s}")
-    for lab, (rmse, r) in res.items():
-        print(f"  {lab:24s}{rmse:8.3f}{r:8.3f}")
-
-
-def id_pair(model, ik, out: Path, est_xml_dir: Path, est, meas_xml, meas_mot, t_range, name):
-    from biomech_export.dynamics.outputs import write_external_loads_xml
-    from biomech_export.tools import run_id
-
-    mot = write_grf_mot(est_xml_dir / f"{name}_grf.mot", est.loads, f"{name}_grf")
-    xml = write_external_loads_xml(est_xml_dir / f"{name}_grf.xml", mot)
-    r_none = run_id(model, ik, out / "none", name=name, time_range_s=t_range)
-    r_est = run_id(model, ik, out / "est", name=name, external_loads=xml, time_range_s=t_range)
-    r_meas = run_id(
-        model,
-        ik,
-        out / "meas",
-        name=name,
-        external_loads=meas_xml,
-        grf_path=meas_mot,
-        time_range_s=t_range,
-    )
-    print_residuals(
-        name,
-        {
-            "no ground reactions": r_none.sto_path,
-            "measured (force plates)": r_meas.sto_path,
-            "estimated from kinematics": r_est.sto_path,
-        },
-        est.weight_n,
-    )
-    return mot, r_est.sto_path, r_meas.sto_path
+        f, m = pelvis_residual(sto)
+        print(f"  {label:34s} force {f / weight:6.3f} BW   moment {m:6.1f} N m")
 
 
 def grfcmp(est_mot: Path, meas_mot: Path, mass: float, extra: list[str]) -> str:
@@ -166,7 +198,6 @@ def coordinates_only(mot: Path, model: Path, dst: Path) -> Path:
     """The model's coordinate columns of an OpenSim IK result, read with OpenSim's own reader
     (the gait2392 reference IK also carries marker and force columns, some named twice)."""
     from biomech_export._opensim import require_opensim
-    from biomech_export.mot import MotTable, write_mot
 
     osim = require_opensim()
     table = osim.TimeSeriesTable(str(mot))
@@ -179,64 +210,139 @@ def coordinates_only(mot: Path, model: Path, dst: Path) -> Path:
     return write_mot(dst, MotTable(times, tuple(keep), cols, True, mot.stem))
 
 
-def gait2392(out: Path) -> None:
-    d = SHARED / "opensim" / "gait2392_subject01"
-    model = d / "OutputReference" / "subject01_simbody.osim"
-    ik = coordinates_only(
-        d / "OutputReference" / "subject01_walk1_ik.mot", model, out / "subject01_walk1_ik.mot"
-    )
-    meas_mot = d / "subject01_walk1_grf.mot"
-    t0 = time.perf_counter()
-    est = estimate_loads(model, ik)
-    dt = time.perf_counter() - t0
-    g = read_mot(meas_mot)
-    t = est.loads.time_s
-    keep = (t >= g.time_s[0]) & (t <= g.time_s[-1])
-    meas = measured_loads(
-        meas_mot,
-        t,
-        {
-            "r": ("ground_force_v", "ground_force_p", "ground_torque_"),
-            "l": ("1_ground_force_v", "1_ground_force_p", "1_ground_torque_"),
-        },
-    )
-    print(
-        f"\n== gait2392 walk1 (treadmill), reference IK; {est.mass_kg:.1f} kg; "
-        f"{keep.sum()} frames {t[keep][0]:.2f}-{t[keep][-1]:.2f} s with plates; "
-        f"estimate {dt:.1f} s; ground velocity {np.linalg.norm(est.ground_velocity_m_s):.2f} "
-        "m/s (detected)"
-    )
-    print_grf("gait2392 walk", compare_grf(est.loads, meas, keep, est.weight_n))
-    t_range = (float(t[keep][0]), float(t[keep][-1]))
-    mot, sto_est, sto_meas = id_pair(
-        model,
-        ik,
-        out / "gait2392_id",
-        out,
-        est,
-        d / "subject01_walk1_grf.xml",
-        meas_mot,
-        t_range,
-        "gait2392_walk1",
-    )
-    print_moments("gait2392 walk", compare_moments(sto_est, sto_meas, est.mass_kg, t_range))
-    print(
-        "\n  grfcmp.py: "
-        + grfcmp(
-            mot,
-            meas_mot,
-            est.mass_kg,
-            ["--meas-r", "ground_force_v", "--meas-l", "1_ground_force_v"],
+def reference_id(
+    model: Path, ik: Path, plates: Plates, out: Path, name: str, t_range
+) -> Reference:
+    """ID with the measured GRF, raw and low-passed at LOWPASS_HZ, and without any GRF."""
+    from biomech_export.tools import run_id
+
+    filt = filtered_plates(plates, LOWPASS_HZ, out)
+    stos = {}
+    for label, mot in (("raw plates", plates.mot), (f"plates {LOWPASS_HZ:g} Hz", filt)):
+        sub = out / ("meas" if mot == plates.mot else "meas_lp")
+        r = run_id(
+            model, ik, sub, name=name, external_loads=plates.xml, grf_path=mot,
+            time_range_s=t_range, lowpass_hz=LOWPASS_HZ,
+        )  # fmt: skip
+        stos[label] = r.sto_path
+    stos["none"] = run_id(
+        model, ik, out / "none", name=name, time_range_s=t_range, lowpass_hz=LOWPASS_HZ
+    ).sto_path
+    return Reference(stos, plates.mass_kg, t_range)
+
+
+def report_trial(
+    title: str,
+    name: str,
+    model: Path,
+    ik: Path,
+    plates: Plates,
+    out: Path,
+    *,
+    contacts: Path | None = None,
+    treadmill_speed_m_s: float | None = None,
+    ref: Reference | None = None,
+    offset_s: float = 0.0,
+    grfcmp_args: list[str] | None = None,
+) -> dict:
+    """Estimate the GRF of one motion (each of VARIANTS), compare it with the plates (in body
+    weights: the estimate's own, the plates' subject's), run ID with it and compare the moments
+    with the measured-GRF ID (``ref``: made here on ``model``/``ik`` when not given). The
+    estimate's time + offset_s is trial time. Returns the default variant's numbers."""
+    from biomech_export.dynamics.outputs import write_external_loads_xml
+    from biomech_export.tools import run_id
+
+    out.mkdir(parents=True, exist_ok=True)
+    own_ref = ref is None  # the reference ID is of this very model and motion
+    summary: dict = {}
+    for label, pendulum_hz in VARIANTS:
+        t0 = time.perf_counter()
+        est = estimate_loads(
+            model,
+            ik,
+            contacts_path=contacts,
+            treadmill_speed_m_s=treadmill_speed_m_s,
+            lowpass_hz=LOWPASS_HZ,
+            pendulum_above_hz=pendulum_hz,
         )
-    )
+        dt = time.perf_counter() - t0
+        t = est.loads.time_s + offset_s
+        meas = measured_loads(plates.mot, t, plates.prefixes)
+        to_est_bw = est.weight_n / (plates.mass_kg * G)  # plates in the estimate's body weights
+        meas = replace(meas, force_n={s: f * to_est_bw for s, f in meas.force_n.items()})
+        keep = np.isfinite(meas.force_n["r"][:, 1])
+        t_range = (float(t[keep][0]), float(t[keep][-1]))
+        print(
+            f"\n== {title} [{label}]: {est.mass_kg:.1f} kg; {keep.sum()} frames "
+            f"{t_range[0]:.2f}-{t_range[1]:.2f} s with plates; estimate {dt:.1f} s; ground "
+            f"velocity {np.linalg.norm(est.ground_velocity_m_s):.2f} m/s; contacts "
+            f"{'from ' + contacts.name if contacts else 'estimated'}"
+        )
+        grf = compare_grf(est.loads, meas, keep, est.weight_n)
+        print_grf(title, grf)
+        if ref is None:
+            ref = reference_id(model, ik, plates, out / "ref", name, t_range)
+        tag = "kin" if pendulum_hz <= 0 else "default"
+        mot = write_grf_mot(out / f"{name}_{tag}_grf.mot", est.loads, f"{name}_grf")
+        xml = write_external_loads_xml(out / f"{name}_{tag}_grf.xml", mot)
+        id_range = (t_range[0] - offset_s, t_range[1] - offset_s)
+        sto = run_id(
+            model, ik, out / f"est_{tag}", name=name, external_loads=xml,
+            time_range_s=id_range, lowpass_hz=LOWPASS_HZ,
+        ).sto_path  # fmt: skip
+        moments = {
+            lab: compare_moments(sto, est.mass_kg, ref_sto, ref, offset_s)
+            for lab, ref_sto in ref.stos.items()
+            if lab != "none"
+        }
+        print_moments(title, moments)
+        res_stos = {"estimated from kinematics": sto}
+        if own_ref:  # the reference's residuals belong to this model and motion
+            res_stos = {"no ground reactions": ref.stos["none"], **res_stos}
+            res_stos.update({f"measured ({k})": v for k, v in ref.stos.items() if k != "none"})
+        print_residuals(title, res_stos, est.weight_n)
+        if grfcmp_args is not None and own_ref:
+            print("\n  grfcmp.py: " + grfcmp(mot, plates.mot, est.mass_kg, grfcmp_args))
+        summary = {"grf": grf, "moments": moments, "estimate": est, "meas": meas, "ref": ref}
     png = plot_grf(
-        out / "gait2392_walk1_grf_vs_plates.png",
-        est.loads,
-        est.weight_n,
-        "gait2392 walk1: estimated (solid) vs force plates (dashed)",
-        measured=meas,
+        out.parent / f"{name}_grf_vs_plates.png",
+        summary["estimate"].loads,
+        summary["estimate"].weight_n,
+        f"{title}: estimated (solid) vs force plates (dashed)",
+        measured=summary["meas"],
     )
     print(f"  plot: {png}")
+    return summary
+
+
+GAIT2392 = SHARED / "opensim" / "gait2392_subject01"
+GAIT2392_PLATES = Plates(
+    GAIT2392 / "subject01_walk1_grf.mot",
+    GAIT2392 / "subject01_walk1_grf.xml",
+    {
+        "r": ("ground_force_v", "ground_force_p", "ground_torque_"),
+        "l": ("1_ground_force_v", "1_ground_force_p", "1_ground_torque_"),
+    },
+    72.6,  # subject01_simbody.osim
+)
+
+
+def gait2392(out: Path) -> dict:
+    model = GAIT2392 / "OutputReference" / "subject01_simbody.osim"
+    ik = coordinates_only(
+        GAIT2392 / "OutputReference" / "subject01_walk1_ik.mot",
+        model,
+        out / "subject01_walk1_ik.mot",
+    )
+    return report_trial(
+        "gait2392 walk (treadmill), reference IK",
+        "gait2392_walk1",
+        model,
+        ik,
+        GAIT2392_PLATES,
+        out / "gait2392",
+        grfcmp_args=["--meas-r", "ground_force_v", "--meas-l", "1_ground_force_v"],
+    )
 
 
 def _has_scale_command() -> bool:
@@ -288,7 +394,7 @@ def _scale_rajagopal_api(out: Path) -> Path:
     return scaled
 
 
-def rajagopal_run(out: Path, skip_run: bool) -> None:
+def rajagopal_run(out: Path, skip_run: bool) -> dict:
     d = SHARED / "opensim" / "rajagopal_walk_run"
     work = out / "rajagopal_run"
     scaled = work / "subject_scaled_run.osim"
@@ -299,75 +405,95 @@ def rajagopal_run(out: Path, skip_run: bool) -> None:
         scaled, how = scale_rajagopal(work)
     if not (skip_run and ik.is_file()):
         cmd = [
-            sys.executable,
-            "-m",
-            "biomech_export",
-            "ik",
-            str(scaled),
-            str(d / "ExpData" / "motion_capture_run.trc"),
-            "-o",
-            str(work / "ik"),
-            "--name",
-            "run",
-            "--setup-template",
-            str(d / "IK" / "ik_setup_run.xml"),
-        ]
+            sys.executable, "-m", "biomech_export", "ik", str(scaled),
+            str(d / "ExpData" / "motion_capture_run.trc"), "-o", str(work / "ik"), "--name", "run",
+            "--setup-template", str(d / "IK" / "ik_setup_run.xml"),
+        ]  # fmt: skip
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
         if p.returncode != 0:
             raise RuntimeError(f"IK failed: {p.stderr.strip().splitlines()[-1:]}")
         print("  " + p.stdout.strip().splitlines()[-1])
-    t_prep = time.perf_counter() - t0
-    meas_mot = d / "ExpData" / "grf_run.mot"
-    t0 = time.perf_counter()
-    est = estimate_loads(scaled, ik)
-    dt = time.perf_counter() - t0
-    t = est.loads.time_s
-    g = read_mot(meas_mot)
-    keep = (t >= g.time_s[0]) & (t <= g.time_s[-1])
-    meas = measured_loads(
-        meas_mot,
-        t,
+    print(
+        f"\nRajagopal run: scaled ({how}) + IK (biomech_export ik) {time.perf_counter() - t0:.0f} s"
+    )
+    plates = Plates(
+        d / "ExpData" / "grf_run.mot",
+        d / "ID" / "grf_run.xml",
         {
             "r": ("R_ground_force_v", "R_ground_force_p", "R_ground_torque_"),
             "l": ("L_ground_force_v", "L_ground_force_p", "L_ground_torque_"),
         },
+        72.84,  # the example's Scale setup
     )
-    print(
-        f"\n== Rajagopal run (treadmill): scaled ({how}) + IK (biomech_export ik) {t_prep:.0f} s; "
-        f"{est.mass_kg:.1f} kg; {keep.sum()} frames; estimate {dt:.1f} s; ground velocity "
-        f"{np.linalg.norm(est.ground_velocity_m_s):.2f} m/s (detected)"
-    )
-    print_grf("Rajagopal run", compare_grf(est.loads, meas, keep, est.weight_n))
-    t_range = (float(t[keep][0]), float(t[keep][-1]))
-    mot, sto_est, sto_meas = id_pair(
+    return report_trial(
+        "Rajagopal run (treadmill), our scale + IK",
+        "rajagopal_run",
         scaled,
         ik,
-        work / "id",
-        work,
-        est,
-        d / "ID" / "grf_run.xml",
-        meas_mot,
-        t_range,
-        "rajagopal_run",
+        plates,
+        work / "report",
+        grfcmp_args=["--meas-r", "R_ground_force_v", "--meas-l", "L_ground_force_v"],
     )
-    print_moments("Rajagopal run", compare_moments(sto_est, sto_meas, est.mass_kg, t_range))
-    print(
-        "\n  grfcmp.py: "
-        + grfcmp(
-            mot,
-            meas_mot,
-            est.mass_kg,
-            ["--meas-r", "R_ground_force_v", "--meas-l", "L_ground_force_v"],
+
+
+def capture_video(clip: Path, dst: Path, height_m: float, belt_m_s: float, redo: bool) -> Path:
+    """The capture of one rendered clip (cached in ``dst``): its OpenSim export folder."""
+    info = json.loads((clip / "info.json").read_text())
+    osim_dir = dst / "opensim"
+    if redo or not (osim_dir / "video.mot").is_file():
+        cmd = [
+            sys.executable, "-m", "core", "capture", str(clip / "video.mp4"), "-o", str(dst),
+            "--focal", f"{info['spec']['camera']['focal_px']}", "--height", f"{height_m}",
+            "--treadmill-speed", f"{belt_m_s:.2f}", "--dynamics", "--no-overlay",
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"capture of {clip.name} failed: {p.stderr.strip()[-300:]}")
+        print(f"  captured {clip.name} in {time.perf_counter() - t0:.0f} s")
+    return osim_dir
+
+
+def video(out: Path, walk: dict, redo: bool) -> None:
+    """The rendered gait2392 walk, captured from each viewpoint, against the same plates."""
+    clips = sorted(CLIPS.glob("gait2392_walk_v*"))
+    if not clips:
+        print(f"\n== video: no renders under {CLIPS} (run benchmarks/accuracy/run.py first)")
+        return
+    belt = float(np.linalg.norm(walk["estimate"].ground_velocity_m_s))
+    rows = []
+    for clip in clips:
+        info = json.loads((clip / "info.json").read_text())
+        spec = info["spec"]
+        osim_dir = capture_video(
+            clip, out / "video" / clip.name, info["subject"]["height_m"], belt, redo
         )
-    )
-    png = plot_grf(
-        out / "rajagopal_run_grf_vs_plates.png",
-        est.loads,
-        est.weight_n,
-        "Rajagopal run: estimated (solid) vs force plates (dashed)",
-        measured=meas,
-    )
-    print(f"  plot: {png}")
+        title = (
+            f"gait2392 walk video {clip.name} (azimuth {spec['camera']['azimuth_deg']:g} deg, "
+            f"focal {spec['camera']['focal_px']:.0f} px, belt {belt:.2f} m/s)"
+        )
+        res = report_trial(
+            title,
+            clip.name,
+            osim_dir / "video.osim",
+            osim_dir / "video.mot",
+            GAIT2392_PLATES,
+            out / "video" / f"{clip.name}_report",
+            contacts=osim_dir / "video_contacts.sto",
+            treadmill_speed_m_s=belt,
+            ref=walk["ref"],
+            offset_s=float(spec["start_s"]),
+        )
+        rows.append((clip.name, res))
+    print("\n== video summary (default method): % BW RMSE per foot, moments r vs raw-plate ID")
+    for name, res in rows:
+        g, m = res["grf"], res["moments"]["raw plates"]
+        print(
+            f"  {name}: vertical {g[('r', 'vertical')][0]:.1f} / {g[('l', 'vertical')][0]:.1f}, "
+            f"AP {g[('r', 'AP')][0]:.1f} / {g[('l', 'AP')][0]:.1f}, total vertical "
+            f"{g[('total', 'vertical')][0]:.1f}; r hip {m['hip_flexion_r_moment'][1]:.2f}, knee "
+            f"{m['knee_angle_r_moment'][1]:.2f}, ankle {m['ankle_angle_r_moment'][1]:.2f} (right)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="reuse the Rajagopal scaled model and IK from an earlier run in --out",
     )
-    ap.add_argument("--only", choices=("gait2392", "rajagopal"), default=None)
+    ap.add_argument("--only", choices=("gait2392", "rajagopal", "video"), default=None)
+    ap.add_argument("--no-video", action="store_true", help="skip the rendered-video part")
+    ap.add_argument("--recapture", action="store_true", help="redo the cached video captures")
     a = ap.parse_args(argv)
     if not (SHARED / "opensim").is_dir():
         print(f"error: reference data not found under {SHARED} (set BIOMOCAP_SHARED_DATA)")
@@ -386,11 +514,11 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     from biomech_export._opensim import require_opensim
 
-    require_opensim().Logger.setLevelString(
-        "error"
-    )  # the tools' model summaries and mesh warnings
-    if a.only in (None, "gait2392"):
-        gait2392(a.out)
+    require_opensim().Logger.setLevelString("error")  # the tools' model summaries and warnings
+    if a.only in (None, "gait2392", "video"):
+        walk = gait2392(a.out)
+        if a.only in (None, "video") and not a.no_video:
+            video(a.out, walk, a.recapture)
     if a.only in (None, "rajagopal"):
         rajagopal_run(a.out, a.skip_run)
     return 0
