@@ -249,7 +249,7 @@ def _grf_options(s: argparse.ArgumentParser, *, lowpass: bool) -> None:
             type=float,
             default=6.0,
             metavar="HZ",
-            help="low-pass cut-off for the coordinates, Hz (<=0: none; default 6)",
+            help="low-pass cut-off for the coordinates, Hz (0: none; default 6)",
         )
 
 
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lowpass",
         type=float,
         default=6.0,
-        help="low-pass cut-off for the coordinates, Hz (OpenSim's filter; <=0: none)",
+        help="low-pass cut-off for the coordinates, Hz (OpenSim's filter; 0: none; default 6)",
     )
     s.add_argument(
         "--estimate-grf",

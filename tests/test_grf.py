@@ -470,3 +470,18 @@ def test_capture_dynamics_stage(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--dynamics" in err[0]
     assert not (tmp_path / "img").exists()
+
+
+def test_lowpass_help_matches_its_check(tmp_path, capsys):
+    """`--lowpass` of grf and id: the help offers 0 for no filter (not "<=0", which the check
+    refuses), and a negative cut-off gets one error line and writes nothing."""
+    for cmd in ("grf", "id"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "0: none" in text and "<=0" not in text
+    model_path, ik, _ = _gait2392()
+    out = tmp_path / "neg"
+    err = _bad(["grf", str(model_path), str(ik), "-o", str(out), "--lowpass", "-1"], capsys)
+    assert "--lowpass" in err
+    assert not out.exists()
