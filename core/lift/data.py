@@ -129,7 +129,9 @@ def precompute(
                 )  # fmt: skip
     q = np.concatenate([p.q_rad for p in pieces])
     root = np.concatenate(roots)
-    stature = np.concatenate([np.full(len(p.q_rad), s) for p, s in zip(pieces, statures)])
+    stature = np.concatenate(
+        [np.full(len(p.q_rad), s) for p, s in zip(pieces, statures, strict=True)]
+    )
     starts = np.r_[0, np.cumsum([len(p.q_rad) for p in pieces])]
     subjects = subject_pool(n_subjects, seed, held_out=False)
     ms = blazepose33()
@@ -221,7 +223,7 @@ class LiftSampler:
         return pos, piece, a
 
     def __call__(self, b: int) -> LiftBatch:
-        rng, aug, d, t = self.rng, self.aug, self.data, self.window
+        rng, aug, d = self.rng, self.aug, self.data
         pos, _, _ = self._windows(b)
         i0 = np.floor(pos).astype(int)
         i1 = np.minimum(i0 + 1, len(d.q_rad) - 1)

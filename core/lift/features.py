@@ -3,9 +3,9 @@
 One function for training and capture, so both see the same numbers. Per window of frames:
 
 1. pixels -> normalised camera rays with the intrinsics (focal known, or the detector's guess);
-2. the window's centre ray (mean torso point over the window) is rotated onto the optical axis
-   (a virtual camera aimed at the person: the picture no longer depends on where in the image the
-   person stands); the keypoints are re-projected in that virtual camera;
+2. a virtual camera is aimed at the window's centre ray (mean torso point over the window) by a
+   pan-tilt rotation (a level camera stays level), so the picture no longer depends on where in
+   the image the person stands; the keypoints are re-projected in that virtual camera;
 3. per frame, keypoints relative to that frame's torso centre, divided by the window's size (the
    median per-frame extent of the keypoints), plus the frame's centre and log size relative to the
    window (global motion), the window's log size (how far away, in focal units) and the
@@ -30,20 +30,18 @@ _TORSO = (11, 12, 23, 24)  # BlazePose shoulders and hips
 _BSM = np.diag([1.0, -1.0, -1.0])  # camera (Y down, Z forward) <-> BSM camera frame (Y up)
 
 
-def _rotation_to_axis(d: np.ndarray) -> np.ndarray:
-    """(..., 3) unit vectors -> (..., 3, 3) the smallest rotation taking each onto +Z."""
-    z = np.array([0.0, 0.0, 1.0])
-    axis = np.cross(d, z)
-    s = np.linalg.norm(axis, axis=-1, keepdims=True)
-    c = d[..., 2:3]
-    k = np.where(s > 1e-9, axis / np.maximum(s, 1e-12), 0.0)
-    kx = np.zeros(d.shape[:-1] + (3, 3))
-    kx[..., 0, 1], kx[..., 0, 2] = -k[..., 2], k[..., 1]
-    kx[..., 1, 0], kx[..., 1, 2] = k[..., 2], -k[..., 0]
-    kx[..., 2, 0], kx[..., 2, 1] = -k[..., 1], k[..., 0]
-    eye = np.broadcast_to(np.eye(3), kx.shape)
-    s, c = s[..., None], c[..., None]
-    return eye + s * kx + (1 - c) * (kx @ kx)
+def _pan_tilt_to_axis(d: np.ndarray) -> np.ndarray:
+    """(B, 3) rays (camera coordinates, Y down) -> (B, 3, 3) rotations R = Rx(tilt) Ry(-pan) with
+    R d along +Z: a pan-tilt head aimed at the ray, so a level camera stays level."""
+    pan = np.arctan2(d[:, 0], d[:, 2])
+    tilt = np.arctan2(d[:, 1], np.hypot(d[:, 0], d[:, 2]))
+    cp, sp, ct, st = np.cos(pan), np.sin(pan), np.cos(tilt), np.sin(tilt)
+    o, z = np.ones_like(pan), np.zeros_like(pan)
+    ry = np.stack([np.stack([cp, z, -sp], -1), np.stack([z, o, z], -1),
+                   np.stack([sp, z, cp], -1)], -2)  # fmt: skip
+    rx = np.stack([np.stack([o, z, z], -1), np.stack([z, ct, -st], -1),
+                   np.stack([z, st, ct], -1)], -2)  # fmt: skip
+    return rx @ ry
 
 
 def window_features(
@@ -66,13 +64,14 @@ def window_features(
     valid = (conf > 0) & np.isfinite(kp).all(-1)
     rays = np.concatenate([(kp - pp) / f, np.ones((b, t, k, 1))], -1)
     rays = np.where(valid[..., None], rays, np.nan)
-    with warnings.catch_warnings():
+    unit = rays / np.linalg.norm(rays, axis=-1, keepdims=True)  # a mean of directions turns
+    with warnings.catch_warnings():  # with the camera (a mean of image points would not)
         warnings.simplefilter("ignore", RuntimeWarning)  # frames or windows with nothing valid
-        torso = np.nanmean(rays[:, :, _TORSO], 2)  # (B, T, 3)
-        torso = np.where(np.isfinite(torso), torso, np.nanmean(rays, 2))
+        torso = np.nanmean(unit[:, :, _TORSO], 2)  # (B, T, 3)
+        torso = np.where(np.isfinite(torso), torso, np.nanmean(unit, 2))
         centre = np.nanmean(torso, 1)  # (B, 3)
     centre = np.where(np.isfinite(centre), centre, [0.0, 0.0, 1.0])
-    rot = _rotation_to_axis(centre / np.linalg.norm(centre, axis=-1, keepdims=True))
+    rot = _pan_tilt_to_axis(centre / np.linalg.norm(centre, axis=-1, keepdims=True))
     v = rays @ np.swapaxes(rot, -1, -2)[:, None]  # (B, T, K, 3)
     xy = v[..., :2] / np.clip(v[..., 2:3], 1e-3, None)
     with warnings.catch_warnings():

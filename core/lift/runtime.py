@@ -37,6 +37,7 @@ class LiftResult:
     q_rad: np.ndarray  # (T, 46) limited DOFs within the limits; pelvis angles in the camera frame
     pelvis_rot: np.ndarray  # (T, 3, 3) pelvis orientation, camera-aligned Y-up frame
     weights: str  # the weights folder used (provenance)
+    command: str = ""  # the command that trained them
 
     @property
     def n_frames(self) -> int:
@@ -151,12 +152,12 @@ def lift(
     """Angles for a whole clip of 2D keypoints (T, 33, 2) pixels (NaN = missing) with their
     confidences (T, 33), the camera's focal length and principal point (pixels) and the clip's
     frame rate."""
-    net = load_lifter(model) if isinstance(model, str) else model
     kp, conf = _validate(keypoints_px, confidence)
     if not (np.isfinite(focal_px) and focal_px > 0):
         raise ValueError(f"expected a positive focal length in pixels, got {focal_px}")
     if not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"expected a positive frame rate, got {fps}")
+    net = load_lifter(model) if isinstance(model, str) else model
     pp = np.asarray(principal_px, dtype=np.float64).reshape(2)
     t = kp.shape[0]
     k = max(1, int(round(fps / net.cfg.fps_hz))) if fps > 1.5 * net.cfg.fps_hz else 1
@@ -170,7 +171,7 @@ def lift(
     q = sk.to_current_convention(q, net.cfg.skeleton_convention)
     lo, hi = sk.limits_rad()
     q = np.clip(q, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
-    return LiftResult(q, rot, _weights_label(net))
+    return LiftResult(q, rot, _weights_label(net), net.cfg.training.get("command", "unknown"))
 
 
 def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> LiftResult:
@@ -186,6 +187,32 @@ def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> L
         fps=fps,
         model=model,
     )
+
+
+def lifted_world_landmarks(result: LiftResult, offsets_m: np.ndarray) -> np.ndarray:
+    """(T, 33, 3) BlazePose landmarks of the lifted pose on a skeleton, hip-centred, in the
+    camera-aligned Y-up frame: what MediaPipe's world landmarks would be if they were right."""
+    from types import SimpleNamespace
+
+    from core.neurik.markersets import blazepose33
+
+    offsets_m = np.asarray(offsets_m, dtype=np.float64)
+    ref = sk.default_offsets(1.75)
+    legs = [sk.BODY[n] for n in ("tibia_r", "tibia_l", "talus_r", "talus_l")]
+    height = 1.75 * float(
+        np.median(np.linalg.norm(offsets_m[legs], axis=1) / np.linalg.norm(ref[legs], axis=1))
+    )
+    bodies, local = blazepose33().define(SimpleNamespace(offsets_m=offsets_m, height_m=height))
+    t = result.n_frames
+    with torch.no_grad():
+        fk = K.forward_kinematics(
+            torch.from_numpy(result.q_rad), torch.zeros(t, 3, dtype=torch.float64),
+            torch.from_numpy(offsets_m),
+        )  # fmt: skip
+        lm = K.body_points(fk, torch.from_numpy(bodies), torch.from_numpy(local)).numpy()
+    names = blazepose33().names
+    hips = [names.index("left_hip"), names.index("right_hip")]
+    return lm - lm[:, hips].mean(1, keepdims=True)
 
 
 def _weights_label(net: Lifter) -> str:

@@ -1,11 +1,12 @@
 """Train the 2D->3D lifter on the real-motion bank with random phone cameras.
 
-    nice -n 10 python -m core.lift.train -o core/lift/weights/bank2d --steps 4000
+    nice -n 10 python -m core.lift.train -o core/lift/weights/bank2d --steps 6000 --minutes 45
 
 Data: :mod:`core.lift.data` (the bank, ``python -m core.mocap.bank build``, held-out clips
 refused; landmarks precomputed once under ``.cache/lift/``). One CPU thread by default; a
-checkpoint every 200 steps beside the output (``--resume`` continues it); ``--minutes`` stops
-early (the learning-rate schedule is by steps, so a stopped run is still usable).
+checkpoint every 200 steps beside the output (``--resume`` continues it); ``--minutes`` is a time
+budget: the learning rate decays to 0 by the end of the steps or of the minutes, whichever comes
+first, so a run on a loaded machine still ends annealed).
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ def loss_terms(out, batch) -> dict[str, torch.Tensor]:
     return {"angle": ang, "root": root, "joints_m": joints, "vel": vel}
 
 
+def _checkpoint(ckpt: Path, net, opt, sampler, history, step: int, seconds: float) -> None:
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt.with_suffix(".tmp")
+    torch.save(
+        {
+            "net": net.state_dict(), "opt": opt.state_dict(),
+            "rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "history": history, "step": step, "seconds": seconds,
+        },
+        tmp,
+    )  # fmt: skip
+    tmp.replace(ckpt)
+
+
 def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -63,9 +78,6 @@ def train(args: argparse.Namespace) -> Path:
     sampler = LiftSampler(data, aug, cfg.window, seed=args.seed)
     net = build_model(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.04
-    )
     out_dir = Path(args.output)
     ckpt = out_dir / "checkpoint.pt"
     history: list[dict] = []
@@ -74,7 +86,6 @@ def train(args: argparse.Namespace) -> Path:
         state = torch.load(ckpt, weights_only=False)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
         sampler.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         history, start, spent = state["history"], state["step"] + 1, state["seconds"]
@@ -85,6 +96,19 @@ def train(args: argparse.Namespace) -> Path:
     with logging_redirect_tqdm():
         bar = tqdm(range(start, args.steps), desc="lifter", unit="step")
         for step in bar:
+            # Warm-up, then a cosine decay over the budget: steps or minutes, whichever ends
+            # first (a loaded machine still ends with an annealed model).
+            spent_s = time.time() - t_run + spent
+            frac = step / args.steps
+            if args.minutes:
+                frac = max(frac, spent_s / (60 * args.minutes))
+            if frac >= 1.0:
+                stopped_at = step
+                log.warning("budget reached at step %d (%.1f min)", step, spent_s / 60)
+                break
+            lr = args.lr * min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + np.cos(np.pi * frac))
+            for g in opt.param_groups:
+                g["lr"] = lr
             batch = sampler(args.batch)
             terms = loss_terms(net(batch.features), batch)
             loss = sum(WEIGHTS[k] * v for k, v in terms.items())
@@ -92,31 +116,13 @@ def train(args: argparse.Namespace) -> Path:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
-            sched.step()
             if step % 50 == 0 or step == args.steps - 1:
                 row = {k: float(v) for k, v in terms.items()} | {"step": step, "loss": float(loss)}
                 history.append(row)
                 bar.set_postfix(deg=f"{np.rad2deg(row['angle']):.1f}",
                                 mm=f"{1000 * row['joints_m']:.0f}")  # fmt: skip
-            last = step == args.steps - 1
-            over = args.minutes and (time.time() - t_run + spent) / 60 > args.minutes
-            if (step + 1) % 200 == 0 or last or over:
-                out_dir.mkdir(parents=True, exist_ok=True)
-                tmp = ckpt.with_suffix(".tmp")
-                torch.save(
-                    {
-                        "net": net.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "rng": sampler.rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(), "history": history, "step": step,
-                        "seconds": time.time() - t_run + spent,
-                    },
-                    tmp,
-                )  # fmt: skip
-                tmp.replace(ckpt)
-            if over:
-                stopped_at = step + 1
-                log.warning("time budget of %.0f min reached at step %d", args.minutes, step + 1)
-                break
+            if (step + 1) % 200 == 0:
+                _checkpoint(ckpt, net, opt, sampler, history, step, time.time() - t_run + spent)
     net.eval()
     cfg.training = {
         "steps": stopped_at,
@@ -153,13 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100, help="warm-up steps")
     p.add_argument("--window", type=int, default=32)
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--subjects", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--minutes", type=float, default=None, help="stop after this much training")
+    p.add_argument(
+        "--minutes", type=float, default=None,
+        help="training budget: the learning rate decays over steps or minutes, whichever ends first",
+    )  # fmt: skip
     p.add_argument("--bank", type=Path, default=None, help="bank folder (.cache/motion_bank)")
     p.add_argument("--resume", action="store_true", help="continue from the output's checkpoint")
     args = p.parse_args(argv)
@@ -167,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         train(args)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # no bank; a held-out clip in it
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
