@@ -271,3 +271,32 @@ def test_manifest_options_names_and_duplicates(tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown person selector"):
         (tmp_path / "who.csv").write_text("video,person\nwalk.mp4,tallest\n")
         collect_clips([tmp_path / "who.csv"], {})
+
+
+def _dies_once(task: dict) -> dict:
+    """A pool task that kills its own worker process the first time it runs for a clip
+    (``task["die"]`` times in all), as the OOM killer or a user's ``kill -9`` would."""
+    marks = Path(task["marks"])
+    tries = len(list(marks.glob(f"{task['name']}.*"))) + 1
+    (marks / f"{task['name']}.{tries}").write_text(str(os.getpid()))
+    if tries <= task["die"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"status": "ok", "error": None, "pid": os.getpid()}
+
+
+def test_local_pool_runs_again_the_clips_of_a_dead_worker(tmp_path) -> None:
+    from core.batch.engines import run_local
+
+    tasks = [
+        {"name": "once", "die": 1, "marks": str(tmp_path)},
+        {"name": "always", "die": 99, "marks": str(tmp_path)},
+    ]
+    done: dict[str, dict] = {}
+    run_local(tasks, 1, 1, lambda t, o: done.setdefault(t["name"], o), retries=2, func=_dies_once)
+    assert done["once"]["status"] == "ok" and done["once"]["attempts"] == 2
+    pids = {int(p.read_text()) for p in tmp_path.glob("once.*")}
+    assert len(pids) == 2  # the second attempt ran in a new process
+    bad = done["always"]
+    assert bad["status"] == "failed" and bad["attempts"] == 3  # 1 + 2 retries, then given up
+    assert "worker process died" in bad["error"]
+    assert len(list(tmp_path.glob("always.*"))) == 3

@@ -37,32 +37,42 @@ def _died(what: str, attempts: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- local
-def run_local(tasks: list[Task], workers: int, threads: int, on_done: OnDone, retries: int = 2):
-    """A pool of ``workers`` spawned processes, ``threads`` torch threads each. When a worker
-    dies the pool breaks: its unfinished clips go to a fresh pool (at most ``retries`` times
-    each)."""
+def run_local(
+    tasks: list[Task],
+    workers: int,
+    threads: int,
+    on_done: OnDone,
+    retries: int = 2,
+    func: Callable[[Task], dict[str, Any]] | None = None,
+) -> None:
+    """A pool of ``workers`` spawned processes, ``threads`` torch threads each, running
+    ``func`` (default ``run_clip``) on each task.
+
+    When a worker dies the pool breaks and every unfinished clip fails with it. They all go to a
+    fresh pool; only the clip that was running in the dead process uses up one of its
+    ``retries`` (the others were terminated by the pool, or had not started)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from core.batch.worker import init_worker, run_clip
+    from core.batch.worker import init_worker, pool_task, run_clip
 
     ctx = mp.get_context("spawn")
-    attempts = {t["name"]: 0 for t in tasks}
+    deaths = {t["name"]: 0 for t in tasks}
     todo = list(tasks)
     level = logging.getLogger().getEffectiveLevel()
     while todo:
+        started = ctx.SimpleQueue()  # (clip, pid) as each task begins in a worker
         pool = ProcessPoolExecutor(
             max_workers=max(1, min(workers, len(todo))),
             mp_context=ctx,
             initializer=init_worker,
-            initargs=(threads, max(level, logging.WARNING)),
+            initargs=(threads, max(level, logging.WARNING), started),
         )
+        broken: list[Task] = []
         try:
-            futures = {}
-            for t in todo:
-                attempts[t["name"]] += 1
-                futures[pool.submit(run_clip, t)] = t
+            futures = {pool.submit(pool_task, func or run_clip, t): t for t in todo}
+            procs = dict(getattr(pool, "_processes", None) or {})
             todo = []
             waiting = set(futures)
             while waiting:
@@ -72,20 +82,43 @@ def run_local(tasks: list[Task], workers: int, threads: int, on_done: OnDone, re
                     try:
                         outcome = fut.result()
                     except BrokenProcessPool:
-                        if attempts[t["name"]] <= retries:
-                            log.warning("%s: a worker process died; trying again", t["name"])
-                            todo.append(t)
-                            continue
-                        outcome = _died("a process of the pool", attempts[t["name"]])
+                        broken.append(t)
+                        continue
                     except Exception as e:  # e.g. the task could not be sent to the worker
                         outcome = {"status": "failed", "error": f"internal error: {e}"}
-                    outcome["attempts"] = attempts[t["name"]]
+                    outcome["attempts"] = deaths[t["name"]] + 1
                     on_done(t, outcome)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             _end_pool_processes(pool)
             raise
         pool.shutdown(wait=True)
+        if not broken:
+            continue
+        for t in _blame(broken, started, procs):
+            deaths[t["name"]] += 1
+        for t in broken:
+            if deaths[t["name"]] > retries:
+                outcome = _died("killed, or out of memory", deaths[t["name"]])
+                on_done(t, {**outcome, "attempts": deaths[t["name"]]})
+            else:
+                log.warning("%s: a worker process died; running it again", t["name"])
+                todo.append(t)
+
+
+def _blame(broken: list[Task], started, procs: dict) -> list[Task]:
+    """The clips that were running in a process that died by itself (not one the broken pool
+    terminated with SIGTERM); all unfinished clips when that cannot be told."""
+    import signal
+
+    ran: dict[int, str] = {}
+    while not started.empty():
+        name, pid = started.get()
+        ran[pid] = name
+    dead = {pid for pid, p in procs.items() if p.exitcode not in (None, 0, -signal.SIGTERM)}
+    names = {ran[pid] for pid in dead if pid in ran}
+    blamed = [t for t in broken if t["name"] in names]
+    return blamed or broken
 
 
 def _end_pool_processes(pool) -> None:

@@ -36,7 +36,18 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def init_worker(threads: int, log_level: int) -> None:
+_started = None  # the pool's queue of (clip, pid) as tasks begin (engine "local")
+
+
+def pool_task(func, task: dict[str, Any]) -> dict[str, Any]:
+    """Process-pool entry: say which process runs which clip (so the pool can tell which clip
+    was in a worker that died), then run it."""
+    if _started is not None:
+        _started.put((task["name"], os.getpid()))
+    return func(task)
+
+
+def init_worker(threads: int, log_level: int, started=None) -> None:
     """Process-pool initializer: quiet native libraries (OpenSim's and Warp's info lines on
     stdout, MediaPipe's on stderr) so the batch's own lines stay readable; Python warnings and
     errors still reach stderr."""
@@ -45,6 +56,8 @@ def init_worker(threads: int, log_level: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+    global _started
+    _started = started
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     set_threads(threads)
 
