@@ -468,7 +468,12 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
     contacts, and a second refinement with the contacts planted (see core.world/contacts)."""
     from dataclasses import replace
 
-    from core.contacts import contact_point_definitions, contact_positions, detect_contacts
+    from core.contacts import (
+        contact_point_definitions,
+        contact_positions,
+        detect_contacts,
+        sole_point_definitions,
+    )
     from core.refine import Phase, refine
     from core.world import (
         body_up_direction,
@@ -546,6 +551,9 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
         contact_local_m=local,
         contact_state=cr.state,
         belt_velocity_mps=belt,
+    )
+    inp2.floor_bodies, inp2.floor_local_m = sole_point_definitions(
+        subject.offsets_m, subject.surface, subject.marker_bodies, subject.marker_local_m
     )
     cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)])
     res2 = refine(inp2, cfg2, device=device, progress=progress.stage("world"))

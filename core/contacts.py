@@ -40,6 +40,7 @@ __all__ = [
     "ContactResult",
     "contact_point_definitions",
     "contact_positions",
+    "sole_point_definitions",
     "detect_contacts",
     "contact_phases",
 ]
@@ -95,6 +96,49 @@ def contact_point_definitions(
             low = low[low[:, 0] >= np.percentile(low[:, 0], 50)]
         local[k] = low.mean(0) - org[b]
     return bodies, local
+
+
+def sole_point_definitions(
+    offsets_m: np.ndarray, surface=None, marker_bodies=None, marker_local_m=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) bodies and (P, 3) local positions of the foot points that must never go below the
+    floor: the ``CONTACT_POINTS``, the foot's skin outline (of the calcaneus and toes skin: the
+    lowest, front-most, rear-most, medial-most and lateral-most vertex of its lower half, and the
+    front-most vertex overall, i.e. the toe tip) and the given markers fixed to a calcaneus or toes
+    body (the ``.trc``'s heel, metatarsal and toe markers). The contact points alone are not
+    enough: a foot pitched toes-down in push-off or swing puts its toe tip 5-10 cm under a floor
+    its heel and forefoot sole points stay above."""
+    bodies, local = contact_point_definitions(offsets_m, surface)
+    out_b, out_l = [bodies], [local]
+    foot = [sk.BODY[b] for b in CONTACT_BODIES]
+    if surface is None:
+        # The toe tips from the skeleton: 5.5 cm ahead of the toes origin, 2 cm above the sole
+        # (at 1.75 m; see _fallback_local).
+        s = float(np.linalg.norm(offsets_m[sk.BODY["tibia_r"]])) / 0.425
+        for b in (sk.BODY["toes_r"], sk.BODY["toes_l"]):
+            out_b.append(np.array([b], dtype=np.int64))
+            out_l.append(np.array([[0.055 * s, -0.016 * s, 0.0]]))
+    else:
+        verts = np.asarray(surface.vertices_m, dtype=np.float64)
+        sb, sw = np.asarray(surface.skin_bodies), np.asarray(surface.skin_weights)
+        dominant = sb[np.arange(len(sb)), np.argmax(sw, axis=1)]
+        _, org = fk_numpy.forward_kinematics(np.zeros(sk.N_DOFS), np.zeros(3), offsets_m)
+        for b in foot:
+            v = verts[dominant == b]
+            if len(v) < 3:
+                continue
+            lower = v[v[:, 1] <= np.median(v[:, 1])]
+            picks = [lower[:, 1].argmin(), lower[:, 0].argmax(), lower[:, 0].argmin()]
+            picks += [lower[:, 2].argmax(), lower[:, 2].argmin()]
+            pts = np.concatenate([lower[picks], v[[v[:, 0].argmax()]]])
+            out_b.append(np.full(len(pts), b, dtype=np.int64))
+            out_l.append(pts - org[b])
+    if marker_bodies is not None and marker_local_m is not None:
+        mb = np.asarray(marker_bodies, dtype=np.int64)
+        on_foot = np.isin(mb, foot)
+        out_b.append(mb[on_foot])
+        out_l.append(np.asarray(marker_local_m, dtype=np.float64)[on_foot])
+    return np.concatenate(out_b), np.concatenate(out_l)
 
 
 def contact_positions(

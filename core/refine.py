@@ -12,8 +12,10 @@ lengths are constant by construction. Terms (weights in ``RefineConfig``):
   stays at its anchor throughout the phase (no sliding, no lifting; on a treadmill the anchor moves
   with the belt), anchors of phases near the floor are on the floor (Y = 0), those clearly above it
   (a box, a stair) keep their own height; no contact = free, so jumps and flight stay possible; and
-  no contact point goes below the floor (unless a contact phase lies clearly below it: then the
-  'floor' was a raised level such as a box top and Y = 0 is no bound). Or, without given phases, the older heuristic: frames where
+  no foot point (contact points, sole outline, toe tips, foot markers: ``RefineInputs.floor_*``)
+  goes below the floor (unless a quarter of the contact frames lie clearly below it: then the
+  'floor' was a raised level such as a box top and Y = 0 is no bound; fewer such phases are toes
+  dipped through the floor and go onto it). Or, without given phases, the older heuristic: frames where
   a foot point is low and slow in the initial solution are contact frames; its horizontal motion
   there is penalised.
 
@@ -93,6 +95,7 @@ class RefineConfig:
     w_anchor: float = 3000.0  # per m^2, contact point vs its phase anchor
     w_penetration: float = 3000.0  # per m^2, contact points below the floor
     floor_snap_m: float = 0.1  # a phase whose mean height is within this of Y = 0 is on the floor
+    below_floor_share: float = 0.25  # more contact frames this far below Y = 0: no floor bound
     # A pelvis turns at most ~400 deg/s even in a fast pivot: steps of the root angles above this
     # per frame (at 30 fps; scaled by the frame rate) are penalised (per rad^2 of the excess).
     max_root_step_deg: float = 12.0
@@ -117,6 +120,10 @@ class RefineInputs:
     contact_local_m: np.ndarray | None = None  # (P, 3)
     contact_state: np.ndarray | None = None  # (T, P) bool
     belt_velocity_mps: np.ndarray | None = None  # (3,) treadmill belt under the feet
+    # Foot points kept above the floor (core.contacts.sole_point_definitions: sole outline, toe
+    # tips, foot markers); None: the contact points only.
+    floor_bodies: np.ndarray | None = None  # (S,)
+    floor_local_m: np.ndarray | None = None  # (S, 3)
     floor: bool = True  # False: the frame has no known floor (no floor or penetration terms)
 
 
@@ -175,6 +182,11 @@ class _Anchors:
         self.bodies = torch.as_tensor(np.asarray(inp.contact_bodies), device=dev)
         self.local = torch.as_tensor(np.asarray(inp.contact_local_m), dtype=dt, device=dev)
         self.use_floor = inp.floor
+        if inp.floor_bodies is not None and inp.floor_local_m is not None:
+            self.floor_bodies = torch.as_tensor(np.asarray(inp.floor_bodies), device=dev)
+            self.floor_local = torch.as_tensor(np.asarray(inp.floor_local_m), dtype=dt, device=dev)
+        else:
+            self.floor_bodies, self.floor_local = self.bodies, self.local
         phases = contact_phases(state)
         frames, points, ids, elapsed = [], [], [], []
         for j, (k, a, b) in enumerate(phases):
@@ -198,15 +210,20 @@ class _Anchors:
             init.index_add_(0, self.ids, p0)
             count.index_add_(0, self.ids, torch.ones_like(self.ids, dtype=dt))
             init = init / count.clamp_min(1.0)[:, None]
+        below = init[:, 1] < -cfg.floor_snap_m
         self.on_floor = (
-            (init[:, 1].abs() < cfg.floor_snap_m)
+            (init[:, 1] < cfg.floor_snap_m)
             if inp.floor
             else torch.zeros(len(phases), dtype=torch.bool, device=dev)
         )
-        if inp.floor and bool((init[:, 1] < -cfg.floor_snap_m).any()):
-            # A support below Y = 0 (the 'floor' is a box top the person stepped down from):
-            # Y = 0 is no lower bound for this clip.
+        n_below = float(count[below].sum()) if inp.floor else 0.0
+        if n_below > cfg.below_floor_share * float(count.sum()):
+            # Much of the support lies below Y = 0 (the 'floor' is a box top the person stepped
+            # down from): Y = 0 is no lower bound for this clip and every anchor keeps its level.
             self.use_floor = False
+            self.on_floor = init[:, 1].abs() < cfg.floor_snap_m
+        # Otherwise a phase below the floor is a toe dipped through it in the initial solution
+        # (the floor is the lowest well-supported level, core.world): it goes onto the floor.
         self.free = init.clone().requires_grad_(True)
         self.n_phases = len(phases)
 
@@ -224,7 +241,12 @@ class _Anchors:
         if self.n_phases:
             target = self.anchors()[self.ids] + self.belt
             la = (pts[self.frames, self.points] - target).square().sum(-1).mean()
-        lp = torch.relu(-pts[..., 1]).square().mean() if self.use_floor else zero
+        lp = zero
+        if self.use_floor:
+            # Summed over the foot points, mean over frames: one toe tip under the floor in one
+            # frame costs as much as in a clip of that one frame.
+            sole = K.body_points(fk, self.floor_bodies, self.floor_local)
+            lp = torch.relu(-sole[..., 1]).square().sum(-1).mean()
         return la, lp
 
 
@@ -312,8 +334,10 @@ def refine(
         if not phase.optimise_pose:
             params.append(u)
         opt = torch.optim.Adam(params, lr=phase.lr)
-        best = float("inf")
-        window_start = float("inf")
+        # Early stop compares the best loss of each 25-iteration window with the window before:
+        # the first window of a phase is Adam's warm-up (a fresh optimiser's first steps move
+        # every parameter by ~lr and raise the loss), so no phase stops before 50 iterations.
+        recent = previous = float("inf")
         for it in range(phase.iterations):
             q = K.q_from_free(u)
             fk = K.forward_kinematics(q, root, offsets)
@@ -377,11 +401,9 @@ def refine(
             opt.step()
             done += 1
             lv = loss.item()
-            best = min(best, lv)
+            recent = min(recent, lv)
             if it % 25 == 0:
-                if window_start < float("inf") and (
-                    window_start - best
-                ) < cfg.early_stop_rel * abs(window_start):
+                if it >= 50 and (previous - recent) < cfg.early_stop_rel * abs(previous):
                     history.append(
                         {
                             "phase": phase.name,
@@ -392,7 +414,8 @@ def refine(
                         }
                     )
                     break
-                window_start = best
+                if it > 0:
+                    previous, recent = recent, float("inf")
                 history.append({"phase": phase.name, "iteration": it, "loss": lv, **terms})
                 if progress:
                     progress(done / total_its, f"refine {phase.name}: loss {lv:.4f}")

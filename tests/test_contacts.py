@@ -163,3 +163,44 @@ def test_refined_step_down_below_the_floor_level_keeps_its_height() -> None:
     below[:30] = False
     assert below.sum() > 40
     assert np.abs(sole[..., 1][below] + 0.3).max() < 0.03  # not pushed up to Y = 0
+
+
+def test_refined_toes_dipped_through_the_floor_come_back_above_it() -> None:
+    """The demo woman's regression: an initial solution with the right foot pitched toes-down
+    (ankle plantarflexed, toes flexed) through the floor while the foot is unseen, and a short
+    toe 'contact' phase called on that dip. The truth stands flat. After the refinement no foot
+    point (contact points, toe tips) may be more than 1 cm under the floor: the dipped phase must
+    not switch the floor bound off, and the toe tip (not only the sole points) is bounded."""
+    from core.contacts import sole_point_definitions
+
+    t = 40
+    q, root = standing_motion(np.zeros(t))
+    dip = slice(5, 36)
+    q0 = q.copy()
+    q0[dip, sk.DOF["ankle_angle_r"]] = np.deg2rad(-40.0)
+    q0[dip, sk.DOF["mtp_angle_r"]] = np.deg2rad(10.0)
+    fb, fl = sole_point_definitions(OFFSETS)
+    root0 = root - [0.0, 0.03, 0.0]  # and the whole body 3 cm low
+    tips0 = contact_positions(q0, root0, OFFSETS, fb, fl)
+    assert tips0[dip, 1, 1].mean() < -0.1  # the initial toe contact point is well under the floor
+    state = np.ones((t, 4), bool)
+    state[dip, :2] = False  # the right foot is off the floor while dipped...
+    state[dip.start + 2 : dip.stop - 2, 1] = True  # ...but a toe 'contact' is called on the dip
+    cam = Camera(1200.0, 640.0, 360.0, 1280, 720, rotation=LEVEL_CAMERA_ROTATION)
+    cam.translation_m = LEVEL_CAMERA_ROTATION @ np.array([0.0, -1.0, -4.0])
+    subject = SimpleNamespace(offsets_m=OFFSETS, height_m=1.75)
+    kb, kl = blazepose33().define(subject)
+    rot, org = fk_numpy.forward_kinematics(q, root, OFFSETS)
+    kp = cam.project(fk_numpy.body_points(rot, org, kb, kl))
+    conf = np.ones(kp.shape[:2])
+    names = blazepose33().names
+    for k in ("right_ankle", "right_heel", "right_foot_index", "right_knee"):
+        conf[:, names.index(k)] = 0.0  # the foot is not seen: the prior alone holds it
+    inp = RefineInputs(
+        kp, conf, cam, OFFSETS, kb, kl, q0, root0, FPS,
+        contact_bodies=BODIES, contact_local_m=LOCAL, contact_state=state,
+        floor_bodies=fb, floor_local_m=fl,
+    )  # fmt: skip
+    res = refine(inp, RefineConfig(phases=[Phase("contact", 150, 0.01, True)]))
+    pts = contact_positions(res.q_rad, res.root_m, OFFSETS, fb, fl)
+    assert pts[..., 1].min() > -0.01, pts[..., 1].min(0)
