@@ -421,6 +421,27 @@ def test_contacts_file_drives_the_split(tmp_path):
         assert np.abs(fy[~on[s]]).max() < 0.02 * est.weight_n
 
 
+def test_contacts_file_is_vetted_by_the_motion(tmp_path):
+    """A contacts file that calls the right foot planted all the time (as a capture's erratic
+    contacts may): the motion has that foot in the air during its swings, so it must carry
+    next to nothing there (the file alone gives it up to 10 % of body weight)."""
+    from biomech_export.dynamics import estimate_loads
+
+    model_path, ik, plates = _gait2392()
+    short = _short_ik(ik, tmp_path, t_end=2.5)
+    t = read_mot(short).time_s
+    g = read_mot(plates)
+    on_l = (_plate(g, t, "l") > 20.0).astype(float)
+    prob = np.stack([np.ones_like(t), np.ones_like(t), on_l, on_l], axis=1)
+    cont = tmp_path / "walk_contacts.sto"
+    write_mot(cont, MotTable(t, ("heel_r", "toe_r", "heel_l", "toe_l"), prob, False))
+    est = estimate_loads(model_path, short, contacts_path=cont)
+    swing_r = _plate(g, t, "r") < 1.0  # the plates: the right foot is off the floor
+    swing_r &= (t > t[0] + 0.1) & (t < t[-1] - 0.1)  # away from the filter's ends
+    assert swing_r.sum() > 20
+    assert np.abs(est.loads.force_n["r"][swing_r, 1]).max() < 0.05 * est.weight_n
+
+
 def test_opencap_laiuhlrich2022_video_walk():
     """OpenCap's model (33 DOF, knee couplers) and its video-derived walking example: the
     estimate runs and, the walk being steady, its mean vertical force is the body weight

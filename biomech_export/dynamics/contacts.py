@@ -5,6 +5,11 @@ of ``NAME_contacts.sto`` written by the capture; floor at Y = 0). Without a file
 contact when it is near its lowest height and moves with the ground: still overground, backward
 at the belt speed on a treadmill. The ground's velocity is given (``--treadmill-speed``) or
 taken as the median velocity of the lowest foot point, which finds a treadmill by itself.
+A file's contacts are checked against the same kinematic estimate (``vet_contacts``: their
+geometric mean), so a point the file calls planted while the motion has it in the air or
+sliding carries little: on the rendered gait2392 walk captured from three viewpoints this
+lowered the per-foot vertical GRF RMSE from 47 to 30 % body weight on the side view (mean of
+the three 39 -> 29, benchmarks/grf_benchmark.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ __all__ = [
     "estimate_contacts",
     "ground_velocity",
     "stance_heights",
+    "vet_contacts",
 ]
 
 log = logging.getLogger(__name__)
@@ -142,9 +148,12 @@ def estimate_contacts(
     wrench: Wrench,
     ground_vel: np.ndarray,
     source: str = "motion",
+    *,
+    require: bool = True,
 ) -> Contacts:
     """Contact probabilities from the foot points' height and their speed over the ground;
-    none while the body is unloaded (flight)."""
+    none while the body is unloaded (flight). ``require``: error when no foot is ever on the
+    floor."""
     pts = _points(kin)
     low = stance_heights(kin, source)
     weight = kin.total_mass_kg * float(np.linalg.norm(kin.gravity))
@@ -158,9 +167,24 @@ def estimate_contacts(
         near = _sigmoid((HEIGHT_TOL_M - height) / (0.25 * HEIGHT_TOL_M))
         still = _sigmoid((SPEED_TOL_M_S - speed) / (0.25 * SPEED_TOL_M_S))
         prob[p] = near * still * loaded
-    if max(float(np.max(np.maximum(prob[f"heel_{s}"], prob[f"toe_{s}"]))) for s in "rl") < 0.5:
+    on_floor = max(float(np.max(np.maximum(prob[f"heel_{s}"], prob[f"toe_{s}"]))) for s in "rl")
+    if require and on_floor < 0.5:
         raise ValueError(
             f"{source}: no foot is ever on the floor (near Y = 0 and not sliding): GRF "
             "estimation needs a motion standing, walking or running on the floor"
         )
     return Contacts(kin.time_s, prob, "estimated")
+
+
+def vet_contacts(given: Contacts, kinematic: Contacts) -> Contacts:
+    """A contacts file checked against the motion itself: per point the geometric mean of the
+    file's probability and the kinematic estimate's (both must agree for a firm contact; a
+    point either calls off the floor carries nothing). Where the kinematics never put a foot
+    on the floor (feet sliding all along), the file is kept as it is."""
+    if max(float(kinematic.foot(s).max()) for s in "rl") < 0.5:
+        log.warning(
+            "%s: the motion never has a foot still on the floor; contacts as given", given.source
+        )
+        return given
+    prob = {p: np.sqrt(given.prob[p] * kinematic.prob[p]) for p in POINTS}
+    return Contacts(given.time_s, prob, given.source)

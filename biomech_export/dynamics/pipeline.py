@@ -17,6 +17,7 @@ from biomech_export.dynamics.contacts import (
     estimate_contacts,
     ground_velocity,
     read_contacts,
+    vet_contacts,
 )
 from biomech_export.dynamics.outputs import (
     plot_grf,
@@ -107,10 +108,10 @@ def estimate_loads(
     kin = body_kinematics(model, traj)
     wrench = external_wrench(kin)
     gvel = ground_velocity(kin, treadmill_speed_m_s, str(motion_path))
-    if contacts is None:
-        contacts = estimate_contacts(kin, wrench, gvel, str(motion_path))
-    elif max(float(contacts.foot(s).max()) for s in "rl") < 0.5:
+    if contacts is not None and max(float(contacts.foot(s).max()) for s in "rl") < 0.5:
         raise ValueError(f"{contacts_path}: no foot is ever in contact (all probabilities < 0.5)")
+    kinematic = estimate_contacts(kin, wrench, gvel, str(motion_path), require=contacts is None)
+    contacts = kinematic if contacts is None else vet_contacts(contacts, kinematic)
     loads = split_wrench(kin, wrench, contacts, pendulum_above_hz)
     mass = kin.total_mass_kg
     return GRFEstimate(
