@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biomech_export.trc import TrcData, write_trc
+from biomech_export.trc import TrcData, read_trc, write_trc
 from core import fk_numpy
 from core import skeleton as sk
 from core.motion import Motion
@@ -32,6 +32,7 @@ __all__ = [
     "MODEL_PATH",
     "AUGMENTER_FROM_OURS",
     "OpenCapExport",
+    "MarkerFit",
     "opencap_markers",
     "export_opencap",
     "run_static_optimization",
@@ -203,6 +204,8 @@ class OpenCapExport:
     marker_max_m: float
     n_muscles: int
     marker_source: str
+    scaled_osim_path: Path  # NAME_opencap_scaled.osim: as Scale made it (static placement)
+    markers: dict[str, MarkerFit]  # per marker: body, registration move, IK error before/after
 
 
 # What LaiUhlrich2022 cannot move: its torso is one rigid segment from the lumbar joint, so the
@@ -227,19 +230,148 @@ def _static_trial(motion: Motion, seconds: float = 1.0, rate_hz: float = 10.0) -
     return TrcData(rate_hz, np.arange(n) / rate_hz, names, np.repeat(pts, n, axis=0))
 
 
+# Marker registration over the motion. Scale's marker placement registers each marker to its
+# body in one static frame; where LaiUhlrich2022's joints differ from ours (one rigid torso
+# instead of lumbar + thorax + scapulae, its knee and ankle axes and centres), markers placed in
+# that frame sit on average several millimetres from where the motion carries them (measured on
+# CMU 01_01: C7 25 mm, ankles 13-14 mm, knees 8-9 mm, mean over frames in the body's frame). So
+# after placement each marker is moved, in its body's frame, by its mean IK error over the
+# motion, and IK is run again (as AddBiomechanics optimises marker offsets over a trial; each
+# step lowers the same weighted least-squares cost). Measured on CMU 01_01 (80 frames): IK
+# marker RMS 11.3 -> 7.7 mm, hip/knee/ankle angles against ours unchanged within 1 deg. The arm
+# markers keep their static placement: moving them too reached 5.8 mm but shifted elbow flexion
+# by 3-8 deg against ours (the forearm markers trade off against the elbow angle).
+REGISTER_ITERATIONS = 2
+KEEP_STATIC_PLACEMENT = ("lelbow", "melbow", "lwrist", "mwrist")  # OpenCap name parts
+_REGISTER_MAX_FRAMES = 100  # registration IK runs on at most this many frames, evenly spaced
+
+
+@dataclass
+class MarkerFit:
+    """One OpenCap marker after ``export_opencap``: its body, how far registration moved it and
+    its IK error before and after (RMS over frames, metres)."""
+
+    body: str
+    moved_m: float
+    rms_placed_m: float  # with Scale's static placement only
+    rms_m: float  # in the exported IK
+
+
+def _marker_errors(
+    osim, model_path: Path, mot_path: Path, trc: TrcData, max_frames: int = _REGISTER_MAX_FRAMES
+) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
+    """Each model marker of ``trc`` on the IK result ``mot_path``: its mean error (measured
+    minus model, metres) in its parent body's frame, its RMS error (metres) and its body."""
+    from biomech_export.mot import read_mot
+
+    model = osim.Model(str(model_path))
+    state = model.initSystem()
+    mot = read_mot(mot_path)
+    cs = model.getCoordinateSet()
+    ms = model.getMarkerSet()
+    use = [n for n in trc.marker_names if ms.contains(n)]
+    coords = [
+        (cs.get(i), mot.column(cs.get(i).getName()), cs.get(i).getMotionType() == 1)
+        for i in range(cs.getSize())
+        if cs.get(i).getName() in mot.labels
+    ]
+    frames = np.unique(np.linspace(0, len(mot.time_s) - 1, max_frames).round().astype(int))
+    local: dict[str, list[np.ndarray]] = {n: [] for n in use}
+    for k in frames:
+        for c, col, rotational in coords:
+            c.setValue(state, float(np.radians(col[k]) if rotational else col[k]), False)
+        model.realizePosition(state)
+        j = int(np.argmin(np.abs(trc.time_s - mot.time_s[k])))
+        for n in use:
+            x = trc.markers_m[j, trc.marker_names.index(n)]
+            if not np.isfinite(x).all():
+                continue
+            mk = ms.get(n)
+            p = mk.getLocationInGround(state)
+            r = mk.getParentFrame().getTransformInGround(state).R().asMat33()
+            rot = np.array([[r.get(a, b) for b in range(3)] for a in range(3)])
+            local[n].append(rot.T @ (x - np.array([p.get(0), p.get(1), p.get(2)])))
+    mean = {n: np.mean(v, axis=0) for n, v in local.items() if v}
+    rms = {n: float(np.sqrt(np.mean(np.sum(np.square(v), axis=1)))) for n, v in local.items() if v}
+    bodies = {n: ms.get(n).getParentFrameName().split("/")[-1] for n in use}
+    return mean, rms, bodies
+
+
+def _move_markers(osim, model_path: Path, offsets: dict[str, np.ndarray], out_path: Path) -> None:
+    """Write ``model_path`` to ``out_path`` with the named markers moved (body frame, metres)."""
+    from biomech_export._opensim import c_numeric_locale
+
+    model = osim.Model(str(model_path))
+    ms = model.getMarkerSet()
+    for n, d in offsets.items():
+        loc = ms.get(n).get_location()
+        ms.get(n).set_location(osim.Vec3(loc.get(0) + d[0], loc.get(1) + d[1], loc.get(2) + d[2]))
+    model.finalizeConnections()
+    with c_numeric_locale():
+        model.printToXML(str(out_path))
+
+
+def _register_markers(
+    osim,
+    placed_model: Path,
+    trc: TrcData,
+    out_model: Path,
+    work: Path,
+    weights: dict[str, float],
+    iterations: int,
+) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
+    """Write ``out_model``: ``placed_model`` with every marker not in ``KEEP_STATIC_PLACEMENT``
+    moved by its mean IK error over ``trc`` (``iterations`` rounds of IK on at most
+    ``_REGISTER_MAX_FRAMES`` frames, in ``work``). Returns the total moves, the RMS errors with
+    the static placement and the markers' bodies."""
+    from biomech_export.tools import run_ik_setup, write_ik_setup
+
+    work.mkdir(parents=True, exist_ok=True)
+    rows = np.unique(np.linspace(0, len(trc.time_s) - 1, _REGISTER_MAX_FRAMES).round().astype(int))
+    sub = write_trc(
+        work / "register.trc",
+        TrcData(trc.rate_hz, trc.time_s[rows], trc.marker_names, trc.markers_m[rows]),
+    )
+    model = placed_model
+    total: dict[str, np.ndarray] = {}
+    rms_placed: dict[str, float] = {}
+    bodies: dict[str, str] = {}
+    for it in range(iterations):
+        ik = run_ik_setup(
+            write_ik_setup(model, sub, work, name=f"register{it}", marker_weights=weights)
+        )
+        mean, rms, bodies = _marker_errors(osim, model, ik.mot_path, trc)
+        if it == 0:
+            rms_placed = rms
+        move = {n: d for n, d in mean.items() if not any(k in n for k in KEEP_STATIC_PLACEMENT)}
+        for n, d in move.items():
+            total[n] = total.get(n, np.zeros(3)) + d
+        _move_markers(osim, model, move, out_model)
+        model = out_model
+    if iterations == 0:
+        shutil.copyfile(placed_model, out_model)
+    return total, rms_placed, bodies
+
+
 _README = """{stem}: the motion on OpenCap's LaiUhlrich2022 model (80 muscles), by biomocap
 
-{stem}.osim              LaiUhlrich2022 (OpenCap, Apache-2.0; Uhlrich et al. 2023, after Lai et
+{stem}_scaled.osim       LaiUhlrich2022 (OpenCap, Apache-2.0; Uhlrich et al. 2023, after Lai et
                          al. 2017 and Rajagopal et al. 2016) scaled to {mass:.1f} kg / {height:.2f} m
-                         from {stem}_static.trc, markers placed; no bone meshes.
+                         from {stem}_static.trc, markers placed there; no bone meshes.
 {stem}_static.trc        the subject standing in the anatomical zero pose, thorax at the
                          motion's mean posture (OpenCap's marker names, made from {source}).
-{stem}_Setup_Scale.xml   OpenSim Scale setup that made the model (rerun it in the GUI).
+{stem}_scaled_Setup_Scale.xml
+                         OpenSim Scale setup that made {stem}_scaled.osim (rerun it in the GUI).
+{stem}.osim              {stem}_scaled.osim with its markers registered over the motion:
+                         each marker but the elbow and wrist ones moved on its body by its
+                         mean IK error ({iters} rounds); {stem}_markers.tsv lists the moves and
+                         each marker's IK error before and after (RMS over markers and
+                         frames {rms0:.1f} -> {rms1:.1f} mm).
 {stem}.trc               OpenCap's markers over the motion ({n} frames at {fps:g} Hz).
 {stem}_Setup_IK.xml      OpenSim IK of {stem}.trc on {stem}.osim (OpenCap's marker weights).
-{stem}.mot               its result, LaiUhlrich2022 coordinate names and signs (marker RMS
-                         {rms:.1f} mm, max {mx:.1f} mm); {stem}_ik.mot is the same file as IK
-                         writes it.
+{stem}.mot               its result, LaiUhlrich2022 coordinate names and signs (OpenSim's
+                         marker RMS, mean over frames {rms:.1f} mm, max {mx:.1f} mm);
+                         {stem}_ik.mot is the same file as IK writes it.
 """
 
 
@@ -256,16 +388,36 @@ def _zero_pose(osim, model_path: Path) -> dict[str, float]:
     return out
 
 
+def _overall(fits: dict[str, MarkerFit], *, placed: bool) -> float:
+    """RMS over markers of the per-marker RMS errors (metres)."""
+    v = [f.rms_placed_m if placed else f.rms_m for f in fits.values()]
+    return float(np.sqrt(np.mean(np.square(v)))) if v else math.nan
+
+
+def _write_marker_table(path: Path, fits: dict[str, MarkerFit]) -> None:
+    lines = ["marker\tbody\tmoved_mm\trms_static_placement_mm\trms_registered_mm"]
+    for n, f in fits.items():
+        lines.append(
+            f"{n}\t{f.body}\t{f.moved_m * 1e3:.1f}\t{f.rms_placed_m * 1e3:.1f}\t{f.rms_m * 1e3:.1f}"
+        )
+    lines.append(
+        f"ALL\t-\t-\t{_overall(fits, placed=True) * 1e3:.1f}\t{_overall(fits, placed=False) * 1e3:.1f}"
+    )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def export_opencap(
     motion: Motion,
     folder: str | Path,
     *,
     name: str = "subject",
     model_path: str | Path = MODEL_PATH,
+    register_iterations: int = REGISTER_ITERATIONS,
 ) -> OpenCapExport:
     """Write NAME_opencap.osim/.mot/.trc, NAME_opencap_static.trc and the Scale and IK setups
-    into ``folder``: LaiUhlrich2022 scaled from our virtual markers on a zero-pose static trial,
-    then OpenSim IK of the motion's markers onto it. Everything is made in a staging folder and
+    into ``folder``: LaiUhlrich2022 scaled from our virtual markers on a zero-pose static trial
+    (NAME_opencap_scaled.osim), its markers registered over the motion (NAME_opencap.osim, see
+    ``REGISTER_ITERATIONS``), then OpenSim IK of the motion's markers onto it. Everything is made in a staging folder and
     moved into place only when complete."""
     from biomech_export._opensim import require_opensim
     from biomech_export.scale import OPENCAP_MARKER_WEIGHTS, OPENCAP_MEASUREMENTS, scale_model
@@ -283,11 +435,12 @@ def export_opencap(
     try:
         trc = write_trc(stage / f"{stem}.trc", TrcData(motion.fps, motion.times_s, names, pts))
         static = write_trc(stage / f"{stem}_static.trc", _static_trial(motion))
+        weights = {k: v for k, v in OPENCAP_MARKER_WEIGHTS.items() if k in names}
         sc = scale_model(
             model_path,
             static,
             stage,
-            name=stem,
+            name=f"{stem}_scaled",
             mass_kg=motion.mass_kg,
             height_m=motion.height_m,
             measurements=OPENCAP_MEASUREMENTS,
@@ -295,15 +448,32 @@ def export_opencap(
             # the static trial is our zero pose = LaiUhlrich2022's default (anatomical) pose
             static_pose=_zero_pose(osim, model_path),
         )
-        setup = write_ik_setup(
+        moved, rms_placed, bodies = _register_markers(
+            osim,
             sc.osim_path,
-            trc,
-            stage,
-            name=stem,
-            marker_weights={k: v for k, v in OPENCAP_MARKER_WEIGHTS.items() if k in names},
+            TrcData(motion.fps, motion.times_s, names, pts),
+            stage / f"{stem}.osim",
+            stage / ".register",
+            weights,
+            register_iterations,
+        )
+        shutil.rmtree(stage / ".register")
+        setup = write_ik_setup(
+            stage / f"{stem}.osim", trc, stage, name=stem, marker_weights=weights
         )
         ik = run_ik_setup(setup)
         shutil.copyfile(ik.mot_path, stage / f"{stem}.mot")
+        _, rms_final, _ = _marker_errors(osim, stage / f"{stem}.osim", ik.mot_path, read_trc(trc))
+        fits = {
+            n: MarkerFit(
+                bodies[n],
+                float(np.linalg.norm(moved.get(n, np.zeros(3)))),
+                rms_placed.get(n, rms_final[n]),
+                rms_final[n],
+            )
+            for n in rms_final
+        }
+        _write_marker_table(stage / f"{stem}_markers.tsv", fits)
         (stage / f"{stem}_README.txt").write_text(
             _README.format(
                 stem=stem,
@@ -314,10 +484,13 @@ def export_opencap(
                 fps=motion.fps,
                 rms=ik.marker_rms_m * 1e3,
                 mx=ik.marker_max_m * 1e3,
+                iters=register_iterations,
+                rms0=_overall(fits, placed=True) * 1e3,
+                rms1=_overall(fits, placed=False) * 1e3,
             ),
             encoding="utf-8",
         )
-        model = osim.Model(str(sc.osim_path))
+        model = osim.Model(str(stage / f"{stem}.osim"))
         model.initSystem()
         n_muscles = int(model.getMuscles().getSize())
         for p in sorted(stage.iterdir()):
@@ -342,6 +515,8 @@ def export_opencap(
         ik.marker_max_m,
         n_muscles,
         source,
+        folder / f"{stem}_scaled.osim",
+        fits,
     )
 
 

@@ -70,7 +70,33 @@ def test_opencap_export_files_names_and_marker_fit(exported, cmu_walk):
     for n in ("arm_flex_r", "knee_angle_r", "lumbar_extension", "subtalar_angle_l"):
         assert n in tab.labels
     print(f"IK marker RMS {res.marker_rms_m * 1e3:.1f} mm, max {res.marker_max_m * 1e3:.1f} mm")
-    assert res.marker_rms_m < 0.016  # measured 11.3 mm (11.7 on 150 frames of CMU 01_01)
+    # the issue's bound; measured 7.7 mm here (11.3 mm with Scale's static placement alone)
+    assert res.marker_rms_m <= 0.010
+    assert res.scaled_osim_path.is_file() and (out / "walk_opencap_markers.tsv").is_file()
+
+
+def test_marker_registration_lowers_every_moved_marker_error(exported):
+    """Registration moves markers by their mean error over the motion: each moved marker's
+    error may not grow (beyond the IK solver's tolerance) and the overall error falls; the arm
+    markers keep Scale's placement."""
+    res, _ = exported
+    fits = res.markers
+    assert len(fits) == 31
+    for name, f in fits.items():
+        print(
+            f"{name:18s} {f.body:10s} moved {f.moved_m * 1e3:5.1f} mm, RMS "
+            f"{f.rms_placed_m * 1e3:5.1f} -> {f.rms_m * 1e3:5.1f} mm"
+        )
+        if "elbow" in name or "wrist" in name:
+            assert f.moved_m == 0.0, name
+        else:
+            assert f.rms_m <= f.rms_placed_m + 0.001, name
+    before = np.sqrt(np.mean([f.rms_placed_m**2 for f in fits.values()]))
+    after = np.sqrt(np.mean([f.rms_m**2 for f in fits.values()]))
+    assert after < 0.8 * before  # measured 11.9 -> 8.6 mm
+    # the registration absorbs offsets, not motion: the torso marker that LaiUhlrich2022's rigid
+    # torso could not follow moved, and now fits within its own variation
+    assert fits["C7_study"].moved_m > 0.01 and fits["C7_study"].rms_m < 0.012
 
 
 def test_opencap_angles_match_ours_with_the_same_signs(exported, cmu_walk):
