@@ -466,6 +466,7 @@ def test_capture_dynamics_stage(tmp_path, capsys):
     checked on the export of a real walk (the capture itself is tested elsewhere); a still
     image is refused before any work with one line."""
     from biomech_export.convert import mot_to_motion
+    from biomech_export.dynamics import VIDEO_LOWPASS_HZ
     from biomech_export.export import export_motion
     from core.capture import CaptureOptions, Progress, _dynamics, _dynamics_note
     from core.cli import main as core_main
@@ -480,7 +481,9 @@ def test_capture_dynamics_stage(tmp_path, capsys):
         assert p.is_file()
     import json
 
-    res = json.loads(out["dynamics"].read_text())["pelvis_residual_force_rms_bw"]
+    summary = json.loads(out["dynamics"].read_text())
+    assert summary["lowpass_hz"] == VIDEO_LOWPASS_HZ  # video kinematics: the stronger low-pass
+    res = summary["pelvis_residual_force_rms_bw"]
     assert res["without_grf"] > 0.8 and res["with_estimated_grf"] < 0.05  # ~1 BW -> ~0
     note = _dynamics_note(out["dynamics"])
     assert f"{res['without_grf']:.2f} BW" in note and f"{res['with_estimated_grf']:.3f} BW" in note

@@ -3,6 +3,7 @@ and an OpenSim model's mass distribution (whole-body Newton-Euler, foot contacts
 between the feet), and OpenSim inverse dynamics with them."""
 
 from biomech_export.dynamics.pipeline import (
+    VIDEO_LOWPASS_HZ,
     DynamicsResult,
     GRFEstimate,
     GRFResult,
@@ -12,6 +13,7 @@ from biomech_export.dynamics.pipeline import (
 )
 
 __all__ = [
+    "VIDEO_LOWPASS_HZ",
     "DynamicsResult",
     "GRFEstimate",
     "GRFResult",

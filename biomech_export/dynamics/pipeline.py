@@ -38,6 +38,7 @@ from biomech_export.dynamics.wholebody import (
 from biomech_export.mot import read_mot
 
 __all__ = [
+    "VIDEO_LOWPASS_HZ",
     "GRFEstimate",
     "GRFResult",
     "DynamicsResult",
@@ -47,6 +48,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Coordinates' low-pass for motions captured from video (`capture --dynamics`): their root and
+# centre of mass carry noise that 6 Hz (the marker-mocap default) passes. Measured on the
+# accuracy harness's rendered gait2392 walk, 3 viewpoints (benchmarks/grf_benchmark.py): mean
+# per-foot vertical GRF RMSE 28.9 % body weight at 6 Hz, 22.8 at 3 Hz (19.3 at 2 Hz, not taken:
+# it smooths the joint angles for ID too much and was picked on the same three clips).
+VIDEO_LOWPASS_HZ = 3.0
 
 
 @dataclass
