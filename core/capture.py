@@ -569,7 +569,11 @@ def _ground(inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device
 def _dynamics(exported, name: str, opts: CaptureOptions, progress) -> dict[str, Path]:
     """Ground reactions estimated from the motion (the capture's contacts, floor at Y = 0), then
     OpenSim ID with them: into opensim/dynamics/ (biomech_export.dynamics)."""
-    from biomech_export.dynamics import VIDEO_LOWPASS_HZ, inverse_dynamics_with_estimated_grf
+    from biomech_export.dynamics import (
+        VIDEO_LOWPASS_HZ,
+        VIDEO_ML_PENDULUM_HZ,
+        inverse_dynamics_with_estimated_grf,
+    )
 
     progress("dynamics", 0.0, "ground reactions and joint moments")
     res = inverse_dynamics_with_estimated_grf(
@@ -580,6 +584,7 @@ def _dynamics(exported, name: str, opts: CaptureOptions, progress) -> dict[str, 
         contacts_path=exported.contacts_path,
         treadmill_speed_m_s=opts.treadmill_speed_mps,
         lowpass_hz=VIDEO_LOWPASS_HZ,  # video kinematics: noisier than marker mocap
+        ml_pendulum_above_hz=VIDEO_ML_PENDULUM_HZ,  # their ML axis is largely camera depth
     )
     progress("dynamics", 1.0, "done")
     return {

@@ -4,6 +4,7 @@ between the feet), and OpenSim inverse dynamics with them."""
 
 from biomech_export.dynamics.pipeline import (
     VIDEO_LOWPASS_HZ,
+    VIDEO_ML_PENDULUM_HZ,
     DynamicsResult,
     GRFEstimate,
     GRFResult,
@@ -14,6 +15,7 @@ from biomech_export.dynamics.pipeline import (
 
 __all__ = [
     "VIDEO_LOWPASS_HZ",
+    "VIDEO_ML_PENDULUM_HZ",
     "DynamicsResult",
     "GRFEstimate",
     "GRFResult",

@@ -25,7 +25,12 @@ from biomech_export.dynamics.outputs import (
     write_external_loads_xml,
     write_grf_mot,
 )
-from biomech_export.dynamics.split import PENDULUM_ABOVE_HZ, FootLoads, split_wrench
+from biomech_export.dynamics.split import (
+    PENDULUM_ABOVE_HZ,
+    VIDEO_ML_PENDULUM_HZ,
+    FootLoads,
+    split_wrench,
+)
 from biomech_export.dynamics.wholebody import (
     BodyKinematics,
     Wrench,
@@ -39,6 +44,7 @@ from biomech_export.mot import read_mot
 
 __all__ = [
     "VIDEO_LOWPASS_HZ",
+    "VIDEO_ML_PENDULUM_HZ",
     "GRFEstimate",
     "GRFResult",
     "DynamicsResult",
@@ -99,10 +105,13 @@ def estimate_loads(
     treadmill_speed_m_s: float | None = None,
     lowpass_hz: float = 6.0,
     pendulum_above_hz: float = PENDULUM_ABOVE_HZ,
+    ml_pendulum_above_hz: float = 0.0,
 ) -> GRFEstimate:
     """Both feet's ground reaction (force, centre of pressure, free moment) for a motion on an
     OpenSim model, from the kinematics and the model's mass distribution alone.
-    ``pendulum_above_hz``: see ``split.PENDULUM_ABOVE_HZ`` (<= 0: kinematic AP force only)."""
+    ``pendulum_above_hz``: see ``split.PENDULUM_ABOVE_HZ`` (<= 0: kinematic AP force only);
+    ``ml_pendulum_above_hz`` the same for the ML force (off by default; VIDEO_ML_PENDULUM_HZ
+    for motions from video)."""
     if treadmill_speed_m_s is not None and not (0 <= treadmill_speed_m_s < 15):
         raise ValueError(f"treadmill speed {treadmill_speed_m_s} m/s: expected 0..15")
     model = load_model(model_path)
@@ -120,7 +129,7 @@ def estimate_loads(
         raise ValueError(f"{contacts_path}: no foot is ever in contact (all probabilities < 0.5)")
     kinematic = estimate_contacts(kin, wrench, gvel, str(motion_path), require=contacts is None)
     contacts = kinematic if contacts is None else vet_contacts(contacts, kinematic)
-    loads = split_wrench(kin, wrench, contacts, pendulum_above_hz)
+    loads = split_wrench(kin, wrench, contacts, pendulum_above_hz, ml_pendulum_above_hz)
     mass = kin.total_mass_kg
     return GRFEstimate(
         loads, wrench, contacts, kin, mass, mass * float(np.linalg.norm(kin.gravity)), gvel
@@ -199,6 +208,7 @@ def inverse_dynamics_with_estimated_grf(
     treadmill_speed_m_s: float | None = None,
     lowpass_hz: float = 6.0,
     time_range_s: tuple[float, float] | None = None,
+    ml_pendulum_above_hz: float = 0.0,
 ) -> DynamicsResult:
     """GRF from kinematics, then OpenSim ID with and without them: joint moments (.sto), a plot
     of the moments per kg, and the pelvis residuals before and after.
@@ -214,6 +224,7 @@ def inverse_dynamics_with_estimated_grf(
         contacts_path=contacts_path,
         treadmill_speed_m_s=treadmill_speed_m_s,
         lowpass_hz=lowpass_hz,
+        ml_pendulum_above_hz=ml_pendulum_above_hz,
     )
     name = name or _stem(motion_path)
     out = Path(output_dir)
@@ -245,6 +256,7 @@ def inverse_dynamics_with_estimated_grf(
             ),
             "ground_velocity_m_s": [float(v) for v in est.ground_velocity_m_s],
             "lowpass_hz": lowpass_hz,
+            "ml_pendulum_above_hz": ml_pendulum_above_hz,
             "pelvis_residual_force_rms_bw": {
                 "without_grf": _rms(fb) / w,
                 "with_estimated_grf": _rms(fa) / w,

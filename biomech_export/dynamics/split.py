@@ -15,9 +15,14 @@ pendulum; the moment about the centre of mass is small in gait, Herr & Popovic 2
 complementary filter: the kinematic total below PENDULUM_ABOVE_HZ, the pendulum's per-foot
 forces above it (the low-frequency difference shared by vertical share). Measured with
 benchmarks/grf_benchmark.py, per foot AP RMSE in % body weight, kinematic only -> with the
-pendulum: gait2392 treadmill walk 1.9/1.7 -> 1.4/1.5; its rendered video (captured) about 34 ->
-11; the Rajagopal run 4.6/3.9 -> 5.0/4.8 (slightly worse: flight and landing). The
-medio-lateral force and the free moment are shared by vertical share.
+pendulum: gait2392 treadmill walk 1.9/1.7 -> 1.4/1.5; its rendered video (30 deg view, captured)
+34/31 -> 12/9; the Rajagopal run 4.5/4.0 -> 5.0/4.5 (slightly worse: flight and landing). The
+medio-lateral force and the free moment are shared by vertical share, except where the
+medio-lateral total is known to be noise: from video its axis is largely the camera's depth,
+and ``ml_pendulum_above_hz`` (what `capture --dynamics` passes) puts the same complementary
+filter on it. Measured, per foot ML RMSE % BW, kinematic -> pendulum above 1 Hz: rendered walk
+video, 3 views, mean 12.8 -> 5.7; Rajagopal run 4.0/2.9 -> 3.4/1.9; gait2392 walk (marker
+mocap) 1.0/1.7 -> 2.3/1.9, which is why it stays off by default.
 
 Each foot's centre of pressure rolls along its heel-toe line over the stance (heel strike at
 the heel, push-off near the toe); in single support it is averaged with the total centre of
@@ -35,7 +40,7 @@ import numpy as np
 from biomech_export.dynamics.contacts import Contacts, stance_heights
 from biomech_export.dynamics.wholebody import BodyKinematics, Wrench, lowpass
 
-__all__ = ["FootLoads", "split_wrench", "total_cop"]
+__all__ = ["PENDULUM_ABOVE_HZ", "VIDEO_ML_PENDULUM_HZ", "FootLoads", "split_wrench", "total_cop"]
 
 FOOT_HALF_WIDTH_M = 0.045  # the centre of pressure stays this close to the heel-toe line
 FLOOR_Y_M = 0.0
@@ -45,6 +50,7 @@ NEAR_WEIGHT = 0.02  # contact weight of a foot at its stance height that no cont
 NEAR_SCALE_M = 0.04  # ... falling off (Gaussian) with its height above that
 MU = 1.0  # friction coefficient bounding the horizontal force
 PENDULUM_ABOVE_HZ = 2.0  # AP force: kinematic total below, inverted pendulum above (<= 0: off)
+VIDEO_ML_PENDULUM_HZ = 1.0  # the same for the ML force of motions from video (default: off)
 
 
 @dataclass
@@ -116,7 +122,7 @@ def _rollover(kin: BodyKinematics, contacts: Contacts, side: str, fallback: np.n
     return out
 
 
-def _anterior_posterior(
+def _horizontal(
     time_s: np.ndarray,
     total: np.ndarray,
     vertical: np.ndarray,
@@ -125,10 +131,10 @@ def _anterior_posterior(
     com_height_m: np.ndarray,
     pendulum_above_hz: float,
 ) -> dict[str, np.ndarray]:
-    """(T,) anterior-posterior force per foot: the inverted pendulum's (vertical force times the
-    foot's centre of pressure to centre of mass lever over the centre of mass height) above
-    ``pendulum_above_hz``, the kinematic ``total`` below it; off (<= 0): the total shared by
-    the pendulum's proportions, as before (the leading foot brakes, the trailing one pushes)."""
+    """(T,) horizontal force per foot along one axis: the inverted pendulum's (vertical force
+    times the foot's centre of pressure to centre of mass lever over the centre of mass height)
+    above ``pendulum_above_hz``, the kinematic ``total`` below it; off (<= 0): the total shared
+    by the pendulum's proportions (for AP: the leading foot brakes, the trailing one pushes)."""
     pend = {s: share[s] * vertical * lever_m[s] / com_height_m for s in "rl"}
     pend_total = pend["r"] + pend["l"]
     if pendulum_above_hz <= 0:
@@ -144,6 +150,7 @@ def split_wrench(
     w: Wrench,
     contacts: Contacts,
     pendulum_above_hz: float = PENDULUM_ABOVE_HZ,
+    ml_pendulum_above_hz: float = 0.0,
 ) -> FootLoads:
     weight = kin.total_mass_kg * float(np.linalg.norm(kin.gravity))
     p_total = total_cop(w, weight)
@@ -207,15 +214,28 @@ def split_wrench(
         cop[s][:, 1] = FLOOR_Y_M
     # the pendulum's lever: from the centre of pressure (off: from the contact point, as before)
     base = cop if pendulum_above_hz > 0 else prior
-    ap = _anterior_posterior(
+    height = np.maximum(com[:, 1] - FLOOR_Y_M, 0.3)
+    ap = _horizontal(
         kin.time_s, along(f_total), f_total[:, 1], share, {s: along(com - base[s]) for s in "rl"},
-        np.maximum(com[:, 1] - FLOOR_Y_M, 0.3), pendulum_above_hz,
+        height, pendulum_above_hz,
     )  # fmt: skip
     force, torque = {}, {}
     for s in "rl":
         f = share[s][:, None] * f_total
         f += (ap[s] - along(f))[:, None] * fwd
         force[s] = f
+    if ml_pendulum_above_hz > 0:
+        lat = np.cross(fwd, np.array([0.0, 1.0, 0.0]))  # unit, horizontal, to the right
+
+        def across(v: np.ndarray) -> np.ndarray:
+            return np.einsum("ti,ti->t", v, lat)
+
+        ml = _horizontal(
+            kin.time_s, across(f_total), f_total[:, 1], share,
+            {s: across(com - cop[s]) for s in "rl"}, height, ml_pendulum_above_hz,
+        )  # fmt: skip
+        for s in "rl":
+            force[s] += (ml[s] - across(force[s]))[:, None] * lat
     # free moment: what the feet's forces leave of the total vertical moment
     m_feet = sum(np.cross(cop[s], force[s]) for s in "rl")
     resid_y = w.moment_o_nm[:, 1] * loaded - m_feet[:, 1]
