@@ -220,6 +220,12 @@ def estimate_floor(
     if np.rad2deg(np.arccos(np.clip(up0 @ level, -1, 1))) > cfg.max_prior_angle_deg:
         up0 = level
     speed = _speed(np.nan_to_num(sole), fps)
+    # A point less than min_camera_height_m below the camera (or above it) rests on a raised
+    # support seen from below (the demo man's 2 m box top), never on the floor: no candidate.
+    # Without this the box's many still points hide the few the person stands on the ground.
+    seen &= np.nan_to_num(sole) @ up0 < -cfg.min_camera_height_m
+    if not seen.any():
+        return None
     slow = seen & (speed < cfg.max_speed_mps)
     if slow.any(1).sum() < cfg.min_frames:
         # Nobody stands still: take the slower half of the seen points.

@@ -267,6 +267,34 @@ def test_a_support_above_the_camera_is_never_the_floor() -> None:
     assert estimate_floor(box, 30.0) is None
 
 
+def test_ground_under_a_long_stay_above_the_camera() -> None:
+    """The demo man: 6 s still on a box top 0.2 m ABOVE the camera, a landing 1.7 m below the
+    camera that is still for only 0.1 s, then 1.3 s of running (stance feet still for 0.2 s at a
+    time). The box's many still points must not hide the ground: the floor is found 1.7 m below
+    the camera (it was 'no floor' when the box points were floor candidates)."""
+    rng = np.random.default_rng(2)
+
+    def still(n, x, y, z):
+        base = np.array([[x, y, z], [x + 0.2, y, z], [x, y, z + 0.25], [x + 0.2, y, z + 0.25]])
+        return base + rng.normal(scale=0.01, size=(n, 4, 3))
+
+    box = still(180, 0.0, 0.2, -6.2)
+    landing = still(3, 1.0, -1.7, -6.6)
+    run = np.zeros((40, 4, 3))
+    for i in range(40):
+        for foot, z in ((0, -6.6), (1, -6.35)):
+            step = (i + 6 * foot) // 6  # each foot: 6 frames of stance, 6 of swing
+            stance = step % 2 == 0
+            x = 1.0 + 0.6 * step + (0.0 if stance else 0.1 * ((i + 6 * foot) % 6))
+            y = -1.7 if stance else -1.4
+            run[i, 2 * foot : 2 * foot + 2] = [[x, y, z], [x + 0.2, y, z]]
+    run += rng.normal(scale=0.01, size=run.shape)
+    fit = estimate_floor(np.concatenate([box, landing, run]), 30.0)
+    assert fit is not None
+    assert abs(-fit.offset_m - 1.7) < 0.15, -fit.offset_m
+    assert fit.up[1] > np.cos(np.deg2rad(8.0))
+
+
 def test_slowly_moving_handheld_camera_degrades_without_breaking(scene) -> None:
     """A camera that pans 15 deg and tilts 4 deg over the clip (handheld, slowly): the stage
     assumes a static camera, so the floor is a compromise, but it is found, the world frame is
