@@ -253,6 +253,33 @@ def _grf_options(s: argparse.ArgumentParser, *, lowpass: bool) -> None:
         )
 
 
+def _files(s: argparse.ArgumentParser, *positionals: tuple[str, str | None]) -> None:
+    """Positional input files (name, help)."""
+    for name, help_ in positionals:
+        s.add_argument(name, type=Path, help=help_)
+
+
+def _output(
+    s: argparse.ArgumentParser, output_help: str | None = None, name_help: str | None = None
+) -> None:
+    """-o/--output (required) and --name."""
+    s.add_argument("-o", "--output", type=Path, required=True, help=output_help)
+    s.add_argument("--name", help=name_help)
+
+
+def _time_range(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
+
+
+def _loads(s: argparse.ArgumentParser, xml_help: str) -> None:
+    """--external-loads and --grf (measured ground reactions)."""
+    s.add_argument("--external-loads", type=Path, help=xml_help)
+    s.add_argument("--grf", type=Path, help="ground reaction .mot replacing the XML's data file")
+
+
+_STEM_HELP = "file stem (default: from the motion file)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m biomech_export",
@@ -264,9 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("export", help="motion.npz -> folder with .osim, .mot, .trc, setups")
-    s.add_argument("motion", type=Path, help="NAME.motion.npz")
-    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    s.add_argument("--name", help="file stem (default: from the motion file)")
+    _files(s, ("motion", "NAME.motion.npz"))
+    _output(s, "output folder", _STEM_HELP)
     s.add_argument(
         "--sex",
         choices=("male", "female"),
@@ -290,11 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("ik", help="OpenSim inverse kinematics: .trc + .osim -> .mot")
-    s.add_argument("model", type=Path)
-    s.add_argument("markers", type=Path, help=".trc marker file")
-    s.add_argument("-o", "--output", type=Path, required=True)
-    s.add_argument("--name")
-    s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
+    _files(s, ("model", None), ("markers", ".trc marker file"))
+    _output(s)
+    _time_range(s)
     s.add_argument("--setup-template", type=Path, help="take the task set from this IK setup")
     s.add_argument(
         "--unclamped",
@@ -305,13 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_ik)
 
     s = sub.add_parser("id", help="OpenSim inverse dynamics: .osim + .mot [+ GRF] -> .sto")
-    s.add_argument("model", type=Path)
-    s.add_argument("coordinates", type=Path, help=".mot coordinates (e.g. IK output)")
-    s.add_argument("-o", "--output", type=Path, required=True)
-    s.add_argument("--name")
-    s.add_argument("--external-loads", type=Path, help="ExternalLoads .xml")
-    s.add_argument("--grf", type=Path, help="ground reaction .mot replacing the XML's data file")
-    s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
+    _files(s, ("model", None), ("coordinates", ".mot coordinates (e.g. IK output)"))
+    _output(s)
+    _loads(s, "ExternalLoads .xml")
+    _time_range(s)
     s.add_argument(
         "--lowpass",
         type=float,
@@ -345,18 +366,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--treadmill-speed 1.2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("model", type=Path, help="OpenSim model with calcn_r/l and toes_r/l bodies")
-    s.add_argument("motion", type=Path, help=".mot coordinates for that model (e.g. IK output)")
-    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    s.add_argument("--name", help="file stem (default: from the motion file)")
+    _files(
+        s,
+        ("model", "OpenSim model with calcn_r/l and toes_r/l bodies"),
+        ("motion", ".mot coordinates for that model (e.g. IK output)"),
+    )
+    _output(s, "output folder", _STEM_HELP)
     _grf_options(s, lowpass=True)
     s.set_defaults(func=_cmd_grf)
 
     s = sub.add_parser("validate", help="check a model + .mot pair; non-zero exit with reasons")
-    s.add_argument("model", type=Path)
-    s.add_argument("coordinates", type=Path)
-    s.add_argument("--external-loads", type=Path, help="ExternalLoads .xml for the residual check")
-    s.add_argument("--grf", type=Path, help="ground reaction .mot replacing the XML's data file")
+    _files(s, ("model", None), ("coordinates", None))
+    _loads(s, "ExternalLoads .xml for the residual check")
     s.add_argument(
         "--no-plausibility",
         action="store_true",
@@ -369,10 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="scale a model (ours, OpenCap's LaiUhlrich2022, or any with --setup-template) to a "
         "static-trial .trc; writes the Scale setup beside the result",
     )
-    s.add_argument("model", type=Path, help=".osim to scale")
-    s.add_argument("static", type=Path, help="static-trial .trc")
-    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    s.add_argument("--name", help="name of the scaled model (default: MODEL_scaled)")
+    _files(s, ("model", ".osim to scale"), ("static", "static-trial .trc"))
+    _output(s, "output folder", "name of the scaled model (default: MODEL_scaled)")
     s.add_argument("--mass", type=float, help="subject mass, kg (default: the model's)")
     s.add_argument("--height", type=float, help="subject height, m (recorded in the setup)")
     s.add_argument(
@@ -383,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--marker-set", type=Path, help="MarkerSet .xml replacing the model's markers first"
     )
-    s.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"))
+    _time_range(s)
     s.set_defaults(func=_cmd_scale)
 
     s = sub.add_parser("convert", help="another model's .mot, SKEL/HSMR .npz or BVH -> motion.npz")
