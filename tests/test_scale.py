@@ -111,6 +111,65 @@ def test_missing_markers_bodies_and_names_are_one_clear_line(tmp_path, capsys):
     assert not out.exists() or not any(out.iterdir())
 
 
+def _marker_set_xml(path, markers: dict[str, str]):
+    """A MarkerSet file: marker name -> parent body."""
+    items = "".join(
+        f'<Marker name="{n}"><socket_parent_frame>/bodyset/{b}</socket_parent_frame>'
+        "<location>0 0 0</location><fixed>false</fixed></Marker>"
+        for n, b in markers.items()
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8" ?><OpenSimDocument Version="40000">'
+        f'<MarkerSet name="markers"><objects>{items}</objects><groups /></MarkerSet>'
+        "</OpenSimDocument>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_unknown_marker_names_are_one_clear_line(tmp_path, capsys):
+    """Markers the model does not have (a replacing marker set without the measurement markers,
+    or one on bodies the model lacks) and static trials whose names match nothing: one
+    ``error:`` line naming them, exit 2, nothing written."""
+    root = shared_path("opensim", "rajagopal_walk_run")
+    model = root / "Rajagopal2016.osim"
+    setup = root / "Scale" / "scale_setup_run.xml"
+    static = root / "ExpData" / "static_run.trc"
+    out = tmp_path / "out"
+    base = ["scale", str(model), str(static), "-o", str(out), "--setup-template", str(setup)]
+
+    def one_error() -> str:
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:"), err
+        assert not out.exists() or not any(out.iterdir())  # nothing half-written
+        return err[0]
+
+    # a marker set on bodies the model lacks
+    bad_bodies = _marker_set_xml(tmp_path / "m1.xml", {"RASI": "pelvis", "C7": "thorax"})
+    assert main([*base, "--marker-set", str(bad_bodies)]) == 2
+    line = one_error()
+    assert "puts markers on bodies" in line and "thorax" in line and "pelvis" not in line
+    # a marker set (on real bodies) without the markers the measurements use
+    few = _marker_set_xml(tmp_path / "m2.xml", {"RASI": "pelvis", "MYMARK": "femur_r"})
+    assert main([*base, "--marker-set", str(few)]) == 2
+    line = one_error()
+    assert "has no markers named" in line and "LASI" in line and "MYMARK" not in line
+    # a static trial whose marker names are all unknown
+    trc = read_trc(static)
+    renamed = write_trc(
+        tmp_path / "static_renamed.trc",
+        type(trc)(
+            trc.rate_hz, trc.time_s, tuple(f"X{n}" for n in trc.marker_names), trc.markers_m
+        ),
+    )
+    assert (
+        main(["scale", str(model), str(renamed), "-o", str(out), "--setup-template", str(setup)])
+        == 2
+    )
+    line = one_error()
+    assert "static_renamed.trc lacks markers" in line and "LASI" in line and "more)" in line
+
+
 @pytest.mark.slow
 def test_our_model_scaled_to_a_larger_copy_of_its_subject(tmp_path):
     """BSM-46 with its virtual markers (built-in measurements): a static trial of the same
