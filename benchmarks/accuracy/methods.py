@@ -92,10 +92,13 @@ def instrumented(det):
         return out
 
     def refine(inp, *args, **kwargs):
-        rec["surface_q"] = np.array(getattr(inp, "q_init_rad", np.nan))
-        rec["surface_root"] = np.array(getattr(inp, "root_init_m", np.nan))
+        # The first call's start is the surface stage's output; later calls (the world stage's
+        # contact refinement) start from the first refinement's result and must not overwrite it.
+        if "surface_q" not in rec:
+            rec["surface_q"] = np.array(getattr(inp, "q_init_rad", np.nan))
+            rec["surface_root"] = np.array(getattr(inp, "root_init_m", np.nan))
         out = orig[2](inp, *args, **kwargs)
-        rec["refine"] = out
+        rec.setdefault("refine", out)
         return out
 
     core.detect.detect = fake_detect
