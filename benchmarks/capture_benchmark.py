@@ -16,6 +16,8 @@ this process's environment (OMP_NUM_THREADS...). Printed for each input:
   overlay video);
 - all stages / the detect stage: the issue's target is <= 1.5;
 - frames/s of the stages and end to end (the process's wall time, start-up included);
+- CPU seconds of the capture process (user + system): the number least changed by other work on a
+  shared machine;
 - peak RSS: of the process tree (sampled every 0.1 s, summed over the capture and any child) and
   the largest single process (the kernel's exact high-water mark).
 
@@ -128,6 +130,7 @@ def _capture(video: Path, out: Path, args) -> dict:
     cmd = [sys.executable, "-m", "core", "capture", str(video), "-o", str(out), "--progress-jsonl"]
     cmd += ["--device", args.device] + (["--no-overlay"] if args.no_overlay else [])
     err_path = out.parent / f"{out.name}.stderr.txt"
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with open(err_path, "w") as err:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
@@ -136,6 +139,8 @@ def _capture(video: Path, out: Path, args) -> dict:
             peak = max(peak, _tree_rss_kb(proc.pid))
             time.sleep(0.1)
     wall = time.perf_counter() - t
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if proc.returncode != 0:
         tail = err_path.read_text(errors="replace").strip().splitlines()[-3:]
         raise SystemExit(f"error: the capture of {video} failed: {' | '.join(tail)}")
@@ -145,6 +150,7 @@ def _capture(video: Path, out: Path, args) -> dict:
         "image_size_px": report["image_size_px"],
         "timings_s": report["timings_s"],
         "wall_s": wall,
+        "cpu_s": cpu,
         "peak_rss_tree_mb": peak / 1024,
         "peak_rss_process_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
@@ -161,6 +167,11 @@ def _print(label: str, r: dict) -> None:
     print(f"  {'stages':10}{stages:9.2f}{1e3 * stages / n:10.1f}")
     print(
         f"  {'wall':10}{r['wall_s']:9.2f}{1e3 * r['wall_s'] / n:10.1f}   (process, start-up incl.)"
+    )
+    print(
+        f"  CPU time of the capture process: {r['cpu_s']:.1f} s "
+        f"({1e3 * r['cpu_s'] / n:.0f} ms/frame; {r['cpu_s'] / r['wall_s']:.0%} of its wall time: "
+        "well under 100% x threads means it waited for a shared CPU)"
     )
     det = tim.get("detect") or float("nan")
     print(

@@ -183,12 +183,17 @@ def run_ray(
 
     tmp = None
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # no C++ retry lines on stderr
     try:
         if address:
             try:
                 ray.init(address=address, **quiet)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise ValueError(f"cannot connect to the Ray cluster at {address}: {e}") from None
+                raise ValueError(
+                    f"cannot connect to the Ray cluster at {address} ({e}); if it uses token "
+                    "authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to its token "
+                    "(`ray get-auth-token` on the head)"
+                ) from None
         else:
             # Short path: Ray's socket names must stay under ~107 bytes.
             tmp = tempfile.mkdtemp(prefix="bmr-")
