@@ -281,6 +281,7 @@ def _dies_once(task: dict) -> dict:
     (marks / f"{task['name']}.{tries}").write_text(str(os.getpid()))
     if tries <= task["die"]:
         os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(task.get("sleep", 0))
     return {"status": "ok", "error": None, "pid": os.getpid()}
 
 
@@ -288,12 +289,15 @@ def test_local_pool_runs_again_the_clips_of_a_dead_worker(tmp_path) -> None:
     from core.batch.engines import run_local
 
     tasks = [
+        {"name": "innocent", "die": 0, "sleep": 10, "marks": str(tmp_path)},
         {"name": "once", "die": 1, "marks": str(tmp_path)},
         {"name": "always", "die": 99, "marks": str(tmp_path)},
     ]
     done: dict[str, dict] = {}
-    run_local(tasks, 1, 1, lambda t, o: done.setdefault(t["name"], o), retries=2, func=_dies_once)
+    run_local(tasks, 2, 1, lambda t, o: done.setdefault(t["name"], o), retries=2, func=_dies_once)
     assert done["once"]["status"] == "ok" and done["once"]["attempts"] == 2
+    # terminated by the broken pool while the others died: run again without using a retry
+    assert done["innocent"]["status"] == "ok" and done["innocent"]["attempts"] == 1
     pids = {int(p.read_text()) for p in tmp_path.glob("once.*")}
     assert len(pids) == 2  # the second attempt ran in a new process
     bad = done["always"]

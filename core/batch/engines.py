@@ -46,12 +46,15 @@ def run_local(
     func: Callable[[Task], dict[str, Any]] | None = None,
 ) -> None:
     """A pool of ``workers`` spawned processes, ``threads`` torch threads each, running
-    ``func`` (default ``run_clip``) on each task.
+    ``func`` (default ``run_clip``) on each task, never more tasks handed out than workers (so
+    a cancel finds nothing queued inside the pool).
 
-    When a worker dies the pool breaks and every unfinished clip fails with it. They all go to a
+    When a worker dies the pool breaks and every clip in flight fails with it. They go to a
     fresh pool; only the clip that was running in the dead process uses up one of its
-    ``retries`` (the others were terminated by the pool, or had not started)."""
+    ``retries`` (the others were terminated by the pool). On a cancel (KeyboardInterrupt) the
+    workers are interrupted too, then ended: no clip goes on after the batch has stopped."""
     import multiprocessing as mp
+    from collections import deque
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -59,26 +62,29 @@ def run_local(
 
     ctx = mp.get_context("spawn")
     deaths = {t["name"]: 0 for t in tasks}
-    todo = list(tasks)
+    queue = deque(tasks)
     level = logging.getLogger().getEffectiveLevel()
-    while todo:
+    while queue:
         started = ctx.SimpleQueue()  # (clip, pid) as each task begins in a worker
+        n_workers = max(1, min(workers, len(queue)))
         pool = ProcessPoolExecutor(
-            max_workers=max(1, min(workers, len(todo))),
+            max_workers=n_workers,
             mp_context=ctx,
             initializer=init_worker,
             initargs=(threads, max(level, logging.WARNING), started),
         )
+        procs: dict = {}
         broken: list[Task] = []
+        running: dict = {}
         try:
-            futures = {pool.submit(pool_task, func or run_clip, t): t for t in todo}
-            procs = dict(getattr(pool, "_processes", None) or {})
-            todo = []
-            waiting = set(futures)
-            while waiting:
-                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            while (queue or running) and not broken:
+                while queue and len(running) < n_workers:
+                    t = queue.popleft()
+                    running[pool.submit(pool_task, func or run_clip, t)] = t
+                    procs.update(getattr(pool, "_processes", None) or {})
+                done, _ = wait(set(running), return_when=FIRST_COMPLETED)
                 for fut in done:
-                    t = futures[fut]
+                    t = running.pop(fut)
                     try:
                         outcome = fut.result()
                     except BrokenProcessPool:
@@ -88,22 +94,54 @@ def run_local(
                         outcome = {"status": "failed", "error": f"internal error: {e}"}
                     outcome["attempts"] = deaths[t["name"]] + 1
                     on_done(t, outcome)
+            if broken:  # the others in flight fail with the same pool
+                for fut in list(running):
+                    wait([fut])
+                    t = running.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        broken.append(t)
+                        continue
+                    except Exception as e:
+                        outcome = {"status": "failed", "error": f"internal error: {e}"}
+                    outcome["attempts"] = deaths[t["name"]] + 1
+                    on_done(t, outcome)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
-            _end_pool_processes(pool)
+            _end_processes(procs)
             raise
         pool.shutdown(wait=True)
         if not broken:
             continue
         for t in _blame(broken, started, procs):
             deaths[t["name"]] += 1
-        for t in broken:
+        for t in reversed(broken):
             if deaths[t["name"]] > retries:
                 outcome = _died("killed, or out of memory", deaths[t["name"]])
                 on_done(t, {**outcome, "attempts": deaths[t["name"]]})
             else:
                 log.warning("%s: a worker process died; running it again", t["name"])
-                todo.append(t)
+                queue.appendleft(t)
+
+
+def _end_processes(procs: dict) -> None:
+    """On a cancel: interrupt this pool's own workers (SIGINT: the transaction removes their
+    staging folders), give them a few seconds, then end those still there."""
+    import signal
+    import time
+
+    alive = [p for p in procs.values() if p.is_alive()]
+    for p in alive:
+        with contextlib.suppress(OSError):
+            os.kill(p.pid, signal.SIGINT)
+    deadline = time.monotonic() + 5.0
+    for p in alive:
+        p.join(timeout=max(0.1, deadline - time.monotonic()))
+    for p in alive:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
 
 
 def _blame(broken: list[Task], started, procs: dict) -> list[Task]:
@@ -119,18 +157,6 @@ def _blame(broken: list[Task], started, procs: dict) -> list[Task]:
     names = {ran[pid] for pid in dead if pid in ran}
     blamed = [t for t in broken if t["name"] in names]
     return blamed or broken
-
-
-def _end_pool_processes(pool) -> None:
-    """On a cancel: the workers got the same SIGINT; give them a moment to clean their staging
-    folders, then end the ones still running (only this pool's own processes)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    for p in procs:
-        p.join(timeout=10)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-            p.join(timeout=5)
 
 
 # --------------------------------------------------------------------------- ray
