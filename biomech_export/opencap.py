@@ -104,6 +104,21 @@ AUGMENTER_FROM_OURS: dict[str, str] = {
 }
 JOINT_CENTRE_MARKERS: dict[str, str] = {"RHJC_study": "femur_r", "LHJC_study": "femur_l"}
 
+# OpenCap's thigh and shank cluster markers (its augmenter predicts them and its IK setup tracks
+# them, weight 4): points of our femur/tibia, placed where LaiUhlrich2022's generic model has
+# them relative to the segment's landmarks (``_cluster_markers``).
+CLUSTER_MARKERS: dict[str, str] = {
+    f"{p}_{m}{k}_study": f"{b}_{s}"
+    for s, p in (("r", "r"), ("l", "L"))
+    for m, b in (("thigh", "femur"), ("sh", "tibia"))
+    for k in (1, 2, 3)
+}
+# the landmarks (OpenCap names, side prefix) that place a segment's cluster
+_CLUSTER_LANDMARKS = {
+    "femur": ("{P}HJC_study", "{p}_knee_study", "{p}_mknee_study"),
+    "tibia": ("{p}_knee_study", "{p}_mknee_study", "{p}_ankle_study", "{p}_mankle_study"),
+}
+
 # The body whose joint centre a body's markers scale with when our generic virtual markers are
 # put on another skeleton: body -> child whose offset is the body's length.
 _LENGTH_CHILD = {
@@ -167,11 +182,63 @@ def _virtual_marker_set(motion: Motion) -> tuple[tuple[str, ...], np.ndarray, np
     )
 
 
+def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Scale, rotation and translation with dst ~ s R src + t (least squares, Umeyama 1991)."""
+    ms, md = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - ms, dst - md
+    u, sv, vt = np.linalg.svd(b.T @ a)
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ d @ vt
+    scale = float(np.trace(np.diag(sv) @ d) / np.sum(a * a))
+    return scale, rot, md - scale * rot @ ms
+
+
+def _cluster_markers(motion: Motion, model_path: Path = MODEL_PATH) -> dict[str, np.ndarray]:
+    """``CLUSTER_MARKERS`` as points of our femur/tibia (body frame, metres): each segment's
+    generic LaiUhlrich2022 markers in its default pose, carried onto our zero pose by the
+    similarity transform that best maps its landmarks (``_CLUSTER_LANDMARKS``) onto ours."""
+    from biomech_export._opensim import require_opensim
+
+    osim = require_opensim()
+    model = osim.Model(str(model_path))
+    state = model.initSystem()
+    ms = model.getMarkerSet()
+
+    def generic(n: str) -> np.ndarray:
+        if not ms.contains(n):
+            raise ValueError(f"{Path(model_path).name} has no marker {n} (OpenCap's marker set)")
+        v = ms.get(n).getLocationInGround(state)
+        return np.array([v.get(0), v.get(1), v.get(2)])
+
+    names, ours, _ = opencap_markers(motion, np.zeros((1, sk.N_DOFS)), np.zeros((1, 3)))
+    rot, org = fk_numpy.forward_kinematics(
+        np.zeros((1, sk.N_DOFS)), np.zeros((1, 3)), motion.offsets_m
+    )
+    out = {}
+    for s, p in (("r", "r"), ("l", "L")):
+        for seg, marks in _CLUSTER_LANDMARKS.items():
+            lm = [m.format(p=p, P=s.upper()) for m in marks]
+            scale, r, t = _similarity(
+                np.stack([generic(m) for m in lm]), ours[0, [names.index(m) for m in lm]]
+            )
+            body = sk.BODY[f"{seg}_{s}"]
+            for n, b in CLUSTER_MARKERS.items():
+                if b == f"{seg}_{s}":
+                    x = scale * r @ generic(n) + t
+                    out[n] = rot[0, body].T @ (x - org[0, body])
+    return out
+
+
 def opencap_markers(
-    motion: Motion, q_rad: np.ndarray | None = None, root_m: np.ndarray | None = None
+    motion: Motion,
+    q_rad: np.ndarray | None = None,
+    root_m: np.ndarray | None = None,
+    clusters: dict[str, np.ndarray] | None = None,
 ) -> tuple[tuple[str, ...], np.ndarray, str]:
     """OpenCap augmenter marker names and their trajectories (T, M, 3) metres for the motion
-    (or for the poses ``q_rad``/``root_m`` on its skeleton), and where the markers came from."""
+    (or for the poses ``q_rad``/``root_m`` on its skeleton), and where the markers came from.
+    ``clusters``: also the thigh/shank cluster markers at these points of our femur/tibia
+    (``_cluster_markers``)."""
     names, bodies, local, source = _virtual_marker_set(motion)
     q = motion.q_rad if q_rad is None else q_rad
     root = motion.root_m if root_m is None else root_m
@@ -189,6 +256,10 @@ def opencap_markers(
     out_names = list(AUGMENTER_FROM_OURS) + list(JOINT_CENTRE_MARKERS)
     cols = [ours[:, index[AUGMENTER_FROM_OURS[n]]] for n in AUGMENTER_FROM_OURS]
     cols += [org[:, sk.BODY[b]] for b in JOINT_CENTRE_MARKERS.values()]
+    for n, loc in (clusters or {}).items():
+        b = sk.BODY[CLUSTER_MARKERS[n]]
+        out_names.append(n)
+        cols.append(org[:, b] + np.einsum("tij,j->ti", rot[:, b], loc))
     return tuple(out_names), np.stack(cols, axis=1), source
 
 
@@ -216,7 +287,9 @@ class OpenCapExport:
 _POSTURE_DOFS = tuple(n for n in sk.DOF_NAMES if n.startswith("thorax_"))
 
 
-def _static_trial(motion: Motion, seconds: float = 1.0, rate_hz: float = 10.0) -> TrcData:
+def _static_trial(
+    motion: Motion, seconds: float = 1.0, rate_hz: float = 10.0, clusters=None
+) -> TrcData:
     """The subject standing in the zero pose (anatomical neutral, LaiUhlrich2022's default),
     lowest foot marker on the floor, with the thorax at the motion's mean posture relative to
     the lumbar spine (``_POSTURE_DOFS``)."""
@@ -224,7 +297,7 @@ def _static_trial(motion: Motion, seconds: float = 1.0, rate_hz: float = 10.0) -
     q = np.zeros((1, sk.N_DOFS))
     for name in _POSTURE_DOFS:
         q[0, sk.DOF[name]] = float(np.mean(motion.q_rad[:, sk.DOF[name]]))
-    names, pts, _ = opencap_markers(motion, q, np.zeros((1, 3)))
+    names, pts, _ = opencap_markers(motion, q, np.zeros((1, 3)), clusters)
     lift = -float(np.min(pts[0, :, 1]))
     pts = pts + np.array([0.0, lift, 0.0])
     return TrcData(rate_hz, np.arange(n) / rate_hz, names, np.repeat(pts, n, axis=0))
@@ -237,10 +310,13 @@ def _static_trial(motion: Motion, seconds: float = 1.0, rate_hz: float = 10.0) -
 # CMU 01_01: C7 25 mm, ankles 13-14 mm, knees 8-9 mm, mean over frames in the body's frame). So
 # after placement each marker is moved, in its body's frame, by its mean IK error over the
 # motion, and IK is run again (as AddBiomechanics optimises marker offsets over a trial; each
-# step lowers the same weighted least-squares cost). Measured on CMU 01_01 (80 frames): IK
-# marker RMS 11.3 -> 7.7 mm, hip/knee/ankle angles against ours unchanged within 1 deg. The arm
-# markers keep their static placement: moving them too reached 5.8 mm but shifted elbow flexion
-# by 3-8 deg against ours (the forearm markers trade off against the elbow angle).
+# step lowers the same weighted least-squares cost). Measured (OpenSim's IK marker RMS, mean
+# over frames, 31 markers): CMU 01_01 11.3 -> 7.7 mm (80 frames), 11.7 -> 8.1 mm (150); 131_01
+# 15.2 -> 10.7 mm (150); hip/knee/ankle angles against ours unchanged within 1 deg. What is
+# left is variation LaiUhlrich2022 cannot follow (our scapulae and two-joint spine): shoulders,
+# C7 and elbows 15-30 mm on 131_01. The arm markers keep their static placement: moving them
+# too reached 5.8 mm on 01_01 but shifted elbow flexion by 3-8 deg against ours (the forearm
+# markers trade off against the elbow angle).
 REGISTER_ITERATIONS = 2
 KEEP_STATIC_PLACEMENT = ("lelbow", "melbow", "lwrist", "mwrist")  # OpenCap name parts
 _REGISTER_MAX_FRAMES = 100  # registration IK runs on at most this many frames, evenly spaced
@@ -367,7 +443,9 @@ _README = """{stem}: the motion on OpenCap's LaiUhlrich2022 model (80 muscles), 
                          mean IK error ({iters} rounds); {stem}_markers.tsv lists the moves and
                          each marker's IK error before and after (RMS over markers and
                          frames {rms0:.1f} -> {rms1:.1f} mm).
-{stem}.trc               OpenCap's markers over the motion ({n} frames at {fps:g} Hz).
+{stem}.trc               OpenCap's 43 augmenter markers over the motion ({n} frames at {fps:g}
+                         Hz): our virtual markers by name, hip joint centres, and the thigh and
+                         shank clusters as points of our femur and tibia.
 {stem}_Setup_IK.xml      OpenSim IK of {stem}.trc on {stem}.osim (OpenCap's marker weights).
 {stem}.mot               its result, LaiUhlrich2022 coordinate names and signs (OpenSim's
                          marker RMS, mean over frames {rms:.1f} mm, max {mx:.1f} mm);
@@ -413,6 +491,7 @@ def export_opencap(
     name: str = "subject",
     model_path: str | Path = MODEL_PATH,
     register_iterations: int = REGISTER_ITERATIONS,
+    with_clusters: bool = True,
 ) -> OpenCapExport:
     """Write NAME_opencap.osim/.mot/.trc, NAME_opencap_static.trc and the Scale and IK setups
     into ``folder``: LaiUhlrich2022 scaled from our virtual markers on a zero-pose static trial
@@ -430,11 +509,12 @@ def export_opencap(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{name}_opencap"
-    names, pts, source = opencap_markers(motion)
+    clusters = _cluster_markers(motion, model_path) if with_clusters else None
+    names, pts, source = opencap_markers(motion, clusters=clusters)
     stage = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=folder))
     try:
         trc = write_trc(stage / f"{stem}.trc", TrcData(motion.fps, motion.times_s, names, pts))
-        static = write_trc(stage / f"{stem}_static.trc", _static_trial(motion))
+        static = write_trc(stage / f"{stem}_static.trc", _static_trial(motion, clusters=clusters))
         weights = {k: v for k, v in OPENCAP_MARKER_WEIGHTS.items() if k in names}
         sc = scale_model(
             model_path,
@@ -693,6 +773,7 @@ class SOReport:
     activations_path: Path  # NAME_opencap_SO_StaticOptimization_activation.sto
     plot_path: Path  # NAME_opencap_activations.png
     grf_xml_path: Path  # the ExternalLoads used (estimated from the kinematics)
+    grf_mot_path: Path  # its ground reactions (.mot)
 
 
 def static_optimization_report(
@@ -714,4 +795,4 @@ def static_optimization_report(
         folder / f"{stem}_activations.png",
         title=f"{stem}: static optimisation, right leg",
     )
-    return SOReport(sto, plot, grf.xml_path)
+    return SOReport(sto, plot, grf.xml_path, grf.mot_path)

@@ -179,6 +179,7 @@ OPENCAP_MARKER_WEIGHTS: dict[str, float] = {
         f"{p}_{m}_study": 5.0 for p in ("r", "L") for m in ("lelbow", "melbow", "lwrist", "mwrist")
     },
     **{f"{s}HJC_study": 25.0 for s in "RL"},
+    **{f"{p}_{m}{k}_study": 4.0 for p in ("r", "L") for m in ("thigh", "sh") for k in (1, 2, 3)},
 }
 
 
