@@ -528,7 +528,7 @@ def export_opencap(
             # the static trial is our zero pose = LaiUhlrich2022's default (anatomical) pose
             static_pose=_zero_pose(osim, model_path),
         )
-        moved, rms_placed, bodies = _register_markers(
+        moved, rms_placed, _ = _register_markers(
             osim,
             sc.osim_path,
             TrcData(motion.fps, motion.times_s, names, pts),
@@ -543,7 +543,9 @@ def export_opencap(
         )
         ik = run_ik_setup(setup)
         shutil.copyfile(ik.mot_path, stage / f"{stem}.mot")
-        _, rms_final, _ = _marker_errors(osim, stage / f"{stem}.osim", ik.mot_path, read_trc(trc))
+        _, rms_final, bodies = _marker_errors(
+            osim, stage / f"{stem}.osim", ik.mot_path, read_trc(trc)
+        )
         fits = {
             n: MarkerFit(
                 bodies[n],
