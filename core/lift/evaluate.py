@@ -9,6 +9,7 @@ harness's cached MediaPipe detections and truth (``benchmarks/accuracy``; no cap
 * ``lift@mp``: the lifter on MediaPipe's 2D keypoints (the harness's true focal length);
 * ``lift@gt2d``: the lifter on the projected true landmarks + Gaussian noise of 1 % of the
   person's image height (seeded);
+* ``blend@mp``: the mean of ``lift@mp`` and NeurIK's default weights' angles;
 * ``neurik@mp``: NeurIK (``core/neurik/weights/blazepose33``, and ``blazepose33_bank``) on
   MediaPipe's world landmarks, as the capture's prior stage runs it.
 
@@ -92,6 +93,8 @@ def evaluate_clip(folder: Path, net, seed: int = 0) -> dict:
         except FileNotFoundError:
             continue
         out[f"neurik@mp:{name}"] = angle_mae(nk.q_rad, q_true, dofs)
+        if name == "blazepose33":  # the two priors' mean (a convex blend stays in the limits)
+            out["blend@mp"] = angle_mae(0.5 * (nk.q_rad + res.q_rad), q_true, dofs)
     return out
 
 
@@ -128,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         first = [d for d in (args.cache / n for n in HARNESS_FIRST_12) if d in synth]
         synth = (first + [d for d in synth if d not in first])[: args.clips]
     rows = []
-    keys = ["lift@mp", "lift@gt2d", "neurik@mp:blazepose33", "neurik@mp:blazepose33_bank"]
+    keys = ["lift@mp", "lift@gt2d", "neurik@mp:blazepose33", "neurik@mp:blazepose33_bank",
+            "blend@mp"]  # fmt: skip
     print("clip".ljust(20), " ".join(k.replace("neurik@mp:", "nk:")[:14].rjust(14) for k in keys),
           "pelvis@mp", "pelvis@gt2d")  # fmt: skip
     for d in synth + trials:
