@@ -203,7 +203,6 @@ def run_ray(
     task returns them). Without ``address``: a private local cluster of ``workers * threads``
     CPUs, no dashboard, its files in a temporary folder that is removed afterwards."""
     import ray
-    from ray.exceptions import RayError, TaskCancelledError, WorkerCrashedError
 
     from core.batch.worker import run_clip
 
@@ -246,24 +245,39 @@ def run_ray(
             if gpus_per_clip and t["options"].get("device", "auto") == "auto":
                 t = {**t, "options": {**t["options"], "device": "cuda"}}
             refs[remote.remote(t)] = t
-        while refs:
-            done, _ = ray.wait(list(refs), num_returns=1)
-            for ref in done:
-                t = refs.pop(ref)
-                try:
-                    outcome = ray.get(ref)
-                except (WorkerCrashedError, TaskCancelledError) as e:
-                    outcome = _died(type(e).__name__, retries + 1)
-                    log.debug("%s", e)
-                except RayError as e:
-                    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                    outcome = {"status": "failed", "error": f"Ray: {first}"}
-                on_done(t, outcome)
+        try:
+            _collect(ray, refs, on_done, retries)
+        except BaseException:  # a cancel: interrupt the running captures (their staging goes)
+            for ref in refs:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref)
+            with contextlib.suppress(BaseException):
+                ray.wait(list(refs), num_returns=len(refs), timeout=5.0)
+            raise
     finally:
         with contextlib.suppress(Exception):
             ray.shutdown()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _collect(ray, refs: dict, on_done: OnDone, retries: int) -> None:
+    """Hand each clip's outcome to ``on_done`` as its task ends (``refs`` empties)."""
+    from ray.exceptions import RayError, TaskCancelledError, WorkerCrashedError
+
+    while refs:
+        done, _ = ray.wait(list(refs), num_returns=1)
+        for ref in done:
+            t = refs.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except (WorkerCrashedError, TaskCancelledError) as e:
+                outcome = _died(type(e).__name__, retries + 1)
+                log.debug("%s", e)
+            except RayError as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                outcome = {"status": "failed", "error": f"Ray: {first}"}
+            on_done(t, outcome)
 
 
 def _local_gpus() -> int:

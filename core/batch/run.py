@@ -84,6 +84,11 @@ def _run(clips: list[Clip], cfg: BatchConfig, out: Path) -> Summary:
             }
         )
     summary.write()
+    log.info(
+        "%d clip(s) to capture, %d complete already; engine %s%s, %d worker(s) x %d thread(s)",
+        len(tasks), len(clips) - len(tasks), cfg.engine,
+        f" at {cfg.ray_address}" if cfg.ray_address else "", cfg.workers, cfg.threads,
+    )  # fmt: skip
 
     def on_done(task: dict[str, Any], outcome: dict[str, Any]) -> None:
         outcome.pop("pid", None)
