@@ -41,7 +41,8 @@ def _cmd_export(a: argparse.Namespace) -> int:
         print(
             f"wrote {oc.osim_path.name} ({oc.n_muscles} muscles), {oc.mot_path.name}, "
             f"{oc.trc_path.name}, {oc.scale_setup_path.name}, {oc.ik_setup_path.name} "
-            f"(IK marker RMS {oc.marker_rms_m * 1e3:.1f} mm, max {oc.marker_max_m * 1e3:.1f} mm)"
+            f"(IK marker RMS {oc.marker_rms_m * 1e3:.1f} mm, max {oc.marker_max_m * 1e3:.1f} mm; "
+            f"per marker: {name}_opencap_markers.tsv)"
         )
         if a.static_optimization:
             so = static_optimization_report(oc, a.output, name=name)

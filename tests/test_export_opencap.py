@@ -162,3 +162,27 @@ def res_weight(res) -> float:
     """The scaled model's body weight, N."""
     model = opensim.Model(str(res.osim_path))
     return float(model.getTotalMass(model.initSystem())) * 9.80665
+
+
+def test_cli_export_model_opencap(cmu_walk, tmp_path, capsys):
+    """`python -m biomech_export export --model opencap` end to end on a short piece of the walk:
+    our files and OpenCap's, the per-marker table it names, and the model loads with its
+    muscles."""
+    from biomech_export.cli import main
+
+    per_frame = ("q_rad", "root_m", "markers_m", "confidence", "keypoints_2d", "contacts")
+    short = dataclasses.replace(
+        cmu_walk,
+        **{f: getattr(cmu_walk, f)[:15] for f in per_frame if getattr(cmu_walk, f) is not None},
+    )
+    src = short.save(tmp_path / "walk.motion.npz")
+    out = tmp_path / "out"
+    assert main(["export", str(src), "-o", str(out), "--model", "opencap"]) == 0
+    printed = capsys.readouterr().out
+    assert "walk_opencap_markers.tsv" in printed and "80 muscles" in printed, printed
+    for f in ("walk.osim", "walk_opencap.osim", "walk_opencap_scaled.osim", "walk_opencap.mot"):
+        assert (out / f).is_file(), f
+    rows = (out / "walk_opencap_markers.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + 43 + 1 and rows[-1].startswith("ALL")
+    # no staging left (the transaction's own record of the result aside)
+    assert not [p for p in out.rglob(".*") if p.name != ".biomocap-result.json"]
