@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from core.batch.engines import check_ray, default_threads
     from core.batch.inputs import collect_clips
     from core.batch.run import BatchConfig, default_workers, print_result, run_batch
-    from core.transaction import Interrupted, check_output
+    from core.transaction import check_output
 
     for opt, v, lo in (("--workers", args.workers, 1), ("--threads", args.threads, 1),
                        ("--retries", args.retries, 0)):  # fmt: skip
@@ -135,17 +136,19 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     )
     try:
         summary = run_batch(clips, cfg)
-    except Interrupted as e:
+    except KeyboardInterrupt as e:  # Interrupted (SIGINT/SIGTERM) or a plain Ctrl-C
         from core.batch.summary import read_summary
 
         data = read_summary(Path(args.output))
         done = sum(c.get("status") in ("ok", "skipped") for c in data.get("clips", []))
+        signum = getattr(e, "signum", signal.SIGINT)
         print(
-            f"cancelled by {e}: {done} of {len(clips)} clips are complete (see "
+            f"cancelled by {signal.Signals(signum).name}: {done} of {len(clips)} clips are "
+            "complete (see "
             f"{Path(args.output) / 'batch_summary.json'}); clips in progress kept any earlier "
             "result; --resume continues",
             file=sys.stderr,
         )
-        return e.exit_code
+        return 128 + int(signum)
     print_result(summary, args.progress_jsonl)
     return 1 if summary.counts().get("failed") else 0

@@ -209,6 +209,7 @@ def run_ray(
     tmp = None
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # no C++ retry lines on stderr
+    handlers = _python_handlers()
     try:
         if address:
             try:
@@ -230,6 +231,7 @@ def run_ray(
                 object_store_memory=128 * 1024**2,  # results are small dicts
                 **quiet,
             )
+        _restore_handlers(handlers)
         gpus = ray.cluster_resources().get("GPU", 0.0)
         if gpus_per_clip is None:
             gpus_per_clip = 1.0 if gpus >= 1 else 0.0
@@ -247,7 +249,8 @@ def run_ray(
             refs[remote.remote(t)] = t
         try:
             _collect(ray, refs, on_done, retries)
-        except BaseException:  # a cancel: interrupt the running captures (their staging goes)
+        except BaseException as e:  # a cancel: interrupt the running captures (staging goes)
+            log.debug("stopping the Ray tasks: %r", e)
             for ref in refs:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
@@ -255,10 +258,30 @@ def run_ray(
                 ray.wait(list(refs), num_returns=len(refs), timeout=5.0)
             raise
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(BaseException):  # keep the exception that stopped the batch
             ray.shutdown()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _python_handlers() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_handlers(handlers: dict) -> None:
+    """``ray.init`` puts a C++ handler on SIGTERM that aborts the driver (exit 134, the local
+    cluster left running, the summary unfinished): give the signals back to Python, so a
+    SIGTERM cancels the batch like Ctrl-C (the tasks interrupted, the cluster shut down)."""
+    import signal
+
+    for s, h in handlers.items():
+        if h is not None:
+            signal.signal(s, h)
 
 
 def _collect(ray, refs: dict, on_done: OnDone, retries: int) -> None:
