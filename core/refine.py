@@ -13,9 +13,9 @@ lengths are constant by construction. Terms (weights in ``RefineConfig``):
   with the belt), anchors of phases near the floor are on the floor (Y = 0), those clearly above it
   (a box, a stair) keep their own height; no contact = free, so jumps and flight stay possible; and
   no foot point (contact points, sole outline, toe tips, foot markers: ``RefineInputs.floor_*``)
-  goes below the floor (unless a quarter of the contact frames lie clearly below it: then the
-  'floor' was a raised level such as a box top and Y = 0 is no bound; fewer such phases are toes
-  dipped through the floor and go onto it). Or, without given phases, the older heuristic: frames where
+  goes below the floor (unless a quarter of the contact frames, 0.5 s at least, lie clearly below
+  it: then the 'floor' was a raised level such as a box top and Y = 0 is no bound; fewer such
+  phases are toes dipped through the floor and go onto it). Or, without given phases, the older heuristic: frames where
   a foot point is low and slow in the initial solution are contact frames; its horizontal motion
   there is penalised.
 
@@ -99,6 +99,7 @@ class RefineConfig:
     w_penetration: float = 3000.0  # per m^2, contact points below the floor
     floor_snap_m: float = 0.1  # a phase whose mean height is within this of Y = 0 is on the floor
     below_floor_share: float = 0.25  # more contact frames this far below Y = 0: no floor bound
+    below_floor_s: float = 0.5  # ... and at least this long in all
     # A pelvis turns at most ~400 deg/s even in a fast pivot: steps of the root angles above this
     # per frame (at 30 fps; scaled by the frame rate) are penalised (per rad^2 of the excess).
     max_root_step_deg: float = 12.0
@@ -220,7 +221,7 @@ class _Anchors:
             else torch.zeros(len(phases), dtype=torch.bool, device=dev)
         )
         n_below = float(count[below].sum()) if inp.floor else 0.0
-        if n_below > cfg.below_floor_share * float(count.sum()):
+        if n_below > max(cfg.below_floor_share * float(count.sum()), cfg.below_floor_s * inp.fps):
             # Much of the support lies below Y = 0 (the 'floor' is a box top the person stepped
             # down from): Y = 0 is no lower bound for this clip and every anchor keeps its level.
             self.use_floor = False
