@@ -221,7 +221,8 @@ class _Anchors:
             else torch.zeros(len(phases), dtype=torch.bool, device=dev)
         )
         n_below = float(count[below].sum()) if inp.floor else 0.0
-        if n_below > max(cfg.below_floor_share * float(count.sum()), cfg.below_floor_s * inp.fps):
+        t_below = len(torch.unique(self.frames[below[self.ids]])) / inp.fps  # seconds
+        if n_below > cfg.below_floor_share * float(count.sum()) and t_below >= cfg.below_floor_s:
             # Much of the support lies below Y = 0 (the 'floor' is a box top the person stepped
             # down from): Y = 0 is no lower bound for this clip and every anchor keeps its level.
             self.use_floor = False

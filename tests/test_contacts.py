@@ -204,3 +204,27 @@ def test_refined_toes_dipped_through_the_floor_come_back_above_it() -> None:
     res = refine(inp, RefineConfig(phases=[Phase("contact", 150, 0.01, True)]))
     pts = contact_positions(res.q_rad, res.root_m, OFFSETS, fb, fl)
     assert pts[..., 1].min() > -0.01, pts[..., 1].min(0)
+
+
+def test_a_short_contact_under_the_floor_keeps_the_floor_bound() -> None:
+    """A running clip's only contacts: four frames with every sole point 12 cm under Y = 0 in the
+    initial solution (a depth glitch). That is no evidence of a support below the floor (a step
+    down from a box lasts longer than 0.5 s): the floor stays a bound and the points come up."""
+    t = 30
+    q, root = standing_motion(np.zeros(t))
+    root0 = root.copy()
+    root0[10:14, 1] -= 0.12
+    state = np.zeros((t, 4), bool)
+    state[10:14] = True
+    cam = Camera(1200.0, 640.0, 360.0, 1280, 720, rotation=LEVEL_CAMERA_ROTATION)
+    cam.translation_m = LEVEL_CAMERA_ROTATION @ np.array([0.0, -1.0, -4.0])
+    kb, kl = blazepose33().define(SimpleNamespace(offsets_m=OFFSETS, height_m=1.75))
+    rot, org = fk_numpy.forward_kinematics(q, root, OFFSETS)
+    kp = cam.project(fk_numpy.body_points(rot, org, kb, kl))
+    inp = RefineInputs(
+        kp, np.ones(kp.shape[:2]) * 0.05, cam, OFFSETS, kb, kl, q.copy(), root0, FPS,
+        contact_bodies=BODIES, contact_local_m=LOCAL, contact_state=state,
+    )  # fmt: skip
+    res = refine(inp, RefineConfig(phases=[Phase("contact", 150, 0.01, True)]))
+    sole = contact_positions(res.q_rad, res.root_m, OFFSETS, BODIES, LOCAL)
+    assert sole[..., 1].min() > -0.01, sole[..., 1].min()
