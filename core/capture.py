@@ -63,7 +63,9 @@ class CaptureOptions:
 
 
 PRIORS = ("lift", "neurik")
-DEFAULT_PRIOR = "neurik"  # what the accuracy harness supports (benchmarks/accuracy/RESULTS.md)
+# The lifter by the harness (--clips 12 + the 6 trials, same code, lift-8778c65 vs neurik-8778c65):
+# synthetic 11.7 -> 10.5 deg, trials 11.2 -> 10.8 (gait2392 10.8 -> 11.7, Rajagopal 11.7 -> 10.0)
+DEFAULT_PRIOR = "lift"
 
 
 @dataclass

@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         choices=["lift", "neurik"],
         help="3D prior: lift (2D keypoints -> angles, core.lift) or neurik (MediaPipe world "
-        "landmarks); default: BIOMOCAP_PRIOR or the capture's default (neurik)",
+        "landmarks); default: BIOMOCAP_PRIOR, else lift",
     )
     s.add_argument(
         "--hmr-refine",
