@@ -113,9 +113,9 @@ def _run_stream(
     """One stream at the weights' rate -> limited q (T, 46) and pelvis matrices (T, 3, 3)."""
     w = net.cfg.window
     t = kp.shape[0]
-    if t < w:  # pad with frames without detection; dropped afterwards
-        kp = np.concatenate([kp, np.full((w - t,) + kp.shape[1:], np.nan)])
-        conf = np.concatenate([conf, np.zeros((w - t, conf.shape[1]))])
+    if t < w:  # a short clip or a still image: the last frame held; padding dropped afterwards
+        kp = np.concatenate([kp, np.repeat(kp[-1:], w - t, 0)])
+        conf = np.concatenate([conf, np.repeat(conf[-1:], w - t, 0)])
     tt = kp.shape[0]
     starts = _starts(tt, w, max(1, w // 4))
     feats, rot_v = window_features(
