@@ -297,12 +297,10 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     if prior == "lift":  # angles from the lifter; NeurIK's segment scales still give the stature
         from dataclasses import replace as _replace
 
-        from core.lift.runtime import lift_detections, lifted_world_landmarks
+        from core.lift.runtime import lift_detections
 
         lifted = lift_detections(det, fps)
         nk = _replace(nk, q_rad=lifted.q_rad)
-        if os.environ.get("BIOMOCAP_LIFT_3D") == "1":  # experiment: 3D term from the lifter
-            world = lifted_world_landmarks(lifted, nk.offsets_m)
     timings["neurik"] = time.perf_counter() - t0
     progress("neurik", 1.0, "done")
 

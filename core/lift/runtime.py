@@ -189,32 +189,6 @@ def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> L
     )
 
 
-def lifted_world_landmarks(result: LiftResult, offsets_m: np.ndarray) -> np.ndarray:
-    """(T, 33, 3) BlazePose landmarks of the lifted pose on a skeleton, hip-centred, in the
-    camera-aligned Y-up frame: what MediaPipe's world landmarks would be if they were right."""
-    from types import SimpleNamespace
-
-    from core.neurik.markersets import blazepose33
-
-    offsets_m = np.asarray(offsets_m, dtype=np.float64)
-    ref = sk.default_offsets(1.75)
-    legs = [sk.BODY[n] for n in ("tibia_r", "tibia_l", "talus_r", "talus_l")]
-    height = 1.75 * float(
-        np.median(np.linalg.norm(offsets_m[legs], axis=1) / np.linalg.norm(ref[legs], axis=1))
-    )
-    bodies, local = blazepose33().define(SimpleNamespace(offsets_m=offsets_m, height_m=height))
-    t = result.n_frames
-    with torch.no_grad():
-        fk = K.forward_kinematics(
-            torch.from_numpy(result.q_rad), torch.zeros(t, 3, dtype=torch.float64),
-            torch.from_numpy(offsets_m),
-        )  # fmt: skip
-        lm = K.body_points(fk, torch.from_numpy(bodies), torch.from_numpy(local)).numpy()
-    names = blazepose33().names
-    hips = [names.index("left_hip"), names.index("right_hip")]
-    return lm - lm[:, hips].mean(1, keepdims=True)
-
-
 def _weights_label(net: Lifter) -> str:
     folder = Path(getattr(net, "weights_folder", WEIGHTS_DIR / DEFAULT_WEIGHTS))
     try:
