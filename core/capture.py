@@ -208,6 +208,9 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     device = _device(opts.device)
     if opts.hmr not in METHODS:
         raise ValueError(f"unknown surface method {opts.hmr!r}; use one of {', '.join(METHODS)}")
+    prior = opts.prior or os.environ.get("BIOMOCAP_PRIOR") or DEFAULT_PRIOR
+    if prior not in PRIORS:
+        raise ValueError(f"unknown prior {prior!r}; use one of {', '.join(PRIORS)}")
     surface_options = {}
     if opts.hmr == "mq":  # load first: missing or invalid weights fail before the long stages
         from core.hmr.mq import load_mq_hmr
@@ -290,9 +293,6 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     conf = np.where(found[:, None], det.confidence, 0.0)
     net = load_neurik("blazepose33")
     nk = run_neurik(world, conf, model=net, device=device)
-    prior = opts.prior or os.environ.get("BIOMOCAP_PRIOR") or DEFAULT_PRIOR
-    if prior not in PRIORS:
-        raise ValueError(f"unknown prior {prior!r}; use one of {', '.join(PRIORS)}")
     lifted = None
     if prior == "lift":  # angles from the lifter; NeurIK's segment scales still give the stature
         from dataclasses import replace as _replace

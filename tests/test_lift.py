@@ -171,3 +171,14 @@ def test_training_refuses_held_out_clips(tmp_path, capsys):
 # differences move these by far less than the margin.
 MAE_BOUND_DEG = 22.0
 PELVIS_BOUND_DEG = 18.0
+
+
+def test_capture_refuses_an_unknown_prior_before_any_work(tmp_path, monkeypatch):
+    from core.capture import CaptureOptions, capture
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read: the option is checked first")
+    monkeypatch.setenv("BIOMOCAP_PRIOR", "magic")
+    with pytest.raises(ValueError, match="unknown prior 'magic'; use one of lift, neurik"):
+        capture(video, CaptureOptions(output=tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
