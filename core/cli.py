@@ -296,7 +296,8 @@ def _check_args(args: argparse.Namespace) -> None:
         if v is not None and not (math.isfinite(v) and lo <= v <= hi):
             opt = "--" + attr.replace("_", "-")
             raise ValueError(
-                f"{opt} must lie in {lo:g}..{hi:g} {unit}, got {v:g}" + (f" ({hint})" if hint else "")
+                f"{opt} must lie in {lo:g}..{hi:g} {unit}, got {v:g}"
+                + (f" ({hint})" if hint else "")
             )
     start, end = getattr(args, "start", None), getattr(args, "end", None)
     if start is not None and end is not None and end <= start:
@@ -332,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         with interrupts_raise():
             _check_args(args)
             kind, key = _OUTPUTS.get(args.command, (None, ""))
-            return exit_code(run_with_output(args.func, args, kind=kind, key=key), argv is not None)
+            return exit_code(
+                run_with_output(args.func, args, kind=kind, key=key), argv is not None
+            )
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"error: {' '.join(display(e).split())}", file=sys.stderr)
         return exit_code(2, argv is not None)
