@@ -131,32 +131,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.output)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m core",
-        description="biomocap: biomechanically accurate motion capture from one video.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("warm-cache", help="build the Anny body-model cache (once)")
-    s.set_defaults(func=_cmd_warm_cache)
-
-    s = sub.add_parser("show-skeleton", help="PNGs of the subject surface, skeleton and markers")
-    s.add_argument("-o", "--output", type=Path, default=Path("out/skeleton"))
-    s.add_argument("--height", type=float, default=None, help="subject height, metres")
-    s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
-    s.set_defaults(func=_cmd_show_skeleton)
-
-    s = sub.add_parser(
-        "capture",
-        help="video or image of a person -> motion, OpenSim files, overlay video, plots, report",
-        epilog="example: python -m core capture clip.mp4 -o out/clip --height 1.78 --fov 60",
-    )
-    s.add_argument("video", type=Path, help="video (mp4/mov/avi/webm/...) or image (jpg/png)")
-    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+def add_capture_options(s: argparse.ArgumentParser) -> None:
+    """The options of one capture, shared by ``capture`` and ``batch`` (where a manifest row
+    overrides them per clip)."""
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--fps", type=float, default=None, help="override the frame rate")
     s.add_argument("--focal", type=float, default=None, help="focal length in pixels")
@@ -211,6 +188,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--progress-jsonl", action="store_true", help="progress as JSON lines on stdout"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m core",
+        description="biomocap: biomechanically accurate motion capture from one video.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("warm-cache", help="build the Anny body-model cache (once)")
+    s.set_defaults(func=_cmd_warm_cache)
+
+    s = sub.add_parser("show-skeleton", help="PNGs of the subject surface, skeleton and markers")
+    s.add_argument("-o", "--output", type=Path, default=Path("out/skeleton"))
+    s.add_argument("--height", type=float, default=None, help="subject height, metres")
+    s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
+    s.set_defaults(func=_cmd_show_skeleton)
+
+    s = sub.add_parser(
+        "capture",
+        help="video or image of a person -> motion, OpenSim files, overlay video, plots, report",
+        epilog="example: python -m core capture clip.mp4 -o out/clip --height 1.78 --fov 60",
+    )
+    s.add_argument("video", type=Path, help="video (mp4/mov/avi/webm/...) or image (jpg/png)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    add_capture_options(s)
     s.set_defaults(func=_cmd_capture)
 
     s = sub.add_parser(

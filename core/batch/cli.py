@@ -55,28 +55,9 @@ def add_batch_parser(sub) -> argparse.ArgumentParser:
         "--retries", type=int, default=2,
         help="runs again a clip whose worker process died (killed, out of memory); default 2",
     )  # fmt: skip
-    # The capture options that make sense for every clip (a manifest row overrides them).
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--fps", type=float, default=None, help="override the frame rate")
-    s.add_argument("--focal", type=float, default=None, help="focal length in pixels")
-    s.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees")
-    s.add_argument("--start", type=float, default=None, help="start time, seconds")
-    s.add_argument("--end", type=float, default=None, help="end time, seconds")
-    s.add_argument("--person", default=None, help="which person (see capture --help)")
-    s.add_argument("--height", type=float, default=None, help="subject height, metres")
-    s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
-    s.add_argument("--no-overlay", action="store_true", help="skip the overlay videos")
-    s.add_argument("--dynamics", action="store_true", help="also GRF + inverse dynamics")
-    s.add_argument("--hmr", default="fit", choices=["fit", "mq"], help="body-surface stage")
-    s.add_argument("--hmr-refine", default="query", choices=["query", "params", "none"])
-    s.add_argument("--hmr-checkpoint", default="small", help="MQ-HMR weights")
-    s.add_argument(
-        "--treadmill-speed", type=float, default=None, metavar="M_PER_S",
-        help="treadmill belt speed for every clip",
-    )  # fmt: skip
-    s.add_argument(
-        "--progress-jsonl", action="store_true", help="progress as JSON lines on stdout"
-    )
+    from core.cli import add_capture_options
+
+    add_capture_options(s)  # for every clip; a manifest row overrides them
     s.set_defaults(func=_cmd_batch)
     return s
 
@@ -100,6 +81,7 @@ def _defaults(args: argparse.Namespace) -> dict:
         "hmr_refine": args.hmr_refine,
         "hmr_checkpoint": args.hmr_checkpoint,
         "treadmill_speed_mps": args.treadmill_speed,
+        "prior": args.prior,
     }
     plain = {"device": "auto", "overlay": True, "dynamics": False, "hmr": "fit",
              "hmr_refine": "query", "hmr_checkpoint": "small"}  # fmt: skip

@@ -76,6 +76,20 @@ def run_local(
         procs: dict = {}
         broken: list[Task] = []
         running: dict = {}
+
+        def finish(fut, running=running, broken=broken) -> None:
+            """A finished future -> on_done; a clip of a broken pool goes to ``broken``."""
+            t = running.pop(fut)
+            try:
+                outcome = fut.result()
+            except BrokenProcessPool:
+                broken.append(t)
+                return
+            except Exception as e:  # e.g. the task could not be sent to the worker
+                outcome = {"status": "failed", "error": f"internal error: {e}"}
+            outcome["attempts"] = deaths[t["name"]] + 1
+            on_done(t, outcome)
+
         try:
             while (queue or running) and not broken:
                 while queue and len(running) < n_workers:
@@ -84,29 +98,11 @@ def run_local(
                     procs.update(getattr(pool, "_processes", None) or {})
                 done, _ = wait(set(running), return_when=FIRST_COMPLETED)
                 for fut in done:
-                    t = running.pop(fut)
-                    try:
-                        outcome = fut.result()
-                    except BrokenProcessPool:
-                        broken.append(t)
-                        continue
-                    except Exception as e:  # e.g. the task could not be sent to the worker
-                        outcome = {"status": "failed", "error": f"internal error: {e}"}
-                    outcome["attempts"] = deaths[t["name"]] + 1
-                    on_done(t, outcome)
+                    finish(fut)
             if broken:  # the others in flight fail with the same pool
                 for fut in list(running):
                     wait([fut])
-                    t = running.pop(fut)
-                    try:
-                        outcome = fut.result()
-                    except BrokenProcessPool:
-                        broken.append(t)
-                        continue
-                    except Exception as e:
-                        outcome = {"status": "failed", "error": f"internal error: {e}"}
-                    outcome["attempts"] = deaths[t["name"]] + 1
-                    on_done(t, outcome)
+                    finish(fut)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             _end_processes(procs)

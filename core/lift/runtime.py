@@ -23,6 +23,7 @@ from core import kinematics as K
 from core import skeleton as sk
 from core.lift.features import N_KEYPOINTS, virtual_to_camera_bsm, window_features
 from core.lift.model import ROOT, LiftConfig, Lifter, build_model
+from core.neurik.runtime import save_weights  # the same files: model.safetensors + config.json
 
 __all__ = ["LiftResult", "WEIGHTS_DIR", "DEFAULT_WEIGHTS", "save_weights", "load_lifter", "lift"]
 
@@ -42,19 +43,6 @@ class LiftResult:
     @property
     def n_frames(self) -> int:
         return int(self.q_rad.shape[0])
-
-
-def save_weights(net: Lifter, folder: str | Path) -> Path:
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model.safetensors"
-    tmp = folder / ".model.safetensors.tmp"
-    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    tmp.replace(path)
-    (folder / "config.json").write_text(net.cfg.to_json())
-    return path
 
 
 @functools.lru_cache(maxsize=4)
