@@ -328,7 +328,7 @@ def walk_capture(tmp_path_factory) -> tuple[Path, object]:
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # 0.2009 m against the 0.2 m bound: another CPU's rounding may pass it
     reason="known regression since the lifter became the default prior (d640654): on this "
     "segment the box top comes out 0.20 m below the camera (pitch 2.7 deg), just past "
     "FloorConfig.min_camera_height_m, and is taken as the floor; with --prior neurik it is "
