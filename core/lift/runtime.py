@@ -23,7 +23,9 @@ from core import kinematics as K
 from core import skeleton as sk
 from core.lift.features import N_KEYPOINTS, virtual_to_camera_bsm, window_features
 from core.lift.model import ROOT, LiftConfig, Lifter, build_model
-from core.neurik.runtime import save_weights  # the same files: model.safetensors + config.json
+
+# save_weights: the same files as NeurIK (model.safetensors + config.json)
+from core.neurik.runtime import save_weights, weights_label
 
 __all__ = ["LiftResult", "WEIGHTS_DIR", "DEFAULT_WEIGHTS", "save_weights", "load_lifter", "lift"]
 
@@ -159,7 +161,12 @@ def lift(
     q = sk.to_current_convention(q, net.cfg.skeleton_convention)
     lo, hi = sk.limits_rad()
     q = np.clip(q, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
-    return LiftResult(q, rot, _weights_label(net), net.cfg.training.get("command", "unknown"))
+    return LiftResult(
+        q,
+        rot,
+        weights_label(net, WEIGHTS_DIR / DEFAULT_WEIGHTS),
+        net.cfg.training.get("command", "unknown"),
+    )
 
 
 def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> LiftResult:
@@ -175,11 +182,3 @@ def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> L
         fps=fps,
         model=model,
     )
-
-
-def _weights_label(net: Lifter) -> str:
-    folder = Path(getattr(net, "weights_folder", WEIGHTS_DIR / DEFAULT_WEIGHTS))
-    try:
-        return str(folder.relative_to(Path(__file__).resolve().parents[2]))
-    except ValueError:
-        return str(folder)

@@ -20,6 +20,7 @@ __all__ = [
     "NeurIKResult",
     "WEIGHTS_DIR",
     "save_weights",
+    "weights_label",
     "load_neurik",
     "run_neurik",
     "export_onnx",
@@ -55,6 +56,14 @@ def save_weights(net: NeurIK, folder: str | Path) -> Path:
     tmp.replace(path)
     (folder / "config.json").write_text(net.cfg.to_json())
     return path
+
+
+def weights_label(net, default_folder: Path) -> str:
+    """For provenance: the weights folder a network was loaded from (``net.weights_folder``, set
+    by the loaders; else ``default_folder``), relative to the repository when inside it."""
+    folder = Path(getattr(net, "weights_folder", None) or default_folder).resolve()
+    repo = Path(__file__).resolve().parents[2]
+    return str(folder.relative_to(repo)) if folder.is_relative_to(repo) else str(folder)
 
 
 @functools.lru_cache(maxsize=4)
