@@ -182,3 +182,24 @@ def test_capture_refuses_an_unknown_prior_before_any_work(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="unknown prior 'magic'; use one of lift, neurik"):
         capture(video, CaptureOptions(output=tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_fine_tuning_starts_from_the_named_weights(tmp_path, monkeypatch, capsys):
+    """``--init NAME`` loads the shipped weights by name (never redirected by the benchmark's
+    ``BIOMOCAP_LIFT_WEIGHTS``), bit for bit; unknown weights fail in one line before
+    any data is touched."""
+    from core.lift.train import _init_label, _init_weights, main
+
+    monkeypatch.setenv("BIOMOCAP_LIFT_WEIGHTS", str(tmp_path / "elsewhere"))
+    net = _init_weights(DEFAULT_WEIGHTS)
+    from safetensors.torch import load_file
+
+    ref = load_file(str(WEIGHTS_DIR / DEFAULT_WEIGHTS / "model.safetensors"))
+    state = net.state_dict()
+    assert state.keys() == ref.keys() and all(torch.equal(state[k], ref[k]) for k in ref)
+    assert _init_label(net).startswith(f"core/lift/weights/{DEFAULT_WEIGHTS} (trained by: python")
+    out = tmp_path / "w"
+    assert main(["-o", str(out), "--bank", str(tmp_path / "nobank"), "--init", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "nope" in err[0]
+    assert not out.exists()

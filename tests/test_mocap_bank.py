@@ -78,3 +78,44 @@ def test_bank_cli_errors(tmp_path, capsys):
     assert bank.main(["build", "--shared-data", str(tmp_path), "--bank", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no mocap folder" in err[0]
+
+
+def _hand_made_bank(folder, convention):
+    """Two 2-s takes at 30 fps (one AMC, one Daz-friendly) with a known bias in the index."""
+    (folder / "clips").mkdir(parents=True)
+    q = np.zeros((60, sk.N_DOFS))
+    q[:, sk.DOF["knee_angle_r"]] = 0.5
+    bias = np.zeros(sk.N_DOFS)
+    for name, deg in (("ankle_angle_r", -12.0), ("hip_flexion_r", 10.0), ("mtp_angle_r", 14.0),
+                      ("pelvis_rotation", 30.0)):  # fmt: skip
+        bias[sk.DOF[name]] = np.deg2rad(deg)
+    clips = []
+    for cid, naming in (("02_01", "asf"), ("09_01", "daz")):
+        np.savez(folder / "clips" / f"{cid}.npz", q_rad=q, frame_error_mm=np.zeros(60))
+        clips.append({"clip": cid, "naming": naming, "fps": 30.0, "source": f"{cid}.x"})
+    index = {"fps": 30.0, "skeleton_convention": sk.SKELETON_CONVENTION, "clips": clips,
+             "daz_correction": {"bias_rad": bias.tolist()}}  # fmt: skip
+    if convention:
+        index["convention"] = convention
+    (folder / "bank.json").write_text(json.dumps(index))
+    return q
+
+
+def test_load_bank_puts_toe_joint_takes_into_the_daz_convention(tmp_path):
+    """Daz-friendly minus AMC is added to the toe-joint takes; Daz-friendly takes stay as
+    retargeted; heading and MTP are never shifted. An older index (no convention) keeps the old
+    direction (Daz takes moved toward AMC; MTP no longer)."""
+    q = _hand_made_bank(tmp_path / "new", "daz")
+    amc, daz = bank.load_bank(tmp_path / "new")
+    shift = np.rad2deg(amc.q_rad - q).mean(0)
+    assert shift[sk.DOF["ankle_angle_r"]] == pytest.approx(-12.0)
+    assert shift[sk.DOF["hip_flexion_r"]] == pytest.approx(10.0)
+    for name in ("mtp_angle_r", "pelvis_rotation", "knee_angle_r"):
+        assert shift[sk.DOF[name]] == pytest.approx(0.0, abs=1e-9), name
+    np.testing.assert_array_equal(daz.q_rad, q)
+    q = _hand_made_bank(tmp_path / "old", None)
+    amc, daz = bank.load_bank(tmp_path / "old")
+    np.testing.assert_array_equal(amc.q_rad, q)
+    shift = np.rad2deg(daz.q_rad - q).mean(0)
+    assert shift[sk.DOF["ankle_angle_r"]] == pytest.approx(12.0)
+    assert shift[sk.DOF["mtp_angle_r"]] == pytest.approx(0.0, abs=1e-9)

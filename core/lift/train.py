@@ -6,7 +6,10 @@ Data: :mod:`core.lift.data` (the bank, ``python -m core.mocap.bank build``, held
 refused; landmarks precomputed once under ``.cache/lift/``). One CPU thread by default; a
 checkpoint every 200 steps beside the output (``--resume`` continues it); ``--minutes`` is a time
 budget: the learning rate decays to 0 by the end of the steps or of the minutes, whichever comes
-first, so a run on a loaded machine still ends annealed).
+first, so a run on a loaded machine still ends annealed). ``--init WEIGHTS`` fine-tunes from
+trained weights (a name under ``core/lift/weights`` or a folder; their network shape is used):
+
+    nice -n 10 python -m core.lift.train -o DIR --init bank2d --lr 5e-4 --minutes 60
 """
 
 from __future__ import annotations
@@ -66,17 +69,47 @@ def _checkpoint(ckpt: Path, net, opt, sampler, history, step: int, seconds: floa
     tmp.replace(ckpt)
 
 
+def _init_weights(name_or_folder: str):
+    """Trained weights to start from: a folder, else a name under ``core/lift/weights``
+    (resolved here, so ``BIOMOCAP_LIFT_WEIGHTS`` cannot redirect it); a fresh, uncached copy."""
+    from core.lift.runtime import WEIGHTS_DIR, load_lifter
+
+    folder = Path(name_or_folder)
+    if not folder.is_dir():
+        folder = WEIGHTS_DIR / name_or_folder
+    return load_lifter.__wrapped__(str(folder.resolve()))
+
+
+def _init_label(init) -> str | None:
+    """The initial weights as the config records them: a repository-relative folder, and the
+    command that trained them."""
+    if init is None:
+        return None
+    from core.neurik.runtime import weights_label
+
+    cmd = init.cfg.training.get("command", "")
+    return f"{weights_label(init, init.weights_folder)}" + (f" (trained by: {cmd})" if cmd else "")
+
+
 def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    init = _init_weights(args.init) if args.init else None  # bad weights fail before any work
     t0 = time.time()
     data = precompute(args.bank, n_subjects=args.subjects, seed=args.seed)
     log.info("data ready in %.0f s: %d frames x %d subjects", time.time() - t0,
              len(data.q_rad), len(data.heights_m))  # fmt: skip
     aug = AugmentConfig()
     cfg = LiftConfig(window=args.window, width=args.width, dilations=tuple(args.dilations))
+    if init is not None:
+        icfg = init.cfg
+        cfg = LiftConfig(window=icfg.window, width=icfg.width, dilations=icfg.dilations,
+                         kernel=icfg.kernel, dropout=icfg.dropout)  # fmt: skip
     sampler = LiftSampler(data, aug, cfg.window, seed=args.seed)
     net = build_model(cfg)
+    if init is not None:
+        net.load_state_dict(init.state_dict(), strict=True)
+        log.info("initialised from %s", init.weights_folder)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     out_dir = Path(args.output)
     ckpt = out_dir / "checkpoint.pt"
@@ -139,6 +172,7 @@ def train(args: argparse.Namespace) -> Path:
         "augment": asdict(aug),
         "minutes": round((time.time() - t_run + spent) / 60, 1),
         "final": history[-1] if history else {},
+        "init": _init_label(init),
         "command": "python -m core.lift.train " + " ".join(args.argv),
     }
     from core.lift.runtime import save_weights
@@ -172,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--bank", type=Path, default=None, help="bank folder (.cache/motion_bank)")
     p.add_argument("--resume", action="store_true", help="continue from the output's checkpoint")
+    p.add_argument(
+        "--init", default=None, metavar="WEIGHTS",
+        help="fine-tune from these weights (name under core/lift/weights, or a folder)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
