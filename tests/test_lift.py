@@ -203,3 +203,29 @@ def test_fine_tuning_starts_from_the_named_weights(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "nope" in err[0]
     assert not out.exists()
+
+
+def test_evaluation_reports_a_constant_bias_per_dof():
+    """A prediction 5 deg more dorsiflexed than the truth at both ankles: MAE and signed bias
+    +5 there, 0 elsewhere; a trial without arm truth leaves the elbows out of the trial column."""
+    from core.lift.evaluate import JUDGED as EVAL_DOFS
+    from core.lift.evaluate import angle_bias, angle_mae, per_dof_table
+
+    truth = np.random.default_rng(0).uniform(-0.5, 0.5, size=(20, sk.N_DOFS))
+    pred = truth.copy()
+    for name in ("ankle_angle_r", "ankle_angle_l"):
+        pred[:, sk.DOF[name]] += np.deg2rad(5.0)
+    bias, mae = angle_bias(pred, truth), angle_mae(pred, truth)
+    assert bias["ankle_angle_l"] == pytest.approx(5.0)
+    assert mae["ankle_angle_r"] == pytest.approx(5.0)
+    assert bias["knee_angle_r"] == pytest.approx(0.0, abs=1e-9)
+    legs = EVAL_DOFS[:8]
+    rows = [
+        {"clip": "a_w0", "lift@mp": mae, "lift_bias@mp": bias},
+        {"clip": "gait2392_walk_v0", "lift@mp": angle_mae(pred, truth, legs),
+         "lift_bias@mp": angle_bias(pred, truth, legs)},
+    ]  # fmt: skip
+    table = {ln.split()[0]: ln.split()[1:] for ln in per_dof_table(rows, {"a_w0"},
+             {"gait2392_walk_v0"}).splitlines()[1:]}  # fmt: skip
+    assert table["ankle_angle_r"] == ["5.0", "+5.0", "5.0", "+5.0"]
+    assert table["elbow_flexion_r"][2:] == ["nan", "+nan"]

@@ -15,7 +15,8 @@ harness's cached MediaPipe detections and truth (``benchmarks/accuracy``; no cap
 
 Angle MAE (deg) over hip flexion/adduction, knee, ankle, elbow (both sides; the gait2392 trial has
 no arm markers: no elbows), and the lifter's pelvis orientation error against the truth seen
-from the camera (deg, median).
+from the camera (deg, median). Then, per judged DOF, the lifter's MAE and mean signed error
+(lifter minus truth: a constant bias shows here) on MediaPipe 2D, synthetic clips and trials.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def angle_mae(q_pred: np.ndarray, q_true: np.ndarray, dofs=JUDGED) -> dict[str, 
     return dict(zip(dofs, err.tolist(), strict=True))
 
 
+def angle_bias(q_pred: np.ndarray, q_true: np.ndarray, dofs=JUDGED) -> dict[str, float]:
+    """Mean signed error (deg), prediction minus truth, per DOF."""
+    idx = [sk.DOF[d] for d in dofs]
+    err = np.rad2deg(q_pred[:, idx] - q_true[:, idx]).mean(0)
+    return dict(zip(dofs, err.tolist(), strict=True))
+
+
 def pelvis_error_deg(rot_pred: np.ndarray, q_true: np.ndarray, r_cam_world: np.ndarray) -> float:
     from core.lift.data import _root_matrix
 
@@ -75,6 +83,7 @@ def evaluate_clip(folder: Path, net, seed: int = 0) -> dict:
     conf = np.where(det["person_found"][:, None], det["confidence"], 0.0)
     res = lift(det["keypoints_2d_px"], conf, focal_px=f, principal_px=(cx, cy), fps=fps, model=net)
     out["lift@mp"] = angle_mae(res.q_rad, q_true, dofs)
+    out["lift_bias@mp"] = angle_bias(res.q_rad, q_true, dofs)
     out["pelvis_deg@mp"] = pelvis_error_deg(res.pelvis_rot, q_true, truth["R_cam_world"])
     rng = np.random.default_rng(seed)
     px = truth["blaze_px"]
@@ -149,9 +158,27 @@ def main(argv: list[str] | None = None) -> int:
                   " ".join(f"{_mean(sub, k):14.1f}" for k in keys),
                   f"{np.median([r['pelvis_deg@mp'] for r in sub]):9.1f}",
                   f"{np.median([r['pelvis_deg@gt2d'] for r in sub]):11.1f}")  # fmt: skip
+    print(per_dof_table(rows, {d.name for d in synth}, {d.name for d in trials}))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def per_dof_table(rows: list[dict], synth: set[str], trials: set[str]) -> str:
+    """The lifter on MediaPipe 2D per judged DOF: MAE and mean signed error (deg), averaged over
+    the clips that judge the DOF."""
+    lines = [
+        f"{'lift@mp per DOF':20s} {'synth MAE':>9s} {'bias':>6s} {'trials MAE':>10s} {'bias':>6s}"
+    ]
+    for dof in JUDGED:
+        vals = []
+        for names in (synth, trials):
+            sub = [r for r in rows if r["clip"] in names and dof in r["lift@mp"]]
+            mae = np.mean([r["lift@mp"][dof] for r in sub]) if sub else np.nan
+            bias = np.mean([r["lift_bias@mp"][dof] for r in sub]) if sub else np.nan
+            vals += [mae, bias]
+        lines.append(f"{dof:20s} {vals[0]:9.1f} {vals[1]:+6.1f} {vals[2]:10.1f} {vals[3]:+6.1f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
