@@ -166,11 +166,15 @@ class ContactConfig:
     elevated_still_s: float = 0.25  # stillness that makes a raised point a support contact
     elevated_margin_m: float = 0.1  # ... when it is this close to the frame's lowest sole point
     smooth_s: float = 0.05  # positions are smoothed over about this before speeds are taken
-    depth_smooth_s: float = 0.3  # the line-of-sight speed (noisy in a monocular capture)
+    depth_smooth_s: float = 0.15  # the line-of-sight speed (noisy in a monocular capture)
     enter: float = 0.6
     leave: float = 0.4
     min_phase_s: float = 0.1
     max_gap_s: float = 0.067  # shorter breaks inside a contact phase are closed
+    # Take the support's apparent drift along the line of sight (the median line-of-sight speed
+    # of the lowest foot point) off that speed: a monocular capture shortens or lengthens steps
+    # in depth, so a stance foot on a still floor or a belt 'moves' there with a steady bias.
+    support_drift: bool = True
 
 
 @dataclass
@@ -231,15 +235,32 @@ def _hysteresis(p: np.ndarray, cfg: ContactConfig, fps: float) -> np.ndarray:
     return state
 
 
-def _image_speed(pts, vel, camera, kp, fps, cfg, speed3d) -> np.ndarray:
+def _support_drift(pts: np.ndarray, v_los: np.ndarray, floor_y: float) -> float:
+    """The line-of-sight speed the capture gives its support: the median, over the frames
+    where the lowest point is near the floor, of that point's line-of-sight speed."""
+    h = pts[..., 1] - floor_y
+    low = np.argmin(h, axis=1)
+    frames = np.arange(len(pts))
+    near = h[frames, low] < 0.03
+    if near.sum() < 3:
+        return 0.0
+    return float(np.median(v_los[frames[near], low[near]]))
+
+
+def _image_speed(pts, vel, camera, kp, fps, cfg, speed3d, belt=None, floor_y=0.0) -> np.ndarray:
     """Speed from the image across the line of sight and the 3D motion along it (see the
-    module text); frames without a keypoint keep the 3D speed."""
+    module text); frames without a keypoint keep the 3D speed. belt: (3,) world velocity of the
+    support; its image motion at each point (pinhole: d(x/z)/dt = (u_x - u_z x / z) / z) is
+    taken off the keypoints' so that a foot riding a treadmill belt counts as still."""
     rot = np.asarray(camera.rotation, dtype=np.float64)
     pc = pts @ rot.T + np.asarray(camera.translation_m, dtype=np.float64)
     depth = np.clip(pc[..., 2], 0.1, None)
     ray = pc / np.linalg.norm(pc, axis=-1, keepdims=True)
     vel_c = vel @ rot.T
-    v_los = _smooth((vel_c * ray).sum(-1), int(round(cfg.depth_smooth_s * fps)))
+    v_los = (vel_c * ray).sum(-1)
+    if cfg.support_drift:
+        v_los = v_los - _support_drift(pts, v_los, floor_y)
+    v_los = _smooth(v_los, int(round(cfg.depth_smooth_s * fps)))
     ok = np.isfinite(kp).all(-1)
     kp = kp.copy()
     frames = np.arange(len(kp))
@@ -251,7 +272,14 @@ def _image_speed(pts, vel, camera, kp, fps, cfg, speed3d) -> np.ndarray:
                 frames[~ok[:, k]], frames[ok[:, k]], kp[ok[:, k], k, c]
             )
     kp = _smooth(kp, int(round(cfg.smooth_s * fps)))
-    v_img = np.linalg.norm(np.gradient(kp, axis=0), axis=-1) * fps * depth / camera.focal_px
+    v_px = np.gradient(kp, axis=0) * fps  # (T, P, 2) pixels/s
+    if belt is not None:
+        u = rot @ np.asarray(belt, dtype=np.float64)  # the belt's velocity, camera frame
+        v_px = (
+            v_px
+            - camera.focal_px * (u[:2] - pc[..., :2] / depth[..., None] * u[2]) / depth[..., None]
+        )
+    v_img = np.linalg.norm(v_px, axis=-1) * depth / camera.focal_px
     combined = np.sqrt(v_img**2 + v_los**2)
     return np.where(ok & np.isfinite(combined), combined, speed3d)
 
@@ -287,7 +315,10 @@ def detect_contacts(
         vel = vel - np.asarray(belt_velocity_mps, dtype=np.float64)
     speed = np.linalg.norm(vel, axis=-1)
     if camera is not None and keypoints_px is not None and t > 2:
-        speed = _image_speed(pts, vel, camera, np.asarray(keypoints_px, float), fps, cfg, speed)
+        speed = _image_speed(
+            pts, vel, camera, np.asarray(keypoints_px, float), fps, cfg, speed,
+            belt_velocity_mps, floor_y,
+        )  # fmt: skip
     # Raised supports: long enough still, and the lowest part of the body.
     lowest = np.nanmin(pts[..., 1], axis=1, keepdims=True)
     min_still = max(2, int(round(cfg.elevated_still_s * fps)))
