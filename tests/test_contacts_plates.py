@@ -25,7 +25,6 @@ from core.contacts import (
     detect_contacts,
 )
 from core.motion import Camera
-from tests.conftest import shared_path
 
 FPS = 30.0
 PLATE_N = 20.0  # a foot is loaded above this vertical force
