@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,9 @@ def _save_png(fig, path: Path) -> Path:
     return path
 
 
+TITLE_CHARS = 95  # a plot title's line length: a 9-inch figure shows about this many at 10 pt
+
+
 def plot_grf(
     path: Path,
     loads: FootLoads,
@@ -136,7 +140,7 @@ def plot_grf(
         ax.set_ylabel(f"{lab}\n% body weight")
         ax.grid(alpha=0.3)
     axes[0].legend(ncol=4, fontsize=8)
-    axes[0].set_title(title)
+    axes[0].set_title(textwrap.fill(title, TITLE_CHARS), fontsize=10)
     axes[-1].set_xlabel("time (s)")
     fig.tight_layout()
     out = _save_png(fig, path)
@@ -164,7 +168,7 @@ def plot_moments(path: Path, sto: Path, mass_kg: float, title: str) -> Path:
         ax.set_ylabel(f"{c}\nN m/kg")
         ax.grid(alpha=0.3)
     axes[0].legend()
-    axes[0].set_title(title)
+    axes[0].set_title(textwrap.fill(title, TITLE_CHARS), fontsize=10)
     axes[-1].set_xlabel("time (s)")
     fig.tight_layout()
     out = _save_png(fig, path)
