@@ -20,6 +20,18 @@ slowly (a foot in stance, a person standing) are floor candidates. Then
   or a level camera), so a walk along one line (which leaves the tilt about that line unobserved)
   falls back to the prior there instead of tipping over.
 
+Is the plane below the camera at all? Its height under the camera is an extrapolation: the feet
+fix the plane where they are (D metres away), its tilt only as well as their spread in depth and
+the tilt prior allow, and a tilt error of d rad moves the plane under the camera by about D * d.
+On the accuracy harness's renders (feet 5-8 m away, spanning 0.5-1.2 m in depth) that tilt
+error is 2-10 deg, and it is the whole camera-height error: with the true floor normal the same
+estimated feet give the camera height to a median 6 cm. So the fit carries the standard error of
+the camera height (``FloorFit.camera_height_sd_m``, from the ridge fit's covariance), and a plane
+is the floor only when the camera is above it by more than ``min_height_sd`` of those (and by
+``min_camera_height_m``). A person standing on one spot of a raised support near the camera's
+height (the demo man on his box) fails this: the support may be above the camera as well as
+below it, so no floor is claimed; a wrong floor would pull every contact onto it.
+
 Camera pitch (+ = looking down) and roll (+ = camera turned clockwise about its viewing direction,
 as seen from behind it) follow from the plane normal in the camera frame; its height from the
 plane's distance to the camera centre.
@@ -78,6 +90,11 @@ class FloorConfig:
     # A camera that sees a floor is above it: a plane less than this far below the camera is an
     # elevated support seen from below (a box top, a stage), never the floor.
     min_camera_height_m: float = 0.2
+    # ... and a plane is the floor only when the camera is above it by more than this many
+    # standard errors of its height (see ``FloorFit.camera_height_sd_m``): a support seen from
+    # one spot at 6 m, with the tilt known to a few degrees, cannot say whether it is 0.2 m below
+    # the camera or 0.2 m above it.
+    min_height_sd: float = 1.0
 
 
 @dataclass
@@ -88,6 +105,10 @@ class FloorFit:
     n_inliers: int
     rms_m: float  # RMS distance of the inliers to the plane
     elevated_fraction: float  # candidates above the floor band (box, stairs)
+    # Standard error of the camera's height above the plane (its intercept under the camera,
+    # from the ridge fit's covariance: the feet's spread and noise, the prior's tilt). A tilt
+    # error of d rad moves the plane under a camera D metres away by about D * d.
+    camera_height_sd_m: float = float("nan")
 
 
 @dataclass
@@ -106,6 +127,7 @@ class WorldFrame:
     floor_rms_m: float = float("nan")
     n_floor_points: int = 0
     elevated_fraction: float = 0.0
+    camera_height_sd_m: float = float("nan")  # standard error of camera_height_m (see FloorFit)
     message: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -138,6 +160,7 @@ class WorldFrame:
             "floor_rms_m": float(self.floor_rms_m),
             "n_floor_points": int(self.n_floor_points),
             "elevated_fraction": float(self.elevated_fraction),
+            "camera_height_sd_m": float(self.camera_height_sd_m),
             "level_to_world_rotation": np.asarray(self.rotation).round(9).tolist(),
             "level_origin_m": np.asarray(self.origin_m).round(9).tolist(),
             "message": self.message,
@@ -282,13 +305,22 @@ def estimate_floor(
     lam = (cfg.noise_m / np.tan(np.deg2rad(cfg.prior_tilt_deg))) ** 2 / n_eff_scale
     for _ in range(2):
         x = np.stack([hu[inl], hw[inl], np.ones(inl.sum())], -1)
-        a, c, d = np.linalg.solve(x.T @ x + np.diag([lam, lam, 0.0]), x.T @ hh[inl])
+        normal_eq = x.T @ x + np.diag([lam, lam, 0.0])
+        a, c, d = np.linalg.solve(normal_eq, x.T @ hh[inl])
         normal = _unit(up0 - a * u_ax - c * w_ax)
         offset = float(normal @ (d * up0))
         inl = np.abs(pts @ normal - offset) <= cfg.inlier_m
         if inl.sum() < 3:
             return None
-    if -offset < cfg.min_camera_height_m:
+    # Posterior covariance of (a, c, d): noise_m^2 / n_eff_scale * normal_eq^-1 (each point
+    # counts as n_eff_scale independent observations, the ridge is the prior on the tilt).
+    height_sd = float(np.sqrt(cfg.noise_m**2 / n_eff_scale * np.linalg.inv(normal_eq)[2, 2]))
+    if -offset < max(cfg.min_camera_height_m, cfg.min_height_sd * height_sd):
+        log.info(
+            "support plane %.2f m (+- %.2f m) below the camera: not clearly below it, no floor",
+            -offset,
+            height_sd,
+        )
         return None
     resid = pts[inl] @ normal - offset
     above = (pts @ normal - offset) > cfg.inlier_m
@@ -299,6 +331,7 @@ def estimate_floor(
         int(inl.sum()),
         float(np.sqrt(np.mean(resid**2))),
         float(above.mean()),
+        height_sd,
     )
 
 
@@ -383,9 +416,11 @@ def world_frame(
         floor_rms_m=fit.rms_m,
         n_floor_points=fit.n_inliers,
         elevated_fraction=fit.elevated_fraction,
+        camera_height_sd_m=fit.camera_height_sd_m,
         message=(
             f"floor from {fit.n_inliers} stance-foot points (RMS {100 * fit.rms_m:.1f} cm): "
-            f"camera {-fit.offset_m:.2f} m above it, pitch {pitch:.1f} deg, roll {roll:.1f} deg"
+            f"camera {-fit.offset_m:.2f} m (+- {fit.camera_height_sd_m:.2f}) above it, "
+            f"pitch {pitch:.1f} deg, roll {roll:.1f} deg"
         ),
     )
 

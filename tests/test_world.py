@@ -267,6 +267,29 @@ def test_a_support_above_the_camera_is_never_the_floor() -> None:
     assert estimate_floor(box, 30.0) is None
 
 
+def test_a_support_not_clearly_below_the_camera_is_not_the_floor() -> None:
+    """Someone standing 1.5 s on one spot 8-9 m away (the demo man on his box): the feet fix
+    the plane's height there, but its tilt, and so its height under the camera, only through
+    the tilt prior. A support 0.3 m below the camera 9 m away is within one standard error of the
+    camera's height (about 0.38 m: above the 0.2 m bound, yet it could as well be above the
+    camera): no floor.
+    The same feet 1.5 m below the camera are the floor. The standard error is the tilt's
+    extrapolated to the camera, so it grows with the distance: about half at 4 m."""
+    rng = np.random.default_rng(4)
+
+    def still(y, z, n=45):
+        base = np.array([[0, y, z], [0.2, y, z], [0, y, z + 0.25], [0.2, y, z + 0.25]])
+        return base + rng.normal(scale=0.01, size=(n, 4, 3))
+
+    assert estimate_floor(still(-0.3, -9.0), 30.0) is None
+    fit = estimate_floor(still(-1.5, -8.0), 30.0)
+    assert fit is not None and abs(-fit.offset_m - 1.5) < 0.05, fit
+    assert 0.1 < fit.camera_height_sd_m < 1.5, fit
+    near = estimate_floor(still(-1.5, -4.0), 30.0)
+    assert near is not None
+    assert 0.35 < near.camera_height_sd_m / fit.camera_height_sd_m < 0.65, (near, fit)
+
+
 def test_ground_under_a_long_stay_above_the_camera() -> None:
     """The demo man: 6 s still on a box top 0.2 m ABOVE the camera, a landing 1.7 m below the
     camera that is still for only 0.1 s, then 1.3 s of running (stance feet still for 0.2 s at a
