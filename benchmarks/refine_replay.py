@@ -1,0 +1,315 @@
+"""Record the refinement's inputs from harness captures once, then replay refinement variants
+on them and score each against the renders' truth (issue 11: tuning the whole-sequence
+refinement without paying for detection, lifting and the surface fit every time).
+
+    .venv/bin/python benchmarks/refine_replay.py record -o .cache/refine_replay [--clips N ...]
+    .venv/bin/python benchmarks/refine_replay.py replay .cache/refine_replay \\
+        --variant default --variant no-filter --group tune
+
+``record`` runs ``core.capture.capture`` on the harness's cached clips (cached MediaPipe
+detections, true focal length, as ``benchmarks/accuracy/run.py`` does) up to its first
+``core.refine.refine`` call and pickles that call's inputs and configuration plus the subject
+(the world stage needs it). ``replay`` runs, per clip, the first refinement with a variant's
+configuration, then the capture's own world stage (``core.capture._ground``: floor, contacts and
+the contact refinement), and scores the final angles with the harness's metrics (MAE over the
+judged DOFs, offset-free MAE, Pearson r, jitter of the pelvis-relative body origins, limit
+violations). The start (the prior's angles) is scored too, as ``start``.
+
+Groups: ``tune`` is the declared tuning subset (the first 6 synthetic clips and one trial view,
+``rajagopal_run_v0``); ``held`` is every other recorded clip. Choose settings on ``tune`` only
+and report ``held`` separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+TUNE = (
+    "131_01_w0",
+    "09_05_w0",
+    "13_13_w0",
+    "salsa_05_w0",
+    "martial_04_w0",
+    "14_08_w0",
+    "rajagopal_run_v0",
+)
+
+
+class _Recorded(Exception):
+    """Raised inside the capture once the first refinement's inputs are recorded."""
+
+
+def _clips(seed: int, n_synth: int | None, trials: bool):
+    from benchmarks.accuracy import data
+
+    synth = data.synthetic_clips(seed)
+    if n_synth is not None:
+        synth = synth[:n_synth]
+    out = [("synthetic", s) for s in synth]
+    if trials:
+        out += [("trial", s) for s in data.trial_clips(seed)]
+    return out
+
+
+def record(args) -> int:
+    import core.hmr
+    import core.refine
+    from benchmarks.accuracy import methods
+    from benchmarks.accuracy.render import Truth
+    from core.capture import CaptureOptions, Progress, capture
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clips_dir = Path(args.cache) / "clips" / f"seed{args.seed}"
+    for kind, spec in _clips(args.seed, args.clips, not args.no_trials):
+        if args.only and spec.name not in args.only:
+            continue
+        dest = out / f"{spec.name}.pkl"
+        if dest.is_file() and not args.force:
+            continue
+        clip = clips_dir / spec.name
+        video, truth_path = clip / "video.mp4", clip / "truth.npz"
+        if not (video.is_file() and truth_path.is_file()):
+            print(f"{spec.name}: not rendered in {clip}; run benchmarks/accuracy/run.py first")
+            continue
+        truth = Truth.load(truth_path)
+        det, _ = methods.detections(video, truth.K[0, 0], clip)
+        rec: dict = {}
+        orig_refine, orig_surface = core.refine.refine, core.hmr.estimate_surface
+
+        def surface(*a, _orig=orig_surface, rec=rec, **k):
+            s = _orig(*a, **k)
+            rec["subject"] = s.subject
+            return s
+
+        def first_refine(inp, cfg=None, rec=rec, **k):
+            rec["inp"], rec["cfg"] = inp, cfg
+            raise _Recorded
+
+        core.refine.refine, core.hmr.estimate_surface = first_refine, surface
+        t0 = time.perf_counter()
+        try:
+            with open(os.devnull, "w") as devnull, methods.instrumented(det):
+                # instrumented() wraps core.refine.refine again: put ours underneath it
+                capture(
+                    video,
+                    CaptureOptions(
+                        output=out / "work", focal_px=truth.K[0, 0], overlay=False,
+                        export_opensim=False,
+                    ),
+                    progress=Progress(jsonl=True, stream=devnull),
+                )  # fmt: skip
+        except _Recorded:
+            pass
+        finally:
+            core.refine.refine, core.hmr.estimate_surface = orig_refine, orig_surface
+        if "inp" not in rec:
+            print(f"{spec.name}: the capture made no refinement call")
+            continue
+        rec.update(
+            name=spec.name,
+            kind=kind,
+            take=spec.take,
+            truth=str(truth_path),
+            focal_px=float(truth.K[0, 0]),
+        )
+        tmp = dest.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(rec, f)
+        tmp.replace(dest)
+        print(f"{spec.name}: recorded in {time.perf_counter() - t0:.1f} s", flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------------------ variants
+def variant_config(name: str, base):
+    """A named change of the refinement's configuration (``base`` is the recorded one, i.e. the
+    capture's). ``name`` is ``default`` or ``key=value[,key=value...]`` over ``RefineConfig``
+    fields."""
+    cfg = dataclasses.replace(base) if base is not None else None
+    from core.refine import RefineConfig
+
+    cfg = cfg or RefineConfig()
+    if name in ("default", "recorded"):
+        return cfg
+    for part in name.split(","):
+        key, _, value = part.partition("=")
+        if not hasattr(cfg, key):
+            raise SystemExit(f"error: RefineConfig has no field {key!r} (variant {name!r})")
+        old = getattr(cfg, key)
+        setattr(cfg, key, type(old)(value) if not isinstance(old, bool) else value == "1")
+    return cfg
+
+
+def replay_one(rec: dict, cfg) -> dict:
+    import core.capture as C
+    from core.neurik.markersets import blazepose33
+    from core.refine import refine
+
+    inp, subject = rec["inp"], rec["subject"]
+    opts = C.CaptureOptions(output=Path("/nonexistent"), focal_px=rec["focal_px"])
+    t0 = time.perf_counter()
+    res = refine(inp, cfg, device="cpu")
+    t1 = time.perf_counter()
+    with open(os.devnull, "w") as devnull:
+        grounded = C._ground(
+            inp, cfg, res, subject, blazepose33(), inp.fps, opts, "cpu",
+            C.Progress(jsonl=True, stream=devnull),
+        )  # fmt: skip
+    t2 = time.perf_counter()
+    n = len(inp.q_init_rad)
+    return {
+        "q": grounded.result.q_rad,
+        "q_first": res.q_rad,
+        "refine_ms": 1000 * (t1 - t0) / n,
+        "world_ms": 1000 * (t2 - t1) / n,
+        "its": sum(h.get("iteration", 0) for h in res.history if h.get("stopped")) or None,
+    }
+
+
+def score(q, rec) -> dict:
+    from benchmarks.accuracy.metrics import JUDGED_DOFS
+    from benchmarks.accuracy.render import Truth
+    from benchmarks.accuracy.run import LOWER_LIMB, score_method
+
+    truth = Truth.load(Path(rec["truth"]))
+    dofs = LOWER_LIMB if rec["take"] == "gait2392_walk" else JUDGED_DOFS
+    s = score_method(q, truth, dofs, rec["subject"].offsets_m)
+    a = s["angles"]
+    return {
+        "mae": a["mean_mae_deg"],
+        "mae_of": a["mean_mae_offset_free_deg"],
+        "r": a["mean_r"],
+        "jitter": s["pose"]["jitter_mps2"],
+        "jitter_true": s["pose"]["jitter_true_mps2"],
+        "violations": s["violations"],
+        "per_dof": a["mae_deg"],
+    }
+
+
+def replay(args) -> int:
+    folder = Path(args.folder)
+    paths = sorted(folder.glob("*.pkl"))
+    if not paths:
+        print(f"error: no recorded clips in {folder}; run 'record' first", file=sys.stderr)
+        return 2
+    recs = []
+    for p in paths:
+        name = p.stem
+        group = "tune" if name in TUNE else "held"
+        if args.group != "all" and group != args.group:
+            continue
+        if args.only and name not in args.only:
+            continue
+        with open(p, "rb") as f:
+            recs.append((group, pickle.load(f)))
+    out = Path(args.json) if args.json else None
+    results: dict = json.loads(out.read_text()) if out and out.is_file() else {}
+    for vname in args.variant:
+        rows = results.setdefault(vname, {})
+        for group, rec in recs:
+            if rec["name"] in rows and not args.force:
+                continue
+            row: dict = {"group": group}
+            if vname == "start":
+                row.update(score(rec["inp"].q_init_rad, rec))
+            else:
+                cfg = variant_config(vname, rec["cfg"])
+                r = replay_one(rec, cfg)
+                row.update(score(r["q"], rec))
+                row["first"] = score(r["q_first"], rec)["mae"]
+                row["refine_ms"], row["world_ms"] = r["refine_ms"], r["world_ms"]
+            rows[rec["name"]] = row
+            print(
+                f"{vname:40s} {rec['name']:18s} MAE {row['mae']:5.2f} of {row['mae_of']:5.2f} "
+                f"r {row['r']:.3f} jit {row['jitter']:5.1f} ({row['jitter_true']:4.1f}) "
+                f"viol {row['violations']} "
+                + (
+                    f"ms {row['refine_ms']:.0f}+{row['world_ms']:.0f}"
+                    if "refine_ms" in row
+                    else ""
+                ),
+                flush=True,
+            )
+            if out:
+                tmp = out.with_suffix(".tmp")
+                tmp.write_text(json.dumps(results, indent=1))
+                tmp.replace(out)
+    summarise(results, args.variant, [r["name"] for _, r in recs])
+    return 0
+
+
+def summarise(results: dict, variants, names) -> None:
+    keys = ("mae", "mae_of", "r", "jitter", "jitter_true", "refine_ms", "world_ms")
+    for group in ("tune", "held", "synthetic-held", "trial-held"):
+        print(f"\n{group}:")
+        print(f"{'variant':40s} " + " ".join(f"{k:>11s}" for k in keys) + "  n")
+        for v in variants:
+            rows = [
+                r for n, r in results.get(v, {}).items() if n in names and _in_group(n, r, group)
+            ]
+            if not rows:
+                continue
+            vals = [np.mean([r.get(k, np.nan) for r in rows]) for k in keys]
+            print(f"{v:40s} " + " ".join(f"{x:11.2f}" for x in vals) + f"  {len(rows)}")
+
+
+def _in_group(name: str, row: dict, group: str) -> bool:
+    trial = name.startswith(("gait2392", "rajagopal"))
+    if group == "tune":
+        return row["group"] == "tune"
+    if group == "held":
+        return row["group"] == "held"
+    if group == "synthetic-held":
+        return row["group"] == "held" and not trial
+    return row["group"] == "held" and trial
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("record", help="record the first refinement's inputs per clip")
+    r.add_argument("-o", "--out", type=Path, required=True)
+    r.add_argument("--cache", type=Path, default=REPO / ".cache" / "accuracy")
+    r.add_argument("--clips", type=int, default=None, help="first N synthetic clips")
+    r.add_argument("--no-trials", action="store_true")
+    r.add_argument("--only", nargs="*", default=None, help="these clip names only")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--force", action="store_true")
+    s = sub.add_parser("replay", help="replay refinement variants and score them")
+    s.add_argument("folder", type=Path)
+    s.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        help="'start', 'default' or key=value[,key=value] over RefineConfig (repeatable)",
+    )
+    s.add_argument("--group", choices=("tune", "held", "all"), default="tune")
+    s.add_argument("--only", nargs="*", default=None)
+    s.add_argument("--json", type=Path, default=None, help="results file (resumed)")
+    s.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    if args.cmd == "record":
+        return record(args)
+    args.variant = args.variant or ["start", "default"]
+    with contextlib.suppress(KeyboardInterrupt):
+        return replay(args)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
