@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 # per-foot vertical GRF RMSE 28.9 % body weight at 6 Hz, 22.8 at 3 Hz (19.3 at 2 Hz, not taken:
 # it smooths the joint angles for ID too much and was picked on the same three clips).
 VIDEO_LOWPASS_HZ = 3.0
+# A contacts file is vetted against the feet's motion low-passed at no less than this (the
+# usual gait cut-off): 3 Hz blurs a heel strike's stop over about 0.1 s and cuts stance phases
+# short at both ends (see contacts.vet_contacts).
+VET_LOWPASS_HZ = 6.0
 
 
 @dataclass
@@ -106,18 +110,20 @@ def estimate_loads(
     lowpass_hz: float = 6.0,
     pendulum_above_hz: float = PENDULUM_ABOVE_HZ,
     ml_pendulum_above_hz: float = 0.0,
+    double_support: str | None = None,
 ) -> GRFEstimate:
     """Both feet's ground reaction (force, centre of pressure, free moment) for a motion on an
     OpenSim model, from the kinematics and the model's mass distribution alone.
     ``pendulum_above_hz``: see ``split.PENDULUM_ABOVE_HZ`` (<= 0: kinematic AP force only);
     ``ml_pendulum_above_hz`` the same for the ML force (off by default; VIDEO_ML_PENDULUM_HZ
-    for motions from video)."""
+    for motions from video); ``double_support``: see ``split.split_wrench``."""
     if treadmill_speed_m_s is not None and not (0 <= treadmill_speed_m_s < 15):
         raise ValueError(f"treadmill speed {treadmill_speed_m_s} m/s: expected 0..15")
     model = load_model(model_path)
     traj = load_trajectory(model, motion_path)
     fs = 1.0 / float(np.mean(np.diff(traj.time_s)))
-    traj.q = lowpass(traj.q, fs, lowpass_hz)
+    q_raw = traj.q
+    traj.q = lowpass(q_raw, fs, lowpass_hz)
     # contacts are read (and checked) before the long part
     contacts = None
     if contacts_path is not None:
@@ -128,8 +134,19 @@ def estimate_loads(
     if contacts is not None and max(float(contacts.foot(s).max()) for s in "rl") < 0.5:
         raise ValueError(f"{contacts_path}: no foot is ever in contact (all probabilities < 0.5)")
     kinematic = estimate_contacts(kin, wrench, gvel, str(motion_path), require=contacts is None)
-    contacts = kinematic if contacts is None else vet_contacts(contacts, kinematic)
-    loads = split_wrench(kin, wrench, contacts, pendulum_above_hz, ml_pendulum_above_hz)
+    if contacts is None:
+        contacts = kinematic
+    else:
+        if 0 < lowpass_hz < VET_LOWPASS_HZ:
+            # the feet's timing from less smoothed kinematics (the loads keep lowpass_hz)
+            sharp = replace(traj, q=lowpass(q_raw, fs, VET_LOWPASS_HZ))
+            kinematic = estimate_contacts(
+                body_kinematics(model, sharp), wrench, gvel, str(motion_path), require=False
+            )
+        contacts = vet_contacts(contacts, kinematic)
+    loads = split_wrench(
+        kin, wrench, contacts, pendulum_above_hz, ml_pendulum_above_hz, double_support
+    )
     mass = kin.total_mass_kg
     return GRFEstimate(
         loads, wrench, contacts, kin, mass, mass * float(np.linalg.norm(kin.gravity)), gvel
