@@ -21,7 +21,10 @@
    IK). Captures are cached in DIR/video (--recapture redoes them); the estimate is then
    compared with the plates in body weights (the capture's mass for the estimate, the trial
    subject's for the plates), at 6 Hz and as `capture --dynamics` does (VIDEO_LOWPASS_HZ,
-   the ML pendulum above VIDEO_ML_PENDULUM_HZ). --no-video skips this part.
+   the ML pendulum above VIDEO_ML_PENDULUM_HZ). Then the contacts' timing against the
+   plates (heel strike and toe off: vertical force crossing 20 N; error in ms, events missed,
+   frame precision/recall/F1), the capture's own (its .sto) and those the GRF estimate used.
+   --no-video skips this part.
 
 Plots of estimated vs measured GRF go to DIR (default /tmp/biomocap_grf_benchmark).
 Reads ../shared/data (BIOMOCAP_SHARED_DATA); nothing is written into the repository.
@@ -446,6 +449,89 @@ def rajagopal_run(out: Path, skip_run: bool) -> dict:
     )
 
 
+PLATE_CONTACT_N = 20.0  # a foot is on its plate above this vertical force
+
+
+def _events(on: np.ndarray, t: np.ndarray) -> list[tuple[float, bool]]:
+    """(time, True = strike / False = toe off) of each change of a boolean series."""
+    e = np.flatnonzero(np.diff(on.astype(np.int8)))
+    return [(0.5 * (t[i] + t[i + 1]), bool(on[i + 1])) for i in e]
+
+
+def contact_timing(
+    on: dict[str, np.ndarray], time_s: np.ndarray, plates: Plates, window_s: float = 0.4
+) -> dict:
+    """Contact phases (side -> (T,) bool on trial time ``time_s``) against the plates: each
+    plate event (vertical force crossing PLATE_CONTACT_N; the trial's first and last 50 ms
+    aside) matched with the nearest found event of its kind within ``window_s``; errors in ms
+    (found - plate: + late), events missed, found events left over, frame precision/recall."""
+    t_pl = read_mot(plates.mot)
+    err: dict[str, list[float]] = {"strike": [], "toe off": []}
+    missed = extra = tp = fp = fn = 0
+    for s in "rl":
+        force = t_pl.column(f"{plates.prefixes[s][0]}y")
+        truth = [
+            e
+            for e in _events(force > PLATE_CONTACT_N, t_pl.time_s)
+            if time_s[0] + 0.05 < e[0] < time_s[-1] - 0.05
+        ]
+        found = _events(on[s], time_s)
+        used: set[int] = set()
+        for te, kind in truth:
+            cands = [
+                (abs(fe - te), j)
+                for j, (fe, k) in enumerate(found)
+                if k == kind and abs(fe - te) < window_s and j not in used
+            ]
+            if not cands:
+                missed += 1
+                continue
+            j = min(cands)[1]
+            used.add(j)
+            err["strike" if kind else "toe off"].append(1000 * (found[j][0] - te))
+        extra += len(found) - len(used)
+        loaded = np.interp(time_s, t_pl.time_s, force) > PLATE_CONTACT_N
+        tp += int((on[s] & loaded).sum())
+        fp += int((on[s] & ~loaded).sum())
+        fn += int((~on[s] & loaded).sum())
+    return {
+        "errors_ms": err,
+        "missed": missed,
+        "extra": extra,
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / max(tp + fn, 1),
+        "f1": 2 * tp / max(2 * tp + fp + fn, 1),
+    }
+
+
+def print_timing(label: str, r: dict) -> None:
+    def cell(kind: str) -> str:
+        e = np.asarray(r["errors_ms"][kind])
+        if not len(e):
+            return f"{kind} -"
+        return f"{kind} {np.mean(e):+4.0f} ms (|err| mean {np.mean(np.abs(e)):3.0f}, n {len(e)})"
+
+    print(
+        f"  {label:36s} {cell('strike')}; {cell('toe off')}; missed {r['missed']}, extra "
+        f"{r['extra']}; frames P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f}"
+    )
+
+
+def report_contact_timing(title: str, osim_dir: Path, est, offset_s: float) -> dict:
+    """The capture's contacts (its .sto, > 0.5 per foot) and those the GRF estimate used
+    (vetted by the motion) against the plates."""
+    print(f"\n{title}: contact timing vs force plates (> {PLATE_CONTACT_N:g} N)")
+    sto = read_mot(osim_dir / "video_contacts.sto")
+    t = sto.time_s + offset_s
+    cap = {s: np.maximum(sto.column(f"heel_{s}"), sto.column(f"toe_{s}")) > 0.5 for s in "rl"}
+    res = {"capture": contact_timing(cap, t, GAIT2392_PLATES)}
+    print_timing("capture (video_contacts.sto)", res["capture"])
+    used = {s: est.contacts.foot(s) > 0.5 for s in "rl"}
+    res["grf"] = contact_timing(used, est.loads.time_s + offset_s, GAIT2392_PLATES)
+    print_timing("used by the GRF (vetted by the motion)", res["grf"])
+    return res
+
+
 def capture_video(clip: Path, dst: Path, height_m: float, belt_m_s: float, redo: bool) -> Path:
     """The capture of one rendered clip (cached in ``dst``): its OpenSim export folder."""
     info = json.loads((clip / "info.json").read_text())
@@ -472,6 +558,7 @@ def video(out: Path, walk: dict, redo: bool) -> None:
         return
     belt = float(np.linalg.norm(walk["estimate"].ground_velocity_m_s))
     rows = []
+    timing: dict[str, dict] = {}
     for clip in clips:
         info = json.loads((clip / "info.json").read_text())
         spec = info["spec"]
@@ -513,6 +600,9 @@ def video(out: Path, walk: dict, redo: bool) -> None:
             variants=VARIANTS[1:],
         )
         rows.append((clip.name, "as capture --dynamics", res))
+        timing[clip.name] = report_contact_timing(
+            title, osim_dir, res["estimate"], float(spec["start_s"])
+        )
     print(
         "\n== video summary (pendulum AP, the capture's contacts vetted by the motion): "
         "% BW RMSE per foot, moments r vs raw-plate ID"
@@ -526,6 +616,20 @@ def video(out: Path, walk: dict, redo: bool) -> None:
             f"{g[('total', 'vertical')][0]:.1f}; r hip "
             f"{m['hip_flexion_r_moment'][1]:.2f}, knee {m['knee_angle_r_moment'][1]:.2f}, ankle "
             f"{m['ankle_angle_r_moment'][1]:.2f} (right)"
+        )
+    print("\n== video contact timing vs the plates (strike / toe off: mean |error| ms; F1)")
+    for name, r in timing.items():
+        c, g = r["capture"], r["grf"]
+
+        def mean_abs(x: dict, kind: str) -> float:
+            e = x["errors_ms"][kind]
+            return float(np.mean(np.abs(e))) if e else float("nan")
+
+        print(
+            f"  {name}: capture {mean_abs(c, 'strike'):.0f} / {mean_abs(c, 'toe off'):.0f} ms, "
+            f"F1 {c['f1']:.2f}, missed {c['missed']}; used by the GRF "
+            f"{mean_abs(g, 'strike'):.0f} / {mean_abs(g, 'toe off'):.0f} ms, F1 {g['f1']:.2f}, "
+            f"missed {g['missed']}"
         )
 
 
