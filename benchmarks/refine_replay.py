@@ -16,7 +16,7 @@ judged DOFs, offset-free MAE, Pearson r, jitter of the pelvis-relative body orig
 violations). The start (the prior's angles) is scored too, as ``start``.
 
 Groups: ``tune`` is the declared tuning subset (the first 6 synthetic clips and one trial view,
-``rajagopal_run_v0``); ``held`` is every other recorded clip. Choose settings on ``tune`` only
+``rajagopal_run_v0``, later ``gait2392_walk_v0`` too); ``held`` is every other recorded clip. Choose settings on ``tune`` only
 and report ``held`` separately.
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import pickle
@@ -46,6 +45,7 @@ TUNE = (
     "martial_04_w0",
     "14_08_w0",
     "rajagopal_run_v0",
+    "gait2392_walk_v0",  # added when the treadmill belt was looked at (see the report)
 )
 
 
@@ -138,38 +138,74 @@ def record(args) -> int:
 # ------------------------------------------------------------------------------ variants
 def variant_config(name: str, base):
     """A named change of the refinement's configuration (``base`` is the recorded one, i.e. the
-    capture's). ``name`` is ``default`` or ``key=value[,key=value...]`` over ``RefineConfig``
-    fields."""
-    cfg = dataclasses.replace(base) if base is not None else None
+    capture's): ``default`` or ``key=value[,key=value...]`` over ``RefineConfig`` fields, plus
+    ``prior.DOF=W`` (``w_prior_dofs`` for DOF, or both sides of it), ``phases=G/C/A`` (the three phases' iterations) and ``contact=N`` (the world stage's contact
+    phase's iterations). Returns the configuration and the contact iterations (None: as is)."""
+    import dataclasses as dc
+
     from core.refine import RefineConfig
 
-    cfg = cfg or RefineConfig()
+    cfg = dc.replace(base) if base is not None else RefineConfig()
+    contact = None
     if name in ("default", "recorded"):
-        return cfg
+        return cfg, contact
     for part in name.split(","):
         key, _, value = part.partition("=")
+        if key == "phases":
+            its = [int(x) for x in value.split("/")]
+            cfg.phases = [
+                dc.replace(p, iterations=i) for p, i in zip(cfg.phases, its, strict=True)
+            ]
+            continue
+        if key == "contact":
+            contact = int(value)
+            continue
+        if key.startswith("prior."):  # prior.hip_adduction=2: both sides (or one exact DOF)
+            from core import skeleton as sk
+
+            dof = key[len("prior.") :]
+            names = [d for d in (dof, f"{dof}_r", f"{dof}_l") if d in sk.DOF]
+            if not names:
+                raise SystemExit(f"error: no DOF named {dof!r} (variant {name!r})")
+            cfg.w_prior_dofs = {**cfg.w_prior_dofs, **dict.fromkeys(names, float(value))}
+            continue
         if not hasattr(cfg, key):
             raise SystemExit(f"error: RefineConfig has no field {key!r} (variant {name!r})")
         old = getattr(cfg, key)
         setattr(cfg, key, type(old)(value) if not isinstance(old, bool) else value == "1")
-    return cfg
+    return cfg, contact
 
 
-def replay_one(rec: dict, cfg) -> dict:
+def replay_one(rec: dict, cfg, contact_its: int | None = None) -> dict:
+    import dataclasses as dc
+
     import core.capture as C
+    import core.refine
     from core.neurik.markersets import blazepose33
-    from core.refine import refine
 
+    refine = core.refine.refine
     inp, subject = rec["inp"], rec["subject"]
     opts = C.CaptureOptions(output=Path("/nonexistent"), focal_px=rec["focal_px"])
     t0 = time.perf_counter()
     res = refine(inp, cfg, device="cpu")
     t1 = time.perf_counter()
-    with open(os.devnull, "w") as devnull:
-        grounded = C._ground(
-            inp, cfg, res, subject, blazepose33(), inp.fps, opts, "cpu",
-            C.Progress(jsonl=True, stream=devnull),
-        )  # fmt: skip
+
+    def contact_refine(inp2, cfg2, **k):  # the world stage's call, its phase's length changed
+        if contact_its is not None:
+            cfg2 = dc.replace(
+                cfg2, phases=[dc.replace(p, iterations=contact_its) for p in cfg2.phases]
+            )
+        return refine(inp2, cfg2, **k)
+
+    core.refine.refine = contact_refine
+    try:
+        with open(os.devnull, "w") as devnull:
+            grounded = C._ground(
+                inp, cfg, res, subject, blazepose33(), inp.fps, opts, "cpu",
+                C.Progress(jsonl=True, stream=devnull),
+            )  # fmt: skip
+    finally:
+        core.refine.refine = refine
     t2 = time.perf_counter()
     n = len(inp.q_init_rad)
     return {
@@ -228,10 +264,17 @@ def replay(args) -> int:
             if vname == "start":
                 row.update(score(rec["inp"].q_init_rad, rec))
             else:
-                cfg = variant_config(vname, rec["cfg"])
-                r = replay_one(rec, cfg)
+                cfg, contact_its = variant_config(vname, rec["cfg"])
+                r = replay_one(rec, cfg, contact_its)
                 row.update(score(r["q"], rec))
-                row["first"] = score(r["q_first"], rec)["mae"]
+                first = score(r["q_first"], rec)
+                row["first"] = {k: first[k] for k in ("mae", "r", "jitter")}
+                if out:  # the angles too, for post-processing experiments
+                    np.savez_compressed(
+                        out.parent / f"{out.stem}-{_safe(vname)}-{rec['name']}.npz",
+                        q=r["q"],
+                        q_first=r["q_first"],
+                    )
                 row["refine_ms"], row["world_ms"] = r["refine_ms"], r["world_ms"]
             rows[rec["name"]] = row
             print(
@@ -251,6 +294,10 @@ def replay(args) -> int:
                 tmp.replace(out)
     summarise(results, args.variant, [r["name"] for _, r in recs])
     return 0
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
 def summarise(results: dict, variants, names) -> None:

@@ -84,6 +84,21 @@ class RefineConfig:
     w_3d: float = 20.0  # per m^2, pelvis-relative 3D keypoints
     w_smooth_q: float = 20.0
     w_smooth_root: float = 50.0
+    # per rad^2 per frame^4: second differences of the correction (q - start): the refinement
+    # then moves the start by a smooth correction and keeps the prior's own frame-to-frame motion
+    w_smooth_dq: float = 0.0
+    # per (m/s^2)^2: acceleration of the pelvis-relative keypoints (what a viewer sees as jitter)
+    w_smooth_points: float = 0.0
+    # The smoothness terms times this in a refinement with contact phases (the world stage's):
+    # anchors and the floor bound push single frames; smoother pushes do not jerk the legs.
+    contact_smooth_scale: float = 1.0
+    # Without a given belt velocity, estimate one from the start's planted feet (a treadmill
+    # filmed without --treadmill-speed): used when faster than belt_min_mps.
+    estimate_belt: bool = False
+    belt_min_mps: float = 0.5
+    # Extra pull toward the start per DOF name (per rad^2, mean over frames), e.g. a DOF the 2D
+    # keypoints see poorly.
+    w_prior_dofs: dict[str, float] = field(default_factory=dict)
     w_contact: float = 200.0
     contact_height_m: float = 0.04  # above the clip's lowest foot point
     contact_speed_mps: float = 0.25
@@ -203,12 +218,16 @@ class _Anchors:
         self.frames = torch.as_tensor(cat(frames).astype(np.int64), device=dev)
         self.points = torch.as_tensor(cat(points).astype(np.int64), device=dev)
         self.ids = torch.as_tensor(cat(ids).astype(np.int64), device=dev)
+        with torch.no_grad():
+            fk0 = _fk(q0, root0, offsets)
         v = np.zeros(3) if inp.belt_velocity_mps is None else np.asarray(inp.belt_velocity_mps)
+        if inp.belt_velocity_mps is None and cfg.estimate_belt and phases:
+            v = self._belt_estimate(fk0, inp.fps, cfg.belt_min_mps)
+        self.belt_mps = v
         self.belt = torch.as_tensor(cat(elapsed), dtype=dt, device=dev)[:, None] * torch.as_tensor(
             v, dtype=dt, device=dev
         )
         with torch.no_grad():
-            fk0 = _fk(q0, root0, offsets)
             p0 = self.positions(fk0)[self.frames, self.points] - self.belt
             init = torch.zeros(len(phases), 3, dtype=dt, device=dev)
             count = torch.zeros(len(phases), dtype=dt, device=dev)
@@ -233,6 +252,19 @@ class _Anchors:
         self.free = init.clone().requires_grad_(True)
         self.n_phases = len(phases)
 
+    def _belt_estimate(self, fk0: K.FKResult, fps: float, min_mps: float) -> np.ndarray:
+        """A treadmill's belt velocity (3,) from the start: the median horizontal velocity of
+        the contact points in their contact frames, when it exceeds ``min_mps`` (else 0: a still
+        floor). A planted foot on a still floor moves only by the start's noise."""
+        p = self.positions(fk0).cpu().numpy()  # (T, P, 3)
+        if len(p) < 3:
+            return np.zeros(3)
+        vel = np.gradient(p, axis=0) * fps
+        f, k = self.frames.cpu().numpy(), self.points.cpu().numpy()
+        v = np.median(vel[f, k], axis=0)
+        v[1] = 0.0
+        return v if np.hypot(v[0], v[2]) > min_mps else np.zeros(3)
+
     def positions(self, fk: K.FKResult) -> Tensor:
         return _points(fk, self.bodies, self.local)
 
@@ -254,6 +286,13 @@ class _Anchors:
             sole = _points(fk, self.floor_bodies, self.floor_local)
             lp = torch.relu(-sole[..., 1]).square().sum(-1).mean()
         return la, lp
+
+
+def _pelvis_rotation(q: Tensor) -> Tensor:
+    """(T, 3, 3) pelvis orientation from its three DOFs (as in the FK: applied in DOF order)."""
+    axes = torch.as_tensor(sk.dof_axes()[_ROOT_IDX], dtype=q.dtype, device=q.device)
+    m = K.axis_angle_matrix(axes, q[..., _ROOT_IDX])
+    return m[..., 0, :, :] @ m[..., 1, :, :] @ m[..., 2, :, :]
 
 
 def _points(fk: K.FKResult, body_index: Tensor, local_m: Tensor) -> Tensor:
@@ -335,6 +374,14 @@ def refine(
     anchors = None
     if inp.contact_state is not None:
         anchors = _Anchors(inp, cfg, q0, T(inp.root_init_m), offsets, dev, dt)
+    w_dofs = None
+    if cfg.w_prior_dofs:
+        unknown = sorted(set(cfg.w_prior_dofs) - set(sk.DOF))
+        if unknown:
+            raise ValueError(f"w_prior_dofs names unknown DOFs: {', '.join(unknown)}")
+        w_dofs = torch.zeros(sk.N_DOFS, dtype=dt, device=dev)
+        for name, w in cfg.w_prior_dofs.items():
+            w_dofs[sk.DOF[name]] = w
     history: list[dict] = []
     total_its = sum(p.iterations for p in cfg.phases)
     done = 0
@@ -348,14 +395,26 @@ def refine(
         if not phase.optimise_pose:
             params.append(u)
         opt = torch.optim.Adam(params, lr=phase.lr)
+        # With the pose fixed, every keypoint is fixed in the pelvis frame: the phase needs only
+        # the pelvis rotation per iteration, not the whole chain (anchors need the chain).
+        rigid = None
+        if not phase.optimise_pose and anchors is None:
+            with torch.no_grad():
+                fk_p = _fk(K.q_from_free(u), root, offsets)
+                r_p, o_p = fk_p.rotations[:, 0], fk_p.origins[:, 0]
+                rigid = (_points(fk_p, bodies, local) - o_p[:, None]) @ r_p  # pelvis frame
         # Early stop compares the best loss of each 25-iteration window with the window before:
         # the first window of a phase is Adam's warm-up (a fresh optimiser's first steps move
         # every parameter by ~lr and raise the loss), so no phase stops before 50 iterations.
         recent = previous = float("inf")
         for it in range(phase.iterations):
             q = K.q_from_free(u)
-            fk = _fk(q, root, offsets)
-            pts = _points(fk, bodies, local)
+            if rigid is None:
+                fk = _fk(q, root, offsets)
+                pts = _points(fk, bodies, local)
+            else:
+                r_p = _pelvis_rotation(q)
+                pts = (root + offsets[0]).unsqueeze(1) + rigid @ r_p.transpose(-1, -2)
             r2 = (project(pts) - kp).square().sum(-1)
             s2 = sigma2 * phase.sigma_scale**2
             # x scale^2: near the optimum every phase pulls like the narrow loss (r^2 / sigma^2).
@@ -374,6 +433,8 @@ def refine(
                 + (cfg.w_prior_pelvis / cfg.w_prior_q) * dq[..., _ROOT_IDX[:2]].square().mean()
             )
             loss = cfg.w_2d * loss_2d + cfg.w_prior_q * loss_prior
+            if w_dofs is not None:
+                loss = loss + (dq.square().mean(0) * w_dofs).sum()
             terms = {"2d": loss_2d.item(), "prior": loss_prior.item()}
             if k3d is not None:
                 pelvis = root.unsqueeze(1)
@@ -389,6 +450,15 @@ def refine(
                     cfg.w_smooth_q * acc_q.square().mean()
                     + cfg.w_smooth_root * acc_r.square().sum(-1).mean()
                 )
+                if cfg.w_smooth_dq > 0:
+                    acc_d = dq[2:] - 2 * dq[1:-1] + dq[:-2]
+                    ls = ls + cfg.w_smooth_dq * acc_d.square().mean()
+                if cfg.w_smooth_points > 0:
+                    rel = pts - root.unsqueeze(1)
+                    acc_p = (rel[2:] - 2 * rel[1:-1] + rel[:-2]) * inp.fps**2
+                    ls = ls + cfg.w_smooth_points * acc_p.square().sum(-1).mean()
+                if anchors is not None:
+                    ls = ls * cfg.contact_smooth_scale
                 loss = loss + ls
                 terms["smooth"] = ls.item()
                 if cfg.w_root_step > 0:

@@ -61,3 +61,25 @@ def test_levels_fk_refuses_wrong_shapes() -> None:
         forward_kinematics_levels(q[:, :40], root, offsets)
     with pytest.raises(ValueError, match="offsets_m"):
         forward_kinematics_levels(q, root, offsets[:20])
+
+
+def test_pelvis_frame_points_follow_the_pelvis_like_the_full_chain() -> None:
+    # The refinement's global phase moves only the pelvis: keypoints fixed in the pelvis frame,
+    # turned by the pelvis rotation, must be where the full FK puts them.
+    from core.refine import _pelvis_rotation, _points
+
+    q, root, offsets = _inputs((11,), seed=4)
+    q, root = q.detach(), root.detach()
+    bodies = torch.arange(sk.N_BODIES)
+    local = torch.randn(sk.N_BODIES, 3, dtype=torch.float64) * 0.1
+    fk = K.forward_kinematics(q, root, offsets)
+    r_p, o_p = fk.rotations[:, 0], fk.origins[:, 0]
+    assert torch.allclose(_pelvis_rotation(q), r_p, atol=1e-12)
+    rigid = (_points(fk, bodies, local) - o_p[:, None]) @ r_p
+    q2 = q.clone()
+    pelvis = [sk.DOF[n] for n in ("pelvis_tilt", "pelvis_list", "pelvis_rotation")]
+    q2[:, pelvis] += torch.tensor([0.3, -0.2, 1.1], dtype=torch.float64)  # the pelvis only
+    root2 = root + 0.5
+    fk2 = K.forward_kinematics(q2, root2, offsets)
+    moved = (root2 + offsets[0]).unsqueeze(1) + rigid @ _pelvis_rotation(q2).transpose(-1, -2)
+    assert torch.allclose(moved, K.body_points(fk2, bodies, local), atol=1e-12)
