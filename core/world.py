@@ -46,7 +46,8 @@ nothing fails.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -63,6 +64,8 @@ __all__ = [
     "body_up_direction",
     "world_frame",
     "camera_frame_only",
+    "floor_with_scene_lines",
+    "scene_frames",
     "to_world",
     "unwrap_root_angles",
     "pitch_roll_from_up",
@@ -332,6 +335,118 @@ def estimate_floor(
         float(np.sqrt(np.mean(resid**2))),
         float(above.mean()),
         height_sd,
+    )
+
+
+# ------------------------------------------------------------------ the scene's lines (opt-in)
+# The scene's horizontal lines give the floor's tilt to about a degree where the feet give 2-10;
+# their say is bounded: a line family counts only when its direction lies within the feet fit's
+# tilt uncertainty (3 standard errors, at least SCENE_MIN_TOL_DEG: on the harness's renders the
+# feet's normal is 2-10 deg off, median 4.4, and its stated error is optimistic) of horizontal.
+SCENE_TILT_DEG = 1.0  # ridge on the tilt away from the scene-constrained normal
+SCENE_MIN_TOL_DEG = 10.0
+SCENE_MAX_TOL_DEG = 15.0
+# A second family (then the normal is perpendicular to both) needs this share of the first's
+# total segment length and 30 deg between the two (chosen on 16 harness clips: 0.5 gave a median
+# camera-height error of 0.248 m, 0.25 gave 0.239 m and the two demo people, one camera, 1.38 and
+# 1.39 m where 0.5 left them 1.48 and 1.90 m).
+SCENE_SECOND_FAMILY = 0.25
+
+
+def scene_frames(
+    video: str | Path,
+    times_s: np.ndarray,
+    keypoints_px: np.ndarray,
+    width_px: int,
+    n_frames: int = 5,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_frames`` grey frames spread over ``times_s`` at the camera's width, each with the
+    person's box (keypoints' extent plus 15 %) to mask: [(gray (H, W) uint8, box (4,))]."""
+    from core.video import iter_frames
+
+    times = np.asarray(times_s, np.float64)
+    want = np.unique(np.linspace(0, len(times) - 1, min(n_frames, len(times))).round().astype(int))
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    k = 0
+    for fr in iter_frames(video, start_s=float(times[0]) - 1e-3, end_s=float(times[-1]) + 1e-3):
+        if k >= len(want):
+            break
+        if fr.time_s + 1e-3 < times[want[k]]:
+            continue
+        rgb = fr.rgb
+        scale = width_px / rgb.shape[1]
+        gray = (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(
+            np.uint8
+        )
+        if abs(scale - 1.0) > 1e-6:
+            import cv2
+
+            gray = cv2.resize(gray, (width_px, int(round(gray.shape[0] * scale))))
+        kp = np.asarray(keypoints_px[want[k]], np.float64)
+        kp = kp[np.isfinite(kp).all(1)]
+        if len(kp):
+            lo, hi = kp.min(0), kp.max(0)
+            pad = 0.15 * (hi - lo) + 10.0
+            box = np.r_[lo - pad, hi + pad]
+        else:
+            box = np.array([np.nan] * 4)
+        out.append((gray, box))
+        k += 1
+    return out
+
+
+def floor_with_scene_lines(
+    fit: FloorFit,
+    sole_m: np.ndarray,
+    fps: float,
+    conf: np.ndarray | None,
+    frames: list[tuple[np.ndarray, np.ndarray]],
+    intrinsics: np.ndarray,
+    cfg: FloorConfig | None = None,
+) -> tuple[FloorFit, str]:
+    """The feet's floor fit re-done with the scene's strongest horizontal line family as the tilt
+    prior (``core.horizon``): the normal closest to the feet's that is perpendicular to it, held
+    within ``SCENE_TILT_DEG``. Returns the fit (the feet's own when the scene has no usable
+    family, or the refit fails) and a note saying which."""
+    from core.horizon import constrain_up, horizontal_directions, line_segments
+
+    cfg = cfg or FloorConfig()
+    segs = [
+        line_segments(gray, None if not np.isfinite(box).all() else box[None])
+        for gray, box in frames
+    ]
+    seg = np.concatenate(segs) if segs else np.zeros((0, 4))
+    sole = np.asarray(sole_m, np.float64)
+    seen = np.isfinite(sole).all(-1) if conf is None else np.asarray(conf) >= cfg.min_conf
+    depth = float(np.median(-sole[..., 2][seen])) if seen.any() else float("nan")
+    tilt_sd = np.degrees(fit.camera_height_sd_m / depth) if np.isfinite(depth) else 90.0
+    tol = float(np.clip(3.0 * tilt_sd, SCENE_MIN_TOL_DEG, SCENE_MAX_TOL_DEG))
+    up_cam = LEVEL_CAMERA_ROTATION @ fit.up  # level frame -> camera frame (y down, z forward)
+    lines = horizontal_directions(seg, intrinsics, up_cam, tol)
+    if not len(lines.directions):
+        return fit, f"scene lines: no horizontal family within {tol:.1f} deg of the feet's floor"
+    up_c = constrain_up(up_cam, lines.directions[0])
+    if (
+        len(lines.directions) > 1
+        and lines.length_px[1] >= SCENE_SECOND_FAMILY * lines.length_px[0]
+        and abs(lines.directions[0] @ lines.directions[1]) < np.cos(np.deg2rad(30.0))
+    ):
+        # Two distinct horizontal families: the normal is perpendicular to both.
+        both = np.cross(lines.directions[0], lines.directions[1])
+        both = both / np.linalg.norm(both) * np.sign(both @ up_cam)
+        if both @ up_cam > np.cos(np.deg2rad(tol)):
+            up_c = both
+    up_scene = LEVEL_CAMERA_ROTATION @ up_c
+    refit = estimate_floor(
+        sole_m, fps, conf=conf, prior_up=up_scene, cfg=replace(cfg, prior_tilt_deg=SCENE_TILT_DEG)
+    )
+    moved = np.degrees(np.arccos(np.clip(up_scene @ fit.up, -1.0, 1.0)))
+    if refit is None:
+        return fit, "scene lines: the refit with the scene's tilt found no floor; the feet's kept"
+    return refit, (
+        f"scene lines: {lines.n_segments[0]} segments of {lines.n_candidates} meet on the "
+        f"horizon; the floor's tilt moved {moved:.1f} deg, camera height "
+        f"{-fit.offset_m:.2f} -> {-refit.offset_m:.2f} m"
     )
 
 
