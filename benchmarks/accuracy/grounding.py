@@ -14,11 +14,22 @@ and the harness share one definition:
   median and 90th percentile over phases, metres;
 * penetration: per frame, how far the captured sole points' lowest one is below Y = 0; median
   over frames and the largest, metres.
+
+Where the camera-height error comes from (issue 12), when the capture records its camera:
+
+* ``floor_tilt_err_deg``: the angle between the capture's floor normal and the truth's, both in
+  the camera's own frame (pitch and roll errors together);
+* ``camera_height_true_tilt_err_m``: the camera height the capture's own contact points give
+  along the TRUE floor normal (median over the truth's contact frames), minus the truth: the part
+  of the error that is not the tilt (the scene's scale from the stature, depth, the sole points);
+* ``camera_height_sd_m``: the capture's own standard error of its camera height.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+_UP = np.array([0.0, 1.0, 0.0])
 
 
 def _world(motion) -> dict | None:
@@ -43,6 +54,17 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
         "camera_height_m": float(world["camera_height_m"]),
         "camera_height_true_m": truth.cam_height_m,
     }
+    cam = getattr(motion, "camera", None)
+    if getattr(truth, "R_cam_world", None) is None:
+        cam = None
+    if cam is not None:
+        up_true = np.asarray(truth.R_cam_world, np.float64) @ _UP  # camera frame: y down
+        up_cap = np.asarray(cam.rotation, np.float64) @ _UP
+        cos = float(np.clip(up_cap @ up_true, -1.0, 1.0))
+        out["floor_tilt_err_deg"] = float(np.degrees(np.arccos(cos)))
+    sd = world.get("camera_height_sd_m")
+    if isinstance(sd, (int, float)) and np.isfinite(sd):
+        out["camera_height_sd_m"] = float(sd)
     contacts = getattr(motion, "contacts", None)
     if contacts is None:
         out["note"] = "the capture has a world frame but no Motion.contacts"
@@ -69,6 +91,10 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
         for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
             if b - a >= 3:
                 keep[a:b, k] = True
+    if cam is not None and true.any():
+        x_cam = pts[true] @ np.asarray(cam.rotation, np.float64).T + cam.translation_m
+        along_true = float(np.median(-(x_cam @ up_true)))  # camera above its contact points
+        out["camera_height_true_tilt_err_m"] = abs(along_true - truth.cam_height_m)
     slide = foot_sliding_per_phase(pts, keep, truth.fps)
     if len(slide):
         out["sliding_median_m"] = float(np.median(slide))
