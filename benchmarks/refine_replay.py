@@ -137,15 +137,21 @@ def record(args) -> int:
 
 # ------------------------------------------------------------------------------ variants
 def variant_config(name: str, base):
-    """A named change of the refinement's configuration (``base`` is the recorded one, i.e. the
-    capture's): ``default`` or ``key=value[,key=value...]`` over ``RefineConfig`` fields, plus
-    ``prior.DOF=W`` (``w_prior_dofs`` for DOF, or both sides of it), ``phases=G/C/A`` (the three phases' iterations) and ``contact=N`` (the world stage's contact
+    """A named change of today's ``RefineConfig()`` (``base``: the recorded configuration):
+    ``default``, ``recorded`` or ``key=value[,key=value...]`` over ``RefineConfig`` fields, plus
+    ``phases=G/C/A`` (the three phases' iterations) and ``contact=N`` (the world stage's contact
     phase's iterations). Returns the configuration and the contact iterations (None: as is)."""
     import dataclasses as dc
 
     from core.refine import RefineConfig
 
-    cfg = dc.replace(base) if base is not None else RefineConfig()
+    # The capture passes RefineConfig() for a video: 'default' is today's defaults (a recorded
+    # configuration is the defaults of when it was recorded; 'recorded' replays it, with today's
+    # defaults for the fields it predates).
+    cfg = RefineConfig()
+    if name == "recorded" and base is not None:
+        known = {f.name for f in dc.fields(RefineConfig)}
+        cfg = RefineConfig(**{k: v for k, v in vars(base).items() if k in known})
     contact = None
     if name in ("default", "recorded"):
         return cfg, contact
@@ -159,15 +165,6 @@ def variant_config(name: str, base):
             continue
         if key == "contact":
             contact = int(value)
-            continue
-        if key.startswith("prior."):  # prior.hip_adduction=2: both sides (or one exact DOF)
-            from core import skeleton as sk
-
-            dof = key[len("prior.") :]
-            names = [d for d in (dof, f"{dof}_r", f"{dof}_l") if d in sk.DOF]
-            if not names:
-                raise SystemExit(f"error: no DOF named {dof!r} (variant {name!r})")
-            cfg.w_prior_dofs = {**cfg.w_prior_dofs, **dict.fromkeys(names, float(value))}
             continue
         if not hasattr(cfg, key):
             raise SystemExit(f"error: RefineConfig has no field {key!r} (variant {name!r})")

@@ -87,18 +87,7 @@ class RefineConfig:
     # per rad^2 per frame^4: second differences of the correction (q - start): the refinement
     # then moves the start by a smooth correction and keeps the prior's own frame-to-frame motion
     w_smooth_dq: float = 0.0
-    # per (m/s^2)^2: acceleration of the pelvis-relative keypoints (what a viewer sees as jitter)
-    w_smooth_points: float = 0.0
-    # The smoothness terms times this in a refinement with contact phases (the world stage's):
-    # anchors and the floor bound push single frames; smoother pushes do not jerk the legs.
-    contact_smooth_scale: float = 1.0
-    # Without a given belt velocity, estimate one from the start's planted feet (a treadmill
-    # filmed without --treadmill-speed): used when faster than belt_min_mps.
-    estimate_belt: bool = False
-    belt_min_mps: float = 0.5
-    # Extra pull toward the start per DOF name (per rad^2, mean over frames), e.g. a DOF the 2D
-    # keypoints see poorly.
-    w_prior_dofs: dict[str, float] = field(default_factory=dict)
+    offset_param: bool = False  # a per-DOF offset parameter besides the per-frame values
     w_contact: float = 200.0
     contact_height_m: float = 0.04  # above the clip's lowest foot point
     contact_speed_mps: float = 0.25
@@ -218,16 +207,12 @@ class _Anchors:
         self.frames = torch.as_tensor(cat(frames).astype(np.int64), device=dev)
         self.points = torch.as_tensor(cat(points).astype(np.int64), device=dev)
         self.ids = torch.as_tensor(cat(ids).astype(np.int64), device=dev)
-        with torch.no_grad():
-            fk0 = _fk(q0, root0, offsets)
         v = np.zeros(3) if inp.belt_velocity_mps is None else np.asarray(inp.belt_velocity_mps)
-        if inp.belt_velocity_mps is None and cfg.estimate_belt and phases:
-            v = self._belt_estimate(fk0, inp.fps, cfg.belt_min_mps)
-        self.belt_mps = v
         self.belt = torch.as_tensor(cat(elapsed), dtype=dt, device=dev)[:, None] * torch.as_tensor(
             v, dtype=dt, device=dev
         )
         with torch.no_grad():
+            fk0 = _fk(q0, root0, offsets)
             p0 = self.positions(fk0)[self.frames, self.points] - self.belt
             init = torch.zeros(len(phases), 3, dtype=dt, device=dev)
             count = torch.zeros(len(phases), dtype=dt, device=dev)
@@ -251,19 +236,6 @@ class _Anchors:
         # (the floor is the lowest well-supported level, core.world): it goes onto the floor.
         self.free = init.clone().requires_grad_(True)
         self.n_phases = len(phases)
-
-    def _belt_estimate(self, fk0: K.FKResult, fps: float, min_mps: float) -> np.ndarray:
-        """A treadmill's belt velocity (3,) from the start: the median horizontal velocity of
-        the contact points in their contact frames, when it exceeds ``min_mps`` (else 0: a still
-        floor). A planted foot on a still floor moves only by the start's noise."""
-        p = self.positions(fk0).cpu().numpy()  # (T, P, 3)
-        if len(p) < 3:
-            return np.zeros(3)
-        vel = np.gradient(p, axis=0) * fps
-        f, k = self.frames.cpu().numpy(), self.points.cpu().numpy()
-        v = np.median(vel[f, k], axis=0)
-        v[1] = 0.0
-        return v if np.hypot(v[0], v[2]) > min_mps else np.zeros(3)
 
     def positions(self, fk: K.FKResult) -> Tensor:
         return _points(fk, self.bodies, self.local)
@@ -340,6 +312,9 @@ def refine(
     q_init[:, _ROOT_IDX] = np.unwrap(q_init[:, _ROOT_IDX], axis=0)
     q0 = T(q_init)
     u = K.free_from_q(q0).clone().requires_grad_(True)
+    # One offset per DOF on top of the per-frame values (cfg.offset_param): a correction of the
+    # whole clip (the prior's bias) is one step for Adam instead of T coupled ones.
+    u_off = torch.zeros(sk.N_DOFS, dtype=dt, device=dev, requires_grad=cfg.offset_param)
     root = T(inp.root_init_m).clone().requires_grad_(True)
     k3d = None
     if inp.keypoints_3d_rel_m is not None:
@@ -374,19 +349,13 @@ def refine(
     anchors = None
     if inp.contact_state is not None:
         anchors = _Anchors(inp, cfg, q0, T(inp.root_init_m), offsets, dev, dt)
-    w_dofs = None
-    if cfg.w_prior_dofs:
-        unknown = sorted(set(cfg.w_prior_dofs) - set(sk.DOF))
-        if unknown:
-            raise ValueError(f"w_prior_dofs names unknown DOFs: {', '.join(unknown)}")
-        w_dofs = torch.zeros(sk.N_DOFS, dtype=dt, device=dev)
-        for name, w in cfg.w_prior_dofs.items():
-            w_dofs[sk.DOF[name]] = w
     history: list[dict] = []
     total_its = sum(p.iterations for p in cfg.phases)
     done = 0
     for phase in cfg.phases:
         params = [u, root] if phase.optimise_pose else [root]
+        if cfg.offset_param:
+            params.append(u_off)
         if anchors is not None:
             params.append(anchors.free)
         # The global phase moves the pelvis angles only: mask the other gradients.
@@ -400,7 +369,7 @@ def refine(
         rigid = None
         if not phase.optimise_pose and anchors is None:
             with torch.no_grad():
-                fk_p = _fk(K.q_from_free(u), root, offsets)
+                fk_p = _fk(K.q_from_free(u + u_off), root, offsets)
                 r_p, o_p = fk_p.rotations[:, 0], fk_p.origins[:, 0]
                 rigid = (_points(fk_p, bodies, local) - o_p[:, None]) @ r_p  # pelvis frame
         # Early stop compares the best loss of each 25-iteration window with the window before:
@@ -408,7 +377,7 @@ def refine(
         # every parameter by ~lr and raise the loss), so no phase stops before 50 iterations.
         recent = previous = float("inf")
         for it in range(phase.iterations):
-            q = K.q_from_free(u)
+            q = K.q_from_free(u + u_off)
             if rigid is None:
                 fk = _fk(q, root, offsets)
                 pts = _points(fk, bodies, local)
@@ -433,8 +402,6 @@ def refine(
                 + (cfg.w_prior_pelvis / cfg.w_prior_q) * dq[..., _ROOT_IDX[:2]].square().mean()
             )
             loss = cfg.w_2d * loss_2d + cfg.w_prior_q * loss_prior
-            if w_dofs is not None:
-                loss = loss + (dq.square().mean(0) * w_dofs).sum()
             terms = {"2d": loss_2d.item(), "prior": loss_prior.item()}
             if k3d is not None:
                 pelvis = root.unsqueeze(1)
@@ -453,12 +420,6 @@ def refine(
                 if cfg.w_smooth_dq > 0:
                     acc_d = dq[2:] - 2 * dq[1:-1] + dq[:-2]
                     ls = ls + cfg.w_smooth_dq * acc_d.square().mean()
-                if cfg.w_smooth_points > 0:
-                    rel = pts - root.unsqueeze(1)
-                    acc_p = (rel[2:] - 2 * rel[1:-1] + rel[:-2]) * inp.fps**2
-                    ls = ls + cfg.w_smooth_points * acc_p.square().sum(-1).mean()
-                if anchors is not None:
-                    ls = ls * cfg.contact_smooth_scale
                 loss = loss + ls
                 terms["smooth"] = ls.item()
                 if cfg.w_root_step > 0:
@@ -482,6 +443,8 @@ def refine(
             loss.backward()
             if not phase.optimise_pose:
                 u.grad.mul_(mask)
+                if cfg.offset_param:
+                    u_off.grad.mul_(mask)
             opt.step()
             done += 1
             lv = loss.item()
@@ -506,7 +469,7 @@ def refine(
         done = sum(p.iterations for p in cfg.phases[: cfg.phases.index(phase) + 1])
 
     with torch.no_grad():
-        q = K.q_from_free(u)
+        q = K.q_from_free(u + u_off)
         fit_px = project(points_of(q, root))
         err = (fit_px - kp).norm(dim=-1)
     missing = (conf <= 0).cpu().numpy()
