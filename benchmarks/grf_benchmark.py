@@ -24,7 +24,8 @@
    the ML pendulum above VIDEO_ML_PENDULUM_HZ). Then the contacts' timing against the
    plates (heel strike and toe off: vertical force crossing 20 N; error in ms, events missed,
    frame precision/recall/F1), the capture's own (its .sto) and those the GRF estimate used.
-   --no-video skips this part.
+   The same for the Rajagopal run's renders (rajagopal_run_v*, `--only run-video`; the belt
+   speed found on our IK of the run). --no-video skips both.
 
 Plots of estimated vs measured GRF go to DIR (default /tmp/biomocap_grf_benchmark).
 Reads ../shared/data (BIOMOCAP_SHARED_DATA); nothing is written into the repository.
@@ -406,6 +407,17 @@ def _scale_rajagopal_api(out: Path) -> Path:
     return scaled
 
 
+RUN_PLATES = Plates(
+    SHARED / "opensim" / "rajagopal_walk_run" / "ExpData" / "grf_run.mot",
+    SHARED / "opensim" / "rajagopal_walk_run" / "ID" / "grf_run.xml",
+    {
+        "r": ("R_ground_force_v", "R_ground_force_p", "R_ground_torque_"),
+        "l": ("L_ground_force_v", "L_ground_force_p", "L_ground_torque_"),
+    },
+    72.84,  # the example's Scale setup
+)
+
+
 def rajagopal_run(out: Path, skip_run: bool) -> dict:
     d = SHARED / "opensim" / "rajagopal_walk_run"
     work = out / "rajagopal_run"
@@ -429,21 +441,12 @@ def rajagopal_run(out: Path, skip_run: bool) -> dict:
         f"\nRajagopal run: scaled ({how}) + IK (biomech_export ik) "
         f"{time.perf_counter() - t0:.0f} s"
     )
-    plates = Plates(
-        d / "ExpData" / "grf_run.mot",
-        d / "ID" / "grf_run.xml",
-        {
-            "r": ("R_ground_force_v", "R_ground_force_p", "R_ground_torque_"),
-            "l": ("L_ground_force_v", "L_ground_force_p", "L_ground_torque_"),
-        },
-        72.84,  # the example's Scale setup
-    )
     return report_trial(
         "Rajagopal run (treadmill), our scale + IK",
         "rajagopal_run",
         scaled,
         ik,
-        plates,
+        RUN_PLATES,
         work / "report",
         grfcmp_args=["--meas-r", "R_ground_force_v", "--meas-l", "L_ground_force_v"],
     )
@@ -517,17 +520,19 @@ def print_timing(label: str, r: dict) -> None:
     )
 
 
-def report_contact_timing(title: str, osim_dir: Path, est, offset_s: float) -> dict:
+def report_contact_timing(
+    title: str, osim_dir: Path, est, offset_s: float, plates: Plates = GAIT2392_PLATES
+) -> dict:
     """The capture's contacts (its .sto, > 0.5 per foot) and those the GRF estimate used
     (vetted by the motion) against the plates."""
     print(f"\n{title}: contact timing vs force plates (> {PLATE_CONTACT_N:g} N)")
     sto = read_mot(osim_dir / "video_contacts.sto")
     t = sto.time_s + offset_s
     cap = {s: np.maximum(sto.column(f"heel_{s}"), sto.column(f"toe_{s}")) > 0.5 for s in "rl"}
-    res = {"capture": contact_timing(cap, t, GAIT2392_PLATES)}
+    res = {"capture": contact_timing(cap, t, plates)}
     print_timing("capture (video_contacts.sto)", res["capture"])
     used = {s: est.contacts.foot(s) > 0.5 for s in "rl"}
-    res["grf"] = contact_timing(used, est.loads.time_s + offset_s, GAIT2392_PLATES)
+    res["grf"] = contact_timing(used, est.loads.time_s + offset_s, plates)
     print_timing("used by the GRF (vetted by the motion)", res["grf"])
     return res
 
@@ -550,9 +555,30 @@ def capture_video(clip: Path, dst: Path, height_m: float, belt_m_s: float, redo:
     return osim_dir
 
 
-def video(out: Path, walk: dict, redo: bool) -> None:
-    """The rendered gait2392 walk, captured from each viewpoint, against the same plates."""
-    clips = sorted(CLIPS.glob("gait2392_walk_v*"))
+def trial_offset_s(spec: dict) -> float:
+    """Trial time of a rendered trial clip's first frame: the harness runs IK over the trial's
+    window (benchmarks/accuracy/data.py TRIALS: from its start t0) and the clip then skips
+    ``start_s`` more of that motion (render.prepare_motion), so frame i is trial time
+    t0 + start_s + i / fps (gait2392: t0 = start_s = 0; the Rajagopal run: 0.3 + 0.3)."""
+    from benchmarks.accuracy.data import TRIALS
+
+    t0 = {t[0]: t[5][0] for t in TRIALS}[spec["take"]]
+    return float(t0) + float(spec["start_s"])
+
+
+def video(
+    out: Path,
+    walk: dict,
+    redo: bool,
+    take: str = "gait2392_walk",
+    plates: Plates | None = None,
+    label: str = "gait2392 walk",
+) -> None:
+    """A rendered trial (default the gait2392 walk), captured from each viewpoint, against its
+    plates; ``walk``: report_trial()'s result on the trial's own kinematics (belt speed and
+    the measured-GRF ID)."""
+    plates = plates or GAIT2392_PLATES
+    clips = sorted(CLIPS.glob(f"{take}_v*"))
     if not clips:
         print(f"\n== video: no renders under {CLIPS} (run benchmarks/accuracy/run.py first)")
         return
@@ -565,8 +591,9 @@ def video(out: Path, walk: dict, redo: bool) -> None:
         osim_dir = capture_video(
             clip, out / "video" / clip.name, info["subject"]["height_m"], belt, redo
         )
+        offset = trial_offset_s(spec)
         title = (
-            f"gait2392 walk video {clip.name} (azimuth {spec['camera']['azimuth_deg']:g} deg, "
+            f"{label} video {clip.name} (azimuth {spec['camera']['azimuth_deg']:g} deg, "
             f"focal {spec['camera']['focal_px']:.0f} px, belt {belt:.2f} m/s)"
         )
         res = report_trial(
@@ -574,12 +601,12 @@ def video(out: Path, walk: dict, redo: bool) -> None:
             clip.name,
             osim_dir / "video.osim",
             osim_dir / "video.mot",
-            GAIT2392_PLATES,
+            plates,
             out / "video" / f"{clip.name}_report",
             contacts=osim_dir / "video_contacts.sto",
             treadmill_speed_m_s=belt,
             ref=walk["ref"],
-            offset_s=float(spec["start_s"]),
+            offset_s=offset,
         )
         rows.append((clip.name, "6 Hz", res))
         # what `capture --dynamics` does: the stronger low-pass for video kinematics and the
@@ -589,20 +616,18 @@ def video(out: Path, walk: dict, redo: bool) -> None:
             clip.name + "_video_lp",
             osim_dir / "video.osim",
             osim_dir / "video.mot",
-            GAIT2392_PLATES,
+            plates,
             out / "video" / f"{clip.name}_video_lp_report",
             contacts=osim_dir / "video_contacts.sto",
             treadmill_speed_m_s=belt,
             ref=walk["ref"],
-            offset_s=float(spec["start_s"]),
+            offset_s=offset,
             lowpass_hz=VIDEO_LOWPASS_HZ,
             ml_pendulum_above_hz=VIDEO_ML_PENDULUM_HZ,
             variants=VARIANTS[1:],
         )
         rows.append((clip.name, "as capture --dynamics", res))
-        timing[clip.name] = report_contact_timing(
-            title, osim_dir, res["estimate"], float(spec["start_s"])
-        )
+        timing[clip.name] = report_contact_timing(title, osim_dir, res["estimate"], offset, plates)
     print(
         "\n== video summary (pendulum AP, the capture's contacts vetted by the motion): "
         "% BW RMSE per foot, moments r vs raw-plate ID"
@@ -641,7 +666,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="reuse the Rajagopal scaled model and IK from an earlier run in --out",
     )
-    ap.add_argument("--only", choices=("gait2392", "rajagopal", "video"), default=None)
+    ap.add_argument(
+        "--only", choices=("gait2392", "rajagopal", "video", "run-video"), default=None
+    )
     ap.add_argument("--no-video", action="store_true", help="skip the rendered-video part")
     ap.add_argument("--recapture", action="store_true", help="redo the cached video captures")
     a = ap.parse_args(argv)
@@ -656,8 +683,10 @@ def main(argv: list[str] | None = None) -> int:
         walk = gait2392(a.out)
         if a.only in (None, "video") and not a.no_video:
             video(a.out, walk, a.recapture)
-    if a.only in (None, "rajagopal"):
-        rajagopal_run(a.out, a.skip_run)
+    if a.only in (None, "rajagopal", "run-video"):
+        run = rajagopal_run(a.out, a.skip_run)
+        if a.only in (None, "run-video") and not a.no_video:
+            video(a.out, run, a.recapture, "rajagopal_run", RUN_PLATES, "Rajagopal run")
     return 0
 
 
