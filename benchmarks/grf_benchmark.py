@@ -317,11 +317,12 @@ def report_trial(
         if grfcmp_args is not None and own_ref:
             print("\n  grfcmp.py: " + grfcmp(mot, plates.mot, est.mass_kg, grfcmp_args))
         summary = {"grf": grf, "moments": moments, "estimate": est, "meas": meas, "ref": ref}
+    est_loads = summary["estimate"].loads  # drawn on trial time, as the plates are
     png = plot_grf(
         out.parent / f"{name}_grf_vs_plates.png",
-        summary["estimate"].loads,
+        replace(est_loads, time_s=est_loads.time_s + offset_s),
         summary["estimate"].weight_n,
-        f"{title}: estimated (solid) vs force plates (dashed)",
+        f"{title}: estimated (solid) vs force plates (dashed), trial time",
         measured=summary["meas"],
     )
     print(f"  plot: {png}")
