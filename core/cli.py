@@ -64,6 +64,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         treadmill_speed_mps=args.treadmill_speed,
         dynamics=getattr(args, "dynamics", False),
         prior=getattr(args, "prior", None),
+        scene_lines=not getattr(args, "no_scene_lines", False),
     )
     try:
         res = capture(args.video, opts, progress)
@@ -184,6 +185,11 @@ def add_capture_options(s: argparse.ArgumentParser) -> None:
         default=None,
         metavar="M_PER_S",
         help="treadmill belt speed: planted feet move backward (-X) at it instead of staying put",
+    )
+    s.add_argument(
+        "--no-scene-lines",
+        action="store_true",
+        help="floor tilt from the feet alone (default: also from the scene's horizontal lines)",
     )
     s.add_argument(
         "--progress-jsonl", action="store_true", help="progress as JSON lines on stdout"

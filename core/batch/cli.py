@@ -82,9 +82,10 @@ def _defaults(args: argparse.Namespace) -> dict:
         "hmr_checkpoint": args.hmr_checkpoint,
         "treadmill_speed_mps": args.treadmill_speed,
         "prior": args.prior,
+        "scene_lines": not args.no_scene_lines,
     }
     plain = {"device": "auto", "overlay": True, "dynamics": False, "hmr": "fit",
-             "hmr_refine": "query", "hmr_checkpoint": "small"}  # fmt: skip
+             "hmr_refine": "query", "hmr_checkpoint": "small", "scene_lines": True}  # fmt: skip
     return {k: v for k, v in opts.items() if v is not None and plain.get(k, None) != v}
 
 
