@@ -47,6 +47,7 @@ def test_small_bank_build_and_load(tiny_shared, tmp_path):
     assert [m["clip"] for m in index["clips"]] == ["02_03", "09_01"]  # 09_05 is held out
     assert [m["naming"] for m in index["clips"]] == ["asf", "daz"]
     assert index["skeleton_convention"] == getattr(sk, "SKELETON_CONVENTION", 1)
+    assert index["convention"] == bank.DEFAULT_CONVENTION == "amc"
     daz = index["daz_correction"]
     assert len(daz["bias_rad"]) == sk.N_DOFS and daz["bias_rad"][sk.DOF["pelvis_rotation"]] == 0
     for m in index["clips"]:
@@ -101,10 +102,10 @@ def _hand_made_bank(folder, convention):
     return q
 
 
-def test_load_bank_puts_toe_joint_takes_into_the_daz_convention(tmp_path):
-    """Daz-friendly minus AMC is added to the toe-joint takes; Daz-friendly takes stay as
-    retargeted; heading and MTP are never shifted. An older index (no convention) keeps the old
-    direction (Daz takes moved toward AMC; MTP no longer)."""
+def test_load_bank_puts_every_take_into_one_convention(tmp_path):
+    """``daz``: Daz-friendly minus AMC is added to the toe-joint takes, Daz-friendly takes stay
+    as retargeted. ``amc`` (the default, and an index without the field): the Daz-friendly takes
+    are moved toward AMC. Heading and MTP are never shifted."""
     q = _hand_made_bank(tmp_path / "new", "daz")
     amc, daz = bank.load_bank(tmp_path / "new")
     shift = np.rad2deg(amc.q_rad - q).mean(0)
@@ -113,9 +114,20 @@ def test_load_bank_puts_toe_joint_takes_into_the_daz_convention(tmp_path):
     for name in ("mtp_angle_r", "pelvis_rotation", "knee_angle_r"):
         assert shift[sk.DOF[name]] == pytest.approx(0.0, abs=1e-9), name
     np.testing.assert_array_equal(daz.q_rad, q)
-    q = _hand_made_bank(tmp_path / "old", None)
-    amc, daz = bank.load_bank(tmp_path / "old")
-    np.testing.assert_array_equal(amc.q_rad, q)
-    shift = np.rad2deg(daz.q_rad - q).mean(0)
-    assert shift[sk.DOF["ankle_angle_r"]] == pytest.approx(12.0)
-    assert shift[sk.DOF["mtp_angle_r"]] == pytest.approx(0.0, abs=1e-9)
+    for name, convention in (("amc", "amc"), ("old", None)):
+        q = _hand_made_bank(tmp_path / name, convention)
+        amc, daz = bank.load_bank(tmp_path / name)
+        np.testing.assert_array_equal(amc.q_rad, q)
+        shift = np.rad2deg(daz.q_rad - q).mean(0)
+        assert shift[sk.DOF["ankle_angle_r"]] == pytest.approx(12.0)
+        assert shift[sk.DOF["hip_flexion_r"]] == pytest.approx(-10.0)
+        assert shift[sk.DOF["mtp_angle_r"]] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bank_build_refuses_an_unknown_convention(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bank.main(["build", "--bank", str(tmp_path / "b"), "--convention", "smpl"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'smpl'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown bank convention 'smpl'"):
+        bank.build_bank(tmp_path, tmp_path / "b", convention="smpl")

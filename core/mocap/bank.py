@@ -14,18 +14,21 @@ skeleton; the Daz-friendly conversion uses one fixed figure for everybody). Held
 The two source paths disagree by several degrees even after the limb straightening in
 ``core.mocap.track`` (hips, ankles, spine). The build measures the disagreement on the takes
 present in both formats (Daz BVH minus AMC, per DOF, mean over frames and takes) and
-``load_bank`` puts every take into ONE convention, the Daz-friendly one: the toe-joint takes
-(AMC, and BVH with a toe joint: CMU's 01_01 BVH and AMC agree within 0.3 deg mean per DOF) get
-that mean added (``BANK_CONVENTION``). Measured (deg): Daz minus AMC on the ankle is -14 to -20
-for subject 02 (near constant) and -2 to -8 for subject 03 (SD 9-14 over frames); hip flexion
-+11 to +17 and +1 to +4; knee and elbow within 1.2. Against OpenSim's reference IK of real markers
-(gait2392 walk: ankle 4.8/2.6, hip flexion 2.9) neither path is right: walks retarget to ankle
--5 to +3 (Daz) and +10 to +12 (AMC, 02_01), hip flexion 18-20 (Daz) and 7 (AMC). The Daz-friendly
-convention was chosen because 25 of the 33 held-out clips of the accuracy harness are
-Daz-friendly takes (their truth is in it) and because the prior's ankle, 13-17 deg in the AMC
-convention, pulled the lifter 13-19 deg too dorsiflexed on the marker trials; the accuracy
-harness decides (see ``core/lift/weights``). The MTP is left alone (Daz-friendly files have no
-toe joint: their MTP is not observed).
+``load_bank`` puts every take into ONE convention, chosen at build time (``--convention``,
+recorded in ``bank.json``): ``amc`` (the default) moves the Daz-friendly takes toward AMC by that
+mean; ``daz`` adds it to the toe-joint takes instead (AMC, and BVH with a toe joint: CMU's 01_01
+BVH and AMC agree within 0.3 deg mean per DOF). Heading and MTP are never shifted (Daz-friendly
+files have no toe joint: their MTP is not observed).
+
+Measured (deg): Daz minus AMC on the ankle is -14 to -20 for subject 02 (near constant) and -2 to
+-8 for subject 03 (SD 9-14 over frames); hip flexion +11 to +17 and +1 to +4; knee and elbow
+within 1.2. Against OpenSim's reference IK of real markers (gait2392 walk: ankle 4.8/2.6, hip
+flexion 2.9) neither path is right: walks retarget to ankle -5 to +3 (Daz) and +10 to +12 (AMC,
+02_01), hip flexion 18-20 (Daz) and 7 (AMC). Bank means: ankle 13-17 in the ``amc`` convention,
+2-4 in ``daz``. The lifter trained on ``daz`` (``core/lift/weights/bank2d_v2``) lost its ankle
+bias on the marker trials (+13/+19 -> -2/+1 deg) but gained one on hip flexion (+4/+6 -> +14/+16)
+and the capture was not better (see its README), so ``amc`` stays the default, the convention of
+the shipped ``bank2d``.
 ``report`` prints the table and the leave-one-subject-out residual.
 
 Frames whose retarget misses the source by more than ``BAD_FRAME_MM`` (mean over targets) are
@@ -58,10 +61,12 @@ FPS = 30.0
 BAD_FRAME_MM = 40.0
 MIN_PIECE_S = 1.0
 _CODE = ("core/bvh.py", "core/mocap/track.py", "core/mocap/asf_amc.py")
-# The convention every take is put into at load time (see the module doc): toe-joint takes
-# (naming != "daz") get the measured Daz-minus-AMC mean added; DOFs listed in _NOT_CORRECTED keep
-# their retargeted values (heading: not a pose; MTP: unobserved in Daz-friendly files).
-BANK_CONVENTION = "daz"
+# The convention every take is put into at load time (see the module doc): "amc" subtracts the
+# measured Daz-minus-AMC mean from the Daz-friendly takes, "daz" adds it to the toe-joint takes;
+# DOFs listed in _NOT_CORRECTED keep their retargeted values (heading: not a pose; MTP: unobserved
+# in Daz-friendly files).
+CONVENTIONS = ("amc", "daz")
+DEFAULT_CONVENTION = "amc"
 _NOT_CORRECTED = ("pelvis_rotation", "mtp_angle_r", "mtp_angle_l")
 
 
@@ -218,13 +223,17 @@ def build_bank(
     reverse: bool = False,
     fps: float = FPS,
     start: int = 0,
+    convention: str = DEFAULT_CONVENTION,
 ) -> dict:
-    """Retarget every training take (missing or stale ones only) and write ``bank.json``.
+    """Retarget every training take (missing or stale ones only) and write ``bank.json``
+    (``convention``: the one ``load_bank`` puts every take into, see the module doc).
     ``reverse`` walks the takes from the end (a second worker on the same folder); the index
     keeps the fixed order. ``fps`` below 30 retargets fewer frames (IK is the cost);
     ``load_bank`` interpolates every take to 30 fps."""
     from core.motion import atomic_write
 
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown bank convention {convention!r}; use one of {CONVENTIONS}")
     sources, pairs = bank_sources(shared)
     code = _code_hash()
     (folder / "clips").mkdir(parents=True, exist_ok=True)
@@ -248,7 +257,7 @@ def build_bank(
             "code": code,
             "bad_frame_mm": BAD_FRAME_MM,
             "daz_correction": daz,
-            "convention": BANK_CONVENTION,  # toe-joint takes + bias_rad at load (load_bank)
+            "convention": convention,  # how load_bank applies bias_rad
             "complete": len(done) == len(order),
             "clips": done,
         }
@@ -275,8 +284,8 @@ def build_bank(
 
 
 def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
-    """The bank's clips, bad frames cut out, toe-joint takes shifted into the Daz-friendly
-    convention (the module doc says why), in the current skeleton convention. Raises
+    """The bank's clips, bad frames cut out, all takes in the index's ``convention`` (AMC or
+    Daz-friendly, see the module doc), in the current skeleton convention. Raises
     FileNotFoundError with the build command if it is missing."""
     index_p = Path(folder) / "bank.json"
     if not index_p.is_file():
@@ -287,7 +296,7 @@ def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
     conv = int(index.get("skeleton_convention", 1))
     bias = np.array(index.get("daz_correction", {}).get("bias_rad", np.zeros(sk.N_DOFS)))
     bias[[sk.DOF[n] for n in _NOT_CORRECTED]] = 0.0
-    toward_daz = index.get("convention") == "daz"  # older indexes moved Daz takes toward AMC
+    toward_daz = index.get("convention", DEFAULT_CONVENTION) == "daz"
     lo, hi = sk.limits_rad()
     lo, hi = np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
     out = []
@@ -358,8 +367,8 @@ def report(folder: Path = DEFAULT_BANK) -> str:
     daz = index.get("daz_correction") or {}
     if daz:
         lines.append(
-            "Daz-friendly vs AMC (BVH minus AMC of the same take, deg; added to the toe-joint "
-            f"takes, convention {index.get('convention', 'amc')!r}), mean |diff| before and "
+            "Daz-friendly vs AMC (BVH minus AMC of the same take, deg; bank convention "
+            f"{index.get('convention', DEFAULT_CONVENTION)!r}), mean |diff| before and "
             "leave-one-subject-out after correction:"
         )
         show = [
@@ -401,12 +410,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reverse", action="store_true", help="build from the last take (2nd worker)")
     p.add_argument("--fps", type=float, default=FPS, help="retarget rate (load resamples to 30)")
     p.add_argument("--start", type=int, default=0, help="begin at this take (another worker)")
+    p.add_argument(
+        "--convention", choices=CONVENTIONS, default=DEFAULT_CONVENTION,
+        help="put every take into the AMC or the Daz-friendly convention (module doc)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     shared = args.shared_data or _shared_default()
     try:
         if args.command == "build":
-            build_bank(shared, args.bank, reverse=args.reverse, fps=args.fps, start=args.start)
+            build_bank(
+                shared, args.bank, reverse=args.reverse, fps=args.fps, start=args.start,
+                convention=args.convention,
+            )  # fmt: skip
             print(report(args.bank))
         elif args.command == "report":
             print(report(args.bank))
