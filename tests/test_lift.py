@@ -46,6 +46,19 @@ def test_shipped_weights_load_and_are_documented():
     assert net.cfg.skeleton_convention == sk.SKELETON_CONVENTION
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in WEIGHTS_DIR.iterdir() if p.is_dir()))
+def test_every_shipped_weights_folder_loads_and_says_how_it_was_made(name):
+    """Default or not, shipped weights load strictly and carry their command and README."""
+    net = load_lifter(name)
+    cfg = json.loads((WEIGHTS_DIR / name / "config.json").read_text())
+    assert cfg["training"]["command"].startswith("python -m core.lift.train")
+    assert (WEIGHTS_DIR / name / "README.md").is_file()
+    assert net.cfg.skeleton_convention == sk.SKELETON_CONVENTION
+    init = cfg["training"].get("init")
+    if init:  # fine-tuned: the weights it started from are shipped too
+        assert (WEIGHTS_DIR.parents[2] / init.split(" ")[0]).is_dir(), init
+
+
 def test_output_within_limits_for_any_input():
     rng = np.random.default_rng(1)
     kp = rng.uniform(-2000, 4000, size=(50, 33, 2))  # garbage far outside any body shape

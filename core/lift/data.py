@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO / ".cache" / "lift"
-_CACHE_VERSION = 2  # 2: the bank in the Daz-friendly convention (core.mocap.bank)
+_CACHE_VERSION = 2  # 2: the bank's convention is a build option (core.mocap.bank)
 # BlazePose indices by detector difficulty
 _FACE = list(range(0, 11))
 _EXTREMITIES = [15, 16, 17, 18, 19, 20, 21, 22, 27, 28, 29, 30, 31, 32]

@@ -91,6 +91,14 @@ def _init_label(init) -> str | None:
     return f"{weights_label(init, init.weights_folder)}" + (f" (trained by: {cmd})" if cmd else "")
 
 
+def _bank_convention(bank: Path | None) -> str:
+    """The bank's convention (``python -m core.mocap.bank build --convention``)."""
+    from core.mocap.bank import DEFAULT_BANK, DEFAULT_CONVENTION
+
+    index = json.loads((Path(bank or DEFAULT_BANK) / "bank.json").read_text())
+    return index.get("convention", DEFAULT_CONVENTION)
+
+
 def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -169,6 +177,7 @@ def train(args: argparse.Namespace) -> Path:
             f"real-motion bank ({len(data.piece_names)} pieces, {len(data.q_rad) / 1800:.1f} min "
             "at 30 fps; core.mocap.bank; held-out clips of core.mocap.holdout excluded)"
         ),
+        "bank_convention": _bank_convention(args.bank),
         "augment": asdict(aug),
         "minutes": round((time.time() - t_run + spent) / 60, 1),
         "final": history[-1] if history else {},
