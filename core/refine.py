@@ -321,8 +321,10 @@ def refine(
     q0 = T(q_init)
     u = K.free_from_q(q0).clone().requires_grad_(True)
     # One offset per DOF on top of the per-frame values (cfg.offset_param): a correction of the
-    # whole clip (the prior's bias) is one step for Adam instead of T coupled ones.
-    u_off = torch.zeros(sk.N_DOFS, dtype=dt, device=dev, requires_grad=cfg.offset_param)
+    # whole clip (the prior's bias) is one step for Adam instead of T coupled ones. Only where
+    # frames are coupled (t > 2): for a still image it would only double the step size.
+    use_off = cfg.offset_param and t > 2
+    u_off = torch.zeros(sk.N_DOFS, dtype=dt, device=dev, requires_grad=use_off)
     root = T(inp.root_init_m).clone().requires_grad_(True)
     k3d = None
     if inp.keypoints_3d_rel_m is not None:
@@ -362,7 +364,7 @@ def refine(
     done = 0
     for phase in cfg.phases:
         params = [u, root] if phase.optimise_pose else [root]
-        if cfg.offset_param:
+        if use_off:
             params.append(u_off)
         if anchors is not None:
             params.append(anchors.free)
@@ -451,7 +453,7 @@ def refine(
             loss.backward()
             if not phase.optimise_pose:
                 u.grad.mul_(mask)
-                if cfg.offset_param:
+                if use_off:
                     u_off.grad.mul_(mask)
             opt.step()
             done += 1
