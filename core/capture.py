@@ -356,6 +356,8 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         keypoints_3d_rel_m=k3d_rel,
     )
     cfg = RefineConfig()
+    if prior == "neurik":  # NeurIK's angles jitter (~40 m/s^2): no smooth correction of them
+        cfg.w_smooth_dq, cfg.offset_param = 0.0, False
     if n == 1:
         # A still image has no temporal evidence: trust the 2D keypoints more. COCO PCK@0.05 of
         # the reprojected joints: 0.614 with the video weights; with these, the corrected hip and
@@ -575,7 +577,7 @@ def _ground(
     inp2.floor_bodies, inp2.floor_local_m = sole_point_definitions(
         subject.offsets_m, subject.surface, subject.marker_bodies, subject.marker_local_m
     )
-    cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)])
+    cfg2 = replace(cfg, phases=[Phase("contact", 100, 0.01, True)])
     res2 = refine(inp2, cfg2, device=device, progress=progress.stage("world"))
     # The reprojection 'before' stays the first refinement's starting point.
     res2 = replace(
