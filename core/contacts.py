@@ -24,6 +24,13 @@ The contact probability per frame (``detect_contacts``) combines
 * the keypoint confidence of the foot: an unseen foot's evidence is the motion alone, so its
   probability is pulled toward 0.5 (undecided) rather than trusted.
 
+A foot in contact at one point whose other point is within ``flat_height_m`` of the support
+(and not fast) rests flat, and both points are in contact: the contact refinement pins a single
+point and lets the foot turn about it, which the demo's man showed as a skating foot (left toe
+planted, heel 2-4 cm up 'moving' 1 m/s in depth noise; on the lawn from 6.3 s the reviewer's
+ground_check SLIDE went 0.101 -> 0.096 m/s, the woman's stayed 0.017). It never adds a frame to
+a foot's contact, only a second point to pin, so the force-plate timing per foot is unchanged.
+
 The decision is a hysteresis on that probability (enter above 0.6, leave below 0.4) with a minimum
 phase length; the stored probability is moved onto the decided side of 0.5 (>= 0.55 in contact,
 <= 0.45 out of it), so thresholding it at 0.5 gives the decided phases.
@@ -181,6 +188,10 @@ class ContactConfig:
     # of the lowest foot point) off that speed: a monocular capture shortens or lengthens steps
     # in depth, so a stance foot on a still floor or a belt 'moves' there with a steady bias.
     support_drift: bool = True
+    # A foot planted at one point (heel or toe) whose other point is this close to the support
+    # (about 13 deg of pitch over a 0.2 m heel-toe line) and slower than low_speed_mps rests
+    # flat: both are in contact (0 turns this off).
+    flat_height_m: float = 0.045
 
 
 @dataclass
@@ -239,6 +250,28 @@ def _hysteresis(p: np.ndarray, cfg: ContactConfig, fps: float) -> np.ndarray:
             if b - a < min_len:
                 state[a:b, k] = False
     return state
+
+
+def _flat_feet(
+    state: np.ndarray, height: np.ndarray, speed: np.ndarray, cfg: ContactConfig, fps: float
+) -> np.ndarray:
+    """A foot in contact at its heel (toe) whose toe (heel) lies within ``flat_height_m`` of the
+    support, slower than ``low_speed_mps``, rests flat: that point is in contact too (runs of at
+    least ``min_phase_s``). Without it the contact refinement pins one point and lets the foot
+    turn about it, so a foot resting on the floor still skates (the demo's man on the lawn:
+    toe pinned, heel 2 cm up 'moving' 1 m/s in depth noise). Per foot, a frame is in contact
+    exactly when it was before: only which of its points are pinned changes."""
+    if state.shape[1] != 4:
+        return state
+    out = state.copy()
+    min_len = max(1, int(round(cfg.min_phase_s * fps)))
+    for a, b in ((0, 1), (1, 0), (2, 3), (3, 2)):
+        add = state[:, b] & ~state[:, a] & (height[:, a] < cfg.flat_height_m)
+        add &= speed[:, a] < cfg.low_speed_mps
+        for _, i, j in contact_phases(add[:, None]):
+            if j - i >= min_len:
+                out[i:j, a] = True
+    return out
 
 
 def _support_drift(pts: np.ndarray, v_los: np.ndarray, floor_y: float) -> float:
@@ -344,6 +377,6 @@ def detect_contacts(
     if conf is not None:
         c = np.clip(np.nan_to_num(np.asarray(conf, dtype=np.float64)), 0.0, 1.0)
         p = c * p + (1.0 - c) * 0.5 * (p + 0.5) * 0.9  # unseen: toward (but below) undecided
-    state = _hysteresis(p, cfg, fps)
+    state = _flat_feet(_hysteresis(p, cfg, fps), height, speed, cfg, fps)
     prob = np.where(state, np.maximum(p, 0.55), np.minimum(p, 0.45))
     return ContactResult(prob, state, height, speed)
