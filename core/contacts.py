@@ -24,12 +24,12 @@ The contact probability per frame (``detect_contacts``) combines
 * the keypoint confidence of the foot: an unseen foot's evidence is the motion alone, so its
   probability is pulled toward 0.5 (undecided) rather than trusted.
 
-A foot in contact at one point whose other point is within ``flat_height_m`` of the support
-(and not fast) rests flat, and both points are in contact: the contact refinement pins a single
-point and lets the foot turn about it, which the demo's man showed as a skating foot (left toe
-planted, heel 2-4 cm up 'moving' 1 m/s in depth noise; on the lawn from 6.3 s the reviewer's
-ground_check SLIDE went 0.101 -> 0.096 m/s, the woman's stayed 0.017). It never adds a frame to
-a foot's contact, only a second point to pin, so the force-plate timing per foot is unchanged.
+Optionally (``flat_height_m`` > 0, off by default: see its numbers there) a foot in contact at
+one point whose other point is within ``flat_height_m`` of the support (and not fast) rests
+flat, and both points are in contact: the contact refinement pins a single point and lets the
+foot turn about it, which the demo's man showed as a skating foot (left toe planted, heel 2-4 cm
+up 'moving' 1 m/s in depth noise). It never adds a frame to a foot's contact, only a second
+point to pin, so the force-plate timing per foot is unchanged.
 
 The decision is a hysteresis on that probability (enter above 0.6, leave below 0.4) with a minimum
 phase length; the stored probability is moved onto the decided side of 0.5 (>= 0.55 in contact,
@@ -189,9 +189,13 @@ class ContactConfig:
     # in depth, so a stance foot on a still floor or a belt 'moves' there with a steady bias.
     support_drift: bool = True
     # A foot planted at one point (heel or toe) whose other point is this close to the support
-    # (about 13 deg of pitch over a 0.2 m heel-toe line) and slower than low_speed_mps rests
-    # flat: both are in contact (0 turns this off).
-    flat_height_m: float = 0.045
+    # (0.045: about 13 deg of pitch over a 0.2 m heel-toe line) and slower than low_speed_mps
+    # rests flat: both are in contact. Off (0) by default: at capture 55f9a31 it left the demo
+    # man's SLIDE on the lawn at 0.104 -> 0.105 m/s (whole clip 0.108 -> 0.105; his left foot's
+    # pinned frames 0.10-0.12 -> 0.01-0.04 m/s), the woman's at 0.025, the gait2392 video's
+    # per-foot contact timing unchanged and its vertical GRF per foot (as capture --dynamics)
+    # 20.0/17.8, 6.2/7.3, 16.5/16.0 -> 20.0/17.8, 6.1/7.2, 11.8/10.4 % BW (views 0, 1, 2).
+    flat_height_m: float = 0.0
 
 
 @dataclass

@@ -11,6 +11,7 @@ import numpy as np
 from core import fk_numpy
 from core import skeleton as sk
 from core.contacts import (
+    ContactConfig,
     contact_phases,
     contact_point_definitions,
     contact_positions,
@@ -86,9 +87,9 @@ def test_a_foot_resting_on_its_toe_and_a_low_heel_is_planted_at_both() -> None:
     """Toes planted on the floor; the right heel 2 cm up (a foot pitched ~6 deg: resting), the
     left heel 8 cm up (a heel raise). A monocular capture's heels 'move' ~1 m/s in depth noise
     (the demo's man on the lawn): above the low-height speed limit, so a heel alone is not
-    called. The resting foot is pinned at both points (else the refinement lets it turn about
-    its toe and skate); the raised heel stays free; per foot, the contact frames are those of
-    the toes."""
+    called. With ``flat_height_m`` set (off by default) the resting foot is pinned at both
+    points (else the refinement lets it turn about its toe and skate); the raised heel stays
+    free; per foot, the contact frames are those of the toes."""
     n = 30
     t = np.arange(n) / FPS
     pts = np.zeros((n, 4, 3))  # heel_r, toe_r, heel_l, toe_l
@@ -96,7 +97,9 @@ def test_a_foot_resting_on_its_toe_and_a_low_heel_is_planted_at_both() -> None:
     pts[:, 3] = (0.2, 0.0, -0.1)
     pts[:, 0] = np.stack([0.9 * t, np.full(n, 0.02), np.full(n, 0.1)], 1)
     pts[:, 2] = np.stack([0.9 * t, np.full(n, 0.08), np.full(n, -0.1)], 1)
-    cr = detect_contacts(pts, FPS)
+    off = detect_contacts(pts, FPS)  # the default: a heel alone is not called
+    assert off.state[:, [1, 3]].all() and not off.state[:, [0, 2]].any()
+    cr = detect_contacts(pts, FPS, cfg=ContactConfig(flat_height_m=0.045))
     assert cr.state[:, [1, 3]].all()  # the toes
     assert cr.state[:, 0].all()  # the resting right heel
     assert not cr.state[:, 2].any()  # the raised left heel
