@@ -577,7 +577,7 @@ def _ground(
     inp2.floor_bodies, inp2.floor_local_m = sole_point_definitions(
         subject.offsets_m, subject.surface, subject.marker_bodies, subject.marker_local_m
     )
-    cfg2 = replace(cfg, phases=[Phase("contact", 100, 0.01, True)])
+    cfg2 = replace(cfg, phases=[Phase("contact", 150, 0.01, True)])
     res2 = refine(inp2, cfg2, device=device, progress=progress.stage("world"))
     # The reprojection 'before' stays the first refinement's starting point.
     res2 = replace(

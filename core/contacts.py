@@ -24,7 +24,7 @@ The contact probability per frame (``detect_contacts``) combines
 * the keypoint confidence of the foot: an unseen foot's evidence is the motion alone, so its
   probability is pulled toward 0.5 (undecided) rather than trusted.
 
-Optionally (``flat_height_m`` > 0, off by default: see its numbers there) a foot in contact at
+A foot (``flat_height_m``; 0 turns it off) in contact in contact at
 one point whose other point is within ``flat_height_m`` of the support (and not fast) rests
 flat, and both points are in contact: the contact refinement pins a single point and lets the
 foot turn about it, which the demo's man showed as a skating foot (left toe planted, heel 2-4 cm
@@ -190,12 +190,13 @@ class ContactConfig:
     support_drift: bool = True
     # A foot planted at one point (heel or toe) whose other point is this close to the support
     # (0.045: about 13 deg of pitch over a 0.2 m heel-toe line) and slower than low_speed_mps
-    # rests flat: both are in contact. Off (0) by default: at capture 55f9a31 it left the demo
+    # rests flat: both are in contact (0 turns it off). Measured with the contact phase at 100
+    # iterations (capture 55f9a31): it left the demo
     # man's SLIDE on the lawn at 0.104 -> 0.105 m/s (whole clip 0.108 -> 0.105; his left foot's
     # pinned frames 0.10-0.12 -> 0.01-0.04 m/s), the woman's at 0.025, the gait2392 video's
     # per-foot contact timing unchanged and its vertical GRF per foot (as capture --dynamics)
     # 20.0/17.8, 6.2/7.3, 16.5/16.0 -> 20.0/17.8, 6.1/7.2, 11.8/10.4 % BW (views 0, 1, 2).
-    flat_height_m: float = 0.0
+    flat_height_m: float = 0.045
 
 
 @dataclass
