@@ -24,7 +24,7 @@ The contact probability per frame (``detect_contacts``) combines
 * the keypoint confidence of the foot: an unseen foot's evidence is the motion alone, so its
   probability is pulled toward 0.5 (undecided) rather than trusted.
 
-A foot (``flat_height_m``; 0 turns it off) in contact in contact at
+A foot (``flat_height_m``; 0 turns it off) in contact at
 one point whose other point is within ``flat_height_m`` of the support (and not fast) rests
 flat, and both points are in contact: the contact refinement pins a single point and lets the
 foot turn about it, which the demo's man showed as a skating foot (left toe planted, heel 2-4 cm
