@@ -28,17 +28,23 @@ JUDGED = (
 )
 
 
-def test_exact_2d_and_3d_pull_a_wrong_start_onto_the_truth() -> None:
-    q, root, offsets, bodies, local, cam, _, pts = _scene(t=20, seed=3)
+def offset_start(q: np.ndarray, deg: float) -> np.ndarray:
+    """The true angles with every judged DOF ``deg`` off (alternating sign), inside the limits."""
     idx = [sk.DOF[n] for n in JUDGED]
     lo, hi = sk.limits_rad()
     start = q.copy()
-    start[:, idx] += np.deg2rad(15.0) * np.where(np.arange(len(idx)) % 2, 1.0, -1.0)
-    start = np.clip(
+    start[:, idx] += np.deg2rad(deg) * np.where(np.arange(len(idx)) % 2, 1.0, -1.0)
+    return np.clip(
         start,
         np.where(np.isfinite(lo), lo + 1e-3, -9.0),
         np.where(np.isfinite(hi), hi - 1e-3, 9.0),
     )
+
+
+def test_exact_2d_and_3d_pull_a_wrong_start_onto_the_truth() -> None:
+    q, root, offsets, bodies, local, cam, _, pts = _scene(t=20, seed=3)
+    start = offset_start(q, 15.0)
+    idx = [sk.DOF[n] for n in JUDGED]
     inp = RefineInputs(
         cam.project(pts),
         np.ones(pts.shape[:2]),

@@ -17,7 +17,7 @@ from core import fk_numpy
 from core import skeleton as sk
 from core.refine import RefineConfig, RefineInputs, refine
 from tests.test_refine import _scene
-from tests.test_refine_exact import JUDGED
+from tests.test_refine_exact import JUDGED, offset_start
 
 
 def _jitter_mps2(q: np.ndarray, offsets: np.ndarray, fps: float) -> float:
@@ -32,15 +32,8 @@ def test_a_biased_start_is_corrected_without_adding_jitter() -> None:
     rng = np.random.default_rng(1)
     kp = cam.project(pts) + rng.normal(scale=8.0, size=(*pts.shape[:2], 2))
     k3d = pts - root[:, None] + rng.normal(scale=0.03, size=pts.shape)
+    start = offset_start(q, 10.0)
     idx = [sk.DOF[n] for n in JUDGED]
-    lo, hi = sk.limits_rad()
-    start = q.copy()
-    start[:, idx] += np.deg2rad(10.0) * np.where(np.arange(len(idx)) % 2, 1.0, -1.0)
-    start = np.clip(
-        start,
-        np.where(np.isfinite(lo), lo + 1e-3, -9.0),
-        np.where(np.isfinite(hi), hi - 1e-3, 9.0),
-    )
     inp = RefineInputs(
         kp, np.ones(kp.shape[:2]), cam, offsets, bodies, local, start, root, 30.0,
         keypoints_3d_rel_m=k3d,
