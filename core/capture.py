@@ -62,6 +62,9 @@ class CaptureOptions:
     prior: str | None = None
     # the floor's tilt also from the scene's horizontal lines (core.horizon), not the feet alone
     scene_lines: bool = True
+    # the refinement corrects the prior smoothly over time (core.refine w_smooth_dq + per-DOF
+    # offset); False: frame by frame, each frame's 2D fit first (pseudo-labels of single images)
+    smooth_correction: bool = True
 
 
 PRIORS = ("lift", "neurik")
@@ -356,7 +359,8 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         keypoints_3d_rel_m=k3d_rel,
     )
     cfg = RefineConfig()
-    if prior == "neurik":  # NeurIK's angles jitter (~40 m/s^2): no smooth correction of them
+    # NeurIK's angles jitter (~40 m/s^2): no smooth correction of them
+    if prior == "neurik" or not opts.smooth_correction:
         cfg.w_smooth_dq, cfg.offset_param = 0.0, False
     if n == 1:
         # A still image has no temporal evidence: trust the 2D keypoints more. COCO PCK@0.05 of

@@ -87,7 +87,7 @@ def test_a_foot_resting_on_its_toe_and_a_low_heel_is_planted_at_both() -> None:
     """Toes planted on the floor; the right heel 2 cm up (a foot pitched ~6 deg: resting), the
     left heel 8 cm up (a heel raise). A monocular capture's heels 'move' ~1 m/s in depth noise
     (the demo's man on the lawn): above the low-height speed limit, so a heel alone is not
-    called. With ``flat_height_m`` set (off by default) the resting foot is pinned at both
+    called. With ``flat_height_m`` (the default 0.045; 0 turns it off) the resting foot is pinned at both
     points (else the refinement lets it turn about its toe and skate); the raised heel stays
     free; per foot, the contact frames are those of the toes."""
     n = 30
@@ -97,9 +97,9 @@ def test_a_foot_resting_on_its_toe_and_a_low_heel_is_planted_at_both() -> None:
     pts[:, 3] = (0.2, 0.0, -0.1)
     pts[:, 0] = np.stack([0.9 * t, np.full(n, 0.02), np.full(n, 0.1)], 1)
     pts[:, 2] = np.stack([0.9 * t, np.full(n, 0.08), np.full(n, -0.1)], 1)
-    off = detect_contacts(pts, FPS)  # the default: a heel alone is not called
+    off = detect_contacts(pts, FPS, cfg=ContactConfig(flat_height_m=0.0))  # a heel alone: no
     assert off.state[:, [1, 3]].all() and not off.state[:, [0, 2]].any()
-    cr = detect_contacts(pts, FPS, cfg=ContactConfig(flat_height_m=0.045))
+    cr = detect_contacts(pts, FPS)  # the default
     assert cr.state[:, [1, 3]].all()  # the toes
     assert cr.state[:, 0].all()  # the resting right heel
     assert not cr.state[:, 2].any()  # the raised left heel

@@ -282,6 +282,10 @@ def pseudo_label_input(path: Path, opts: PseudoOptions, progress=None):
                 hmr=opts.hmr,
                 hmr_refine=opts.hmr_refine,
                 hmr_checkpoint=str(opts.checkpoint),
+                # A label trains a per-frame network: it must fit its own image (the smooth
+                # correction trades per-frame 2D fit for less jitter; labels 90th-percentile
+                # 18 px from MediaPipe on the crops with it, tests/test_hmr_pseudo.py)
+                smooth_correction=False,
             ),
             progress or Progress(jsonl=True, stream=_Discard()),
         )
