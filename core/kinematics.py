@@ -92,9 +92,13 @@ def forward_kinematics(q: Tensor, root_m: Tensor, offsets_m: Tensor) -> FKResult
 
 def body_points(fk: FKResult, body_index: Tensor, local_m: Tensor) -> Tensor:
     """World positions (..., M, 3) of points fixed in bodies: ``body_index`` (M,), ``local_m``
-    (M, 3) or (..., M, 3) in the body's frame (zero-pose aligned with the ground)."""
-    r = fk.rotations[..., body_index, :, :]
-    o = fk.origins[..., body_index, :]
+    (M, 3) or (..., M, 3) in the body's frame (zero-pose aligned with the ground).
+    ``index_select`` rather than a fancy index: about half the cost, with its backward, on the
+    refinement's small tensors."""
+    d = fk.origins.dim() - 2
+    idx = torch.as_tensor(body_index, dtype=torch.long, device=fk.origins.device)
+    r = fk.rotations.index_select(d, idx)
+    o = fk.origins.index_select(d, idx)
     return o + (r @ local_m.to(r.dtype).unsqueeze(-1)).squeeze(-1)
 
 

@@ -246,7 +246,7 @@ class _Anchors:
         self.n_phases = len(phases)
 
     def positions(self, fk: K.FKResult) -> Tensor:
-        return _points(fk, self.bodies, self.local)
+        return K.body_points(fk, self.bodies, self.local)
 
     def anchors(self) -> Tensor:
         y = torch.where(self.on_floor, torch.zeros_like(self.free[:, 1]), self.free[:, 1])
@@ -263,7 +263,7 @@ class _Anchors:
         if self.use_floor:
             # Summed over the foot points, mean over frames: one toe tip under the floor in one
             # frame costs as much as in a clip of that one frame.
-            sole = _points(fk, self.floor_bodies, self.floor_local)
+            sole = K.body_points(fk, self.floor_bodies, self.floor_local)
             lp = torch.relu(-sole[..., 1]).square().sum(-1).mean()
         return la, lp
 
@@ -273,15 +273,6 @@ def _pelvis_rotation(q: Tensor) -> Tensor:
     axes = torch.as_tensor(sk.dof_axes()[_ROOT_IDX], dtype=q.dtype, device=q.device)
     m = K.axis_angle_matrix(axes, q[..., _ROOT_IDX])
     return m[..., 0, :, :] @ m[..., 1, :, :] @ m[..., 2, :, :]
-
-
-def _points(fk: K.FKResult, body_index: Tensor, local_m: Tensor) -> Tensor:
-    """``core.kinematics.body_points`` with ``index_select`` (about half the cost of the fancy
-    index and its backward on the refinement's small tensors)."""
-    d = fk.origins.dim() - 2
-    r = fk.rotations.index_select(d, body_index)
-    o = fk.origins.index_select(d, body_index)
-    return o + (r @ local_m.to(r.dtype).unsqueeze(-1)).squeeze(-1)
 
 
 def _gm(r2: Tensor, sigma2: float) -> Tensor:
@@ -343,7 +334,7 @@ def refine(
         )
 
     def points_of(q: Tensor, r: Tensor) -> Tensor:
-        return _points(_fk(q, r, offsets), bodies, local)
+        return K.body_points(_fk(q, r, offsets), bodies, local)
 
     with torch.no_grad():
         p_init = points_of(q0, root)
@@ -381,7 +372,7 @@ def refine(
             with torch.no_grad():
                 fk_p = _fk(K.q_from_free(u + u_off), root, offsets)
                 r_p, o_p = fk_p.rotations[:, 0], fk_p.origins[:, 0]
-                rigid = (_points(fk_p, bodies, local) - o_p[:, None]) @ r_p  # pelvis frame
+                rigid = (K.body_points(fk_p, bodies, local) - o_p[:, None]) @ r_p  # pelvis frame
         # Early stop compares the best loss of each 25-iteration window with the window before:
         # the first window of a phase is Adam's warm-up (a fresh optimiser's first steps move
         # every parameter by ~lr and raise the loss), so no phase stops before 50 iterations.
@@ -390,7 +381,7 @@ def refine(
             q = K.q_from_free(u + u_off)
             if rigid is None:
                 fk = _fk(q, root, offsets)
-                pts = _points(fk, bodies, local)
+                pts = K.body_points(fk, bodies, local)
             else:
                 r_p = _pelvis_rotation(q)
                 pts = (root + offsets[0]).unsqueeze(1) + rigid @ r_p.transpose(-1, -2)

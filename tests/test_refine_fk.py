@@ -66,7 +66,7 @@ def test_levels_fk_refuses_wrong_shapes() -> None:
 def test_pelvis_frame_points_follow_the_pelvis_like_the_full_chain() -> None:
     # The refinement's global phase moves only the pelvis: keypoints fixed in the pelvis frame,
     # turned by the pelvis rotation, must be where the full FK puts them.
-    from core.refine import _pelvis_rotation, _points
+    from core.refine import _pelvis_rotation
 
     q, root, offsets = _inputs((11,), seed=4)
     q, root = q.detach(), root.detach()
@@ -75,7 +75,7 @@ def test_pelvis_frame_points_follow_the_pelvis_like_the_full_chain() -> None:
     fk = K.forward_kinematics(q, root, offsets)
     r_p, o_p = fk.rotations[:, 0], fk.origins[:, 0]
     assert torch.allclose(_pelvis_rotation(q), r_p, atol=1e-12)
-    rigid = (_points(fk, bodies, local) - o_p[:, None]) @ r_p
+    rigid = (K.body_points(fk, bodies, local) - o_p[:, None]) @ r_p
     q2 = q.clone()
     pelvis = [sk.DOF[n] for n in ("pelvis_tilt", "pelvis_list", "pelvis_rotation")]
     q2[:, pelvis] += torch.tensor([0.3, -0.2, 1.1], dtype=torch.float64)  # the pelvis only
