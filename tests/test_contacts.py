@@ -106,6 +106,21 @@ def test_a_foot_resting_on_its_toe_and_a_low_heel_is_planted_at_both() -> None:
     assert (cr.probability[:, 0] > 0.5).all() and (cr.probability[:, 2] < 0.5).all()
 
 
+def test_a_standing_foot_is_planted_at_the_clip_edges_too() -> None:
+    """A person standing still, every contact point jittering 1.5 cm per frame (a monocular
+    capture's noise): in contact in the first and last frames as in the others. Smoothing that
+    shrinks to the end frame alone there, and a one-sided difference of it, made 0.5-1 m/s of
+    'speed' out of that noise (at that time 93 of 200 seeds lost an end frame; the straight
+    line fitted to the end window: 0 of 200, 10 of 200 at 2 cm)."""
+    q, root = standing_motion(np.zeros(60))
+    sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
+    for seed in range(20):
+        noisy = sole + np.random.default_rng(seed).normal(0.0, 0.015, sole.shape)
+        cr = detect_contacts(noisy, FPS)
+        assert cr.state[[0, 1, -2, -1]].all(), seed
+        assert (cr.probability[[0, -1]] > 0.5).all(), seed
+
+
 def test_unseen_feet_are_undecided_not_planted() -> None:
     q, root, _ = jump()
     sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
