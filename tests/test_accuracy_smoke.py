@@ -109,6 +109,36 @@ def test_peer_columns_align_by_time():
     np.testing.assert_array_equal(c["elbow_flexion_r"][2:8], -np.arange(6.0))
 
 
+def test_contact_truth_floor_is_the_stance_level_not_the_lowest_point():
+    """A retargeted walk: each patch stands still 3 cm up, digs in to 0 at strike, swings at
+    10-20 cm; the labels' floor is the stance level, so every still frame is a contact, the
+    swing is not, and a still point 8 cm above the stance (a hovering foot) is not either."""
+    from benchmarks.accuracy.render import CONTACT_POINTS, stance_level, truth_contacts
+
+    fps, t = 30.0, 60
+    y = np.full(t, 0.03)
+    y[20] = 0.0  # strike: the heel digs in under the floor of the stance
+    y[30:50] = 0.10 + 0.10 * np.sin(np.linspace(0, np.pi, 20))  # swing
+    x = np.zeros(t)
+    x[30:50] = np.linspace(0.0, 1.2, 20)  # 1.8 m/s forward
+    x[50:] = 1.2
+    patch = np.stack([x, y, np.zeros(t)], -1)[:, None] + np.array([[0, 0, 0], [0.02, 0.01, 0]])
+    verts = np.concatenate([patch, patch + [0, 0.08, 0.3]], 1)  # second patch: 8 cm higher
+    patches = {
+        n: np.array([0, 1]) if k < 2 else np.array([2, 3]) for k, n in enumerate(CONTACT_POINTS)
+    }
+    flags, low, level = truth_contacts(verts, patches, fps)
+    assert level == pytest.approx(0.03)
+    speed = np.abs(np.gradient(x)) * fps
+    assert stance_level(low[..., 1], np.stack([speed] * 4, 1)) == pytest.approx(0.03)
+    moving = speed >= 0.3
+    assert flags[~moving, 0].all() and not flags[30:50, 0].any()
+    assert flags[:, 0].tolist() == flags[:, 1].tolist()
+    # 8 cm over the stance (its dig-in 5 cm: over the 4 cm tolerance) while still: the dig-in
+    # to 0 does not lower the floor of the labels, so the hovering patch stays out of contact
+    assert not flags[:, 2:].any()
+
+
 @pytest.mark.slow
 def test_smoke_run_end_to_end(tmp_path):
     """One 0.3 s held-out clip: rendered by real Blender, captured by the real pipeline; the

@@ -8,7 +8,9 @@ commit), the result says so and measures nothing. The measures are core's own
 (``core.metrics.contact_f1``, ``foot_sliding_per_phase``, ``floor_penetration``), so the product
 and the harness share one definition:
 
-* contact P/R/F1: the capture's contact probability > 0.5 vs the truth's flags, all four points;
+* contact P/R/F1: the capture's contact probability > 0.5 vs the truth's flags, all four points
+  (the truth labels contact against the stance level of the soles, HuMoR's rule:
+  ``benchmarks.accuracy.render``'s docstring; clips cached before it are relabelled on load);
 * sliding: per TRUE contact phase (at least 3 frames) of each point, the largest horizontal
   distance between two positions of the captured point in that phase (core's definition),
   median and 90th percentile over phases, metres;
@@ -22,7 +24,10 @@ Where the camera-height error comes from (issue 12), when the capture records it
 * ``camera_height_true_tilt_err_m``: the camera height the capture's own contact points give
   along the TRUE floor normal (median over the truth's contact frames), minus the truth: the part
   of the error that is not the tilt (the scene's scale from the stature, depth, the sole points);
-* ``camera_height_sd_m``: the capture's own standard error of its camera height.
+* ``camera_height_sd_m``: the capture's own standard error of its camera height;
+* ``camera_height_stance_err_m``: the camera height error against the truth's camera height
+  above the stance level (where the true soles stand, 0.6-6 cm above the rendered floor; a
+  capture can only find the floor where the feet stand).
 """
 
 from __future__ import annotations
@@ -54,6 +59,11 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
         "camera_height_m": float(world["camera_height_m"]),
         "camera_height_true_m": truth.cam_height_m,
     }
+    level = float(getattr(truth, "stance_level_m", 0.0) or 0.0)
+    if getattr(truth, "contact_rule", "") and level < 0.2:  # a treadmill's level means nothing
+        out["camera_height_stance_err_m"] = abs(
+            float(world["camera_height_m"]) - (truth.cam_height_m - level)
+        )
     cam = getattr(motion, "camera", None)
     if getattr(truth, "R_cam_world", None) is None:
         cam = None

@@ -5,10 +5,23 @@ H.264; ``truth.npz`` beside it holds everything the metrics need.
 World frame of the truth: OpenSim's (X forward, Y up, Z right), floor at Y = 0 (the lowest
 surface point of the clip touches it), the subject's mean position at X = Z = 0.
 
-Truth foot contacts, per foot at the heel and the forefoot: the lowest surface vertex of the
-heel (the rear third of the calcaneus' skin) or of the forefoot (toes and the front third of the
-calcaneus) is within ``CONTACT_HEIGHT_M`` of the floor and that patch's centre moves slower than
-``CONTACT_SPEED_MPS`` horizontally.
+Truth foot contacts (``truth_contacts``), per foot at the heel and the forefoot, from the TRUE
+motion only, labelled as HuMoR labels AMASS mocap (Rempe et al. 2021,
+``humor/scripts/process_amass_data.py``: ``determine_floor_height_and_contacts``): the floor of
+the contact labels is the *stance level*, the median of the lowest cluster of the sole heights of
+the still frames (heights 1-D clustered with 5 mm gaps, as its DBSCAN ``eps=0.005``), not the
+lowest skin point ever; a point is in contact where it is within ``CONTACT_HEIGHT_M`` of that
+level (HuMoR's toe threshold, 4 cm) and slower than ``CONTACT_SPEED_MPS``. The point is the
+lowest surface vertex of the heel patch (the rear third of the calcaneus' skin) or the forefoot
+patch (toes and the front third of the calcaneus); its speed is the patch centre's horizontal
+speed. Two departures from HuMoR, both for the retargeted CMU motions: the speed limit is
+0.30 m/s horizontal rather than 0.15 m/s (0.005 m/frame at 30 fps) in 3-D, because the retargets
+skate (their stance feet slide at 0.1-0.3 m/s; at 0.15 m/s the running clips keep no contact at
+all), and the rendered floor (Y = 0) stays where ``floor_height`` put it: under the lowest skin
+point, which lies 0.6-5 cm under the stance level (heel and toe dig in at strike and push-off
+where the retargeted ankle does not match the body), so a rule against Y = 0 flagged only 5-45 %
+of the frames of walks as contact (``CONTACT_RULE`` names the rule; ``refresh_contact_truth``
+recomputes the flags of a clip cached under an older one without re-rendering it).
 """
 
 from __future__ import annotations
@@ -29,8 +42,10 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 BLENDER_SCRIPT = HERE / "render_bpy.py"
-CONTACT_HEIGHT_M = 0.04
-CONTACT_SPEED_MPS = 0.30
+CONTACT_HEIGHT_M = 0.04  # above the stance level
+CONTACT_SPEED_MPS = 0.30  # horizontal, the patch centre
+STANCE_GAP_M = 0.005  # heights of still soles further apart than this are separate clusters
+CONTACT_RULE = "stance-level-v2"  # "": the older rule (4 cm above Y = 0, before 2026-12-02)
 CONTACT_POINTS = ("heel_r", "forefoot_r", "heel_l", "forefoot_l")
 _UP = np.array([0.0, 1.0, 0.0])
 
@@ -57,6 +72,8 @@ class Truth:
     contact_pos_m: np.ndarray  # (T, 4, 3) the contact patches' lowest points
     width_px: int
     height_px: int
+    stance_level_m: float = 0.0  # height of the contact labels' floor (stance soles) above Y = 0
+    contact_rule: str = ""  # CONTACT_RULE the contact flags follow ("": the older rule)
 
     def save(self, path: Path) -> None:
         from core.motion import atomic_write
@@ -70,6 +87,10 @@ class Truth:
             kw = {k: z[k] for k in z.files}
         for k in ("fps", "height_m", "cam_height_m", "cam_pitch_deg", "cam_roll_deg"):
             kw[k] = float(kw[k])
+        if "stance_level_m" in kw:
+            kw["stance_level_m"] = float(kw["stance_level_m"])
+        if "contact_rule" in kw:
+            kw["contact_rule"] = str(kw["contact_rule"])
         for k in ("width_px", "height_px"):
             kw[k] = int(kw[k])
         return cls(**kw)
@@ -111,19 +132,68 @@ def _foot_patches(subject) -> dict[str, np.ndarray]:
     return {k: out[k] for k in CONTACT_POINTS}
 
 
+def stance_level(low_m: np.ndarray, speed_mps: np.ndarray) -> float:
+    """Height of the soles when they stand: the median of the lowest cluster (3 or more heights,
+    gaps under ``STANCE_GAP_M``) of the points' heights ``low_m`` in the frames where they are
+    slower than ``CONTACT_SPEED_MPS`` (HuMoR's floor); 0 where no point is ever still."""
+    h = np.sort(np.asarray(low_m)[np.asarray(speed_mps) < CONTACT_SPEED_MPS])
+    if len(h) == 0:
+        return 0.0
+    for group in np.split(h, np.flatnonzero(np.diff(h) > STANCE_GAP_M) + 1):
+        if len(group) >= 3:
+            return float(np.median(group))
+    return float(np.median(h))
+
+
 def truth_contacts(vertices_m: np.ndarray, patches: dict[str, np.ndarray], fps: float):
-    """(T, 4) contact flags and (T, 4, 3) lowest patch points from posed vertices (T, V, 3)."""
-    flags, lowest = [], []
+    """(T, 4) contact flags, (T, 4, 3) lowest patch points and the stance level (metres above
+    Y = 0) from the true posed vertices (T, V, 3): see the module's docstring."""
+    lowest, speed = [], []
     for name in CONTACT_POINTS:
         p = vertices_m[:, patches[name]]  # (T, n, 3)
         k = p[..., 1].argmin(1)
-        low = p[np.arange(len(p)), k]
-        centre = p.mean(1)
-        vel = np.gradient(centre[:, [0, 2]], axis=0) * fps
-        speed = np.linalg.norm(vel, axis=-1)
-        flags.append((low[:, 1] < CONTACT_HEIGHT_M) & (speed < CONTACT_SPEED_MPS))
-        lowest.append(low)
-    return np.stack(flags, 1), np.stack(lowest, 1)
+        lowest.append(p[np.arange(len(p)), k])
+        vel = np.gradient(p.mean(1)[:, [0, 2]], axis=0) * fps
+        speed.append(np.linalg.norm(vel, axis=-1))
+    low, speed = np.stack(lowest, 1), np.stack(speed, 1)
+    level = stance_level(low[..., 1], speed)
+    flags = (low[..., 1] - level < CONTACT_HEIGHT_M) & (speed < CONTACT_SPEED_MPS)
+    return flags, low, level
+
+
+def refresh_contact_truth(spec, clip_dir: Path) -> Truth:
+    """The clip's truth with its contact flags recomputed under ``CONTACT_RULE`` (rewritten in
+    place where they followed an older rule): the subject is rebuilt from the spec's seed as
+    ``build_clip`` built it and posed with the truth's own motion; nothing is re-rendered
+    (about 10 s a clip)."""
+    from core.body import pose_surface
+    from core.motion import atomic_write
+
+    truth = Truth.load(clip_dir / "truth.npz")
+    if truth.contact_rule == CONTACT_RULE:
+        return truth
+    rng = np.random.default_rng(spec.seed)
+    trial = not spec.take[:1].isdigit() and spec.take.endswith(("_walk", "_run"))
+    subject = make_subject(rng, height_m=1.75 if trial else None)
+    if not np.allclose(subject.offsets_m, truth.offsets_m, atol=1e-5):
+        raise RuntimeError(
+            f"{spec.name}: the subject rebuilt from the seed is not the rendered one; "
+            f"delete {clip_dir} to render the clip again"
+        )
+    verts = pose_surface(subject, truth.q_rad, truth.root_m)
+    truth.contact, truth.contact_pos_m, truth.stance_level_m = truth_contacts(
+        verts, _foot_patches(subject), truth.fps
+    )
+    truth.contact_rule = CONTACT_RULE
+    truth.save(clip_dir / "truth.npz")
+    info_path = clip_dir / "info.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        info["contact_fraction"] = round(float(truth.contact.mean()), 3)
+        info["stance_level_m"] = round(truth.stance_level_m, 3)
+        atomic_write(info_path, lambda f: f.write(json.dumps(info, indent=1)))
+    log.info("%s: contact truth recomputed (%s)", spec.name, CONTACT_RULE)
+    return truth
 
 
 # ------------------------------------------------------------------------------ camera
@@ -288,7 +358,7 @@ def build_clip(spec, motion, out: Path) -> tuple[Path, Truth, dict]:
     rot, org = fk_numpy.forward_kinematics(q, root, subject.offsets_m)
     bodies, local = blazepose33().define(subject)
     blaze = fk_numpy.body_points(rot, org, bodies, local)
-    contact, cpos = truth_contacts(verts, _foot_patches(subject), 30.0)
+    contact, cpos, level = truth_contacts(verts, _foot_patches(subject), 30.0)
     fwd = R[2]
     truth = Truth(
         fps=30.0,
@@ -309,6 +379,8 @@ def build_clip(spec, motion, out: Path) -> tuple[Path, Truth, dict]:
         contact_pos_m=cpos,
         width_px=int(cam.width_px),
         height_px=int(cam.height_px),
+        stance_level_m=level,
+        contact_rule=CONTACT_RULE,
     )
     info = {
         "spec": spec.as_dict(),
@@ -331,6 +403,7 @@ def build_clip(spec, motion, out: Path) -> tuple[Path, Truth, dict]:
         },
         "frames": int(len(q)),
         "contact_fraction": round(float(contact.mean()), 3),
+        "stance_level_m": round(level, 3),
     }
     return scene_path, truth, info
 
@@ -407,7 +480,8 @@ def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Pat
     t_wait = time.monotonic()
     while True:
         if video.is_file() and truth_path.is_file() and info_path.is_file():
-            return video, Truth.load(truth_path), json.loads(info_path.read_text())
+            truth = refresh_contact_truth(spec, clip_dir)
+            return video, truth, json.loads(info_path.read_text())
         if not _locked_by_other(lock):
             break
         if time.monotonic() - t_wait > wait_s:
