@@ -31,7 +31,7 @@ import logging
 import os
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -76,24 +76,35 @@ class Truth:
     contact_rule: str = ""  # CONTACT_RULE the contact flags follow ("": the older rule)
 
     def save(self, path: Path) -> None:
+        """``path`` (npz) plus, for the contact rule, ``<stem>.contact.json`` beside it: the npz
+        keeps the keys older harness code loads (a cache is shared between worktrees)."""
         from core.motion import atomic_write
 
-        arrays = {k: np.asarray(v) for k, v in self.__dict__.items()}
+        extra = ("stance_level_m", "contact_rule")
+        arrays = {k: np.asarray(v) for k, v in self.__dict__.items() if k not in extra}
         atomic_write(path, lambda f: np.savez_compressed(f, **arrays), binary=True)
+        side = {k: getattr(self, k) for k in extra}
+        atomic_write(_contact_json(path), lambda f: f.write(json.dumps(side)))
 
     @classmethod
     def load(cls, path: Path) -> Truth:
+        names = {f.name for f in fields(cls)}
         with np.load(path, allow_pickle=False) as z:
-            kw = {k: z[k] for k in z.files}
+            kw = {k: z[k] for k in z.files if k in names}
         for k in ("fps", "height_m", "cam_height_m", "cam_pitch_deg", "cam_roll_deg"):
             kw[k] = float(kw[k])
-        if "stance_level_m" in kw:
-            kw["stance_level_m"] = float(kw["stance_level_m"])
-        if "contact_rule" in kw:
-            kw["contact_rule"] = str(kw["contact_rule"])
         for k in ("width_px", "height_px"):
             kw[k] = int(kw[k])
+        side = _contact_json(Path(path))
+        if side.is_file():
+            d = json.loads(side.read_text())
+            kw["stance_level_m"] = float(d.get("stance_level_m", 0.0))
+            kw["contact_rule"] = str(d.get("contact_rule", ""))
         return cls(**kw)
+
+
+def _contact_json(truth_path: Path) -> Path:
+    return Path(truth_path).with_suffix(".contact.json")
 
 
 # ------------------------------------------------------------------------------ subject
