@@ -9,10 +9,8 @@ The contact probability per frame (``detect_contacts``) combines
 * height above the support: the point's height above the floor (Y = 0); a point that stays still
   for at least ``elevated_still_s`` while being the lowest part of the body (within
   ``elevated_margin_m`` of the lowest sole point) is on a support of its own (a box, a stair) and
-  its height counts as 0 there, and around that run the point's height is measured from the
-  same support (``_support_levels``), so it grows smoothly as the point rises. A jump's apex
-  is still only for an instant, so flight stays flight; a foot held still in the air while the
-  other one stands lower is not a contact;
+  its height counts as 0 there. A jump's apex is still only for an instant, so flight stays
+  flight; a foot held still in the air while the other one stands lower is not a contact;
 * speed: a planted point hardly moves (relative to the belt on a treadmill). With a camera and
   the foot keypoints, the speed across the image comes from the 2D keypoints (pixels/s times the
   point's depth / focal length: far steadier than a monocular depth; a belt's own image motion
@@ -304,29 +302,6 @@ def _support_drift(pts: np.ndarray, v_los: np.ndarray, floor_y: float) -> float:
     return float(np.median(v_los[frames[near], low[near]]))
 
 
-def _support_levels(still: np.ndarray, h_abs: np.ndarray) -> np.ndarray:
-    """(T, P) height of the support each point is measured from: over a still run (``still``)
-    the point's median height there (so it stands at 0 on it), between two runs the lower of
-    their levels, before the first and after the last run that run's level; 0 (the floor) for
-    a point with none. A point that rests a little above the floor (a box, or a capture's
-    sole a few cm up) is thus not lifted onto the floor's scale the frame its run ends: its
-    height grows from its support as it rises (the push-off of a walk seen from 30 deg
-    had the toe 'jump' 2-4 cm there, and the contact end 1-3 frames before the plates')."""
-    level = np.zeros(h_abs.shape)
-    for k in range(h_abs.shape[1]):
-        runs = [(a, b) for _, a, b in contact_phases(still[:, k : k + 1])]
-        if not runs:
-            continue
-        lv = [float(np.median(h_abs[a:b, k])) for a, b in runs]
-        level[: runs[0][0], k] = lv[0]
-        for a, b in runs:
-            level[a:b, k] = h_abs[a:b, k]
-        for i in range(len(runs) - 1):
-            level[runs[i][1] : runs[i + 1][0], k] = min(lv[i], lv[i + 1])
-        level[runs[-1][1] :, k] = lv[-1]
-    return level
-
-
 def _image_speed(pts, vel, camera, kp, fps, cfg, speed3d, belt=None, floor_y=0.0) -> np.ndarray:
     """Speed from the image across the line of sight and the 3D motion along it (see the
     module text); frames without a keypoint keep the 3D speed. belt: (3,) world velocity of the
@@ -407,7 +382,7 @@ def detect_contacts(
         if b - a >= min_still:
             elevated[a:b, k] = True
     elevated &= pts[..., 1] - lowest < cfg.elevated_margin_m
-    height = np.maximum(h_abs - _support_levels(elevated, h_abs), 0.0)
+    height = np.where(elevated, 0.0, h_abs)
     # A point right on its support may 'move' faster in a jittery capture and still be planted;
     # a swinging foot skimming the floor moves at several m/s.
     on_support = np.clip(1.0 - height / cfg.low_height_m, 0.0, 1.0)
