@@ -12,7 +12,7 @@ import torch
 from core import kinematics as K
 from core import skeleton as sk
 from core.lift import features as F
-from core.lift.runtime import DEFAULT_WEIGHTS, WEIGHTS_DIR, lift, load_lifter
+from core.lift.runtime import DEFAULT_WEIGHTS, WEIGHTS_DIR, lift, load_lifter, mirror_q
 from core.neurik.markersets import blazepose33
 from tests.conftest import shared_path
 
@@ -132,14 +132,58 @@ def _view(motion, azimuth_deg: float, seed: int):
     return px, f, size / 2, r_true
 
 
+@pytest.mark.parametrize("flip", [False, True])
 @pytest.mark.parametrize("azimuth", [30.0, 100.0])
-def test_held_out_take_seen_from_a_phone(held_out_take, azimuth):
+def test_held_out_take_seen_from_a_phone(held_out_take, azimuth, flip):
+    """With the test-time flip too: a wrong mirror map of the angles or of the pelvis would
+    average the answer with a wrong one (the pelvis bound fails first)."""
     px, f, pp, r_true = _view(held_out_take, azimuth, seed=int(azimuth))
-    res = lift(px, np.ones(px.shape[:2]), focal_px=f, principal_px=pp, fps=held_out_take.fps)
+    res = lift(
+        px, np.ones(px.shape[:2]), focal_px=f, principal_px=pp, fps=held_out_take.fps, flip=flip
+    )
     mae = np.rad2deg(np.abs(res.q_rad[:, JUDGED] - held_out_take.q_rad[:, JUDGED])).mean()
     rel = np.swapaxes(res.pelvis_rot, -1, -2) @ r_true
     pelvis = np.rad2deg(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
     assert sk.limit_violations(res.q_rad) == 0
+    assert mae < MAE_BOUND_DEG, f"angle MAE {mae:.1f} deg"
+    assert np.median(pelvis) < PELVIS_BOUND_DEG, f"pelvis error {np.median(pelvis):.1f} deg"
+
+
+def test_mirror_q_is_the_reflected_body():
+    """FK of the mirrored angles on a symmetric skeleton = the reflected FK of the angles (left
+    and right bodies swapped), pelvis included: exact, for any pose."""
+    off = sk.default_offsets(1.75)
+    names = list(sk.BODY_NAMES)
+    swap = [names.index(n[:-2] + {"_r": "_l", "_l": "_r"}.get(n[-2:], n[-2:])) for n in names]
+    assert np.allclose(off[swap] * [1, 1, -1], off)  # the skeleton is symmetric
+    lo, hi = sk.limits_rad()
+    q = np.random.default_rng(0).uniform(
+        np.where(np.isfinite(lo), lo, -3), np.where(np.isfinite(hi), hi, 3), (20, sk.N_DOFS)
+    )
+    zero = torch.zeros(len(q), 3, dtype=torch.float64)
+    a = K.forward_kinematics(torch.as_tensor(q), zero, torch.as_tensor(off))
+    b = K.forward_kinematics(torch.as_tensor(mirror_q(q)), zero, torch.as_tensor(off))
+    m = np.diag([1.0, 1.0, -1.0])  # the sagittal plane of the zero pose
+    assert np.allclose(b.origins.numpy()[:, swap], a.origins.numpy() @ m, atol=1e-12)
+    assert np.allclose(b.rotations.numpy()[:, swap], m @ a.rotations.numpy() @ m, atol=1e-12)
+    assert np.allclose(mirror_q(mirror_q(q)), q)
+    assert sk.limit_violations(mirror_q(np.clip(q, lo, hi))) == 0
+
+
+def test_mirrored_view_maps_back_onto_the_truth(held_out_take):
+    """The flip's pieces against the truth: the mirrored picture (x about the principal point,
+    left and right keypoints swapped), lifted and mapped back by ``mirror_q`` and the two
+    reflections, lands as close to the true pose as an ordinary view does."""
+    from core.lift.runtime import _M_BODY, _M_CAM, _keypoint_swap
+
+    px, f, pp, r_true = _view(held_out_take, 30.0, seed=30)
+    px_m = px[:, _keypoint_swap()].copy()
+    px_m[..., 0] = 2 * pp[0] - px_m[..., 0]
+    res = lift(px_m, None, focal_px=f, principal_px=pp, fps=held_out_take.fps, flip=False)
+    q = mirror_q(res.q_rad)
+    mae = np.rad2deg(np.abs(q[:, JUDGED] - held_out_take.q_rad[:, JUDGED])).mean()
+    rel = np.swapaxes(_M_CAM @ res.pelvis_rot @ _M_BODY, -1, -2) @ r_true
+    pelvis = np.rad2deg(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
     assert mae < MAE_BOUND_DEG, f"angle MAE {mae:.1f} deg"
     assert np.median(pelvis) < PELVIS_BOUND_DEG, f"pelvis error {np.median(pelvis):.1f} deg"
 

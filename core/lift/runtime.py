@@ -6,6 +6,11 @@ Whole clips run in overlapping windows at the weights' rate (30 fps): a faster v
 into interleaved 30-fps streams, a slower one is used as it is. Windows are blended with triangle
 weights (a convex blend of in-limit angles stays in the limits); pelvis orientations are blended
 as matrices and re-orthonormalised.
+
+Test-time flip (``flip=True``, or ``BIOMOCAP_LIFT_FLIP=0/1`` for a benchmark run): the clip is
+lifted a second time mirrored left-right in the image (BlazePose's left and right keypoints
+swapped), the mirrored answer is mapped back (:func:`mirror_q`, the pelvis orientation reflected
+in the camera and in the body) and the two are averaged.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +33,21 @@ from core.lift.model import ROOT, LiftConfig, Lifter, build_model
 # save_weights: the same files as NeurIK (model.safetensors + config.json)
 from core.neurik.runtime import save_weights, weights_label
 
-__all__ = ["LiftResult", "WEIGHTS_DIR", "DEFAULT_WEIGHTS", "save_weights", "load_lifter", "lift"]
+__all__ = [
+    "LiftResult",
+    "WEIGHTS_DIR",
+    "DEFAULT_WEIGHTS",
+    "save_weights",
+    "load_lifter",
+    "lift",
+    "mirror_q",
+]
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = "bank2d"
+DEFAULT_FLIP = False
 
 
 @dataclass
@@ -97,6 +112,46 @@ def _starts(t: int, w: int, step: int) -> list[int]:
     return s
 
 
+def _other_side(name: str) -> str:
+    """The other side's name of a DOF or BlazePose keypoint ('_r' <-> '_l', 'left' <-> 'right')."""
+    swap = {"r": "l", "l": "r", "left": "right", "right": "left"}
+    return "".join(swap.get(p, p) for p in re.split(r"(_)", name))
+
+
+@functools.lru_cache(maxsize=1)
+def _mirror_tables() -> tuple[np.ndarray, np.ndarray]:
+    """DOF permutation and signs of the left-right mirror image of a pose: a left DOF's axis is
+    the right one's mirror image as a pseudo-vector (``core.skeleton``), so the sides swap with
+    their signs; a central DOF about an axis in the sagittal plane (bending, twist, list) changes
+    sign, one about the lateral axis (extension, tilt) keeps it. Derived from the axes, checked."""
+    names, axes = list(sk.DOF_NAMES), sk.dof_axes()
+    perm, sign = np.arange(len(names)), np.ones(len(names))
+    for i, n in enumerate(names):
+        j = names.index(_other_side(n))
+        mirrored = axes[j] * np.array([-1.0, -1.0, 1.0])  # pseudo-vector through the X-Y plane
+        if np.allclose(axes[i], mirrored, atol=1e-9):
+            perm[i], sign[i] = j, 1.0
+        elif np.allclose(axes[i], -mirrored, atol=1e-9):
+            perm[i], sign[i] = j, -1.0
+        else:
+            raise AssertionError(f"{n}: its axis is not the mirror image of {names[j]}'s")
+    return perm, sign
+
+
+def mirror_q(q_rad: np.ndarray) -> np.ndarray:
+    """Angles (..., 46) of a pose -> those of its left-right mirror image (the body reflected
+    through its sagittal plane), the pelvis angles included. Exact: FK of the result on a
+    symmetric skeleton is the reflected FK of the input (tests/test_lift.py)."""
+    perm, sign = _mirror_tables()
+    return np.asarray(q_rad)[..., perm] * sign
+
+
+# Reflections: the image's X in the camera's BSM frame (X right, Y up, Z towards the camera) and
+# the body's sagittal plane in its own frame (Z lateral).
+_M_CAM = np.diag([-1.0, 1.0, 1.0])
+_M_BODY = np.diag([1.0, 1.0, -1.0])
+
+
 def _run_stream(
     net: Lifter, kp: np.ndarray, conf: np.ndarray, focal: float, pp: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +185,14 @@ def _run_stream(
     return (acc_q / acc_w[:, None])[:t], (u @ vt)[:t]
 
 
+@functools.lru_cache(maxsize=1)
+def _keypoint_swap() -> np.ndarray:
+    from core.neurik.markersets import blazepose33
+
+    names = list(blazepose33().names)
+    return np.array([names.index(_other_side(n)) for n in names])
+
+
 def lift(
     keypoints_px: np.ndarray,
     confidence: np.ndarray | None,
@@ -138,10 +201,12 @@ def lift(
     principal_px: tuple[float, float] | np.ndarray,
     fps: float,
     model: Lifter | str = DEFAULT_WEIGHTS,
+    flip: bool | None = None,
 ) -> LiftResult:
     """Angles for a whole clip of 2D keypoints (T, 33, 2) pixels (NaN = missing) with their
     confidences (T, 33), the camera's focal length and principal point (pixels) and the clip's
-    frame rate."""
+    frame rate. ``flip``: average with the mirrored clip's answer (None: ``BIOMOCAP_LIFT_FLIP``,
+    else :data:`DEFAULT_FLIP`)."""
     kp, conf = _validate(keypoints_px, confidence)
     if not (np.isfinite(focal_px) and focal_px > 0):
         raise ValueError(f"expected a positive focal length in pixels, got {focal_px}")
@@ -151,14 +216,30 @@ def lift(
     pp = np.asarray(principal_px, dtype=np.float64).reshape(2)
     t = kp.shape[0]
     k = max(1, int(round(fps / net.cfg.fps_hz))) if fps > 1.5 * net.cfg.fps_hz else 1
-    q = np.zeros((t, sk.N_DOFS))
-    rot = np.zeros((t, 3, 3))
-    for phase in range(min(k, t)):
-        q[phase::k], rot[phase::k] = _run_stream(
-            net, kp[phase::k], conf[phase::k], float(focal_px), pp
-        )
+
+    def streams(kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q, rot = np.zeros((t, sk.N_DOFS)), np.zeros((t, 3, 3))
+        for phase in range(min(k, t)):
+            q[phase::k], rot[phase::k] = _run_stream(
+                net, kp[phase::k], conf[phase::k], float(focal_px), pp
+            )
+        return sk.to_current_convention(q, net.cfg.skeleton_convention), rot
+
+    q, rot = streams(kp, conf)
+    if flip is None:
+        env = os.environ.get("BIOMOCAP_LIFT_FLIP")
+        flip = DEFAULT_FLIP if env is None else env not in ("", "0")
+    if flip:
+        swap = _keypoint_swap()
+        kp_m = kp[:, swap].copy()
+        kp_m[..., 0] = 2.0 * pp[0] - kp_m[..., 0]
+        q_m, rot_m = streams(kp_m, conf[:, swap])
+        q = 0.5 * (q + mirror_q(q_m))
+        u, _, vt = np.linalg.svd(rot + _M_CAM @ rot_m @ _M_BODY)
+        d = np.sign(np.linalg.det(u @ vt))
+        u[..., :, 2] *= d[:, None]
+        rot = u @ vt
     q[:, ROOT] = K.pelvis_angles_from_matrix(torch.from_numpy(rot)).numpy()
-    q = sk.to_current_convention(q, net.cfg.skeleton_convention)
     lo, hi = sk.limits_rad()
     q = np.clip(q, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
     return LiftResult(
@@ -169,7 +250,9 @@ def lift(
     )
 
 
-def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> LiftResult:
+def lift_detections(
+    det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS, flip: bool | None = None
+) -> LiftResult:
     """:func:`lift` on a :class:`core.detect.Detections` (frames without a person: no input)."""
     found = np.asarray(det.person_found, bool)
     conf = np.where(found[:, None], det.confidence, 0.0)
@@ -181,4 +264,5 @@ def lift_detections(det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS) -> L
         principal_px=(float(cam.cx_px), float(cam.cy_px)),
         fps=fps,
         model=model,
+        flip=flip,
     )
