@@ -19,16 +19,18 @@ from core.hmr import SurfaceEstimate, SurfaceInputs
 __all__ = ["fit_surface", "height_from_scales", "place_in_camera"]
 
 
-# Stature per unit of NeurIK's median segment scale. The scales are relative to
-# ``skeleton.default_offsets(1.75)``, but NeurIK reads them off MediaPipe's world landmarks, whose
+# Stature per unit of NeurIK's median segment scale (scales relative to
+# ``skeleton.default_offsets(1.75)``). NeurIK reads them off MediaPipe's world landmarks, whose
 # body has a roughly fixed size (metric by a learned average, not by the person): on the accuracy
-# harness's renders every segment's scale is 0.92-0.97 of the true one (median 0.95 over 39 clips;
-# tibia 0.97, femur 0.94, humerus 0.92, thorax 1.02) and the stature from 1.75 * median(scale)
-# correlates 0.18 with the true one. So the constant sets the level, a population prior more than
-# a measurement: 1.75 / 0.942, the median ratio of the estimated to the true stature on the
-# declared tuning subset (the harness's first 6 synthetic clips; 0.946 on all 33, 0.925 on the
-# 6 trial views of a 1.75 m subject). It maps MediaPipe's average body to 1.71 m.
-STATURE_PER_SCALE_M = 1.86
+# harness's renders every segment's scale is 0.92-0.97 of the true one (median 0.95 over 39
+# clips), the stature from 1.75 * median(scale) is a median 0.94 of the true one and correlates
+# only 0.18 with it. Raising the constant to 1.86 (1.75 / 0.942, the declared tuning subset: the
+# harness's first 6 synthetic clips) was tried and undone (2026-12-02): the refinement also fits
+# MediaPipe's metric 3D keypoints, which keep their fixed size, so a taller skeleton bends knees
+# and ankles to match them: harness capture MAE 10.6 -> 12.3 deg (12 clips), 10.9 -> 13.8
+# (trials), offset-free MAE unchanged, camera height error 0.190 -> 0.204 m. A stature
+# correction needs that 3D term made scale-free first.
+STATURE_PER_SCALE_M = 1.75
 
 
 def height_from_scales(scale: np.ndarray) -> float:
