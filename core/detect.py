@@ -553,13 +553,18 @@ def detect(
     focal_px: float | None = None,
     fov_deg: float | None = None,
     progress: Callable[[float, str], None] | None = None,
+    on_frame: Callable[[Frame, int], None] | None = None,
 ) -> Detections:
     """Track one person through a video (or a still image) and return their keypoints.
 
     ``person`` picks the subject among the people on the first frame where any is found:
     "main" (default: largest, favouring the centre), "largest", "center", "left", "right", or
     an index counted from the leftmost (0). Raises FileNotFoundError for a missing file and
-    ValueError for an unreadable file, a bad selector or a clip with nobody in it."""
+    ValueError for an unreadable file, a bad selector or a clip with nobody in it.
+
+    ``on_frame(frame, expected)``, if given, sees every decoded frame (as the detector does: the
+    long side at most 1920 px) with the frame count the container promises, so a caller can keep
+    the few frames it needs without decoding the video again."""
     path = Path(video_or_image_path)
     selector = _check_selector(person)
     info: VideoInfo = read_video_info(path)
@@ -587,6 +592,8 @@ def detect(
     with PoseEstimator() as est:
         frames = iter_frames(path, start_s, end_s, _DETECTOR_MAX_SIDE_PX, report=decode)
         for k, frame in enumerate(frames):
+            if on_frame is not None:
+                on_frame(frame, expected)
             h, w = frame.rgb.shape[:2]
             scale = (info.width_px / w, info.height_px / h)
             result, n = _step(est, frame, track, selector, started)

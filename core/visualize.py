@@ -252,7 +252,9 @@ def plot_joint_angles(q_rad: np.ndarray, fps: float, path: Path, title: str = ""
     for ax in axes[-1]:
         ax.set_xlabel("time (s)")
     fig.suptitle(title or "Joint angles (grey band: joint limits)")
-    fig.tight_layout()
+    # fixed margins: tight_layout() drew the figure once more only to measure its text
+    # (~2 s of CPU, 40 % of the plot's cost)
+    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.055, top=0.93, hspace=0.3, wspace=0.18)
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=90)
@@ -328,7 +330,7 @@ def plot_contacts(
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)
     fig.suptitle(title or "Feet height and speed (shaded: contact)")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.09, top=0.9, hspace=0.15, wspace=0.2)
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=90)

@@ -353,22 +353,32 @@ SCENE_MAX_TOL_DEG = 15.0
 SCENE_SECOND_FAMILY = 0.25
 
 
+def scene_frame_indices(n: int, n_frames: int = 5) -> np.ndarray:
+    """Which of ``n`` frames :func:`scene_frames` looks at: ``n_frames`` spread evenly."""
+    return np.unique(np.linspace(0, n - 1, min(n_frames, n)).round().astype(int))
+
+
 def scene_frames(
     video: str | Path,
     times_s: np.ndarray,
     keypoints_px: np.ndarray,
     width_px: int,
     n_frames: int = 5,
+    frames=None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n_frames`` grey frames spread over ``times_s`` at the camera's width, each with the
-    person's box (keypoints' extent plus 15 %) to mask: [(gray (H, W) uint8, box (4,))]."""
+    person's box (keypoints' extent plus 15 %) to mask: [(gray (H, W) uint8, box (4,))].
+    ``frames``: the frames at :func:`scene_frame_indices` already decoded (core.video.Frame, in
+    time order), instead of decoding ``video`` again."""
     from core.video import iter_frames
 
     times = np.asarray(times_s, np.float64)
-    want = np.unique(np.linspace(0, len(times) - 1, min(n_frames, len(times))).round().astype(int))
+    want = scene_frame_indices(len(times), n_frames)
     out: list[tuple[np.ndarray, np.ndarray]] = []
     k = 0
-    for fr in iter_frames(video, start_s=float(times[0]) - 1e-3, end_s=float(times[-1]) + 1e-3):
+    if frames is None:
+        frames = iter_frames(video, start_s=float(times[0]) - 1e-3, end_s=float(times[-1]) + 1e-3)
+    for fr in frames:
         if k >= len(want):
             break
         if fr.time_s + 1e-3 < times[want[k]]:

@@ -414,3 +414,67 @@ def test_capture_without_feet_keeps_the_camera_frame(tmp_path) -> None:
     assert any("floor could not be estimated" in n for n in res.notes), res.notes
     assert np.allclose(motion.camera.rotation, np.diag([1.0, -1.0, -1.0]))
     assert sk.limit_violations(motion.q_rad) == 0
+
+
+@pytest.mark.slow
+def test_scene_frames_kept_while_detecting_equal_a_second_decode(tmp_path) -> None:
+    """The world stage's scene-line frames come from the detection pass (no second decode of the
+    video): the same grey frames and boxes as decoding them again."""
+    from core.capture import CaptureOptions, Progress
+    from core.capture.detection import detect_stage
+    from core.world import scene_frames
+
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    opts = CaptureOptions(output=tmp_path, start_s=2.0, end_s=3.5)
+    d = detect_stage(video, opts, Progress(jsonl=True, stream=open(os.devnull, "w")))
+    assert d.scene_frames is not None and len(d.scene_frames) == 5
+    kp, width = d.detections.keypoints_2d_px, int(d.camera.width_px)
+    kept = scene_frames(video, d.times_s, kp, width, frames=d.scene_frames)
+    decoded = scene_frames(video, d.times_s, kp, width)
+    assert len(kept) == len(decoded) == 5
+    for (g1, b1), (g2, b2) in zip(kept, decoded, strict=True):
+        assert np.array_equal(g1, g2) and np.array_equal(b1, b2, equal_nan=True)
+    # without scene lines nothing is kept
+    off = detect_stage(
+        video, CaptureOptions(output=tmp_path, start_s=2.0, end_s=2.5, scene_lines=False),
+        Progress(jsonl=True, stream=open(os.devnull, "w")),
+    )  # fmt: skip
+    assert off.scene_frames is None
+
+
+def test_scene_frame_keeper_gives_up_when_a_frame_is_missing_or_shrunk() -> None:
+    from core.capture.detection import _SceneFrameKeeper
+    from core.video import Frame
+
+    def run(n: int, expected: int, width: int = 64) -> tuple | None:
+        keep = _SceneFrameKeeper()
+        for i in range(n):
+            keep(Frame(i, i / 30, np.zeros((8, width, 3), np.uint8)), expected)
+        return keep.frames(np.arange(n) / 30, 64)
+
+    assert [f.index for f in run(100, 101)] == [0, 25, 50, 74, 99]  # container off by one: kept
+    assert run(100, 140) is None  # far from the container's count: decoded again
+    assert run(100, 100, width=32) is None  # shrunk for the detector: decoded again
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_capture_on_cuda_matches_the_cpu(tmp_path) -> None:
+    """With --device cuda NeurIK, the surface fit and both refinements run on the GPU; the
+    optimisation reaches the same motion as on the CPU (float64 both; only summation order
+    differs, so the optima agree far below a degree)."""
+    from core.capture import CaptureOptions, Progress, capture
+
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    res = {}
+    for device in ("cpu", "cuda"):
+        opts = CaptureOptions(
+            output=tmp_path / device, start_s=2.0, end_s=3.0, device=device, overlay=False,
+            export_opensim=False,
+        )  # fmt: skip
+        res[device] = capture(video, opts, Progress(jsonl=True, stream=open(os.devnull, "w")))
+    a, b = (Motion.load(res[d].motion_path) for d in ("cpu", "cuda"))
+    assert b.provenance["device"] == "cuda"
+    assert np.degrees(np.abs(a.q_rad - b.q_rad)).mean() < 0.5
+    assert np.abs(a.root_m - b.root_m).max() < 0.02
+    assert abs(res["cpu"].mean_reprojection_px - res["cuda"].mean_reprojection_px) < 0.5

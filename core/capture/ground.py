@@ -36,7 +36,7 @@ class Grounded:
 
 def _ground(
     inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device, progress,
-    video: Path | None = None, times_s: np.ndarray | None = None,
+    video: Path | None = None, times_s: np.ndarray | None = None, decoded_frames=None,
 ):  # fmt: skip
     """World stage: floor and camera from the refined feet, the motion into the world frame,
     contacts, and a second refinement with the contacts planted (see core.world/contacts)."""
@@ -79,7 +79,9 @@ def _ground(
         # pitch 2.8 -> 1.3 deg, angles unchanged; on the demo both people then agree on the camera.
         from core.world import floor_with_scene_lines, scene_frames
 
-        frames = scene_frames(video, times_s, inp.keypoints_2d_px, inp.camera.width_px)
+        frames = scene_frames(
+            video, times_s, inp.keypoints_2d_px, inp.camera.width_px, frames=decoded_frames
+        )
         fit, scene_note = floor_with_scene_lines(
             fit, sole, fps, foot_conf, frames, inp.camera.intrinsics
         )
@@ -154,11 +156,12 @@ def _ground(
 
 def world_stage(
     refined: Refined, subject, opts: CaptureOptions, device: str, progress, video: Path,
-    times_s: np.ndarray,
+    times_s: np.ndarray, scene_frames=None,
 ) -> Grounded:  # fmt: skip
     from core.neurik.markersets import blazepose33
 
     return _ground(
         refined.inputs, refined.config, refined.result, subject, blazepose33(), refined.inputs.fps,
         opts, device, progress, video=video, times_s=times_s,
+        decoded_frames=scene_frames,
     )  # fmt: skip

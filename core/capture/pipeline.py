@@ -61,8 +61,9 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
 
     t0 = time.perf_counter()
     grounded = world_stage(
-        refined, surfaced.subject, opts, device, progress, video, detected.times_s
-    )
+        refined, surfaced.subject, opts, device, progress, video, detected.times_s,
+        detected.scene_frames,
+    )  # fmt: skip
     notes.extend(grounded.notes)
     timings["world"] = time.perf_counter() - t0
 

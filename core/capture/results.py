@@ -27,6 +27,9 @@ class Detected:
     fps: float  # frames per second of the motion
     camera: Camera  # intrinsics; the level-camera rotation, no translation
     notes: tuple[str, ...] = ()
+    # the frames the world stage's scene lines need (core.world.scene_frames), kept while
+    # detecting; None: decode them again
+    scene_frames: tuple | None = None
 
     @property
     def n_frames(self) -> int:
