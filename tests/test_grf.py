@@ -650,3 +650,30 @@ def test_decided_share_passes_the_load_smoothly():
     assert np.all(np.diff(first) < 0) and first[0] > 0.9 and first[-1] < 0.1
     assert np.all(np.diff(second) > 0) and second[0] < 0.1 and second[-1] > 0.9
     np.testing.assert_allclose(first, 1.0 - first[::-1])  # symmetric about the middle
+
+
+def test_decided_share_places_the_hand_over_between_frames():
+    """The double support's ends lie where the feet's probabilities cross 0.5 between frames:
+    the same decided frames with the landing and leaving a third of a frame later move the
+    whole hand-over a third of a frame later (the share halves at the middle of the two
+    crossings, not of the frame boundaries); without probabilities, the frame boundaries."""
+    from biomech_export.dynamics.split import _decided_share
+
+    n = 20
+    on_r = np.arange(n) < 12  # right down to frame 11: it leaves between frames 11 and 12
+    on_l = np.arange(n) >= 6  # left lands between frames 5 and 6: double support 6..11
+    soft = np.full(n, 0.5)
+    plain = _decided_share(on_r, on_l, soft)
+    # probabilities that cross 0.5 at frame 5 + 1/2 (land) and 11 + 1/2 (leave) ...
+    p_l = np.clip((np.arange(n) - 5.5) * 0.6 + 0.5, 0, 1)
+    p_r = np.clip((11.5 - np.arange(n)) * 0.6 + 0.5, 0, 1)
+    np.testing.assert_allclose(_decided_share(on_r, on_l, soft, p_r, p_l), plain)
+    # ... and a third of a frame later
+    late = _decided_share(on_r, on_l, soft, np.clip(p_r + 0.2, 0, 1), np.clip(p_l - 0.2, 0, 1))
+    assert np.all(late[6:12] >= plain[6:12]) and np.any(late[6:12] > plain[6:12])
+    # the smooth step is 1/2 at the middle of the crossings (8.5 + 1/3): the share's curve
+    # through frames 8 and 9 puts it there
+    mid = 8 + (late[8] - 0.5) / (late[8] - late[9])
+    assert abs(mid - (8.5 + 1 / 3)) < 0.05
+    np.testing.assert_array_equal(late[:6], 1.0)
+    np.testing.assert_array_equal(late[12:], 0.0)
