@@ -15,6 +15,14 @@ the contact refinement), and scores the final angles with the harness's metrics 
 judged DOFs, offset-free MAE, Pearson r, jitter of the pelvis-relative body origins, limit
 violations). The start (the prior's angles) is scored too, as ``start``.
 
+    .venv/bin/python benchmarks/refine_replay.py bias .cache/refine_replay \\
+        -o core/lift/weights/bank2d/mediapipe_bias.json
+
+``bias`` writes the lifter's detector calibration (``core.lift.runtime``, ``calibrate``) from
+clips recorded without it (``BIOMOCAP_LIFT_CALIBRATE=0``): the mean error of the refinement's
+start (the lifter's angles) per DOF over the ``tune`` group's synthetic clips, mirror-
+symmetrised, kept where larger than twice its standard error.
+
 Groups: ``tune`` is the declared tuning subset (the first 6 synthetic clips and one trial view,
 ``rajagopal_run_v0``, later ``gait2392_walk_v0`` too); ``held`` is every other recorded clip. Choose settings on ``tune`` only
 and report ``held`` separately.
@@ -293,6 +301,54 @@ def replay(args) -> int:
     return 0
 
 
+def bias(args) -> int:
+    """The lifter's per-DOF MediaPipe bias from the tuning clips' recorded starts."""
+    from benchmarks.accuracy.render import Truth
+    from core import skeleton as sk
+    from core.lift.runtime import mirror_q
+
+    folder = Path(args.folder)
+    errs, names = [], []
+    for p in sorted(folder.glob("*.pkl")):
+        with open(p, "rb") as f:
+            rec = pickle.load(f)
+        if rec["name"] not in TUNE or rec["kind"] != "synthetic":
+            continue
+        truth = Truth.load(Path(rec["truth"]))
+        q0 = rec["inp"].q_init_rad
+        n = min(len(q0), len(truth.q_rad))
+        errs.append(np.rad2deg(q0[:n] - truth.q_rad[:n]).mean(0))
+        names.append(rec["name"])
+    if len(errs) < 3:
+        print(
+            f"error: {len(errs)} tuning clips recorded in {folder}; record them first",
+            file=sys.stderr,
+        )
+        return 2
+    e = np.array(errs)
+    e = np.concatenate([e, mirror_q(e)])  # each clip and its mirror image: a symmetric bias
+    mean = e.mean(0)
+    se = e.std(0, ddof=1) / np.sqrt(len(errs))  # the mirrored copies are not new clips
+    keep = (np.abs(mean) > 2 * se) & (np.arange(sk.N_DOFS) >= 3)  # not the pelvis
+    table = {
+        "bias_deg": {sk.DOF_NAMES[i]: round(float(mean[i]), 2) for i in np.flatnonzero(keep)},
+        "standard_error_deg": {
+            sk.DOF_NAMES[i]: round(float(se[i]), 2) for i in np.flatnonzero(keep)
+        },
+        "clips": names,
+        "command": "python benchmarks/refine_replay.py bias " + " ".join(sys.argv[2:]),
+        "what": "mean error of the lifter's angles (flip-averaged, uncalibrated) on MediaPipe "
+        "detections of the harness's declared tuning clips, mirror-symmetrised; subtracted by "
+        "core.lift.runtime.lift",
+    }
+    out = Path(args.out)
+    out.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"{out}: {int(keep.sum())} DOFs from {len(names)} clips")
+    for k, v in table["bias_deg"].items():
+        print(f"  {k:22s} {v:6.2f} +- {table['standard_error_deg'][k]:.2f} deg")
+    return 0
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
@@ -346,9 +402,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--only", nargs="*", default=None)
     s.add_argument("--json", type=Path, default=None, help="results file (resumed)")
     s.add_argument("--force", action="store_true")
+    b = sub.add_parser("bias", help="the lifter's MediaPipe bias from the tuning clips")
+    b.add_argument("folder", type=Path)
+    b.add_argument("-o", "--out", type=Path, required=True)
     args = p.parse_args(argv)
     if args.cmd == "record":
         return record(args)
+    if args.cmd == "bias":
+        return bias(args)
     args.variant = args.variant or ["start", "default"]
     with contextlib.suppress(KeyboardInterrupt):
         return replay(args)

@@ -188,6 +188,30 @@ def test_mirrored_view_maps_back_onto_the_truth(held_out_take):
     assert np.median(pelvis) < PELVIS_BOUND_DEG, f"pelvis error {np.median(pelvis):.1f} deg"
 
 
+def test_detector_calibration_subtracts_the_weights_bias(held_out_take, tmp_path):
+    import shutil
+
+    from core.lift.runtime import BIAS_FILE, detector_bias_rad
+
+    net = load_lifter(DEFAULT_WEIGHTS)
+    bias = detector_bias_rad(net)
+    assert bias is not None and bias[sk.DOF["ankle_angle_r"]] > 0 and not bias[:3].any()
+    px, f, pp, _ = _view(held_out_take, 30.0, seed=30)
+    kw = dict(focal_px=f, principal_px=pp, fps=held_out_take.fps, flip=False)
+    raw, cal = lift(px, None, calibrate=False, **kw), lift(px, None, calibrate=True, **kw)
+    lo, hi = sk.limits_rad()
+    inside = (raw.q_rad - bias > lo + 1e-9) & (raw.q_rad - bias < hi - 1e-9)
+    assert np.allclose(
+        (raw.q_rad - cal.q_rad)[inside], np.broadcast_to(bias, raw.q_rad.shape)[inside]
+    )
+    assert sk.limit_violations(cal.q_rad) == 0 and BIAS_FILE in cal.weights
+    folder = tmp_path / "w"
+    shutil.copytree(WEIGHTS_DIR / DEFAULT_WEIGHTS, folder)
+    (folder / BIAS_FILE).write_text(json.dumps({"bias_deg": {"knee_flexion_r": 3.0}}))
+    with pytest.raises(ValueError, match="unknown DOF names knee_flexion_r"):
+        lift(px, None, model=str(folder), calibrate=True, **kw)
+
+
 def test_sixty_fps_runs_as_two_thirty_fps_streams(held_out_take):
     px, f, pp, _ = _view(held_out_take, 60.0, seed=3)
     conf = np.ones(px.shape[:2])

@@ -11,6 +11,14 @@ Test-time flip (``flip=True``, or ``BIOMOCAP_LIFT_FLIP=0/1`` for a benchmark run
 lifted a second time mirrored left-right in the image (BlazePose's left and right keypoints
 swapped), the mirrored answer is mapped back (:func:`mirror_q`, the pelvis orientation reflected
 in the camera and in the body) and the two are averaged.
+
+Detector calibration (``calibrate=True``, or ``BIOMOCAP_LIFT_CALIBRATE=0/1``): where the weights'
+folder holds ``mediapipe_bias.json``, its constant per-DOF offsets are subtracted from the
+answer. The lifter learned from BlazePose points placed on the body by definition; MediaPipe's
+real keypoints sit differently (the toe point ~4 cm behind its definition, ...), which biases
+some angles the same way in every clip (ankle +17 deg). The offsets are the lifter's mean error
+on the harness's declared tuning clips only (``benchmarks/refine_replay.py bias``), mirror-
+symmetrised, kept only where larger than twice their standard error.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = "bank2d"
 DEFAULT_FLIP = False
+DEFAULT_CALIBRATE = False
+BIAS_FILE = "mediapipe_bias.json"
 
 
 @dataclass
@@ -152,6 +162,24 @@ _M_CAM = np.diag([-1.0, 1.0, 1.0])
 _M_BODY = np.diag([1.0, 1.0, -1.0])
 
 
+def detector_bias_rad(net: Lifter) -> np.ndarray | None:
+    """(46,) radians to subtract from the lifter's angles on MediaPipe keypoints (the weights'
+    ``mediapipe_bias.json``), or None without that file."""
+    path = Path(getattr(net, "weights_folder", "")) / BIAS_FILE
+    if not path.is_file():
+        return None
+    import json
+
+    table = json.loads(path.read_text())["bias_deg"]
+    unknown = sorted(set(table) - set(sk.DOF_NAMES))
+    if unknown:
+        raise ValueError(f"{path}: unknown DOF names {', '.join(unknown)}")
+    bias = np.zeros(sk.N_DOFS)
+    for name, deg in table.items():
+        bias[sk.DOF[name]] = np.deg2rad(float(deg))
+    return bias
+
+
 def _run_stream(
     net: Lifter, kp: np.ndarray, conf: np.ndarray, focal: float, pp: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -202,11 +230,13 @@ def lift(
     fps: float,
     model: Lifter | str = DEFAULT_WEIGHTS,
     flip: bool | None = None,
+    calibrate: bool | None = None,
 ) -> LiftResult:
     """Angles for a whole clip of 2D keypoints (T, 33, 2) pixels (NaN = missing) with their
     confidences (T, 33), the camera's focal length and principal point (pixels) and the clip's
     frame rate. ``flip``: average with the mirrored clip's answer (None: ``BIOMOCAP_LIFT_FLIP``,
-    else :data:`DEFAULT_FLIP`)."""
+    else :data:`DEFAULT_FLIP`); ``calibrate``: subtract the weights' MediaPipe bias where they
+    have one (None: ``BIOMOCAP_LIFT_CALIBRATE``, else :data:`DEFAULT_CALIBRATE`)."""
     kp, conf = _validate(keypoints_px, confidence)
     if not (np.isfinite(focal_px) and focal_px > 0):
         raise ValueError(f"expected a positive focal length in pixels, got {focal_px}")
@@ -226,9 +256,7 @@ def lift(
         return sk.to_current_convention(q, net.cfg.skeleton_convention), rot
 
     q, rot = streams(kp, conf)
-    if flip is None:
-        env = os.environ.get("BIOMOCAP_LIFT_FLIP")
-        flip = DEFAULT_FLIP if env is None else env not in ("", "0")
+    flip = _switch(flip, "BIOMOCAP_LIFT_FLIP", DEFAULT_FLIP)
     if flip:
         swap = _keypoint_swap()
         kp_m = kp[:, swap].copy()
@@ -240,18 +268,35 @@ def lift(
         u[..., :, 2] *= d[:, None]
         rot = u @ vt
     q[:, ROOT] = K.pelvis_angles_from_matrix(torch.from_numpy(rot)).numpy()
+    label = weights_label(net, WEIGHTS_DIR / DEFAULT_WEIGHTS)
+    bias = (
+        detector_bias_rad(net)
+        if _switch(calibrate, "BIOMOCAP_LIFT_CALIBRATE", DEFAULT_CALIBRATE)
+        else None
+    )
+    if bias is not None:
+        q = q - bias  # the pelvis DOFs have no entry (0)
+        label += f" - {BIAS_FILE}"
+    if flip:
+        label += " (flip-averaged)"
     lo, hi = sk.limits_rad()
     q = np.clip(q, np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf))
-    return LiftResult(
-        q,
-        rot,
-        weights_label(net, WEIGHTS_DIR / DEFAULT_WEIGHTS),
-        net.cfg.training.get("command", "unknown"),
-    )
+    return LiftResult(q, rot, label, net.cfg.training.get("command", "unknown"))
+
+
+def _switch(value: bool | None, env: str, default: bool) -> bool:
+    if value is not None:
+        return bool(value)
+    v = os.environ.get(env)
+    return default if v is None else v not in ("", "0")
 
 
 def lift_detections(
-    det, fps: float, model: Lifter | str = DEFAULT_WEIGHTS, flip: bool | None = None
+    det,
+    fps: float,
+    model: Lifter | str = DEFAULT_WEIGHTS,
+    flip: bool | None = None,
+    calibrate: bool | None = None,
 ) -> LiftResult:
     """:func:`lift` on a :class:`core.detect.Detections` (frames without a person: no input)."""
     found = np.asarray(det.person_found, bool)
@@ -265,4 +310,5 @@ def lift_detections(
         fps=fps,
         model=model,
         flip=flip,
+        calibrate=calibrate,
     )
