@@ -247,6 +247,19 @@ def test_ground_truth_detections_are_the_truth_in_mediapipes_conventions(monkeyp
     assert (k3[:, head, 1] > k3[:, ankle, 1]).all()  # head above ankle, Y up after conversion
 
 
+def test_false_contacts_by_kind():
+    from benchmarks.accuracy.grounding import false_contact_kinds
+
+    true = np.zeros((20, 4), bool)
+    true[5:10, 1] = True  # right toe stands 5..9
+    pred = np.zeros_like(true)
+    pred[4:12, 1] = True  # ... held 1 frame early and 2 late: 3 boundary frames
+    pred[6:9, 0] = True  # right heel while only the toe stands: 3 partial
+    pred[15:17, 2] = True  # left heel with the whole left foot up: 2 raised
+    pred[14, 1] = True  # right toe 5 frames after its contact: raised, not boundary
+    assert false_contact_kinds(pred, true) == {"boundary": 3, "partial": 3, "raised": 3}
+
+
 def test_grounding_scores_of_a_perfect_capture():
     from benchmarks.accuracy.grounding import scores
     from core.contacts import contact_point_definitions, contact_positions

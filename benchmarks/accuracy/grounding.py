@@ -25,6 +25,11 @@ Where the camera-height error comes from (issue 12), when the capture records it
   along the TRUE floor normal (median over the truth's contact frames), minus the truth: the part
   of the error that is not the tilt (the scene's scale from the stature, depth, the sole points);
 * ``camera_height_sd_m``: the capture's own standard error of its camera height;
+* ``contact_fp_boundary`` / ``contact_fp_partial`` / ``contact_fp_raised``: where the capture's
+  false contacts lie, as shares of its frames x points in contact that the truth has not: within
+  2 frames of a true contact of the same point (touch-down/lift-off timing), while the foot's
+  other point is in true contact (a heel up while the toe stands, or the reverse), or with the
+  whole foot off the floor (swing, a raised or hovering foot); see ``false_contact_kinds``;
 * ``camera_height_stance_err_m``: the camera height error against the truth's camera height
   above the stance level (where the true soles stand, 0.6-6 cm above the rendered floor; a
   capture can only find the floor where the feet stand).
@@ -42,6 +47,26 @@ def _world(motion) -> dict | None:
     if not isinstance(w, dict) or w.get("frame") != "world":
         return None
     return w
+
+
+def false_contact_kinds(pred: np.ndarray, true: np.ndarray, near: int = 2) -> dict[str, int]:
+    """Counts of the false contacts (``pred`` and not ``true``, both (T, 4) bool in
+    ``CONTACT_POINTS`` order: heel, toe of the right foot, then of the left) by kind: "boundary"
+    (a true contact of the same point within ``near`` frames), "partial" (else, the same foot's
+    other point truly in contact), "raised" (the rest)."""
+    pred, true = np.asarray(pred, bool), np.asarray(true, bool)
+    t = len(true)
+    close = true.copy()
+    for d in range(1, near + 1):
+        close[d:] |= true[:-d]
+        close[: t - d] |= true[d:]
+    other = true[:, [1, 0, 3, 2]]
+    fp = pred & ~true
+    return {
+        "boundary": int((fp & close).sum()),
+        "partial": int((fp & ~close & other).sum()),
+        "raised": int((fp & ~close & ~other).sum()),
+    }
 
 
 def scores(motion, truth, cap: dict | None = None) -> dict:
@@ -92,6 +117,10 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
     true = np.asarray(truth.contact[:n], bool)
     p, r = contact_precision_recall(prob[:n], true)
     out.update(contact_precision=p, contact_recall=r, contact_f1=contact_f1(prob[:n], true))
+    kinds = false_contact_kinds(prob[:n] > 0.5, true)
+    n_fp = sum(kinds.values())
+    if n_fp:
+        out.update({f"contact_fp_{k}": v / n_fp for k, v in kinds.items()})
     bodies, local = contact_point_definitions(motion.offsets_m, motion.surface)
     pts = contact_positions(motion.q_rad[:n], motion.root_m[:n], motion.offsets_m, bodies, local)
     # only phases of 3+ frames: a 1-2 frame flag is a touch, not a stance
