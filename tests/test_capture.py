@@ -447,12 +447,14 @@ def test_scene_frame_keeper_gives_up_when_a_frame_is_missing_or_shrunk() -> None
     from core.video import Frame
 
     def run(n: int, expected: int, width: int = 64) -> tuple | None:
-        keep = _SceneFrameKeeper()
+        keep = _SceneFrameKeeper(64)
         for i in range(n):
-            keep(Frame(i, i / 30, np.zeros((8, width, 3), np.uint8)), expected)
-        return keep.frames(np.arange(n) / 30, 64)
+            keep(Frame(i, i / 30, np.full((8, width, 3), i, np.uint8)), expected)
+        return keep.frames(np.arange(n) / 30)
 
-    assert [f.index for f in run(100, 101)] == [0, 25, 50, 74, 99]  # container off by one: kept
+    kept = run(100, 101)  # the container off by one: kept
+    assert [f.index for f in kept] == [0, 25, 50, 74, 99]
+    assert [int(f.rgb[0, 0, 0]) for f in kept] == [0, 25, 50, 74, 99]  # each its own pixels
     assert run(100, 140) is None  # far from the container's count: decoded again
     assert run(100, 100, width=32) is None  # shrunk for the detector: decoded again
 
