@@ -55,8 +55,8 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = "bank2d"
-DEFAULT_FLIP = False
-DEFAULT_CALIBRATE = False
+DEFAULT_FLIP = True
+DEFAULT_CALIBRATE = True
 BIAS_FILE = "mediapipe_bias.json"
 
 
