@@ -20,7 +20,7 @@ __all__ = ["Grounded", "world_stage", "_ground"]
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Grounded:
     """The world stage's result."""
 
