@@ -15,9 +15,10 @@ carries nothing. The double support's ends are placed between frames, where the 
 leaving foot's probabilities cross 0.5 (linear interpolation; a 30 fps double support lasts 4-6
 frames, so whole frames misplace it by up to a tenth): rendered gait2392 walk, 3 views, vertical
 RMSE per foot 16.7/13.8, 6.1/7.0, 11.8/10.6 -> 16.0/12.9, 5.9/5.5, 11.7/10.8 % BW (captures of
-7de430c); with the captures of f6f6554 (flip-averaged, calibrated lifter) 12.8/10.3, 10.3/6.5,
-13.9/11.4 -> 13.6/11.1, 8.7/5.1, 14.0/11.3: a smaller gain on average (mean of the six 10.9 ->
-10.6), the 30 deg view a little worse. From video the total centre of pressure is noise (its horizontal moment comes
+7de430c); at f6f6554 (flip-averaged, calibrated lifter; benchmark, the 150 deg view's contacts
+also changed by core.contacts' clip-edge fix) 13.3/10.9, 10.3/6.5, 13.0/11.9 -> 13.6/11.1,
+8.7/5.1, 14.0/11.3: a smaller gain on average (mean of the six 11.0 -> 10.6), the 30 deg view
+a little worse. From video the total centre of pressure is noise (its horizontal moment comes
 from depth); the rendered gait2392 walk, 3 views, vertical RMSE per foot, lever -> transition
 (both with the capture's contacts, vetted as in contacts.vet_contacts): mean 31.5 -> 14.9 % BW;
 the marker walk with the plates' own phases as the file, 3 Hz: 8.1/8.2 -> 4.2/2.8 (with the
