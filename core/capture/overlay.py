@@ -25,7 +25,7 @@ def _overlay(
     grounded: Grounded | None = None,
 ) -> Path:
     from core import fk_numpy
-    from core.body import pose_surface
+    from core.skinning import SurfacePoser
     from core.video import is_image, iter_frames
     from core.visualize import draw_overlay, write_overlay_video
 
@@ -36,6 +36,8 @@ def _overlay(
     rot, org = fk_numpy.forward_kinematics(motion.q_rad, motion.root_m, motion.offsets_m)
     joints_px = cam.project(org)
     faces = np.asarray(subject.surface.faces)
+    sf = subject.surface
+    pose = SurfacePoser(sf.vertices_m, sf.skin_bodies, sf.skin_weights, subject.joint_centres_m)
     index_of = {int(f): i for i, f in enumerate(np.asarray(det.frame_indices)) if f >= 0}
     grid = contact_px = None
     info = ""
@@ -63,7 +65,7 @@ def _overlay(
         k = index_of.get(i + int(det.frame_indices[0]), None)
         if k is None:
             return rgb
-        surf = pose_surface(subject, motion.q_rad[k], motion.root_m[k])
+        surf = pose(rot[k], org[k])  # only the frames drawn are posed
         scale = rgb.shape[1] / cam.width_px  # the frame as decoded, against the camera's size
         return draw_overlay(
             rgb,
