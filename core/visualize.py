@@ -250,7 +250,8 @@ def plot_joint_angles(q_rad: np.ndarray, fps: float, path: Path, title: str = ""
                 if style == "-" and len(names) > 1
                 else ("left" if len(names) > 1 else n),
             )
-        ax.set_title(f"{label} (+ = {d0.positive})", fontsize=10)
+        # y given: matplotlib skips placing the title clear of top tick labels (there are none)
+        ax.set_title(f"{label} (+ = {d0.positive})", fontsize=10, y=1.0)
         ax.set_ylabel("deg")
         ax.grid(alpha=0.3)
         if len(names) > 1:
@@ -327,7 +328,7 @@ def plot_contacts(
                 lo = 0.0 if row else min(0.0, float(np.nanmin(y)))
                 hi = float(np.nanmax(y)) if np.isfinite(y).any() else 1.0
                 ax.fill_between(t, lo, hi, where=on, color=c, alpha=0.12, step="mid", lw=0)
-        axes[0, col].set_title(f"{'right' if side == 'r' else 'left'} foot")
+        axes[0, col].set_title(f"{'right' if side == 'r' else 'left'} foot", y=1.0)
         axes[0, col].axhline(0.0, color="0.3", lw=0.8)
         axes[0, col].set_ylabel("height above floor (cm)")
         axes[1, col].set_ylabel("horizontal speed (m/s)")
