@@ -41,6 +41,11 @@ def refine_stage(
     # NeurIK's angles jitter (~40 m/s^2): no smooth correction of them
     if p.name == "neurik" or not opts.smooth_correction:
         cfg.w_smooth_dq, cfg.offset_param = 0.0, False
+    if not opts.smooth_correction:
+        # Per-frame labels (core.hmr.pseudo) must fit their own image: the weights from before the
+        # calibrated lifter (prior pull 0.2, 3D pull 20). With the video's 1.0 / 5 the labels were
+        # 16.3 px (90th percentile) from MediaPipe on their crops (tests/test_hmr_pseudo.py: < 15).
+        cfg.w_prior_q, cfg.w_3d = 0.2, 20.0
     if d.n_frames == 1:
         # A still image has no temporal evidence: trust the 2D keypoints more. COCO PCK@0.05 of
         # the reprojected joints: 0.614 with the video weights; with these, the corrected hip and
