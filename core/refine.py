@@ -85,13 +85,7 @@ class RefineConfig:
     # Pelvis tilt and list are barely seen by 2D keypoints (two hip points): a forward-tilted
     # pelvis with flexed hips projects almost like an upright one. Hold them to the 3D estimate.
     w_prior_pelvis: float = 30.0
-    # Per m^2, pelvis-relative 3D keypoints (MediaPipe's world landmarks: one fixed-size body,
-    # so a pull that also bends the subject's limbs toward its proportions). 20 -> 5 once the
-    # lifter's start was calibrated: replay at f6f6554 (benchmarks/refine_replay.py, recorded
-    # with the flip-averaged calibrated lifter) 20 / 10 / 5: tuning subset 9.52 / 9.50 / 9.37
-    # deg, untuned trial views (4) 10.06 / 9.91 / 9.61, untuned synthetic clips (10) 9.14 / -
-    # / 8.94; exact inputs (tests/test_refine_exact.py) 3.4 -> 4.1 deg left of a 15 deg error.
-    w_3d: float = 5.0
+    w_3d: float = 20.0  # per m^2, pelvis-relative 3D keypoints
     w_smooth_q: float = 20.0
     w_smooth_root: float = 50.0
     # Per rad^2 per frame^4: second differences of the correction (q - start). The refinement
