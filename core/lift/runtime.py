@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from core import kinematics as K
 from core import skeleton as sk
 from core.lift.features import N_KEYPOINTS, virtual_to_camera_bsm, window_features
 from core.lift.model import ROOT, LiftConfig, Lifter, build_model
+from core.neurik.markersets import mirror_name
 
 # save_weights: the same files as NeurIK (model.safetensors + config.json)
 from core.neurik.runtime import save_weights, weights_label
@@ -122,12 +122,6 @@ def _starts(t: int, w: int, step: int) -> list[int]:
     return s
 
 
-def _other_side(name: str) -> str:
-    """The other side's name of a DOF or BlazePose keypoint ('_r' <-> '_l', 'left' <-> 'right')."""
-    swap = {"r": "l", "l": "r", "left": "right", "right": "left"}
-    return "".join(swap.get(p, p) for p in re.split(r"(_)", name))
-
-
 @functools.lru_cache(maxsize=1)
 def _mirror_tables() -> tuple[np.ndarray, np.ndarray]:
     """DOF permutation and signs of the left-right mirror image of a pose: a left DOF's axis is
@@ -137,7 +131,7 @@ def _mirror_tables() -> tuple[np.ndarray, np.ndarray]:
     names, axes = list(sk.DOF_NAMES), sk.dof_axes()
     perm, sign = np.arange(len(names)), np.ones(len(names))
     for i, n in enumerate(names):
-        j = names.index(_other_side(n))
+        j = names.index(mirror_name(n))
         mirrored = axes[j] * np.array([-1.0, -1.0, 1.0])  # pseudo-vector through the X-Y plane
         if np.allclose(axes[i], mirrored, atol=1e-9):
             perm[i], sign[i] = j, 1.0
@@ -218,7 +212,7 @@ def _keypoint_swap() -> np.ndarray:
     from core.neurik.markersets import blazepose33
 
     names = list(blazepose33().names)
-    return np.array([names.index(_other_side(n)) for n in names])
+    return np.array([names.index(mirror_name(n)) for n in names])
 
 
 def lift(

@@ -68,7 +68,7 @@ class MarkerSet:
 _SIDE_SWAP = {"left": "right", "right": "left", "l": "r", "r": "l", "L": "R", "R": "L"}
 
 
-def _mirror_name(name: str) -> str:
+def mirror_name(name: str) -> str:
     """The other side's name: swaps 'left'/'right' words and l/r or L/R side tokens."""
     parts = re.split(r"([._])", name)
     out = [_SIDE_SWAP.get(p, p) for p in parts]
@@ -81,7 +81,7 @@ def _pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     idx = {n.lower(): i for i, n in enumerate(names)}  # OpenCap mixes cases: r.ASIS / L.ASIS
     out = set()
     for i, n in enumerate(names):
-        j = idx.get(_mirror_name(n).lower())
+        j = idx.get(mirror_name(n).lower())
         if j is not None and j != i:
             out.add((min(i, j), max(i, j)))
     return tuple(sorted(out))
