@@ -145,6 +145,16 @@ def signals_held() -> Iterator[None]:
     try:
         yield
     finally:
+        # A signal sent to the process during the block may still be waiting in the kernel for
+        # another thread to take it (on a busy machine that thread may not run for a while): take
+        # it here, while it is still blocked, so it is not handled later by whatever handler is
+        # installed by then.
+        wait = getattr(signal, "sigtimedwait", None)
+        while old_mask is not None and wait is not None:
+            info = wait(held, 0)
+            if info is None:
+                break
+            pending.append(info.si_signo)
         for s, h in old.items():
             signal.signal(s, h)
         if old_mask is not None:
