@@ -10,7 +10,9 @@ png...) are a one-frame clip, with their EXIF orientation applied.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +25,7 @@ __all__ = [
     "DecodeReport",
     "read_video_info",
     "iter_frames",
+    "decode_ahead",
     "is_image",
     "focal_35mm_equivalent",
     "IMAGE_SUFFIXES",
@@ -231,6 +234,55 @@ def _first_frame(container, stream, path: Path):
     raise ValueError(f"{path} contains no decodable video frame")
 
 
+_END = object()  # the last item of decode_ahead's queue
+
+
+def decode_ahead(items: Iterable, depth: int = 3) -> Iterator:
+    """``items`` (decoded frames) made in a thread up to ``depth`` ahead of the caller: FFmpeg's
+    decoding and swscale release the GIL, so decoding runs beside the caller's work on each
+    frame (the detector, the overlay's drawing). The same items in the same order; an error
+    comes out where its item would have; closing the iterator stops and closes ``items``."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        it = iter(items)
+        try:
+            for x in it:
+                if not put((x, None)):
+                    return
+            put((_END, None))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            put((_END, e))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=run, name="decode-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            x, err = q.get()
+            if err is not None:
+                raise err
+            if x is _END:
+                return
+            yield x
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _scaled_size(width: int, height: int, max_side_px: int | None) -> tuple[int, int]:
     if max_side_px is None or max(width, height) <= max_side_px:
         return width, height
@@ -270,7 +322,11 @@ def iter_frames(
             report.frames = 1
         yield Frame(0, 0.0, rgb)
         return
-    yield from _iter_video(path, start_s, end_s, max_side_px, report or DecodeReport())
+    # decoded in a thread a few frames ahead (decode_ahead): the caller's work on a frame and
+    # the decoding of the next ones overlap
+    yield from decode_ahead(
+        _iter_video(path, start_s, end_s, max_side_px, report or DecodeReport())
+    )
 
 
 def _decoded(container, stream, report: DecodeReport):

@@ -4,6 +4,8 @@ frames) and joint-angle plots."""
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -168,6 +170,75 @@ def draw_overlay(
     return img
 
 
+_END = object()  # the last item of the encoder's queue
+
+
+class _Encoder:
+    """Scales (long side at most ``max_side_px``), converts and encodes drawn frames, in order, in
+    its own thread: swscale and libx264 release the GIL, so this runs beside the drawing."""
+
+    def __init__(self, container, fps: float, max_side_px: int, depth: int = 4) -> None:
+        self.container, self.fps, self.max_side_px = container, fps, max_side_px
+        self.stream = None
+        self.error: BaseException | None = None
+        self.q: queue.Queue = queue.Queue(depth)
+        self.thread = threading.Thread(target=self._run, name="overlay-encode", daemon=True)
+        self.thread.start()
+
+    def put(self, img: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put(img)
+
+    def finish(self) -> None:
+        """Encode what is queued, flush the encoder; raises the thread's error if any."""
+        self.q.put(_END)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        """Stop without flushing (the caller failed)."""
+        self.error = self.error or RuntimeError("overlay aborted")
+        self.q.put(_END)
+        self.thread.join()
+
+    def _run(self) -> None:
+        ended = False
+        try:
+            while not (ended := (img := self.q.get()) is _END):
+                if self.error is None:
+                    self._encode(img)
+            if self.error is None and self.stream is not None:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+        except BaseException as e:  # noqa: BLE001 - raised by put/finish in the caller's thread
+            self.error = e
+            while not ended:  # let the caller's put() go on until it sees the error
+                ended = self.q.get() is _END
+
+    def _encode(self, img: np.ndarray) -> None:
+        import av
+        import cv2
+
+        h, w = img.shape[:2]
+        s = min(1.0, self.max_side_px / max(h, w))
+        if s < 1.0:
+            img = cv2.resize(
+                img, (int(w * s) // 2 * 2, int(h * s) // 2 * 2), interpolation=cv2.INTER_AREA
+            )
+        elif h % 2 or w % 2:
+            img = img[: h // 2 * 2, : w // 2 * 2]
+        if self.stream is None:
+            self.stream = self.container.add_stream("libx264", rate=max(1, round(self.fps)))
+            self.stream.width, self.stream.height = img.shape[1], img.shape[0]
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": "23", "preset": "veryfast"}
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+
 def write_overlay_video(
     path: Path,
     frames: Iterable[np.ndarray],
@@ -177,42 +248,28 @@ def write_overlay_video(
     progress: Callable[[float, str], None] | None = None,
     max_side_px: int = 1280,
 ) -> Path:
-    """Encode ``draw(i, frame)`` for every frame as H.264 mp4 (atomic: temp file, then rename)."""
+    """Encode ``draw(i, frame)`` for every frame as H.264 mp4 (atomic: temp file, then rename).
+
+    The encoding runs in a thread beside the drawing (and ``core.video.iter_frames`` decodes
+    ahead in another): the file is the same as drawn and encoded one by one."""
     import av
-    import cv2
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.mp4")
     container = av.open(str(tmp), mode="w")
-    stream = None
+    encoder = None
     try:
+        encoder = _Encoder(container, fps, max_side_px)
         for i, rgb in enumerate(frames):
-            img = draw(i, rgb)
-            h, w = img.shape[:2]
-            s = min(1.0, max_side_px / max(h, w))
-            if s < 1.0:
-                img = cv2.resize(
-                    img, (int(w * s) // 2 * 2, int(h * s) // 2 * 2), interpolation=cv2.INTER_AREA
-                )
-            elif h % 2 or w % 2:
-                img = img[: h // 2 * 2, : w // 2 * 2]
-            if stream is None:
-                stream = container.add_stream("libx264", rate=max(1, round(fps)))
-                stream.width, stream.height = img.shape[1], img.shape[0]
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": "23", "preset": "veryfast"}
-            for packet in stream.encode(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            ):
-                container.mux(packet)
+            encoder.put(draw(i, rgb))
             if progress and (i % 10 == 0 or i == n_frames - 1):
                 progress((i + 1) / max(n_frames, 1), f"overlay frame {i + 1}/{n_frames}")
-        if stream is not None:
-            for packet in stream.encode():
-                container.mux(packet)
+        encoder.finish()
         container.close()
         tmp.replace(path)
     except BaseException:
+        if encoder is not None:
+            encoder.abort()
         container.close()
         tmp.unlink(missing_ok=True)
         raise

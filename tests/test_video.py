@@ -204,3 +204,79 @@ def test_focal_35mm_equivalent_from_exif_and_quicktime_tags(tmp_path):
             c.mux(pk)
     assert focal_35mm_equivalent(mov) == 24.0
     assert focal_35mm_equivalent(_write_clip(tmp_path / "x.mp4", [_pattern()])) is None
+
+
+def test_decode_ahead_same_items_errors_in_place_and_early_close():
+    """core.video.decode_ahead: the items in order, a source's error raised where its item
+    would have come, and closing early stops the thread and closes the source."""
+    import threading
+
+    from core.video import decode_ahead
+
+    assert list(decode_ahead(iter(range(50)), 3)) == list(range(50))
+
+    def failing():
+        yield from range(5)
+        raise ValueError("bad packet")
+
+    got = []
+    with pytest.raises(ValueError, match="bad packet"):
+        for x in decode_ahead(failing(), 2):
+            got.append(x)
+    assert got == list(range(5))
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    it = decode_ahead(endless(), 2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()  # joins the thread, which closes the source
+    assert closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "decode-ahead"]
+
+
+def test_iter_frames_decoded_ahead_equals_decoded_in_turn(tmp_path):
+    """iter_frames (decoding in a thread ahead) gives the frames PyAV decodes one by one."""
+    frames = [np.roll(_pattern(), 3 * i, axis=1) for i in range(12)]
+    path = _write_clip(tmp_path / "c.mp4", frames)
+    ours = [f.rgb for f in iter_frames(path)]
+    with av.open(str(path)) as c:
+        ref = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(ours) == len(ref) == 12
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_overlay_video_threaded_encoder_same_file_and_failures(tmp_path):
+    """write_overlay_video encodes in a thread: the file's frames are the drawn ones (decoded
+    back), a drawing error leaves no file and no thread behind."""
+    import threading
+
+    from core.visualize import write_overlay_video
+
+    frames = [np.roll(_pattern(64, 96), 4 * i, axis=1) for i in range(10)]
+    out = write_overlay_video(tmp_path / "o.mp4", iter(frames), 30.0, lambda i, f: f, 10)
+    with av.open(str(out)) as c:
+        back = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(back) == 10
+    # lossy H.264 (crf 23): the moving block is where it was drawn in every frame
+    for a, b in zip(frames, back, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 8
+
+    def broken(i, f):
+        if i == 4:
+            raise RuntimeError("draw failed")
+        return f
+
+    with pytest.raises(RuntimeError, match="draw failed"):
+        write_overlay_video(tmp_path / "bad.mp4", iter(frames), 30.0, broken, 10)
+    assert not list(tmp_path.glob("*bad*"))
+    assert not [t for t in threading.enumerate() if t.name.startswith("overlay-")]

@@ -79,6 +79,7 @@ class _SceneFrameKeeper:
 
 
 def detect_stage(video: Path, opts: CaptureOptions, progress) -> Detected:
+    from core.capture import warmup
     from core.detect import detect
     from core.refine import level_camera_rotation
 
@@ -86,6 +87,12 @@ def detect_stage(video: Path, opts: CaptureOptions, progress) -> Detected:
     keeper = None
     if opts.scene_lines and not is_image(video):
         keeper = _SceneFrameKeeper(read_video_info(video).width_px)
+
+    def on_frame(frame, expected: int) -> None:
+        if keeper is not None:
+            keeper(frame, expected)
+        warmup.start()  # the detector is set up: the later stages' start-up runs beside it
+
     det = detect(
         video,
         start_s=opts.start_s,
@@ -94,7 +101,7 @@ def detect_stage(video: Path, opts: CaptureOptions, progress) -> Detected:
         focal_px=opts.focal_px,
         fov_deg=opts.fov_deg,
         progress=progress.stage("detect"),
-        on_frame=keeper,
+        on_frame=on_frame,
     )
     if det.provenance.get("decode_warning"):
         notes.append(

@@ -6,6 +6,7 @@ of new and old, or a partial set."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -116,6 +117,33 @@ def outputs_stage(
 def _write_outputs(
     stage, name, video, opts, det, motion, subject, res, progress, grounded
 ) -> dict:
+    """Every output file into ``stage``. The overlay, the longest to make, is drawn and encoded
+    in a thread beside the others (decoding, OpenCV's drawing and the encoder release the GIL:
+    on 2 cores the outputs stage takes about the overlay's time instead of the sum)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    outputs: dict[str, Path] = {}
+    cancel = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="overlay") as pool:
+        overlay = None
+        if opts.overlay and motion.n_frames > 0:
+            overlay = pool.submit(
+                _overlay, video, opts, det, motion, subject, progress.stage("overlay"),
+                stage / "overlay.mp4", grounded, cancel,
+            )  # fmt: skip
+        try:
+            beside = progress if overlay is None else progress.beside()
+            outputs.update(_files(stage, name, video, opts, motion, res, grounded, beside))
+            if overlay is not None:
+                outputs["overlay"] = overlay.result()
+        except BaseException:
+            cancel.set()  # the overlay stops at its next frame; the pool waits for it
+            raise
+    return outputs
+
+
+def _files(stage, name, video, opts, motion, res, grounded, progress) -> dict[str, Path]:
+    """The bundle, the plots, the OpenSim folder (and dynamics)."""
     from core.visualize import plot_contacts, plot_joint_angles
 
     outputs: dict[str, Path] = {"motion": motion.save(stage / f"{name}.motion.npz")}
@@ -147,11 +175,6 @@ def _write_outputs(
         progress("export", 1.0, "done")
         if opts.dynamics:
             outputs.update(_dynamics(exported, name, opts, progress))
-    if opts.overlay and motion.n_frames > 0:
-        outputs["overlay"] = _overlay(
-            video, opts, det, motion, subject, progress.stage("overlay"), stage / "overlay.mp4",
-            grounded,
-        )  # fmt: skip
     return outputs
 
 

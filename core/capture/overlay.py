@@ -3,6 +3,7 @@ drawn on the clip's frames at the overlay's size."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,10 @@ def _overlay(
     progress,
     path: Path,
     grounded: Grounded | None = None,
+    cancel: threading.Event | None = None,
 ) -> Path:
+    """The overlay at ``path`` (an image's: beside it, .png). ``cancel`` set: stop at the next
+    frame (the outputs stage failed or was interrupted while this ran beside it)."""
     from core import fk_numpy
     from core.skinning import SurfacePoser
     from core.video import is_image, iter_frames
@@ -62,6 +66,8 @@ def _overlay(
         info = "floor not estimated: camera frame"
 
     def draw(i: int, rgb: np.ndarray) -> np.ndarray:
+        if cancel is not None and cancel.is_set():
+            raise RuntimeError("overlay cancelled")
         k = index_of.get(i + int(det.frame_indices[0]), None)
         if k is None:
             return rgb

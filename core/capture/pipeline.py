@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from core.capture import warmup
 from core.capture.detection import detect_stage
 from core.capture.ground import world_stage
 from core.capture.options import (
@@ -47,6 +48,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     timings["detect"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    warmup.wait()  # what is left of the later stages' start-up (warmup.py): counted here
     prior_pose = prior_stage(detected, prior, device, progress)
     timings["neurik"] = time.perf_counter() - t0
 
