@@ -541,3 +541,37 @@ def test_overlay_outline_of_a_square_and_of_broken_vertices() -> None:
     assert len(cs) == 1
     pts = cs[0].reshape(-1, 2)
     assert {tuple(p) for p in pts} == {(10, 10), (50, 10), (50, 40), (10, 40)}
+
+
+def test_outputs_failure_stops_the_overlay_beside_it(tmp_path, monkeypatch) -> None:
+    """The overlay runs in a thread beside the other outputs: when they fail, the overlay is told
+    to stop and has stopped before the error leaves the outputs stage (the staging folder is
+    removed next: nothing may still write into it)."""
+    import time
+    from types import SimpleNamespace
+
+    import core.capture.outputs as O
+    from core.capture import Progress
+
+    seen = {}
+
+    def overlay(*args):
+        cancel = args[-1]
+        t0 = time.perf_counter()
+        while not cancel.is_set() and time.perf_counter() - t0 < 20:
+            time.sleep(0.01)
+        seen["cancelled"] = cancel.is_set()
+        time.sleep(0.2)  # a frame's work after the request
+        seen["finished"] = True
+        raise RuntimeError("overlay cancelled")
+
+    def files(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(O, "_overlay", overlay)
+    monkeypatch.setattr(O, "_files", files)
+    opts = SimpleNamespace(overlay=True)
+    motion = SimpleNamespace(n_frames=10)
+    with pytest.raises(OSError, match="disk full"):
+        O._write_outputs(tmp_path, "x", None, opts, None, motion, None, None, Progress(), None)
+    assert seen == {"cancelled": True, "finished": True}
