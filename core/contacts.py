@@ -6,20 +6,11 @@ zero pose when the subject has a surface; else a skeleton-proportional guess).
 
 The contact probability per frame (``detect_contacts``) combines
 
-* height above the support: the point's height above the floor (Y = 0), against a limit set by
-  the capture's own height noise (``height_noise_k`` times the robust spread of the height of
-  the frame's lowest, still sole point: that point stands on the floor, so its spread is the
-  noise; kept within ``height_min_m`` .. ``height_max_m``). A fixed 6 cm limit let a heel raised
-  4-10 cm by a well-measured capture count as planted and cut planted frames of a noisy one;
-  on the accuracy harness's synthetic clips (B's contact replay of the capture at f74bf92) the
-  spread is 0.2-5 cm and the limit 3-10 cm. A foot that stays still for at least
-  ``elevated_still_s`` while being the lowest part of the body (within ``elevated_margin_m`` of
-  the lowest sole point) with its heel and toe level (their height difference, a running median
-  over that time, within the height limit and at least ``elevated_level_m``) is on a support of
-  its own (a box, a stair) and its height counts as 0 there. A jump's apex is still only for an
-  instant, so flight stays flight; a foot held still in the air while the other one stands lower
-  is not a contact, nor is a heel held up while the toes stand (a pivot, a calf raise: the
-  turning clip 14_08_w0 had 105 false contact frames x points, 76 with these two rules);
+* height above the support: the point's height above the floor (Y = 0); a point that stays still
+  for at least ``elevated_still_s`` while being the lowest part of the body (within
+  ``elevated_margin_m`` of the lowest sole point) is on a support of its own (a box, a stair) and
+  its height counts as 0 there. A jump's apex is still only for an instant, so flight stays
+  flight; a foot held still in the air while the other one stands lower is not a contact;
 * speed: a planted point hardly moves (relative to the belt on a treadmill). With a camera and
   the foot keypoints, the speed across the image comes from the 2D keypoints (pixels/s times the
   point's depth / focal length: far steadier than a monocular depth; a belt's own image motion
@@ -180,13 +171,7 @@ def contact_positions(
 
 @dataclass
 class ContactConfig:
-    # Probability 0.5 at this height above the support: height_noise_k times the capture's height
-    # noise (see the module text), within height_min_m .. height_max_m; height_m where the noise
-    # cannot be measured (under 10 still frames) or height_noise_k is 0.
-    height_m: float = 0.06
-    height_noise_k: float = 3.0
-    height_min_m: float = 0.03
-    height_max_m: float = 0.10
+    height_m: float = 0.06  # probability 0.5 at this height above the support
     height_scale_m: float = 0.015
     # Probability 0.5 at this speed: a swinging foot moves at 2-5 m/s; a planted one seen by a
     # monocular capture still 'moves' a few tenths (depth noise, 2D jitter).
@@ -196,7 +181,6 @@ class ContactConfig:
     low_speed_mps: float = 1.2
     elevated_still_s: float = 0.25  # stillness that makes a raised point a support contact
     elevated_margin_m: float = 0.1  # ... when it is this close to the frame's lowest sole point
-    elevated_level_m: float = 0.02  # ... and its foot's other point is as still and this level
     smooth_s: float = 0.05  # positions are smoothed over about this before speeds are taken
     depth_smooth_s: float = 0.15  # the line-of-sight speed (noisy in a monocular capture)
     enter: float = 0.6
@@ -224,7 +208,6 @@ class ContactResult:
     state: np.ndarray  # (T, 4) bool
     height_m: np.ndarray  # (T, 4) height above the support used
     speed_mps: np.ndarray  # (T, 4)
-    height_limit_m: float = 0.06  # height of probability 0.5 (from the capture's height noise)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -251,15 +234,6 @@ def _smooth(x: np.ndarray, n: int) -> np.ndarray:
     head = np.tensordot(w[:n], x[: 2 * n + 1], axes=(1, 0))
     tail = np.tensordot(w[n + 1 :], x[t - 2 * n - 1 :], axes=(1, 0))
     return np.concatenate([head, out, tail], axis=0)
-
-
-def _running_median(x: np.ndarray, n: int) -> np.ndarray:
-    """Median over the 2n+1 frames about each frame along axis 0 (fewer at the clip's ends)."""
-    if n < 1:
-        return x
-    pad = np.pad(x, [(n, n)] + [(0, 0)] * (x.ndim - 1), mode="constant", constant_values=np.nan)
-    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * n + 1, axis=0)
-    return np.nanmedian(win, axis=-1)
 
 
 def contact_phases(state: np.ndarray) -> list[tuple[int, int, int]]:
@@ -314,25 +288,6 @@ def _flat_feet(
             if j - i >= min_len:
                 out[i:j, a] = True
     return out
-
-
-def _height_limit(pts: np.ndarray, speed: np.ndarray, floor_y: float, cfg: ContactConfig) -> float:
-    """Height above the support at which a point is as likely planted as not: ``height_noise_k``
-    times the capture's height noise, the robust standard deviation (1.4826 x the median absolute
-    deviation) of the height of each frame's lowest sole point over the frames where it is slower
-    than ``speed_mps`` (it stands on the floor there, so its spread is the noise), within
-    ``height_min_m`` .. ``height_max_m``; ``height_m`` under 10 such frames."""
-    if cfg.height_noise_k <= 0 or pts.shape[1] == 0:
-        return cfg.height_m
-    h = pts[..., 1] - floor_y
-    frames = np.arange(len(h))
-    low = np.argmin(np.where(np.isfinite(h), h, np.inf), axis=1)
-    hl, vl = h[frames, low], speed[frames, low]
-    x = hl[np.isfinite(hl) & (vl < cfg.speed_mps)]
-    if len(x) < 10:
-        return cfg.height_m
-    sigma = 1.4826 * float(np.median(np.abs(x - np.median(x))))
-    return float(np.clip(cfg.height_noise_k * sigma, cfg.height_min_m, cfg.height_max_m))
 
 
 def _support_drift(pts: np.ndarray, v_los: np.ndarray, floor_y: float) -> float:
@@ -427,21 +382,12 @@ def detect_contacts(
         if b - a >= min_still:
             elevated[a:b, k] = True
     elevated &= pts[..., 1] - lowest < cfg.elevated_margin_m
-    height_limit = _height_limit(pts, speed, floor_y, cfg)
-    if pts.shape[1] == 4:
-        # CONTACT_POINTS: a support carries the whole foot, its heel and toe level (their height
-        # difference, a running median over min_still frames, within the height limit at least:
-        # noise, not a pivot).
-        other = [1, 0, 3, 2]
-        level = max(cfg.elevated_level_m, height_limit)
-        dh = _running_median(np.abs(pts[..., 1] - pts[:, other, 1]), min_still // 2)
-        elevated &= elevated[:, other] & (dh < level)
     height = np.where(elevated, 0.0, h_abs)
     # A point right on its support may 'move' faster in a jittery capture and still be planted;
     # a swinging foot skimming the floor moves at several m/s.
     on_support = np.clip(1.0 - height / cfg.low_height_m, 0.0, 1.0)
     speed_limit = cfg.speed_mps + (cfg.low_speed_mps - cfg.speed_mps) * on_support
-    p = _sigmoid((height_limit - height) / cfg.height_scale_m) * _sigmoid(
+    p = _sigmoid((cfg.height_m - height) / cfg.height_scale_m) * _sigmoid(
         (speed_limit - speed) / cfg.speed_scale_mps
     )
     if conf is not None:
@@ -449,4 +395,4 @@ def detect_contacts(
         p = c * p + (1.0 - c) * 0.5 * (p + 0.5) * 0.9  # unseen: toward (but below) undecided
     state = _flat_feet(_hysteresis(p, cfg, fps), height, speed, cfg, fps)
     prob = np.where(state, np.maximum(p, 0.55), np.minimum(p, 0.45))
-    return ContactResult(prob, state, height, speed, height_limit)
+    return ContactResult(prob, state, height, speed)

@@ -121,43 +121,6 @@ def test_a_standing_foot_is_planted_at_the_clip_edges_too() -> None:
         assert (cr.probability[[0, -1]] > 0.5).all(), seed
 
 
-def test_a_heel_held_up_while_the_toes_stand_is_not_a_contact() -> None:
-    """Toes planted, the right heel held 5 cm up for 1.5 s (a pivot or a calf raise), the left
-    foot flat on the floor. The heel is still and close to the floor, as a foot on a box is; but
-    a support carries the whole foot, heel and toe level, so the raised heel is not in contact
-    (before the level rule it counted as standing on a support of its own, as heels did in the
-    pivots of the harness's turning clips 14_08_*)."""
-    n = 45
-    pts = np.zeros((n, 4, 3))  # heel_r, toe_r, heel_l, toe_l
-    pts[:, 0] = (0.0, 0.05, 0.1)
-    pts[:, 1] = (0.2, 0.0, 0.1)
-    pts[:, 2] = (0.0, 0.0, -0.1)
-    pts[:, 3] = (0.2, 0.0, -0.1)
-    cr = detect_contacts(pts, FPS)
-    assert cr.state[:, 1:].all()
-    assert not cr.state[:, 0].any()
-    assert (cr.probability[:, 0] < 0.5).all()
-
-
-def test_the_height_limit_follows_the_captures_height_noise() -> None:
-    """A person standing still whose whole body bobs up and down by a frame-to-frame noise of
-    standard deviation s (a monocular capture's depth error moves all its feet together). The
-    detector smooths positions over 5 frames (``smooth_s``), leaving s / sqrt(5) inside the clip;
-    the height of probability 0.5 is 3 times that (``height_noise_k``), within 3-10 cm: the
-    noise-free stand gets 3 cm, s = 5 cm about 6.7 cm. The spread is a median absolute deviation
-    of 20 s of a 5-frame average (about 120 independent values; its standard error about 10 %):
-    within 20 % of the truth. The planted feet stay planted."""
-    q, root = standing_motion(np.zeros(600))
-    sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
-    assert detect_contacts(sole, FPS).height_limit_m == ContactConfig().height_min_m
-    for seed, s in ((0, 0.05), (1, 0.05), (2, 0.04)):
-        noisy = sole.copy()
-        noisy[..., 1] += np.random.default_rng(seed).normal(0.0, s, len(sole))[:, None]
-        cr = detect_contacts(noisy, FPS)
-        assert abs(cr.height_limit_m / (3 * s / np.sqrt(5)) - 1) < 0.2, (seed, cr.height_limit_m)
-        assert cr.state.mean() > 0.95, (seed, cr.state.mean())
-
-
 def test_unseen_feet_are_undecided_not_planted() -> None:
     q, root, _ = jump()
     sole = contact_positions(q, root, OFFSETS, BODIES, LOCAL)
