@@ -5,7 +5,10 @@ and the fingerprint ignores what changes from one write to the next (the header'
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import platform
+import threading
 
 import pytest
 
@@ -53,6 +56,36 @@ def test_fingerprint_ignores_header_order_and_sees_one_bit(tmp_path):
     assert fx != fz
 
 
+def test_the_loader_computes_annys_own_cache_key(tmp_path, monkeypatch):
+    """The file the loader checks and builds is the one ``anny.Anny()`` asks its cache for (else
+    anny would build its own, with every core)."""
+    import anny
+    import anny.models
+    import anny.paths
+    from anny.models.model_data import CURRENT_DATA_VERSION, _get_builder_metadata
+
+    real = anny.models.build_compact_model_data
+    ours = compact_cache_path(tmp_path)
+    seen = {}
+
+    class Asked(Exception):
+        pass
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        raise Asked
+
+    monkeypatch.setattr(anny.models, "build_compact_model_data", spy)
+    with pytest.raises(Asked):
+        anny.Anny()
+    meta = _get_builder_metadata(real.__wrapped__, **seen)
+    key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:32]
+    expected = (
+        tmp_path / f"v{CURRENT_DATA_VERSION}" / f"build_compact_model_data_{key}.safetensors"
+    )
+    assert ours == expected
+
+
 @pytest.mark.skipif(not X86_LINUX, reason="reference bits measured on x86-64 Linux")
 def test_the_cache_in_use_is_the_reference_build():
     """What every capture in this checkout loads: the single-threaded build the accuracy numbers
@@ -69,8 +102,8 @@ def test_the_cache_in_use_is_the_reference_build():
 @pytest.mark.skipif(not X86_LINUX, reason="reference bits measured on x86-64 Linux")
 def test_a_multithreaded_build_is_rebuilt_single_threaded(tmp_path):
     """A compact file with the signs a 2-thread build gave (an equivalent model, other bits) is
-    replaced by the reference build, even while torch runs on 2 threads; a second check keeps
-    it. The real cache is only read (its uncompacted model data, linked in)."""
+    replaced by the reference build, even while torch runs on 2 threads and the build runs in
+    another thread; a second check keeps it. The real cache is only read (its uncompacted model data, linked in)."""
     from anny.models.model_data import ModelData
 
     load_anny()
@@ -105,7 +138,12 @@ def test_a_multithreaded_build_is_rebuilt_single_threaded(tmp_path):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        assert ensure_compact_cache(tmp_path) == "rebuilt"
+        # In a second thread, as the capture's warm-up loads the model during detection.
+        status = []
+        worker = threading.Thread(target=lambda: status.append(ensure_compact_cache(tmp_path)))
+        worker.start()
+        worker.join()
+        assert status == ["rebuilt"]
         assert torch.get_num_threads() == 2
         assert cache_fingerprint(tmp_path / rel) == reference
         assert ensure_compact_cache(tmp_path) == "ok"
