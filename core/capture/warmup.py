@@ -61,7 +61,9 @@ def start() -> None:
     global _thread
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=_run, name="capture-warmup", daemon=True)
+            # not a daemon: when a stage fails early the interpreter waits for it at exit
+            # instead of tearing modules down under an import (or a write to stdout) in progress
+            _thread = threading.Thread(target=_run, name="capture-warmup", daemon=False)
             _thread.start()
 
 
