@@ -27,6 +27,8 @@
    The same for the Rajagopal run's renders (rajagopal_run_v*, `--only run-video`; the belt
    speed found on our IK of the run). --no-video skips both.
 
+--grf-only skips every ID run (no moments, no residuals): with the captures cached in DIR/video
+it re-scores only the dynamics, the loop for working on biomech_export/dynamics.
 Plots of estimated vs measured GRF go to DIR (default /tmp/biomocap_grf_benchmark).
 Reads ../shared/data (BIOMOCAP_SHARED_DATA); nothing is written into the repository.
 """
@@ -64,6 +66,7 @@ G = 9.80665
 LOWPASS_HZ = 6.0  # coordinates (ours and OpenSim ID's) and, for the filtered reference, plates
 CLIPS = REPO / ".cache" / "accuracy" / "clips" / "seed0"
 VARIANTS = (("AP from kinematics only", 0.0), ("default (pendulum AP)", PENDULUM_ABOVE_HZ))
+GRF_ONLY = False  # --grf-only: the GRF comparison alone (no ID runs): a fast loop on the cache
 
 
 @dataclass
@@ -293,6 +296,9 @@ def report_trial(
         )
         grf = compare_grf(est.loads, meas, keep, est.weight_n)
         print_grf(title, grf)
+        if GRF_ONLY:  # --grf-only: no ID runs, no moments
+            summary = {"grf": grf, "moments": None, "estimate": est, "meas": meas, "ref": ref}
+            continue
         if ref is None:
             ref = reference_id(model, ik, plates, out / "ref", name, t_range)
         tag = "kin" if pendulum_hz <= 0 else "default"
@@ -634,14 +640,19 @@ def video(
         "% BW RMSE per foot, moments r vs raw-plate ID"
     )
     for name, how, res in rows:
-        g, m = res["grf"], res["moments"]["raw plates"]
+        g = res["grf"]
+        m = res["moments"]["raw plates"] if res["moments"] else None
+        moments = (
+            f"; r hip {m['hip_flexion_r_moment'][1]:.2f}, knee "
+            f"{m['knee_angle_r_moment'][1]:.2f}, ankle {m['ankle_angle_r_moment'][1]:.2f} (right)"
+            if m
+            else ""
+        )
         print(
             f"  {name} ({how}): vertical {g[('r', 'vertical')][0]:.1f} / "
             f"{g[('l', 'vertical')][0]:.1f}, AP {g[('r', 'AP')][0]:.1f} / {g[('l', 'AP')][0]:.1f},"
             f" ML {g[('r', 'ML')][0]:.1f} / {g[('l', 'ML')][0]:.1f}, total vertical "
-            f"{g[('total', 'vertical')][0]:.1f}; r hip "
-            f"{m['hip_flexion_r_moment'][1]:.2f}, knee {m['knee_angle_r_moment'][1]:.2f}, ankle "
-            f"{m['ankle_angle_r_moment'][1]:.2f} (right)"
+            f"{g[('total', 'vertical')][0]:.1f}{moments}"
         )
     print("\n== video contact timing vs the plates (strike / toe off: mean |error| ms; F1)")
     for name, r in timing.items():
@@ -672,7 +683,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-video", action="store_true", help="skip the rendered-video part")
     ap.add_argument("--recapture", action="store_true", help="redo the cached video captures")
+    ap.add_argument(
+        "--grf-only",
+        action="store_true",
+        help="compare the GRF only, no ID runs or moments (with the cached captures in --out: "
+        "re-scores biomech_export/dynamics in about a minute)",
+    )
     a = ap.parse_args(argv)
+    global GRF_ONLY
+    GRF_ONLY = a.grf_only
     if not (SHARED / "opensim").is_dir():
         print(f"error: reference data not found under {SHARED} (set BIOMOCAP_SHARED_DATA)")
         return 2

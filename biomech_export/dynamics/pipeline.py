@@ -29,6 +29,7 @@ from biomech_export.dynamics.split import (
     PENDULUM_ABOVE_HZ,
     VIDEO_ML_PENDULUM_HZ,
     FootLoads,
+    smooth_vertical,
     split_wrench,
 )
 from biomech_export.dynamics.wholebody import (
@@ -144,6 +145,12 @@ def estimate_loads(
                 body_kinematics(model, sharp), wrench, gvel, str(motion_path), require=False
             )
         contacts = vet_contacts(contacts, kinematic)
+    if 0 < lowpass_hz < VET_LOWPASS_HZ:
+        # video kinematics (the coordinates low-passed below the gait default): the walk's
+        # total vertical force from their centre of mass height is smoothed further
+        wrench = smooth_vertical(
+            wrench, contacts, kin.total_mass_kg * float(np.linalg.norm(kin.gravity))
+        )
     loads = split_wrench(
         kin, wrench, contacts, pendulum_above_hz, ml_pendulum_above_hz, double_support
     )
