@@ -683,9 +683,9 @@ def test_video_walk_vertical_force_drops_root_height_noise(tmp_path, monkeypatch
     """Video kinematics (3 Hz): root-height noise between 2.5 and 4 Hz (4 mm RMS) passes the
     coordinates' low-pass and, differentiated twice, reaches the total vertical force; the
     walk's total is smoothed at 1.5 step rates (gait2392: 1.62 steps/s, 2.4 Hz), so the noise
-    moves it less than half as much as without (measured: 2.2 vs 6.1 % BW RMS), and the total
-    against the plates stays within 6.5 % BW (measured 5.8; 7.2 without the smoothing). The
-    smoothing costs clean kinematics a little (4.0 -> 5.3 % BW total at 3 Hz): it is for
+    moves it less than half as much as without (measured: 2.2 vs 5.8 % BW RMS), and the total
+    against the plates stays within 6.5 % BW (measured 5.9; 7.2 before smooth_vertical). The
+    smoothing costs clean kinematics a little (4.0 -> 5.4 % BW total at 3 Hz): it is for
     video only."""
     from biomech_export.dynamics import VIDEO_LOWPASS_HZ, estimate_loads, split
     from biomech_export.dynamics.wholebody import lowpass
@@ -755,3 +755,38 @@ def test_smooth_vertical_leaves_flight_and_short_motions_alone():
     few = Contacts(t[:80], {k: v[:80] for k, v in walk.prob.items()}, "file")  # 2 strikes
     w_short = Wrench(t[:80], f[:80], np.zeros((80, 3)))
     assert smooth_vertical(w_short, few, weight) is w_short
+
+
+def test_stride_edges_restore_a_steady_walks_ends():
+    """A steady walk (2 steps/s) whose vertical force flattened to body weight over its last
+    and first 0.3 s (what odd-reflection low-pass padding does to the centre of mass's
+    acceleration) gets its periodic force back there from a stride away; where the feet's
+    contact states a stride away differ (a gait that changes: here the clip starts standing),
+    the end is left as it is."""
+    from biomech_export.dynamics.contacts import Contacts
+    from biomech_export.dynamics.split import EDGE_S, _stride_edges
+
+    fs, weight = 50.0, 700.0
+    t = np.arange(200) / fs  # 4 s: 1 stride/s, 2 steps/s
+    phase = t % 1.0
+    on_r, on_l = phase < 0.6, (phase >= 0.5) | (phase < 0.1)
+    prob = {"heel_r": on_r * 1.0, "toe_r": on_r * 1.0, "heel_l": on_l * 1.0, "toe_l": on_l * 1.0}
+    walk = Contacts(t, prob, "file")
+    truth = weight * (1.0 + 0.2 * np.cos(2 * np.pi * 2.0 * t))
+    ends = (t - t[0] < EDGE_S) | (t[-1] - t < EDGE_S)
+    flat = np.where(ends, weight, truth)
+    fixed = _stride_edges(flat, walk, 2.0)
+    # blended linearly: all of the stride-away force at the clip's ends, none EDGE_S inside
+    dist = np.minimum(t - t[0], t[-1] - t)
+    keep_frac = np.clip(dist / EDGE_S, 0.0, 1.0)
+    assert np.all(np.abs(fixed - truth) <= keep_frac * np.abs(flat - truth) + 1e-6 * weight)
+    assert np.sqrt(np.mean((fixed - truth)[ends] ** 2)) < 0.7 * np.sqrt(  # linear: 1/sqrt(3)
+        np.mean((flat - truth)[ends] ** 2)
+    )
+    np.testing.assert_allclose(fixed[[0, -1]], truth[[0, -1]], atol=1e-6 * weight)
+    np.testing.assert_array_equal(fixed[~ends], flat[~ends])
+    # standing (both feet down) for the first half second: its start is not a walk's phase
+    stand = {k: np.where(t < 0.5, 1.0, v) for k, v in prob.items()}
+    start = t - t[0] < EDGE_S
+    kept = _stride_edges(flat, Contacts(t, stand, "file"), 2.0)
+    np.testing.assert_array_equal(kept[start], flat[start])
