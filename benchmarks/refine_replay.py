@@ -15,11 +15,14 @@ the contact refinement), and scores the final angles with the harness's metrics 
 judged DOFs, offset-free MAE, Pearson r, jitter of the pelvis-relative body origins, limit
 violations). The start (the prior's angles) is scored too, as ``start``.
 
+    BIOMOCAP_LIFT_CALIBRATE=0 .venv/bin/python benchmarks/refine_replay.py record \\
+        -o .cache/refine_replay --clips 6 --no-trials
     .venv/bin/python benchmarks/refine_replay.py bias .cache/refine_replay \\
-        -o core/lift/weights/bank2d/mediapipe_bias.json
+        -o core/lift/weights/bank2d_v3/mediapipe_bias.json
 
 ``bias`` writes the lifter's detector calibration (``core.lift.runtime``, ``calibrate``) from
-clips recorded without it (``BIOMOCAP_LIFT_CALIBRATE=0``): the mean error of the refinement's
+clips recorded without it (``BIOMOCAP_LIFT_CALIBRATE=0``, with the weights it is for:
+``BIOMOCAP_LIFT_WEIGHTS``, default the capture's): the mean error of the refinement's
 start (the lifter's angles) per DOF over the ``tune`` group's synthetic clips, mirror-
 symmetrised, kept where larger than twice its standard error.
 
