@@ -55,6 +55,17 @@ def _plate(g, t, side, axis="y"):
     return np.interp(t, g.time_s, g.column(f"{PLATE_PREFIX[side]}ground_force_v{axis}"))
 
 
+def _plate_contacts(g, t, tmp_path):
+    """A contacts file (heel and toe of each foot) that is 1 where that foot's plate carries
+    more than 20 N, at times ``t``: the plates' own contact periods, as a capture writes them.
+    Returns the file and each foot's on-plate mask."""
+    on = {s: _plate(g, t, s) > 20.0 for s in "rl"}
+    prob = np.stack([on["r"], on["r"], on["l"], on["l"]], axis=1).astype(float)
+    cont = tmp_path / "walk_contacts.sto"
+    write_mot(cont, MotTable(t, ("heel_r", "toe_r", "heel_l", "toe_l"), prob, False))
+    return cont, on
+
+
 def _static_pose(model_path, tmp_path, name, values_deg, n=40, fps=50.0):
     """A .mot holding one pose still, lowered so that its lowest foot point touches Y = 0;
     returns (path, total mass, centre of mass in ground)."""
@@ -445,10 +456,7 @@ def test_contacts_file_drives_the_split(tmp_path):
     short = _short_ik(ik, tmp_path, t_end=2.5)
     t = read_mot(short).time_s
     g = read_mot(plates)
-    on = {s: _plate(g, t, s) > 20.0 for s in "rl"}
-    prob = np.stack([on["r"], on["r"], on["l"], on["l"]], axis=1).astype(float)
-    cont = tmp_path / "walk_contacts.sto"
-    write_mot(cont, MotTable(t, ("heel_r", "toe_r", "heel_l", "toe_l"), prob, False))
+    cont, on = _plate_contacts(g, t, tmp_path)
     est = estimate_loads(model_path, short, contacts_path=cont)
     assert est.contacts.source == str(cont)
     for s in "rl":
@@ -613,10 +621,7 @@ def test_transition_split_survives_ap_root_noise(tmp_path):
     data[:, tab.labels.index("pelvis_tx")] += 0.01 * noise / noise.std()
     noisy = write_mot(tmp_path / "noisy.mot", MotTable(t, tab.labels, data, True, "n"))
     g = read_mot(plates)
-    on = {s: _plate(g, t, s) > 20.0 for s in "rl"}
-    prob = np.stack([on["r"], on["r"], on["l"], on["l"]], axis=1).astype(float)
-    cont = tmp_path / "walk_contacts.sto"
-    write_mot(cont, MotTable(t, ("heel_r", "toe_r", "heel_l", "toe_l"), prob, False))
+    cont, _ = _plate_contacts(g, t, tmp_path)
     inner = (t > t[0] + 0.1) & (t < t[-1] - 0.1)  # away from the filter's ends
     rmse = {}
     for how in (None, "lever"):  # None: the default for a contacts file, the transition
@@ -701,10 +706,7 @@ def test_video_walk_vertical_force_drops_root_height_noise(tmp_path, monkeypatch
     data[:, tab.labels.index("pelvis_ty")] += 0.004 * band / band.std()
     noisy = write_mot(tmp_path / "noisy.mot", MotTable(t, tab.labels, data, True, "n"))
     g = read_mot(plates)
-    on = {s: _plate(g, t, s) > 20.0 for s in "rl"}
-    prob = np.stack([on["r"], on["r"], on["l"], on["l"]], axis=1).astype(float)
-    cont = tmp_path / "walk_contacts.sto"
-    write_mot(cont, MotTable(t, ("heel_r", "toe_r", "heel_l", "toe_l"), prob, False))
+    cont, _ = _plate_contacts(g, t, tmp_path)
     inner = (t > t[0] + 0.1) & (t < t[-1] - 0.1)
     meas = _plate(g, t[inner], "r") + _plate(g, t[inner], "l")
 
