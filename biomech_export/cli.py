@@ -46,7 +46,9 @@ def _cmd_export(a: argparse.Namespace) -> int:
         )
         if a.static_optimization:
             so = static_optimization_report(oc, a.output, name=name)
-            print(f"wrote {so.activations_path.name} and {so.plot_path.name} (static optimisation)")
+            print(
+                f"wrote {so.activations_path.name} and {so.plot_path.name} (static optimisation)"
+            )
     elif a.static_optimization:
         raise ValueError("--static-optimization needs --model opencap (a model with muscles)")
     return 0
@@ -411,7 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, required=True, help="NAME.motion.npz")
     s.add_argument("--fps", type=float, default=None)
     s.add_argument("--height", type=float, default=1.75, help="subject height, m")
-    s.add_argument("--mass", type=float, default=None, help="subject mass, kg (default 75; SMPL input: from the body volume)")
+    s.add_argument(
+        "--mass",
+        type=float,
+        default=None,
+        help="subject mass, kg (default 75; SMPL input: from the body volume)",
+    )
     s.add_argument(
         "--subject", type=Path, help="motion.npz giving skeleton + markers (.trc input)"
     )
@@ -519,7 +526,9 @@ def main(argv: list[str] | None = None) -> int:
         with interrupts_raise():
             _check_args(args)
             kind, key = _output_of(args)
-            return exit_code(run_with_output(args.func, args, kind=kind, key=key), argv is not None)
+            return exit_code(
+                run_with_output(args.func, args, kind=kind, key=key), argv is not None
+            )
     except KeyboardInterrupt as e:
         line, code = interrupted_message(e)
         print(line, file=sys.stderr)
