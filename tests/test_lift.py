@@ -246,11 +246,12 @@ def test_training_refuses_held_out_clips(tmp_path, capsys):
     assert not (tmp_path / "w").exists()
 
 
-# Measured with the default core/lift/weights/bank2d_v3 (calibrated) on these views (the first 4 s
-# of 131_01, 1.75 m generic skeleton, 1 % noise): angle MAE 13.9 / 16.7-17.1 deg at 30 / 100 deg
-# azimuth, flip off / on (15.0-15.6 / 15.0-15.3 at 170 / 250), pelvis 8.6-12.6 deg (10.3-14.3 at
-# 170 / 250); bank2d gives 16.1-16.3 / 19.9-20.3 deg; the untrained network 39.7 deg and a pelvis
-# 34-143 deg off. CPU differences move these by far less than the margin.
+# Measured with the default core/lift/weights/bank2d_v4 (calibrated) on these views (the first 4 s
+# of 131_01, 1.75 m generic skeleton, 1 % noise): angle MAE 12.6-13.1 / 15.0-15.7 deg at 30 / 100
+# deg azimuth, flip off or on (13.2-15.9 at 170 / 250), pelvis 9.6-12.1 deg (11.9-13.7 at
+# 170 / 250); bank2d_v3 gave 13.9 / 16.7-17.1 deg, bank2d 16.1-16.3 / 19.9-20.3 deg; the
+# untrained network 39.7 deg and a pelvis 34-143 deg off. CPU differences move these by far less
+# than the margin.
 MAE_BOUND_DEG = 22.0
 PELVIS_BOUND_DEG = 18.0
 
