@@ -351,16 +351,6 @@ SCENE_MAX_TOL_DEG = 15.0
 # camera-height error of 0.248 m, 0.25 gave 0.239 m and the two demo people, one camera, 1.38 and
 # 1.39 m where 0.5 left them 1.48 and 1.90 m).
 SCENE_SECOND_FAMILY = 0.25
-# ... and then the two families' directions must be this far apart: the normal is their cross
-# product, its error the families' vanishing-point errors over the sine of that angle (on the
-# harness's renders the weaker families found 30-50 deg from the strongest were 3-5 deg off the
-# horizon; those at 80-90 deg within 0.5 deg).
-SCENE_FAMILY_ANGLE_DEG = 60.0
-# With two such families the scene fixes both tilt axes and the feet only the floor's level: the
-# ridge holds the normal to the scene's within this (the good families' vanishing points are
-# within 0.5 deg of the horizon, while the feet's depth errors grow with distance and tilt their
-# plane by 2-9 deg, which the 1-deg ridge of one family let through by up to 3 deg).
-SCENE_TWO_FAMILY_TILT_DEG = 0.25
 
 
 def scene_frame_indices(n: int, n_frames: int = 5) -> np.ndarray:
@@ -446,22 +436,19 @@ def floor_with_scene_lines(
     if not len(lines.directions):
         return fit, f"scene lines: no horizontal family within {tol:.1f} deg of the feet's floor"
     up_c = constrain_up(up_cam, lines.directions[0])
-    tilt_deg = SCENE_TILT_DEG
     if (
         len(lines.directions) > 1
         and lines.length_px[1] >= SCENE_SECOND_FAMILY * lines.length_px[0]
-        and abs(lines.directions[0] @ lines.directions[1])
-        < np.cos(np.deg2rad(SCENE_FAMILY_ANGLE_DEG))
+        and abs(lines.directions[0] @ lines.directions[1]) < np.cos(np.deg2rad(30.0))
     ):
         # Two distinct horizontal families: the normal is perpendicular to both.
         both = np.cross(lines.directions[0], lines.directions[1])
         both = both / np.linalg.norm(both) * np.sign(both @ up_cam)
         if both @ up_cam > np.cos(np.deg2rad(tol)):
             up_c = both
-            tilt_deg = SCENE_TWO_FAMILY_TILT_DEG
     up_scene = LEVEL_CAMERA_ROTATION @ up_c
     refit = estimate_floor(
-        sole_m, fps, conf=conf, prior_up=up_scene, cfg=replace(cfg, prior_tilt_deg=tilt_deg)
+        sole_m, fps, conf=conf, prior_up=up_scene, cfg=replace(cfg, prior_tilt_deg=SCENE_TILT_DEG)
     )
     moved = np.degrees(np.arccos(np.clip(up_scene @ fit.up, -1.0, 1.0)))
     if refit is None:
