@@ -12,6 +12,7 @@ correction of the start (``RefineConfig.w_smooth_dq``) with one offset per DOF
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from core import fk_numpy
 from core import skeleton as sk
@@ -27,7 +28,10 @@ def _jitter_mps2(q: np.ndarray, offsets: np.ndarray, fps: float) -> float:
     return float(np.linalg.norm((p[2:] - 2 * p[1:-1] + p[:-2]) * fps**2, axis=-1).mean())
 
 
-def test_a_biased_start_is_corrected_without_adding_jitter() -> None:
+# (prior weight, the share of the start's offset that may stay): 1.0 measured 9.5 -> 3.0 deg; the
+# default (4.0, holding the better-trained lifter's start firmly) 9.5 -> 5.7.
+@pytest.mark.parametrize("w_prior_q, kept", [(1.0, 0.5), (None, 0.75)])
+def test_a_biased_start_is_corrected_without_adding_jitter(w_prior_q, kept) -> None:
     q, root, offsets, bodies, local, cam, _, pts = _scene(t=45, seed=7)
     rng = np.random.default_rng(1)
     kp = cam.project(pts) + rng.normal(scale=8.0, size=(*pts.shape[:2], 2))
@@ -38,14 +42,14 @@ def test_a_biased_start_is_corrected_without_adding_jitter() -> None:
         kp, np.ones(kp.shape[:2]), cam, offsets, bodies, local, start, root, 30.0,
         keypoints_3d_rel_m=k3d,
     )  # fmt: skip
-    res = refine(inp, RefineConfig())
+    res = refine(inp, RefineConfig() if w_prior_q is None else RefineConfig(w_prior_q=w_prior_q))
     err0 = np.rad2deg(np.abs(start[:, idx] - q[:, idx])).mean()
     err = np.rad2deg(np.abs(res.q_rad[:, idx] - q[:, idx])).mean()
     r = np.mean([np.corrcoef(res.q_rad[:, i], q[:, i])[0, 1] for i in idx])
     jit, jit_true = _jitter_mps2(res.q_rad, offsets, 30.0), _jitter_mps2(q, offsets, 30.0)
     assert err0 > 8.0  # the start really is off
-    # The offset comes off (9.5 -> 3.0 deg measured; the rest is the keypoints' noise).
-    assert err < 0.5 * err0, (err0, err)
+    # The offset comes off (the rest is the keypoints' noise and the pull toward the start).
+    assert err < kept * err0, (err0, err)
     # The motion stays the truth's: r 0.97 and 1.02x its jitter measured (0.89, 1.17x before).
     assert r > 0.95, r
     assert jit < 1.1 * jit_true, (jit, jit_true)
