@@ -12,7 +12,7 @@ as the default weights ``bank2d_v4`` were made (their README; then rebuild their
 calibration, ``benchmarks/refine_replay.py bias``):
 
     nice -n 10 python -m core.lift.train -o DIR --init bank2d_v3 --lr 3e-4 --warmup 50 \
-        --steps 20000 --minutes 62
+        --steps 20000 --minutes 75
 """
 
 from __future__ import annotations
