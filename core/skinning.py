@@ -216,10 +216,12 @@ def pose_vertices_numpy(
 
 
 class SurfacePoser:
-    """:func:`pose_vertices_numpy` for one frame at a time, 2-3x cheaper (the overlay video poses
-    every frame): the per-vertex blend of the 24 bodies' dual quaternions is one (V, 24) @ (24, 8)
-    product instead of gathers of (V, K, 4), and the hemisphere flips come from the 24 x 24 signs
-    of the bodies' rotation quaternions against each other. Same result up to rounding (1e-12 m)."""
+    """:func:`pose_vertices_numpy` for one frame at a time, about 8x cheaper (the overlay video
+    poses every frame): the per-vertex blend of the 24 bodies' dual quaternions is K gathers of
+    the (8, 24) body table into (8, V) rows (coordinate-major: every step a contiguous
+    elementwise one), the hemisphere flips come from the 24 x 24 signs of the bodies' rotation
+    quaternions against each other, and the quaternion products are written out per coordinate.
+    Same result up to rounding (1e-12 m)."""
 
     def __init__(
         self,
@@ -232,7 +234,9 @@ class SurfacePoser:
         self.bodies = np.asarray(skin_bodies, dtype=np.int64)
         self.weights = np.asarray(skin_weights, dtype=np.float64)
         self.joint_centres_m = np.asarray(joint_centres_m, dtype=np.float64)
-        self._rows = np.arange(len(self.vertices_m))
+        self._x = np.ascontiguousarray(self.vertices_m.T)  # (3, V)
+        self._bodies_t = np.ascontiguousarray(self.bodies.T)  # (K, V)
+        self._weights_t = np.ascontiguousarray(self.weights.T)
 
     def __call__(self, rotations: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """rotations (24, 3, 3), origins (24, 3) -> posed vertices (V, 3)."""
@@ -242,18 +246,21 @@ class SurfacePoser:
         qd = 0.5 * _qmul_np(tq, qr)
         flip = np.sign(qr @ qr.T)  # body a against body b
         flip[flip == 0] = 1.0
-        sign = flip[self.bodies, self.bodies[:, :1]]  # against the vertex's first body
-        blend = np.zeros((len(self.vertices_m), len(qr)))
-        for k in range(self.bodies.shape[1]):  # column by column: a body twice in a row adds up
-            blend[self._rows, self.bodies[:, k]] += self.weights[:, k] * sign[:, k]
-        b = blend @ np.concatenate([qr, qd], 1)
-        n = np.linalg.norm(b[:, :4], axis=-1, keepdims=True)
-        br, bd = b[:, :4] / n, b[:, 4:] / n
-        w0, v = br[:, :1], br[:, 1:]
-        x = self.vertices_m
-        rx = x + 2 * np.cross(v, np.cross(v, x) + w0 * x)
-        conj = br * np.array([1.0, -1.0, -1.0, -1.0])
-        return rx + 2 * _qmul_np(bd, conj)[:, 1:]
+        table = np.concatenate([qr, qd], 1).T.copy()  # (8, 24)
+        bodies, first = self._bodies_t, self._bodies_t[0]
+        b = np.zeros((8, self._x.shape[1]))
+        for k in range(len(bodies)):  # against the vertex's first body; a body twice adds up
+            b += (self._weights_t[k] * flip[bodies[k], first]) * table[:, bodies[k]]
+        b *= 1.0 / np.sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2] + b[3] * b[3])
+        w, vx, vy, vz, dw, dx, dy, dz = b
+        x, y, z = self._x
+        # x' = R(br) x + 2 * (bd * conj(br)).vec, R(br) x = x + 2 v x (v x x + w x)
+        cx, cy, cz = vy * z - vz * y + w * x, vz * x - vx * z + w * y, vx * y - vy * x + w * z
+        out = np.empty((len(x), 3))
+        out[:, 0] = x + 2 * (vy * cz - vz * cy - dw * vx + dx * w - dy * vz + dz * vy)
+        out[:, 1] = y + 2 * (vz * cx - vx * cz - dw * vy + dx * vz + dy * w - dz * vx)
+        out[:, 2] = z + 2 * (vx * cy - vy * cx - dw * vz - dx * vy + dy * vx + dz * w)
+        return out
 
 
 def pose_surface_numpy(subject, q_rad: np.ndarray, root_m: np.ndarray) -> np.ndarray:

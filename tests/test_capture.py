@@ -483,9 +483,9 @@ def test_capture_on_cuda_matches_the_cpu(tmp_path) -> None:
 
 
 def test_overlay_poser_equals_the_reference_skinning() -> None:
-    """The overlay's per-frame poser (one (V, 24) @ (24, 8) blend) gives pose_vertices_numpy's
-    vertices, including vertices whose bodies lie in opposite quaternion hemispheres and a vertex
-    listing one body twice."""
+    """The overlay's per-frame poser (K gathers of the (8, 24) body table) gives
+    pose_vertices_numpy's vertices, including vertices whose bodies lie in opposite quaternion
+    hemispheres and a vertex listing one body twice."""
     from core.skinning import SurfacePoser, pose_vertices_numpy
 
     rng = np.random.default_rng(3)
