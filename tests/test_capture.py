@@ -543,6 +543,47 @@ def test_overlay_outline_of_a_square_and_of_broken_vertices() -> None:
     assert {tuple(p) for p in pts} == {(10, 10), (50, 10), (50, 40), (10, 40)}
 
 
+def test_overlay_outline_in_its_box_equals_the_whole_frames() -> None:
+    """The outline is filled and traced in the box its triangles cover: the same contours as a
+    fill of the whole frame, for a mesh inside the frame, across each of its edges and with
+    coordinates far outside."""
+    import cv2
+
+    from core.visualize import _outline
+
+    def whole_frame(shape_hw, v, faces):
+        mask = np.zeros(shape_hw, np.uint8)
+        vi = np.round(v).astype(np.int64)
+        tri = vi[faces]
+        e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+        facing = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] > 0
+        cv2.fillPoly(mask, list(tri[facing].astype(np.int32)), 255)
+        return cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
+
+    rng = np.random.default_rng(5)
+    # a bumpy closed surface (a sphere's grid) projected: both facings, small triangles
+    th, ph = np.meshgrid(np.linspace(0.05, np.pi - 0.05, 20), np.linspace(0, 2 * np.pi, 31)[:-1])
+    r = 1 + 0.2 * rng.random(th.shape)
+    pts = np.stack([r * np.sin(th) * np.cos(ph), r * np.cos(th)], -1).reshape(-1, 2)
+    idx = np.arange(th.size).reshape(th.shape)
+    a, b = idx[:, :-1], idx[:, 1:]
+    c, d = np.roll(a, -1, 0), np.roll(b, -1, 0)
+    faces = np.concatenate(
+        [np.stack([a, b, c], -1).reshape(-1, 3), np.stack([b, d, c], -1).reshape(-1, 3)]
+    )
+    shape = (120, 160)
+    for centre in ([80, 60], [5, 60], [155, 60], [80, 3], [80, 118], [-30, -20], [400, 60]):
+        v = pts * 40 + centre
+        got, ref = _outline(shape, v, faces), whole_frame(shape, v, faces)
+        assert len(got) == len(ref)
+        assert all(np.array_equal(g, f) for g, f in zip(got, ref, strict=True))
+    v = pts * 40 + [80, 60]
+    v[::9] *= 600  # some vertices far outside (+-29000 px)
+    got, ref = _outline(shape, v, faces), whole_frame(shape, v, faces)
+    assert len(got) == len(ref) and len(got) >= 1
+    assert all(np.array_equal(g, f) for g, f in zip(got, ref, strict=True))
+
+
 def test_outputs_failure_stops_the_overlay_beside_it(tmp_path, monkeypatch) -> None:
     """The overlay runs in a thread beside the other outputs: when they fail, the overlay is told
     to stop and has stopped before the error leaves the outputs stage (the staging folder is
