@@ -184,7 +184,9 @@ def synthetic_clips(seed: int = 0) -> list[ClipSpec]:
 
 
 def trial_clips(seed: int = 0) -> list[ClipSpec]:
-    """The two marker trials, each from three viewpoints (camera 1.2 m high, 4 m away)."""
+    """The two marker trials, each from three viewpoints (camera 1.2 m high, 4 m away). The
+    clips start where the trial's IK does (:func:`load_trial` solves only the TRIALS window, so
+    a clip's ``start_s`` is 0 in it) and last the whole window."""
     out = []
     for k, (name, folder, trc, _model, act, (t0, t1)) in enumerate(TRIALS):
         for v, az in enumerate(TRIAL_VIEWS_DEG):
@@ -197,7 +199,7 @@ def trial_clips(seed: int = 0) -> list[ClipSpec]:
                     name,
                     act,
                     str(SHARED / "opensim" / folder / trc),
-                    t0,
+                    0.0,  # the IK's own window starts at t0 (load_trial)
                     t1 - t0,
                     int(rng.integers(2**31)),
                     cam,

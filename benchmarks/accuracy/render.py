@@ -491,8 +491,11 @@ def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Pat
     t_wait = time.monotonic()
     while True:
         if video.is_file() and truth_path.is_file() and info_path.is_file():
-            truth = refresh_contact_truth(spec, clip_dir)
-            return video, truth, json.loads(info_path.read_text())
+            if _same_window(spec, json.loads(info_path.read_text()).get("spec", {})):
+                truth = refresh_contact_truth(spec, clip_dir)
+                return video, truth, json.loads(info_path.read_text())
+            log.info("%s: rendered for another window or camera: rendering again", spec.name)
+            video.unlink()
         if not _locked_by_other(lock):
             break
         if time.monotonic() - t_wait > wait_s:
@@ -504,6 +507,14 @@ def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Pat
         return _render_clip(spec, motion() if callable(motion) else motion, clip_dir)
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _same_window(spec, rendered: dict) -> bool:
+    """Whether a clip rendered from ``rendered`` (its info.json's spec) shows what ``spec`` asks:
+    the same take, time window, seed and camera (the motion file's path may differ by machine)."""
+    want = spec.as_dict()
+    keys = ("take", "start_s", "seconds", "seed", "camera")
+    return all(rendered.get(k) == want[k] for k in keys)
 
 
 def _render_clip(spec, motion, clip_dir: Path) -> tuple[Path, Truth, dict]:

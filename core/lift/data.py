@@ -12,7 +12,9 @@ Training side only (the capture never imports this). Two parts:
   roll ~4 deg, 35-mm-equivalent focal 24-77 mm, portrait or landscape), perspective projection,
   detector-like 2D noise (a fraction of the person's height, heavier on hands and feet), low
   confidences, dropouts, left/right swaps, frames with no detection and, sometimes, a wrong focal
-  (the capture's default guess when the video has none).
+  (the capture's default guess when the video has none). Half the windows show the motion's
+  mirror image (``mirror_q``, the landmarks reflected with their sides swapped): the bank's
+  ~25 min become two motions' worth, without a new subject or take.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from core import kinematics as K
 from core import skeleton as sk
 from core.lift.features import _BSM, window_features
 from core.lift.model import ROOT
+from core.lift.runtime import _keypoint_swap, mirror_q
 from core.mocap.holdout import check_not_held_out
 
 __all__ = ["LiftData", "AugmentConfig", "LiftBatch", "LiftSampler", "precompute", "CACHE_DIR"]
@@ -46,6 +49,7 @@ _LEFT = [1, 2, 3, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]
 _RIGHT = [4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32]
 _LEGS_L, _LEGS_R = [23, 25, 27, 29, 31], [24, 26, 28, 30, 32]
 _ARMS_L, _ARMS_R = [11, 13, 15, 17, 19, 21], [12, 14, 16, 18, 20, 22]
+_REFLECT = np.array([1.0, 1.0, -1.0])  # through the world's X-Y plane (mirror_q's reflection)
 
 
 @dataclass
@@ -179,6 +183,7 @@ class AugmentConfig:
     frame_drop: float = 0.03  # up to: fraction of frames without detection
     wrong_focal: float = 0.3  # fraction of windows normalised with a wrong focal
     wrong_focal_range: tuple[float, float] = (0.6, 1.6)
+    mirror: float = 0.5  # fraction of windows whose motion is mirrored left-right
 
 
 @dataclass
@@ -239,6 +244,11 @@ class LiftSampler:
         q = q0 + w * dq  # limited DOFs: convex blend, inside the limits
         scale = (d.heights_m[subj] / d.stature_m[i0[:, 0]])[:, None, None]
         root = (d.root_m[i0] * (1 - w) + d.root_m[i1] * w) * scale
+        if aug.mirror > 0:  # the motion's mirror image: another real-looking motion
+            flip = rng.random(b) < aug.mirror
+            q[flip] = mirror_q(q[flip])
+            lm[flip] = lm[flip][:, :, _keypoint_swap()] * _REFLECT
+            root[flip] *= _REFLECT
         pts = lm + root[:, :, None]  # world, Y up
         # Camera per window, aimed at the mean pelvis position.
         m = root.mean(1)  # (B, 3)
