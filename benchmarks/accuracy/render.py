@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, fields
@@ -494,8 +495,9 @@ def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Pat
             if _same_window(spec, json.loads(info_path.read_text()).get("spec", {})):
                 truth = refresh_contact_truth(spec, clip_dir)
                 return video, truth, json.loads(info_path.read_text())
+            # everything in the folder (detections, the peer's IK) belongs to the old picture
             log.info("%s: rendered for another window or camera: rendering again", spec.name)
-            video.unlink()
+            shutil.rmtree(clip_dir)
         if not _locked_by_other(lock):
             break
         if time.monotonic() - t_wait > wait_s:
