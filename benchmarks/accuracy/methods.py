@@ -110,8 +110,11 @@ def instrumented(det):
         core.detect.detect, core.neurik.runtime.run_neurik, core.refine.refine = orig
 
 
-def run_capture(video: Path, det, focal_px: float, out: Path) -> dict:
-    """The capture on ``video`` with detections ``det``; returns the motion and stage outputs."""
+def run_capture(
+    video: Path, det, focal_px: float, out: Path, treadmill_speed_mps: float | None = None
+) -> dict:
+    """The capture on ``video`` with detections ``det`` (and, for a treadmill trial, the belt
+    speed a lab user would give); returns the motion and stage outputs."""
     from core.capture import CaptureOptions, Progress, capture
     from core.motion import Motion
 
@@ -119,7 +122,13 @@ def run_capture(video: Path, det, focal_px: float, out: Path) -> dict:
         t0 = time.perf_counter()
         res = capture(
             video,
-            CaptureOptions(output=out, focal_px=focal_px, overlay=False, export_opensim=False),
+            CaptureOptions(
+                output=out,
+                focal_px=focal_px,
+                overlay=False,
+                export_opensim=False,
+                treadmill_speed_mps=treadmill_speed_mps,
+            ),  # fmt: skip
             progress=Progress(jsonl=True, stream=devnull),
         )
         wall = time.perf_counter() - t0

@@ -146,6 +146,16 @@ def grounding_scores(motion, truth, cap: dict) -> dict:
     return grounding.scores(motion, truth, cap)
 
 
+def belt_speed_mps(truth, band_m: float = 0.03) -> float:
+    """A treadmill trial's belt speed, as its lab would give it to the capture
+    (``--treadmill-speed``): the median horizontal speed of the true foot contact points in the
+    frames where each is within ``band_m`` of its lowest height (stance, riding the belt)."""
+    p = np.asarray(truth.contact_pos_m, np.float64)  # (T, 4, 3)
+    v = np.gradient(p, axis=0) * truth.fps
+    low = p[..., 1] < p[..., 1].min(0) + band_m
+    return float(np.median(np.linalg.norm(v[..., [0, 2]][low], axis=-1)))
+
+
 def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: Path) -> dict:
     dofs = LOWER_LIMB if spec.take == "gait2392_walk" else JUDGED_DOFS
     res: dict = {
@@ -162,7 +172,10 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
     det, detect_s = methods.detections(video, truth.K[0, 0], clip_cache)
     res["found_pct"] = float(100 * np.mean(det.person_found))
 
-    cap = methods.run_capture(video, det, truth.K[0, 0], work / "capture")
+    belt = belt_speed_mps(truth) if kind == "trial" else None  # the trials are treadmill walks
+    if belt is not None:
+        res["treadmill_speed_mps"] = round(belt, 2)
+    cap = methods.run_capture(video, det, truth.K[0, 0], work / "capture", belt)
     motion = cap["motion"]
     res["methods"]["capture"] = score_method(motion.q_rad, truth, dofs, motion.offsets_m)
     res["methods"]["capture"]["reprojection_px"] = cap["reprojection_px"]
