@@ -65,6 +65,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         dynamics=getattr(args, "dynamics", False),
         prior=getattr(args, "prior", None),
         scene_lines=not getattr(args, "no_scene_lines", False),
+        threads=getattr(args, "threads", None),
     )
     try:
         res = capture(args.video, opts, progress)
@@ -223,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("video", type=Path, help="video (mp4/mov/avi/webm/...) or image (jpg/png)")
     s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     add_capture_options(s)
+    s.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads on the CPU (default: OMP_NUM_THREADS, else 1: the stages are many "
+             "small solves, fastest on one thread)",
+    )  # fmt: skip
     s.set_defaults(func=_cmd_capture)
 
     s = sub.add_parser(
@@ -297,6 +303,7 @@ _NUMBERS = {
     "end": (0.0, 1e7, "s", "seconds from the start of the video"),
     "max_frames": (1, 1e9, "frames", ""),
     "treadmill_speed": (0.0, 15.0, "m/s", "the belt speed; leave it out for level ground"),
+    "threads": (1, 1024, "threads", "leave it out for OMP_NUM_THREADS, else 1"),
 }
 
 

@@ -135,6 +135,24 @@ def test_bad_options(tmp_path) -> None:
     assert r.returncode != 0 and "--fps" in r.stderr.strip().splitlines()[-1]
 
 
+def test_torch_threads_come_from_the_option_the_environment_or_one(tmp_path, monkeypatch) -> None:
+    """A capture runs torch on one CPU thread unless told otherwise (--threads, else
+    OMP_NUM_THREADS): two threads made the refinement 10x slower on a busy 2-core machine.
+    A bad count is one clear line before any work."""
+    from core.capture.options import CaptureOptions, resolve_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert resolve_threads(CaptureOptions(output=tmp_path)) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert resolve_threads(CaptureOptions(output=tmp_path)) == 3
+    assert resolve_threads(CaptureOptions(output=tmp_path, threads=2)) == 2
+    video = shared_path("videos", "sports2d", "demo.mp4")
+    r = _run_cli("capture", str(video), "-o", str(tmp_path / "out"), "--threads", "0")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode != 0 and last.startswith("error:") and "--threads" in last
+    assert not (tmp_path / "out").exists()
+
+
 def _clip(path: Path, n_frames: int, start_frame: int = 60, keyint: int = 5) -> Path:
     """``n_frames`` of the real Sports2D clip (half size), re-encoded as H.264."""
     import av

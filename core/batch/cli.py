@@ -40,7 +40,7 @@ def add_batch_parser(sub) -> argparse.ArgumentParser:
     )  # fmt: skip
     s.add_argument(
         "--threads", type=int, default=None,
-        help="torch threads per clip (default: OMP_NUM_THREADS, else cores / workers)",
+        help="torch threads per clip (default: OMP_NUM_THREADS, else 1)",
     )  # fmt: skip
     s.add_argument("--engine", default="local", choices=["local", "ray"])
     s.add_argument(
@@ -106,7 +106,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         check_ray(args.ray_address)
     workers = args.workers or default_workers(len(clips))
-    threads = args.threads or default_threads(workers)
+    threads = args.threads or default_threads()
     cfg = BatchConfig(
         out=args.output,
         engine=args.engine,

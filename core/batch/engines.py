@@ -308,9 +308,13 @@ def _local_gpus() -> int:
         return 0
 
 
-def default_threads(workers: int) -> int:
-    """Torch threads per clip: OMP_NUM_THREADS when set, else the cores shared by the workers."""
+def default_threads() -> int:
+    """Torch threads per clip: OMP_NUM_THREADS when set, else a capture's default
+    (``core.capture.options.DEFAULT_THREADS``, one: its stages are many small solves; more cores
+    are used by more workers)."""
+    from core.capture.options import DEFAULT_THREADS
+
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return DEFAULT_THREADS

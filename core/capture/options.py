@@ -7,7 +7,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CaptureOptions", "PRIORS", "DEFAULT_PRIOR", "resolve_device", "resolve_prior"]
+__all__ = [
+    "CaptureOptions",
+    "PRIORS",
+    "DEFAULT_PRIOR",
+    "resolve_device",
+    "resolve_prior",
+    "resolve_threads",
+]
 
 
 @dataclass
@@ -38,12 +45,29 @@ class CaptureOptions:
     # the refinement corrects the prior smoothly over time (core.refine w_smooth_dq + per-DOF
     # offset); False: frame by frame, each frame's 2D fit first (pseudo-labels of single images)
     smooth_correction: bool = True
+    # torch's intra-op threads on the CPU; None: OMP_NUM_THREADS when set, else DEFAULT_THREADS
+    threads: int | None = None
 
 
 PRIORS = ("lift", "neurik")
 # The lifter by the harness (--clips 12 + the 6 trials, same code, lift-8778c65 vs neurik-8778c65):
 # synthetic 11.7 -> 10.5 deg, trials 11.2 -> 10.8 (gait2392 10.8 -> 11.7, Rajagopal 11.7 -> 10.0)
 DEFAULT_PRIOR = "lift"
+
+
+# The CPU stages are many small batched solves (a clip's frames x 46 angles): one thread avoids
+# OpenMP's hand-over and, on a busy core, its spin-waits. Refinement on recorded inputs
+# (131_01_w0, 2-core machine, the other core busy): 90 frames 52 ms/frame on one thread, 604 on
+# two; 900 frames 28 vs 592 (benchmarks/capture_benchmark.py, 1080p 4 s: refine 5.6 vs 53 s).
+DEFAULT_THREADS = 1
+
+
+def resolve_threads(opts: CaptureOptions) -> int:
+    """Torch threads for this capture: the option, else OMP_NUM_THREADS, else DEFAULT_THREADS."""
+    if opts.threads is not None:
+        return int(opts.threads)
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else DEFAULT_THREADS
 
 
 def resolve_device(name: str) -> str:
@@ -73,6 +97,8 @@ def check_options(opts: CaptureOptions) -> None:
         raise ValueError(
             f"--treadmill-speed must lie in 0..10 m/s, got {opts.treadmill_speed_mps}"
         )
+    if opts.threads is not None and not (1 <= opts.threads <= 1024):
+        raise ValueError(f"--threads must lie in 1..1024, got {opts.threads}")
     if opts.fps is not None and not (1 <= opts.fps <= 1000):
         raise ValueError(f"--fps must lie in 1..1000, got {opts.fps}")
 

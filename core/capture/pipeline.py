@@ -15,6 +15,7 @@ from core.capture.options import (
     output_folder,
     resolve_device,
     resolve_prior,
+    resolve_threads,
 )
 from core.capture.outputs import build_motion, outputs_stage
 from core.capture.prior import prior_stage
@@ -36,6 +37,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     progress = progress or Progress()
     device = resolve_device(opts.device)
     check_options(opts)
+    _use_threads(resolve_threads(opts))
     prior = resolve_prior(opts)
     surf_opts = surface_options(opts, device)
     out = output_folder(opts)
@@ -75,3 +77,10 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
         out, name, video, opts, detected, motion, surfaced, grounded, notes, timings, t0,
         progress,
     )  # fmt: skip
+
+
+def _use_threads(threads: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
