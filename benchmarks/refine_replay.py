@@ -81,6 +81,7 @@ def record(args) -> int:
     import core.refine
     from benchmarks.accuracy import methods
     from benchmarks.accuracy.render import Truth
+    from benchmarks.accuracy.run import belt_speed_mps
     from core.capture import CaptureOptions, Progress, capture
 
     out = Path(args.out)
@@ -137,6 +138,8 @@ def record(args) -> int:
             take=spec.take,
             truth=str(truth_path),
             focal_px=float(truth.K[0, 0]),
+            # the harness captures a treadmill trial with its belt speed (run.belt_speed_mps)
+            treadmill_speed_mps=belt_speed_mps(truth) if kind == "trial" else None,
         )
         tmp = dest.with_suffix(".tmp")
         with open(tmp, "wb") as f:
@@ -193,7 +196,10 @@ def replay_one(rec: dict, cfg, contact_its: int | None = None) -> dict:
 
     refine = core.refine.refine
     inp, subject = rec["inp"], rec["subject"]
-    opts = C.CaptureOptions(output=Path("/nonexistent"), focal_px=rec["focal_px"])
+    opts = C.CaptureOptions(
+        output=Path("/nonexistent"), focal_px=rec["focal_px"],
+        treadmill_speed_mps=rec.get("treadmill_speed_mps"),
+    )  # fmt: skip
     t0 = time.perf_counter()
     res = refine(inp, cfg, device="cpu")
     t1 = time.perf_counter()
