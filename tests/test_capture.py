@@ -46,6 +46,9 @@ def test_video_capture_writes_valid_outputs(demo_capture) -> None:
     assert motion.markers_m.shape == (motion.n_frames, len(motion.marker_names), 3)
     assert "surface" in motion.provenance and "MQ-HMR" in motion.provenance["surface"]
     assert motion.provenance["neurik"].startswith("core/neurik/weights/blazepose33 ")
+    from core.capture.options import CaptureOptions, resolve_threads
+
+    assert motion.provenance["threads"] == str(resolve_threads(CaptureOptions(output=out)))
     # Refinement fits the detections: well under the 2D error of the unrefined solution.
     assert res.mean_reprojection_px < 25.0
     # report.json says the same as the run, for machines (strict JSON: no NaN).

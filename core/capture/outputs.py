@@ -29,6 +29,8 @@ def build_motion(
     notes: list[str],
 ) -> Motion:  # fmt: skip
     """The capture as one Motion: angles, root, subject, markers, contacts, camera, provenance."""
+    import torch
+
     from core.body import marker_positions
     from core.neurik.markersets import blazepose33
     from core.neurik.runtime import WEIGHTS_DIR as NEURIK_WEIGHTS
@@ -69,6 +71,7 @@ def build_motion(
             "camera": f"focal {cam.focal_px:.1f} px ({cam.focal_source})",
             "world": grounded.frame.message,
             "device": device,
+            "threads": str(torch.get_num_threads()),  # torch's CPU threads (results may differ)
             "notes": "; ".join(notes),
         },
     )
