@@ -492,9 +492,9 @@ def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Pat
     t_wait = time.monotonic()
     while True:
         if video.is_file() and truth_path.is_file() and info_path.is_file():
-            if _same_window(spec, json.loads(info_path.read_text()).get("spec", {})):
-                truth = refresh_contact_truth(spec, clip_dir)
-                return video, truth, json.loads(info_path.read_text())
+            info = json.loads(info_path.read_text())
+            if _same_window(spec, info.get("spec", {})):
+                return video, refresh_contact_truth(spec, clip_dir), info
             # everything in the folder (detections, the peer's IK) belongs to the old picture
             log.info("%s: rendered for another window or camera: rendering again", spec.name)
             shutil.rmtree(clip_dir)

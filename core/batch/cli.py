@@ -90,9 +90,10 @@ def _defaults(args: argparse.Namespace) -> dict:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from core.batch.engines import check_ray, default_threads
+    from core.batch.engines import check_ray
     from core.batch.inputs import collect_clips
     from core.batch.run import BatchConfig, default_workers, print_result, run_batch
+    from core.capture.options import default_threads
     from core.transaction import check_output
 
     for opt, v, lo in (("--workers", args.workers, 1), ("--threads", args.threads, 1),

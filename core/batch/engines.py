@@ -306,15 +306,3 @@ def _local_gpus() -> int:
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except ImportError:
         return 0
-
-
-def default_threads() -> int:
-    """Torch threads per clip: OMP_NUM_THREADS when set, else a capture's default
-    (``core.capture.options.DEFAULT_THREADS``, one: its stages are many small solves; more cores
-    are used by more workers)."""
-    from core.capture.options import DEFAULT_THREADS
-
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return DEFAULT_THREADS

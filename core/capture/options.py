@@ -14,6 +14,7 @@ __all__ = [
     "resolve_device",
     "resolve_prior",
     "resolve_threads",
+    "default_threads",
 ]
 
 
@@ -62,12 +63,15 @@ DEFAULT_PRIOR = "lift"
 DEFAULT_THREADS = 1
 
 
-def resolve_threads(opts: CaptureOptions) -> int:
-    """Torch threads for this capture: the option, else OMP_NUM_THREADS, else DEFAULT_THREADS."""
-    if opts.threads is not None:
-        return int(opts.threads)
+def default_threads() -> int:
+    """Torch threads when none are asked for: OMP_NUM_THREADS when set, else DEFAULT_THREADS."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(env) if env.isdigit() and int(env) > 0 else DEFAULT_THREADS
+
+
+def resolve_threads(opts: CaptureOptions) -> int:
+    """Torch threads for this capture: the option, else :func:`default_threads`."""
+    return int(opts.threads) if opts.threads is not None else default_threads()
 
 
 def resolve_device(name: str) -> str:
