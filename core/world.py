@@ -30,7 +30,10 @@ the camera height (``FloorFit.camera_height_sd_m``, from the ridge fit's covaria
 is the floor only when the camera is above it by more than ``min_height_sd`` of those (and by
 ``min_camera_height_m``). A person standing on one spot of a raised support near the camera's
 height (the demo man on his box) fails this: the support may be above the camera as well as
-below it, so no floor is claimed; a wrong floor would pull every contact onto it.
+below it, so it is not the floor; a wrong floor would pull every contact onto it. The search
+then looks again among the candidates clearly below that support (the man steps down onto the
+lawn: a few stance-foot points there can make the floor), and claims no floor when too few
+remain.
 
 Camera pitch (+ = looking down) and roll (+ = camera turned clockwise about its viewing direction,
 as seen from behind it) follow from the plane normal in the camera frame; its height from the
@@ -259,7 +262,31 @@ def estimate_floor(
     if slow.any(1).sum() < cfg.min_frames:
         return None
     frame_of = np.nonzero(slow)[0]
-    pts = sole[slow]
+    pts = all_pts = sole[slow]
+    for _ in range(3):
+        fit, raised = _fit_plane(pts, frame_of, up0, fps, cfg)
+        if fit is not None and len(pts) < len(all_pts):  # found below a raised support
+            above = all_pts @ fit.up - fit.offset_m > cfg.inlier_m
+            return replace(fit, n_candidates=len(all_pts), elevated_fraction=float(above.mean()))
+        if fit is not None or raised is None:
+            return fit
+        # The best support is not clearly below the camera: a raised one (a box top, a stage),
+        # whose points are no floor. A floor may still lie below it, seen on fewer points (the
+        # demo man steps down from his box onto the lawn): look again among the points below.
+        normal, offset = raised
+        below = pts @ normal - offset < -2 * cfg.inlier_m
+        if len(np.unique(frame_of[below])) < cfg.min_frames:
+            return None
+        pts, frame_of = pts[below], frame_of[below]
+    return None
+
+
+def _fit_plane(
+    pts: np.ndarray, frame_of: np.ndarray, up0: np.ndarray, fps: float, cfg: FloorConfig
+) -> tuple[FloorFit | None, tuple[np.ndarray, float] | None]:
+    """The floor among candidate sole points ``pts`` (N, 3) seen at frames ``frame_of`` (N,):
+    (the fit, None), or (None, (normal, offset)) when the best support is not clearly below the
+    camera, or (None, None) when no plane fits."""
     # Consensus plane (RANSAC over triples of points from different moments).
     rng = np.random.default_rng(0)
     max_tilt = np.cos(np.deg2rad(cfg.max_prior_angle_deg))
@@ -284,7 +311,7 @@ def estimate_floor(
             continue
         planes.append((count, float(n @ centroid - off), n, off))
     if not planes and np.percentile(pts @ up0, 10) > -cfg.min_camera_height_m:
-        return None  # the feet are level with or above the camera: no floor is seen
+        return None, None  # the feet are level with or above the camera: no floor is seen
     if planes:
         best = max(planes, key=lambda p: p[0])
         # A distinct lower level (parallel within 5 deg, more than 2 bands below the best plane
@@ -314,20 +341,21 @@ def estimate_floor(
         offset = float(normal @ (d * up0))
         inl = np.abs(pts @ normal - offset) <= cfg.inlier_m
         if inl.sum() < 3:
-            return None
+            return None, None
     # Posterior covariance of (a, c, d): noise_m^2 / n_eff_scale * normal_eq^-1 (each point
     # counts as n_eff_scale independent observations, the ridge is the prior on the tilt).
     height_sd = float(np.sqrt(cfg.noise_m**2 / n_eff_scale * np.linalg.inv(normal_eq)[2, 2]))
     if -offset < max(cfg.min_camera_height_m, cfg.min_height_sd * height_sd):
         log.info(
-            "support plane %.2f m (+- %.2f m) below the camera: not clearly below it, no floor",
+            "support plane %.2f m (+- %.2f m) below the camera: not clearly below it, not the "
+            "floor",
             -offset,
             height_sd,
         )
-        return None
+        return None, (normal, offset)
     resid = pts[inl] @ normal - offset
     above = (pts @ normal - offset) > cfg.inlier_m
-    return FloorFit(
+    fit = FloorFit(
         normal,
         offset,
         int(len(pts)),
@@ -336,6 +364,7 @@ def estimate_floor(
         float(above.mean()),
         height_sd,
     )
+    return fit, None
 
 
 # ------------------------------------------------------------------ the scene's lines (opt-in)

@@ -196,3 +196,51 @@ def test_weights_alias_from_the_environment(monkeypatch) -> None:
         assert "real-motion bank" in net.cfg.training["motion"]
     finally:
         load_neurik.cache_clear()
+
+
+def test_mediapipe_offsets_move_each_keypoint_in_its_body_frame(monkeypatch, tmp_path) -> None:
+    """The calibrated BlazePose points are the uncalibrated ones plus ``MEDIAPIPE_OFFSETS_M``
+    scaled with stature, mirrored (lateral axis) on the left; nothing else moves."""
+    from types import SimpleNamespace
+
+    from core.neurik import markersets as ms
+
+    rng = np.random.default_rng(3)
+    subject = SimpleNamespace(offsets_m=rng.normal(size=(sk.N_BODIES, 3)) * 0.2, height_m=1.61)
+    b0, raw = ms.blaze_points(subject, calibrated=False)
+    b1, cal = ms.blaze_points(subject)
+    assert (b0 == b1).all()
+    s = 1.61 / 1.75
+    moved = set()
+    for kind, off in ms.MEDIAPIPE_OFFSETS_M.items():
+        for side, z in (("right", 1.0), ("left", -1.0)):
+            k = BLAZEPOSE_NAMES.index(f"{side}_{kind}")
+            want = raw[k] + np.array([off[0], off[1], off[2] * z]) * s
+            np.testing.assert_allclose(cal[k], want, atol=1e-12)
+            moved.add(k)
+    rest = [k for k in range(len(BLAZEPOSE_NAMES)) if k not in moved]
+    np.testing.assert_array_equal(cal[rest], raw[rest])
+    # The lifter's training landmarks are cached under a key that follows the offsets.
+    from core.lift import data as lift_data
+
+    (tmp_path / "bank.json").write_text("{}")
+    key = lift_data._key(tmp_path, 8, 0)
+    monkeypatch.setitem(ms.MEDIAPIPE_OFFSETS_M, "hip", (0.0, 0.0, 0.0))
+    assert lift_data._key(tmp_path, 8, 0) != key
+
+
+def test_keypoint_calibration_recovers_an_offset_despite_misdetections() -> None:
+    """``benchmarks/keypoint_calibration.py``'s fit: pixel residuals made by a known body-frame
+    offset, 1 px of detector noise and 10 % wild misdetections give that offset back to 2 mm."""
+    from benchmarks.keypoint_calibration import median_px, robust_offset
+
+    rng = np.random.default_rng(7)
+    n = 2000
+    jac = rng.normal(scale=60.0, size=(n, 2, 3))  # px per m: a person ~6 m away, f ~400 px
+    true = np.array([-0.024, 0.011, 0.005])
+    r = jac @ true + rng.normal(scale=1.0, size=(n, 2))
+    wild = rng.random(n) < 0.1
+    r[wild] += rng.normal(scale=40.0, size=(wild.sum(), 2))
+    off = robust_offset(jac, r)
+    assert np.abs(off - true).max() < 0.002, off
+    assert median_px(jac, r, off) < median_px(jac, r, np.zeros(3))

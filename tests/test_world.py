@@ -290,6 +290,25 @@ def test_a_support_not_clearly_below_the_camera_is_not_the_floor() -> None:
     assert 0.35 < near.camera_height_sd_m / fit.camera_height_sd_m < 0.65, (near, fit)
 
 
+def test_ground_below_a_raised_support_not_clearly_below_the_camera() -> None:
+    """A box top 0.25 m below the camera 9 m away, stood on for 2 s (not clearly below the
+    camera: not the floor), then 0.5 s on the ground 1.5 m below the camera, on too few points
+    to be the best support (under a third of the box's): the ground is still found, and the
+    box's points are counted as raised. The box alone stays 'no floor'."""
+    rng = np.random.default_rng(5)
+
+    def still(n, x, y, z):
+        base = np.array([[x, y, z], [x + 0.2, y, z], [x, y, z + 0.25], [x + 0.2, y, z + 0.25]])
+        return base + rng.normal(scale=0.01, size=(n, 4, 3))
+
+    box = still(60, 0.0, -0.25, -9.0)
+    ground = np.concatenate([still(8, 1.0, -1.5, -8.5), still(8, 2.0, -1.5, -8.0)])
+    fit = estimate_floor(np.concatenate([box, ground]), 30.0)
+    assert fit is not None and abs(-fit.offset_m - 1.5) < 0.10, fit
+    assert fit.elevated_fraction > 0.7, fit  # the box top's points
+    assert estimate_floor(box, 30.0) is None
+
+
 def test_ground_under_a_long_stay_above_the_camera() -> None:
     """The demo man: 6 s still on a box top 0.2 m ABOVE the camera, a landing 1.7 m below the
     camera that is still for only 0.1 s, then 1.3 s of running (stance feet still for 0.2 s at a

@@ -104,6 +104,10 @@ def _bank_with_root(folder: Path) -> tuple[list, list[np.ndarray], list[float]]:
 def _key(bank_dir: Path, n_subjects: int, seed: int) -> str:
     h = hashlib.sha1((bank_dir / "bank.json").read_bytes())
     h.update(f"{n_subjects}-{seed}-{_CACHE_VERSION}".encode())
+    # The landmarks depend on where MediaPipe's keypoints are taken to lie on the body.
+    from core.neurik.markersets import MEDIAPIPE_OFFSETS_M
+
+    h.update(repr(sorted(MEDIAPIPE_OFFSETS_M.items())).encode())
     return h.hexdigest()[:12]
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "BLAZEPOSE_NAMES",
     "anatomical",
     "blazepose33",
+    "blaze_points",
+    "MEDIAPIPE_OFFSETS_M",
     "get_marker_set",
     "mediapipe_world_to_bsm",
 ]
@@ -97,30 +99,51 @@ def anatomical(marker_names: tuple[str, ...]) -> MarkerSet:
     )
 
 
-def _blaze_define(subject) -> tuple[np.ndarray, np.ndarray]:
-    """BlazePose landmarks as points on BSM-46 bodies, from the subject's joint centres.
-    Hips, knees, ankles, shoulders, elbows and wrists are the joint centres (MediaPipe's are close
-    to them); face, hand and foot points are fixed offsets scaled with the subject's height."""
+# Where MediaPipe puts a keypoint relative to the skeleton point named for it (a joint centre, or
+# the heel/toe points below): metres in that body's frame (x forward, y up, z lateral; the left
+# side mirrors z) for a 1.75 m subject, scaled with stature. Measured by
+# ``benchmarks/keypoint_calibration.py`` on the accuracy harness's 8 declared tuning clips
+# (renders of held-out motion with exact skeletons; both sides pooled, a robust least-squares fit
+# of the 2D residuals): the median residual on the 31 other clips falls from 2.6 to 1.7 px at the
+# hips, 3.5 to 1.4 at the ankles, 2.6 to 1.8 at the shoulders. The hip point lies 2.4 cm behind
+# the joint centre and the knee point 1.1 cm in front of it: fitted to the joint centres, the
+# thigh turned ~5 deg too far forward. Before (until 2026-12-02) only the hips (0.5 cm down, 2 cm
+# lateral) and ankles (1.5 cm up) had offsets, from refined fits on 26 real photos.
+MEDIAPIPE_OFFSETS_M: dict[str, tuple[float, float, float]] = {
+    "hip": (-0.024, -0.011, 0.005),
+    "knee": (0.011, -0.006, 0.003),
+    "ankle": (-0.013, 0.04, -0.003),
+    "heel": (0.018, 0.027, -0.019),
+    "foot_index": (-0.018, 0.019, -0.002),
+    "shoulder": (0.025, 0.015, 0.001),
+    "elbow": (-0.008, 0.032, -0.002),
+    "wrist": (0.007, 0.033, 0.002),
+}
+
+
+def blaze_points(subject, calibrated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """BlazePose landmarks as points on BSM-46 bodies, from the subject's joint centres:
+    (bodies (33,), local_m (33, 3)). Hips, knees, ankles, shoulders, elbows and wrists are the
+    joint centres, heel and toe fixed points of the foot, plus (``calibrated``) where MediaPipe
+    puts them relative to those (:data:`MEDIAPIPE_OFFSETS_M`); face and hand points are fixed
+    offsets scaled with the subject's height."""
     off = np.asarray(subject.offsets_m)
     s = subject.height_m / 1.75
     rows: dict[str, tuple[str, np.ndarray]] = {}
     for side, z in (("right", 1.0), ("left", -1.0)):
         c = side[0]
-        # Hip and ankle: MediaPipe's points lie ~2.5 cm below / ~1.5 cm above where the fitted
-        # joint centres projected on 26 real people (COCO + HSMR photos, median residual of the
-        # refined fit against MediaPipe's 2D along the torso axis: hips +5 %, ankles -3 % of
-        # the hip-shoulder distance before this offset).
-        rows[f"{side}_hip"] = (
-            "pelvis",
-            off[sk.BODY[f"femur_{c}"]] + [0.0, -0.005 * s, 0.02 * s * z],
-        )
+        rows[f"{side}_hip"] = ("pelvis", off[sk.BODY[f"femur_{c}"]])
         rows[f"{side}_knee"] = (f"femur_{c}", off[sk.BODY[f"tibia_{c}"]])
-        rows[f"{side}_ankle"] = (f"tibia_{c}", off[sk.BODY[f"talus_{c}"]] + [0.0, 0.015 * s, 0.0])
+        rows[f"{side}_ankle"] = (f"tibia_{c}", off[sk.BODY[f"talus_{c}"]])
         rows[f"{side}_heel"] = (f"calcn_{c}", np.array([-0.02, -0.01, 0.0]) * s)
         rows[f"{side}_foot_index"] = (f"toes_{c}", np.array([0.05, -0.01, -0.01 * z]) * s)
         rows[f"{side}_shoulder"] = (f"scapula_{c}", off[sk.BODY[f"humerus_{c}"]])
         rows[f"{side}_elbow"] = (f"humerus_{c}", off[sk.BODY[f"ulna_{c}"]])
         rows[f"{side}_wrist"] = (f"radius_{c}", off[sk.BODY[f"hand_{c}"]])
+        if calibrated:
+            for kind, (dx, dy, dz) in MEDIAPIPE_OFFSETS_M.items():
+                body, p = rows[f"{side}_{kind}"]
+                rows[f"{side}_{kind}"] = (body, p + np.array([dx, dy, dz * z]) * s)
         rows[f"{side}_index"] = (f"hand_{c}", np.array([0.01, -0.085, 0.02 * z]) * s)
         rows[f"{side}_pinky"] = (f"hand_{c}", np.array([0.0, -0.075, -0.03 * z]) * s)
         rows[f"{side}_thumb"] = (f"hand_{c}", np.array([0.035, -0.05, 0.035 * z]) * s)
@@ -134,6 +157,10 @@ def _blaze_define(subject) -> tuple[np.ndarray, np.ndarray]:
     bodies = np.array([sk.BODY[rows[n][0]] for n in BLAZEPOSE_NAMES], dtype=np.int64)
     local = np.stack([np.asarray(rows[n][1], dtype=np.float64) for n in BLAZEPOSE_NAMES])
     return bodies, local
+
+
+def _blaze_define(subject) -> tuple[np.ndarray, np.ndarray]:
+    return blaze_points(subject)
 
 
 def blazepose33() -> MarkerSet:
