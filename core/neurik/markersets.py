@@ -101,20 +101,22 @@ def anatomical(marker_names: tuple[str, ...]) -> MarkerSet:
 
 # Where MediaPipe puts a keypoint relative to the skeleton point named for it (a joint centre, or
 # the heel/toe points below): metres in that body's frame (x forward, y up, z lateral; the left
-# side mirrors z) for a 1.75 m subject, scaled with stature. Measured by
-# ``benchmarks/keypoint_calibration.py`` on the accuracy harness's 8 declared tuning clips
-# (renders of held-out motion with exact skeletons; both sides pooled, a robust least-squares fit
-# of the 2D residuals): the median residual on the 31 other clips falls from 2.6 to 1.7 px at the
-# hips, 3.5 to 1.4 at the ankles, 2.6 to 1.8 at the shoulders. The hip point lies 2.4 cm behind
-# the joint centre and the knee point 1.1 cm in front of it: fitted to the joint centres, the
-# thigh turned ~5 deg too far forward. Before (until 2026-12-02) only the hips (0.5 cm down, 2 cm
-# lateral) and ankles (1.5 cm up) had offsets, from refined fits on 26 real photos.
+# side mirrors z) for a 1.75 m subject, scaled with stature. Hips, knees, shoulders, elbows and
+# wrists measured by ``benchmarks/keypoint_calibration.py`` on the accuracy harness's 8 declared
+# tuning clips (renders of held-out motion with exact skeletons; both sides pooled, a robust
+# least-squares fit of the 2D residuals): the median residual on the 31 other clips falls from
+# 2.6 to 1.7 px at the hips and 2.6 to 1.8 at the shoulders. The hip point lies 2.4 cm behind the
+# joint centre and the knee point 1.1 cm in front of it: fitted to the joint centres, the thigh
+# turned ~5 deg too far forward. The foot points keep their earlier values (ankle 1.5 cm up, from
+# refined fits on 26 real photos): the measured ones (ankle 3.9 cm up, heel and toe 2-3 cm up)
+# gave the floor a worse height under the camera (harness median error 0.116 -> 0.217 m) and lost
+# one clip's floor. Hips were 0.5 cm down and 2 cm lateral before (the same photos).
 MEDIAPIPE_OFFSETS_M: dict[str, tuple[float, float, float]] = {
     "hip": (-0.024, -0.011, 0.005),
     "knee": (0.011, -0.006, 0.003),
-    "ankle": (-0.013, 0.04, -0.003),
-    "heel": (0.018, 0.027, -0.019),
-    "foot_index": (-0.018, 0.019, -0.002),
+    "ankle": (0.0, 0.015, 0.0),
+    "heel": (0.0, 0.0, 0.0),
+    "foot_index": (0.0, 0.0, 0.0),
     "shoulder": (0.025, 0.015, 0.001),
     "elbow": (-0.008, 0.032, -0.002),
     "wrist": (0.007, 0.033, 0.002),
