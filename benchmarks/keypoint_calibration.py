@@ -35,13 +35,16 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-KINDS = ("hip", "knee", "ankle", "heel", "foot_index", "shoulder", "elbow", "wrist")
+from core.neurik.markersets import MEDIAPIPE_OFFSETS_M  # noqa: E402
+
+KINDS = tuple(MEDIAPIPE_OFFSETS_M)  # hip, knee, ankle, heel, foot_index, shoulder, elbow, wrist
 MIN_CONF = 0.5
 
 
 def clip_rows(folder: Path, calibrated: bool) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
     """Per keypoint kind: (A (N, 2, 3) d pixel / d offset in the body frame (right-side
     convention), r (N, 2) MediaPipe minus the definition's projection, pixels)."""
+    from benchmarks.accuracy.render import project
     from core import fk_numpy
     from core.detect import Detections
     from core.neurik.markersets import BLAZEPOSE_NAMES, blaze_points
@@ -67,10 +70,10 @@ def clip_rows(folder: Path, calibrated: bool) -> dict[str, tuple[np.ndarray, np.
             k = BLAZEPOSE_NAMES.index(f"{side}_{kind}")
             b = bodies[k]
             p = org[:n, b] + np.einsum("tij,j->ti", rot[:n, b], local[k])
+            u = project(k_mat, r_cam, centre, p)  # as the harness projects its truth
             pc = (p - centre) @ r_cam.T
             z = pc[:, 2]
             fx, fy = k_mat[0, 0], k_mat[1, 1]
-            u = np.stack([fx * pc[:, 0] / z + k_mat[0, 2], fy * pc[:, 1] / z + k_mat[1, 2]], -1)
             jac = np.zeros((n, 2, 3))
             jac[:, 0, 0], jac[:, 0, 2] = fx / z, -fx * pc[:, 0] / z**2
             jac[:, 1, 1], jac[:, 1, 2] = fy / z, -fy * pc[:, 1] / z**2

@@ -161,12 +161,8 @@ def blaze_points(subject, calibrated: bool = True) -> tuple[np.ndarray, np.ndarr
     return bodies, local
 
 
-def _blaze_define(subject) -> tuple[np.ndarray, np.ndarray]:
-    return blaze_points(subject)
-
-
 def blazepose33() -> MarkerSet:
-    return MarkerSet("blazepose33", BLAZEPOSE_NAMES, _pairs(BLAZEPOSE_NAMES), _blaze_define)
+    return MarkerSet("blazepose33", BLAZEPOSE_NAMES, _pairs(BLAZEPOSE_NAMES), blaze_points)
 
 
 def get_marker_set(name: str, anatomical_names: tuple[str, ...] = ()) -> MarkerSet:
