@@ -306,3 +306,66 @@ def test_ik_on_exact_landmarks_recovers_the_truth():
     for d in ("knee_angle_r", "knee_angle_l", "elbow_flexion_r", "elbow_flexion_l"):
         assert a[d] < 1.0, (d, a[d])
     assert a["hip_flexion_r"] < 6.0 and a["hip_flexion_l"] < 6.0, a
+
+
+def test_scaled_clips_are_the_same_cameras_at_more_pixels():
+    """``--scale K`` renders the same clips (take, window, seed, 35 mm focal, placement) at K
+    times the pixels, into their own cache folder."""
+    if not (SHARED_DATA / "mocap").is_dir():
+        pytest.skip(f"shared mocap data not found at {SHARED_DATA} (set BIOMOCAP_SHARED_DATA)")
+    from benchmarks.accuracy import data
+
+    for clips in (data.synthetic_clips, data.trial_clips):
+        base, big = clips(0), clips(0, scale=4)
+        assert [c.name for c in base] == [c.name for c in big]
+        for a, b in zip(base, big, strict=True):
+            assert (a.take, a.start_s, a.seconds, a.seed) == (b.take, b.start_s, b.seconds, b.seed)
+            ca, cb = a.camera, b.camera
+            assert (cb.width_px, cb.height_px) == (4 * ca.width_px, 4 * ca.height_px)
+            assert cb.focal_px == pytest.approx(4 * ca.focal_px, rel=1e-12)
+            assert cb.focal_35mm == ca.focal_35mm
+            assert cb.height_m == ca.height_m and cb.azimuth_deg == ca.azimuth_deg
+    assert data.clip_subdir(0) == "seed0" and data.clip_subdir(0, 4) == "seed0-x4"
+
+
+def test_truth_keypoints_follow_the_current_keypoint_rule(tmp_path):
+    """A cached clip whose BlazePose truth was made with other keypoint offsets gets it
+    recomputed on the rebuilt subject (the gt2d ablation and the exact-landmark checks must fit
+    the points the capture fits); one already current is left as it is."""
+    if not (SHARED_DATA / "mocap").is_dir():
+        pytest.skip(f"shared mocap data not found at {SHARED_DATA} (set BIOMOCAP_SHARED_DATA)")
+    from benchmarks.accuracy import data
+    from benchmarks.accuracy.render import (
+        CONTACT_RULE,
+        Truth,
+        _blaze_truth,
+        keypoint_rule,
+        make_subject,
+        refresh_truth,
+    )
+
+    spec = data.synthetic_clips(0)[0]
+    subject = make_subject(np.random.default_rng(spec.seed))
+    truth = _camera_truth(t=6)
+    truth.offsets_m = subject.offsets_m
+    truth.root_m = np.tile([0.0, 1.0, 0.0], (6, 1))
+    blaze, px = _blaze_truth(subject, truth)
+    truth.blaze_world_m, truth.blaze_px = blaze + 0.03, px + 5.0  # older points
+    truth.height_m = float(subject.height_m)
+    truth.body_origins_m = np.zeros((6, 24, 3))
+    truth.cam_height_m, truth.cam_pitch_deg, truth.cam_roll_deg = 1.5, 10.0, 0.0
+    truth.contact = np.zeros((6, 4), bool)
+    truth.contact_pos_m = np.zeros((6, 4, 3))
+    truth.width_px, truth.height_px = 640, 480
+    truth = Truth(
+        **{k: getattr(truth, k) for k in Truth.__dataclass_fields__ if hasattr(truth, k)}
+    )
+    truth.contact_rule, truth.keypoint_rule = CONTACT_RULE, "older"
+    truth.save(tmp_path / "truth.npz")
+    fresh = refresh_truth(spec, tmp_path)
+    assert fresh.keypoint_rule == keypoint_rule()
+    np.testing.assert_allclose(fresh.blaze_world_m, blaze, atol=1e-9)
+    np.testing.assert_allclose(fresh.blaze_px, px, atol=1e-6)
+    again = Truth.load(tmp_path / "truth.npz")
+    assert again.keypoint_rule == keypoint_rule()
+    np.testing.assert_allclose(again.blaze_px, px, atol=1e-6)

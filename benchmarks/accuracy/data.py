@@ -37,6 +37,15 @@ WINDOW_S = 3.0
 # Video size (landscape; portrait swaps): small, so that ~3000 frames render in ~20 min of the
 # 2 shared CPU cores (Workbench without anti-aliasing or shadows: ~0.35 s a frame measured).
 RES = (480, 270)
+# ``--scale K`` renders the same clips (same cameras in 35 mm terms, seeds and motion) at K times
+# that size: 4 is a phone's 1080p, where the person is 4x as many pixels tall.
+
+
+def clip_subdir(seed: int, scale: int = 1) -> str:
+    """The clip cache's folder for a seed and a video scale."""
+    return f"seed{seed}" if scale == 1 else f"seed{seed}-x{scale}"
+
+
 # The OpenSim marker trials: (name, folder, trc, model, activity, time range s)
 TRIALS = (
     (
@@ -118,9 +127,12 @@ def _duration_s(path: Path) -> float:
     return frames * frame_time
 
 
-def sample_camera(rng: np.random.Generator, azimuth_deg: float | None = None) -> CameraSpec:
+def sample_camera(
+    rng: np.random.Generator, azimuth_deg: float | None = None, scale: int = 1
+) -> CameraSpec:
     portrait = rng.random() < 0.5
-    w, h = (RES[1], RES[0]) if portrait else RES
+    res = (RES[0] * scale, RES[1] * scale)
+    w, h = (res[1], res[0]) if portrait else res
     f35 = rng.uniform(24, 30) if rng.random() < 0.7 else rng.uniform(48, 77)
     # 35 mm equivalent: 36 mm across the long side (phones quote it so for 4:3 and 16:9 alike).
     focal = f35 / 36.0 * max(w, h)
@@ -146,8 +158,9 @@ def _activity_of(take: str) -> str:
     return "walking"  # other takes of subject 131
 
 
-def synthetic_clips(seed: int = 0) -> list[ClipSpec]:
-    """All synthetic clips, ordered round-robin over activities (so the first N cover them)."""
+def synthetic_clips(seed: int = 0, scale: int = 1) -> list[ClipSpec]:
+    """All synthetic clips, ordered round-robin over activities (so the first N cover them);
+    ``scale`` multiplies the video size (the cameras are otherwise the same)."""
     from core.mocap.holdout import clip_id, held_out_paths
 
     paths = held_out_paths(SHARED)
@@ -171,7 +184,7 @@ def synthetic_clips(seed: int = 0) -> list[ClipSpec]:
                     float(round(start, 3)),
                     float(secs),
                     int(rng.integers(2**31)),
-                    sample_camera(rng),
+                    sample_camera(rng, scale=scale),
                 )
             )
     out: list[ClipSpec] = []
@@ -183,7 +196,7 @@ def synthetic_clips(seed: int = 0) -> list[ClipSpec]:
     return out
 
 
-def trial_clips(seed: int = 0) -> list[ClipSpec]:
+def trial_clips(seed: int = 0, scale: int = 1) -> list[ClipSpec]:
     """The two marker trials, each from three viewpoints (camera 1.2 m high, 4 m away). The
     clips start where the trial's IK does (:func:`load_trial` solves only the TRIALS window, so
     a clip's ``start_s`` is 0 in it) and last the whole window."""
@@ -191,8 +204,9 @@ def trial_clips(seed: int = 0) -> list[ClipSpec]:
     for k, (name, folder, trc, _model, act, (t0, t1)) in enumerate(TRIALS):
         for v, az in enumerate(TRIAL_VIEWS_DEG):
             rng = _rng(seed, 1000 + k, v)
-            cam = sample_camera(rng, azimuth_deg=az)
-            cam = CameraSpec(*RES, 26 / 36 * RES[0], 26.0, 1.2, 4.0, az, 0.0, 0.0)
+            sample_camera(rng, azimuth_deg=az)  # keeps the seed's draws as they were
+            w, h = RES[0] * scale, RES[1] * scale
+            cam = CameraSpec(w, h, 26 / 36 * w, 26.0, 1.2, 4.0, az, 0.0, 0.0)
             out.append(
                 ClipSpec(
                     f"{name}_v{v}",

@@ -111,10 +111,16 @@ def instrumented(det):
 
 
 def run_capture(
-    video: Path, det, focal_px: float, out: Path, treadmill_speed_mps: float | None = None
+    video: Path,
+    det,
+    focal_px: float,
+    out: Path,
+    treadmill_speed_mps: float | None = None,
+    height_m: float | None = None,
 ) -> dict:
     """The capture on ``video`` with detections ``det`` (and, for a treadmill trial, the belt
-    speed a lab user would give); returns the motion and stage outputs."""
+    speed a lab user would give; with ``height_m``, the subject's stature as a user types it);
+    returns the motion and stage outputs."""
     from core.capture import CaptureOptions, Progress, capture
     from core.motion import Motion
 
@@ -128,6 +134,7 @@ def run_capture(
                 overlay=False,
                 export_opensim=False,
                 treadmill_speed_mps=treadmill_speed_mps,
+                height_m=height_m,
             ),  # fmt: skip
             progress=Progress(jsonl=True, stream=devnull),
         )

@@ -20,8 +20,9 @@ skate (their stance feet slide at 0.1-0.3 m/s; at 0.15 m/s the running clips kee
 all), and the rendered floor (Y = 0) stays where ``floor_height`` put it: under the lowest skin
 point, which lies 0.6-5 cm under the stance level (heel and toe dig in at strike and push-off
 where the retargeted ankle does not match the body), so a rule against Y = 0 flagged only 5-45 %
-of the frames of walks as contact (``CONTACT_RULE`` names the rule; ``refresh_contact_truth``
-recomputes the flags of a clip cached under an older one without re-rendering it).
+of the frames of walks as contact (``CONTACT_RULE`` names the rule; ``refresh_truth``
+recomputes the flags of a clip cached under an older one without re-rendering it, and its
+BlazePose points where MediaPipe's keypoints are now taken to lie, ``keypoint_rule``).
 """
 
 from __future__ import annotations
@@ -75,13 +76,14 @@ class Truth:
     height_px: int
     stance_level_m: float = 0.0  # height of the contact labels' floor (stance soles) above Y = 0
     contact_rule: str = ""  # CONTACT_RULE the contact flags follow ("": the older rule)
+    keypoint_rule: str = ""  # keypoint_rule() the BlazePose points follow ("": older points)
 
     def save(self, path: Path) -> None:
         """``path`` (npz) plus, for the contact rule, ``<stem>.contact.json`` beside it: the npz
         keeps the keys older harness code loads (a cache is shared between worktrees)."""
         from core.motion import atomic_write
 
-        extra = ("stance_level_m", "contact_rule")
+        extra = ("stance_level_m", "contact_rule", "keypoint_rule")
         arrays = {k: np.asarray(v) for k, v in self.__dict__.items() if k not in extra}
         atomic_write(path, lambda f: np.savez_compressed(f, **arrays), binary=True)
         side = {k: getattr(self, k) for k in extra}
@@ -101,6 +103,7 @@ class Truth:
             d = json.loads(side.read_text())
             kw["stance_level_m"] = float(d.get("stance_level_m", 0.0))
             kw["contact_rule"] = str(d.get("contact_rule", ""))
+            kw["keypoint_rule"] = str(d.get("keypoint_rule", ""))
         return cls(**kw)
 
 
@@ -173,16 +176,40 @@ def truth_contacts(vertices_m: np.ndarray, patches: dict[str, np.ndarray], fps: 
     return flags, low, level
 
 
-def refresh_contact_truth(spec, clip_dir: Path) -> Truth:
-    """The clip's truth with its contact flags recomputed under ``CONTACT_RULE`` (rewritten in
-    place where they followed an older rule): the subject is rebuilt from the spec's seed as
-    ``build_clip`` built it and posed with the truth's own motion; nothing is re-rendered
-    (about 10 s a clip)."""
+def keypoint_rule() -> str:
+    """Names where the truth's BlazePose points lie on the body: a hash of
+    ``core.neurik.markersets.MEDIAPIPE_OFFSETS_M`` (the points the capture fits to)."""
+    import hashlib
+
+    from core.neurik.markersets import MEDIAPIPE_OFFSETS_M
+
+    return hashlib.sha1(repr(sorted(MEDIAPIPE_OFFSETS_M.items())).encode()).hexdigest()[:10]
+
+
+def _blaze_truth(subject, truth: Truth) -> tuple[np.ndarray, np.ndarray]:
+    """The truth's BlazePose points (world, and projected by its camera) on ``subject``."""
+    from core import fk_numpy
+    from core.neurik.markersets import blazepose33
+
+    rot, org = fk_numpy.forward_kinematics(truth.q_rad, truth.root_m, subject.offsets_m)
+    bodies, local = blazepose33().define(subject)
+    blaze = fk_numpy.body_points(rot, org, bodies, local)
+    return blaze, project(truth.K, truth.R_cam_world, truth.cam_centre_m, blaze)
+
+
+def refresh_truth(spec, clip_dir: Path) -> Truth:
+    """The clip's truth with what follows a rule recomputed where it followed an older one
+    (rewritten in place): the contact flags under ``CONTACT_RULE``, and the BlazePose points
+    (``blaze_world_m``, ``blaze_px``: the gt2d/gt3d ablations and the exact-landmark checks use
+    them) where MediaPipe's keypoints are now taken to lie (``keypoint_rule``). The subject is
+    rebuilt from the spec's seed as ``build_clip`` built it and posed with the truth's own
+    motion; nothing is re-rendered (about 10 s a clip)."""
     from core.body import pose_surface
     from core.motion import atomic_write
 
     truth = Truth.load(clip_dir / "truth.npz")
-    if truth.contact_rule == CONTACT_RULE:
+    kp_rule = keypoint_rule()
+    if truth.contact_rule == CONTACT_RULE and truth.keypoint_rule == kp_rule:
         return truth
     rng = np.random.default_rng(spec.seed)
     trial = not spec.take[:1].isdigit() and spec.take.endswith(("_walk", "_run"))
@@ -192,11 +219,17 @@ def refresh_contact_truth(spec, clip_dir: Path) -> Truth:
             f"{spec.name}: the subject rebuilt from the seed is not the rendered one; "
             f"delete {clip_dir} to render the clip again"
         )
-    verts = pose_surface(subject, truth.q_rad, truth.root_m)
-    truth.contact, truth.contact_pos_m, truth.stance_level_m = truth_contacts(
-        verts, _foot_patches(subject), truth.fps
-    )
-    truth.contact_rule = CONTACT_RULE
+    if truth.keypoint_rule != kp_rule:
+        truth.blaze_world_m, truth.blaze_px = _blaze_truth(subject, truth)
+        truth.keypoint_rule = kp_rule
+        log.info("%s: BlazePose truth recomputed (keypoint rule %s)", spec.name, kp_rule)
+    if truth.contact_rule != CONTACT_RULE:
+        verts = pose_surface(subject, truth.q_rad, truth.root_m)
+        truth.contact, truth.contact_pos_m, truth.stance_level_m = truth_contacts(
+            verts, _foot_patches(subject), truth.fps
+        )
+        truth.contact_rule = CONTACT_RULE
+        log.info("%s: contact truth recomputed (%s)", spec.name, CONTACT_RULE)
     truth.save(clip_dir / "truth.npz")
     info_path = clip_dir / "info.json"
     if info_path.is_file():
@@ -204,7 +237,6 @@ def refresh_contact_truth(spec, clip_dir: Path) -> Truth:
         info["contact_fraction"] = round(float(truth.contact.mean()), 3)
         info["stance_level_m"] = round(truth.stance_level_m, 3)
         atomic_write(info_path, lambda f: f.write(json.dumps(info, indent=1)))
-    log.info("%s: contact truth recomputed (%s)", spec.name, CONTACT_RULE)
     return truth
 
 
@@ -393,6 +425,7 @@ def build_clip(spec, motion, out: Path) -> tuple[Path, Truth, dict]:
         height_px=int(cam.height_px),
         stance_level_m=level,
         contact_rule=CONTACT_RULE,
+        keypoint_rule=keypoint_rule(),
     )
     info = {
         "spec": spec.as_dict(),
@@ -494,7 +527,7 @@ def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Pat
         if video.is_file() and truth_path.is_file() and info_path.is_file():
             info = json.loads(info_path.read_text())
             if _same_window(spec, info.get("spec", {})):
-                return video, refresh_contact_truth(spec, clip_dir), info
+                return video, refresh_truth(spec, clip_dir), info
             # everything in the folder (detections, the peer's IK) belongs to the old picture
             log.info("%s: rendered for another window or camera: rendering again", spec.name)
             shutil.rmtree(clip_dir)

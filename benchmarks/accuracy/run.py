@@ -175,7 +175,10 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
     belt = belt_speed_mps(truth) if kind == "trial" else None  # the trials are treadmill walks
     if belt is not None:
         res["treadmill_speed_mps"] = round(belt, 2)
-    cap = methods.run_capture(video, det, truth.K[0, 0], work / "capture", belt)
+    height = float(truth.height_m) if args.given_height else None
+    if height is not None:
+        res["given_height_m"] = round(height, 3)
+    cap = methods.run_capture(video, det, truth.K[0, 0], work / "capture", belt, height)
     motion = cap["motion"]
     res["methods"]["capture"] = score_method(motion.q_rad, truth, dofs, motion.offsets_m)
     res["methods"]["capture"]["reprojection_px"] = cap["reprojection_px"]
@@ -251,12 +254,12 @@ def _clip_list(args) -> list[tuple[str, data.ClipSpec]]:
             "smoke", spec.take, spec.activity, spec.path, spec.start_s, 0.34, spec.seed, cam
         )
         return [("synthetic", spec)]
-    synth = data.synthetic_clips(args.seed)
+    synth = data.synthetic_clips(args.seed, args.scale)
     if args.clips is not None:
         synth = synth[: args.clips]
     out += [("synthetic", s) for s in synth]
     if not args.no_trials:
-        trials = [("trial", s) for s in data.trial_clips(args.seed)]
+        trials = [("trial", s) for s in data.trial_clips(args.seed, args.scale)]
         out = trials + out if args.trials_first else out + trials
     return out
 
@@ -288,12 +291,12 @@ def run(args, argv) -> dict:
         if per_clip.is_file() and not args.force:
             results[spec.name] = json.loads(per_clip.read_text())
             if args.truth_checks and kind == "synthetic":
-                clip_dir = cache / "clips" / f"seed{args.seed}" / spec.name
+                clip_dir = cache / "clips" / data.clip_subdir(args.seed, args.scale) / spec.name
                 _add_truth_checks(results[spec.name], clip_dir, per_clip)
             continue
         log.info("[%d/%d] %s (%s, %s)", i + 1, len(clips), spec.name, kind, spec.activity)
         try:
-            sub = "smoke" if args.smoke else f"seed{args.seed}"
+            sub = "smoke" if args.smoke else data.clip_subdir(args.seed, args.scale)
             video, truth, info = ensure_clip(
                 spec,
                 lambda k=kind, s=spec: _motion(k, s, motions, cache, smoke=args.smoke),
@@ -362,6 +365,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-peer", action="store_true", help="skip the peer baseline")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="video size x K (1: 480x270; 4: 1920x1080, a phone's), same cameras otherwise",
+    )
+    p.add_argument(
+        "--given-height",
+        action="store_true",
+        help="tell the capture each subject's stature (as a lab user types --height)",
+    )
     p.add_argument("--out", type=Path, default=None, help="run folder")
     p.add_argument("--label", default=None, help="run name (default: the commit)")
     p.add_argument("--cache", type=Path, default=CACHE)
@@ -380,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.clips is not None and args.clips < 0:
         print("error: --clips must be >= 0", file=sys.stderr)
+        return 2
+    if not 1 <= args.scale <= 8:
+        print(f"error: --scale {args.scale}: use 1 (480x270) to 8", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("opensim", "matplotlib", "PIL"):

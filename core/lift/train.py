@@ -103,6 +103,8 @@ def _bank_convention(bank: Path | None) -> str:
 
 
 def train(args: argparse.Namespace) -> Path:
+    from core.neurik.markersets import MEDIAPIPE_OFFSETS_M
+
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     init = _init_weights(args.init) if args.init else None  # bad weights fail before any work
@@ -110,7 +112,7 @@ def train(args: argparse.Namespace) -> Path:
     data = precompute(args.bank, n_subjects=args.subjects, seed=args.seed)
     log.info("data ready in %.0f s: %d frames x %d subjects", time.time() - t0,
              len(data.q_rad), len(data.heights_m))  # fmt: skip
-    aug = AugmentConfig()
+    aug = AugmentConfig(mirror=args.mirror)
     cfg = LiftConfig(window=args.window, width=args.width, dilations=tuple(args.dilations))
     if init is not None:
         icfg = init.cfg
@@ -182,6 +184,8 @@ def train(args: argparse.Namespace) -> Path:
         ),
         "bank_convention": _bank_convention(args.bank),
         "augment": asdict(aug),
+        # where the training puts MediaPipe's keypoints on the body (core.neurik.markersets)
+        "keypoint_offsets_m": {k: list(v) for k, v in sorted(MEDIAPIPE_OFFSETS_M.items())},
         "minutes": round((time.time() - t_run + spent) / 60, 1),
         "final": history[-1] if history else {},
         "init": _init_label(init),
@@ -222,7 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         "--init", default=None, metavar="WEIGHTS",
         help="fine-tune from these weights (name under core/lift/weights, or a folder)",
     )  # fmt: skip
+    p.add_argument(
+        "--mirror", type=float, default=AugmentConfig.mirror,
+        help="fraction of windows mirrored left-right (0-1)",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    if not 0.0 <= args.mirror <= 1.0:
+        p.error(f"--mirror {args.mirror}: a fraction from 0 to 1")
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
