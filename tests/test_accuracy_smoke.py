@@ -289,6 +289,19 @@ def test_grounding_scores_of_a_perfect_capture():
     heel = contact_positions(truth.q_rad, root, truth.offsets_m, bodies, local)[5:20, 0][:, [0, 2]]
     travel = np.linalg.norm(heel[:, None] - heel[None], axis=-1).max()
     assert s["sliding_median_m"] == pytest.approx(travel)
+    assert "contact_f1_height_only" not in s  # a truth without a contact rule: no diagnostic
+    # The truth's rule refuses a sole on the floor that moves: the capture's contact there is
+    # false, and the diagnostic says it lay on the floor (frames 20-24 of the heel, 1 cm up).
+    truth.contact_rule, truth.stance_level_m = "stance-level-v2", 0.0
+    truth.contact_pos_m = np.full((30, 4, 3), 0.3)
+    truth.contact_pos_m[5:25, 0, 1] = 0.01
+    motion.contacts = np.where(contact, 0.9, 0.1)
+    motion.contacts[20:25, 0] = 0.9
+    motion.contacts[26:28, 2] = 0.9  # the other foot, in the air
+    s = scores(motion, truth)
+    assert s["contact_precision"] == pytest.approx(15 / 22)
+    assert s["contact_fp_on_floor_moving"] == pytest.approx(5 / 7)
+    assert s["contact_f1_height_only"] == pytest.approx(2 * 20 / (20 + 22))
     motion.world = None
     assert "not measured" in scores(motion, truth)["note"]
 

@@ -30,6 +30,11 @@ Where the camera-height error comes from (issue 12), when the capture records it
   2 frames of a true contact of the same point (touch-down/lift-off timing), while the foot's
   other point is in true contact (a heel up while the toe stands, or the reverse), or with the
   whole foot off the floor (swing, a raised or hovering foot); see ``false_contact_kinds``;
+* ``contact_fp_on_floor_moving``: the share of the capture's false contacts whose true sole
+  point lies within the truth's contact height of the stance level (the truth refused them for
+  their speed alone: a foot sliding, dragging or pivoting on the floor), and
+  ``contact_f1_height_only``: the F1 against that height alone; diagnostics beside the F1 under
+  the truth's rule, which stays the measure;
 * ``camera_height_stance_err_m``: the camera height error against the truth's camera height
   above the stance level (where the true soles stand, 0.6-6 cm above the rendered floor; a
   capture can only find the floor where the feet stand).
@@ -121,6 +126,15 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
     n_fp = sum(kinds.values())
     if n_fp:
         out.update({f"contact_fp_{k}": v / n_fp for k, v in kinds.items()})
+    pos = getattr(truth, "contact_pos_m", None)
+    if pos is not None and getattr(truth, "contact_rule", ""):
+        from benchmarks.accuracy.render import CONTACT_HEIGHT_M
+
+        on_floor = np.asarray(pos[:n, :, 1]) - level < CONTACT_HEIGHT_M
+        fp = (prob[:n] > 0.5) & ~true
+        if fp.any():
+            out["contact_fp_on_floor_moving"] = float((fp & on_floor).sum() / fp.sum())
+        out["contact_f1_height_only"] = contact_f1(prob[:n], on_floor)
     bodies, local = contact_point_definitions(motion.offsets_m, motion.surface)
     pts = contact_positions(motion.q_rad[:n], motion.root_m[:n], motion.offsets_m, bodies, local)
     # only phases of 3+ frames: a 1-2 frame flag is a touch, not a stance
