@@ -64,15 +64,15 @@ class _Recorded(Exception):
     """Raised inside the capture once the first refinement's inputs are recorded."""
 
 
-def _clips(seed: int, n_synth: int | None, trials: bool):
+def _clips(seed: int, n_synth: int | None, trials: bool, scale: int = 1):
     from benchmarks.accuracy import data
 
-    synth = data.synthetic_clips(seed)
+    synth = data.synthetic_clips(seed, scale)
     if n_synth is not None:
         synth = synth[:n_synth]
     out = [("synthetic", s) for s in synth]
     if trials:
-        out += [("trial", s) for s in data.trial_clips(seed)]
+        out += [("trial", s) for s in data.trial_clips(seed, scale)]
     return out
 
 
@@ -86,8 +86,10 @@ def record(args) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    clips_dir = Path(args.cache) / "clips" / f"seed{args.seed}"
-    for kind, spec in _clips(args.seed, args.clips, not args.no_trials):
+    from benchmarks.accuracy.data import clip_subdir
+
+    clips_dir = Path(args.cache) / "clips" / clip_subdir(args.seed, args.scale)
+    for kind, spec in _clips(args.seed, args.clips, not args.no_trials, args.scale):
         if args.only and spec.name not in args.only:
             continue
         dest = out / f"{spec.name}.pkl"
@@ -398,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-trials", action="store_true")
     r.add_argument("--only", nargs="*", default=None, help="these clip names only")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--scale", type=int, default=1, help="the harness's clips rendered at x K")
     r.add_argument("--force", action="store_true")
     s = sub.add_parser("replay", help="replay refinement variants and score them")
     s.add_argument("folder", type=Path)

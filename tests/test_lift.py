@@ -246,12 +246,13 @@ def test_training_refuses_held_out_clips(tmp_path, capsys):
     assert not (tmp_path / "w").exists()
 
 
-# Measured with the default core/lift/weights/bank2d_v4 (calibrated) on these views (the first 4 s
-# of 131_01, 1.75 m generic skeleton, 1 % noise): angle MAE 12.6-13.1 / 15.0-15.7 deg at 30 / 100
-# deg azimuth, flip off or on (13.2-15.9 at 170 / 250), pelvis 9.6-12.1 deg (11.9-13.7 at
-# 170 / 250); bank2d_v3 gave 13.9 / 16.7-17.1 deg, bank2d 16.1-16.3 / 19.9-20.3 deg; the
-# untrained network 39.7 deg and a pelvis 34-143 deg off. CPU differences move these by far less
-# than the margin.
+# Measured with the default core/lift/weights/bank2d_v7 (calibrated) on these views (the first 4 s
+# of 131_01, 1.75 m generic skeleton, the measured MediaPipe keypoint offsets, 1 % noise): angle
+# MAE 12.7-13.6 / 13.6-14.3 deg at 30 / 100 deg azimuth, flip off or on (12.7-15.3 at 170 / 250),
+# pelvis 9.8-13.9 deg; bank2d_v4 on the same views 13.8-14.4 / 15.6-16.2 (13.4-16.8), pelvis
+# 8.0-13.7; earlier (the bare joint centres) bank2d_v3 gave 13.9 / 16.7-17.1 deg, bank2d
+# 16.1-16.3 / 19.9-20.3 deg; the untrained network 39.7 deg and a pelvis 34-143 deg off. CPU
+# differences move these by far less than the margin.
 MAE_BOUND_DEG = 22.0
 PELVIS_BOUND_DEG = 18.0
 

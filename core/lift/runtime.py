@@ -54,7 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS = "bank2d_v4"
+DEFAULT_WEIGHTS = "bank2d_v7"
 DEFAULT_FLIP = True
 DEFAULT_CALIBRATE = True
 BIAS_FILE = "mediapipe_bias.json"

@@ -8,11 +8,11 @@ checkpoint every 200 steps beside the output (``--resume`` continues it); ``--mi
 budget: the learning rate decays to 0 by the end of the steps or of the minutes, whichever comes
 first, so a run on a loaded machine still ends annealed). ``--init WEIGHTS`` fine-tunes from
 trained weights (a name under ``core/lift/weights`` or a folder; their network shape is used),
-as the default weights ``bank2d_v4`` were made (their README; then rebuild their detector
+as the default weights ``bank2d_v7`` were made (their README; then rebuild their detector
 calibration, ``benchmarks/refine_replay.py bias``):
 
-    nice -n 10 python -m core.lift.train -o DIR --init bank2d_v3 --lr 3e-4 --warmup 50 \
-        --steps 20000 --minutes 75
+    nice -n 10 python -m core.lift.train -o DIR --init bank2d_v4 --lr 3e-4 --warmup 50 \
+        --steps 20000 --minutes 65 --mirror 0
 """
 
 from __future__ import annotations
