@@ -181,9 +181,9 @@ def keypoint_rule() -> str:
     ``core.neurik.markersets.MEDIAPIPE_OFFSETS_M`` (the points the capture fits to)."""
     import hashlib
 
-    from core.neurik.markersets import MEDIAPIPE_OFFSETS_M
+    from core.neurik.markersets import mediapipe_offsets_signature
 
-    return hashlib.sha1(repr(sorted(MEDIAPIPE_OFFSETS_M.items())).encode()).hexdigest()[:10]
+    return hashlib.sha1(mediapipe_offsets_signature()).hexdigest()[:10]
 
 
 def _blaze_truth(subject, truth: Truth) -> tuple[np.ndarray, np.ndarray]:

@@ -105,9 +105,9 @@ def _key(bank_dir: Path, n_subjects: int, seed: int) -> str:
     h = hashlib.sha1((bank_dir / "bank.json").read_bytes())
     h.update(f"{n_subjects}-{seed}-{_CACHE_VERSION}".encode())
     # The landmarks depend on where MediaPipe's keypoints are taken to lie on the body.
-    from core.neurik.markersets import MEDIAPIPE_OFFSETS_M
+    from core.neurik.markersets import mediapipe_offsets_signature
 
-    h.update(repr(sorted(MEDIAPIPE_OFFSETS_M.items())).encode())
+    h.update(mediapipe_offsets_signature())
     return h.hexdigest()[:12]
 
 

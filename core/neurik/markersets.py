@@ -18,6 +18,7 @@ __all__ = [
     "blazepose33",
     "blaze_points",
     "MEDIAPIPE_OFFSETS_M",
+    "mediapipe_offsets_signature",
     "get_marker_set",
     "mediapipe_world_to_bsm",
 ]
@@ -121,6 +122,13 @@ MEDIAPIPE_OFFSETS_M: dict[str, tuple[float, float, float]] = {
     "elbow": (-0.008, 0.032, -0.002),
     "wrist": (0.007, 0.033, 0.002),
 }
+
+
+def mediapipe_offsets_signature() -> bytes:
+    """:data:`MEDIAPIPE_OFFSETS_M` as bytes for cache keys: anything made from the keypoint
+    points (the lifter's training landmarks, the harness's keypoint truth) is stale when it
+    changes."""
+    return repr(sorted(MEDIAPIPE_OFFSETS_M.items())).encode()
 
 
 def blaze_points(subject, calibrated: bool = True) -> tuple[np.ndarray, np.ndarray]:
