@@ -8,7 +8,9 @@ Y up along gravity, the floor at Y = 0, the subject's pelvis at frame 0 above th
 
 How the floor is found (``estimate_floor``): the person's sole points (heel and toe of both feet,
 ``core.contacts``) over the whole clip. Sole points whose keypoints are confident and that move
-slowly (a foot in stance, a person standing) are floor candidates. Then
+slowly (a foot in stance, a person standing) are floor candidates. Where they fall into levels
+more than ``level_gap_m`` apart along the prior up (a person who steps down from a box onto the
+ground), only the lowest level's are (when seen in enough frames). Then
 
 * a consensus plane (RANSAC over triples of candidates from different moments, tilted at most
   ``max_prior_angle_deg`` from the prior up): the plane with the most candidates within
@@ -93,6 +95,10 @@ class FloorConfig:
     decorrelation_s: float = 0.2  # candidates closer in time count as one observation
     max_prior_angle_deg: float = 30.0  # a body-up prior further from level is ignored
     lower_support: float = 0.3  # a lower plane with this share of the best support is the floor
+    # Candidates in two groups this far apart along the prior up (the noise of a stance sole point
+    # is a few cm, a stair's rise under 0.2 m): the lower group is where the floor is, when it
+    # is seen in min_frames frames (a person who steps down from a box onto the ground).
+    level_gap_m: float = 0.5
     # A camera that sees a floor is above it: a plane less than this far below the camera is an
     # elevated support seen from below (a box top, a stage), never the floor.
     min_camera_height_m: float = 0.2
@@ -263,6 +269,7 @@ def estimate_floor(
         return None
     frame_of = np.nonzero(slow)[0]
     pts = all_pts = sole[slow]
+    pts, frame_of = _lowest_level(pts, frame_of, up0, cfg)
     for _ in range(3):
         fit, raised = _fit_plane(pts, frame_of, up0, fps, cfg)
         if fit is not None and len(pts) < len(all_pts):  # found below a raised support
@@ -279,6 +286,24 @@ def estimate_floor(
             return None
         pts, frame_of = pts[below], frame_of[below]
     return None
+
+
+def _lowest_level(
+    pts: np.ndarray, frame_of: np.ndarray, up0: np.ndarray, cfg: FloorConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates of the lowest level when they fall into groups more than
+    ``cfg.level_gap_m`` apart along ``up0`` and the lowest group is seen in ``cfg.min_frames``
+    frames; else all of them. The consensus plane alone can prefer a raised support the person
+    stands on longer: the demo man's box top, whose few-degree tilt error, over the metre of
+    depth his feet span on it, can put its plane under the camera."""
+    h = pts @ up0
+    order = np.argsort(h)
+    gaps = np.flatnonzero(np.diff(h[order]) > cfg.level_gap_m)
+    for g in gaps:
+        low = order[: g + 1]
+        if len(np.unique(frame_of[low])) >= cfg.min_frames:
+            return pts[low], frame_of[low]
+    return pts, frame_of
 
 
 def _fit_plane(

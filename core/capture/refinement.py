@@ -38,6 +38,10 @@ def refine_stage(
         keypoints_3d_rel_m=k3d_rel,
     )
     cfg = RefineConfig()
+    if p.lifted is None:
+        # NeurIK's angles come from the same world landmarks as the 3D target: the weights from
+        # before the lifter's refinement weakened that target (core.refine.RefineConfig.w_3d).
+        cfg.w_prior_q, cfg.w_3d = 4.0, 10.0
     # NeurIK's angles jitter (~40 m/s^2): no smooth correction of them
     if p.name == "neurik" or not opts.smooth_correction:
         cfg.w_smooth_dq, cfg.offset_param = 0.0, False
