@@ -231,13 +231,18 @@ def _check_range(name: str, value: float | None, lo: float, hi: float, unit: str
         raise ValueError(f"{name} must lie in {lo:g}..{hi:g} {unit}, got {value}")
 
 
-def _fit_phenotype(shape: np.ndarray, index: int, target: float, measure, what: str) -> np.ndarray:
+def _fit_phenotype(
+    shape: np.ndarray, index: int, target: float, measure, what: str, clamp: bool = False
+) -> np.ndarray:
     """Bisection on one phenotype value so that ``measure(anny_neutral(shape))`` = target
-    (``measure`` increases with the value)."""
+    (``measure`` increases with the value). A target outside what the value reaches raises,
+    or with ``clamp`` takes the nearer end."""
     lo_s, hi_s = shape.copy(), shape.copy()
     lo_s[index], hi_s[index] = 0.0, 1.0
     m_lo, m_hi = measure(lo_s), measure(hi_s)
     if not m_lo <= target <= m_hi:
+        if clamp:
+            return lo_s if target < m_lo else hi_s
         raise ValueError(
             f"{what} = {target:.3f} is outside what Anny reaches with the other shape values "
             f"({m_lo:.3f}..{m_hi:.3f})"
@@ -282,7 +287,21 @@ def build_subject(
         if height_m is not None and "height" not in given:
             values = _fit_phenotype(values, lab["height"], float(height_m), stature, "height_m")
         if mass_kg is not None and "weight" not in given:
-            values = _fit_phenotype(values, lab["weight"], float(mass_kg), mass_of, "mass_kg")
+            # Anny's weight value alone spans a BMI of about 18-21 at the default build (1.75 m:
+            # 54-65 kg): a heavier or lighter subject gets the nearest shape, and the model (its
+            # segment masses and inertias, biomech_export) the mass given.
+            values = _fit_phenotype(
+                values, lab["weight"], float(mass_kg), mass_of, "mass_kg", clamp=True
+            )
+    if mass_kg is not None and "weight" not in given:
+        shaped = mass_of(values)
+        if abs(shaped - float(mass_kg)) > 0.01 * float(mass_kg):
+            log.warning(
+                "mass %.1f kg is beyond what Anny's body shape reaches at this stature and build "
+                "(the nearest shape weighs %.1f kg): the model's mass and segment inertias use "
+                "the %.1f kg given",
+                float(mass_kg), shaped, float(mass_kg),
+            )  # fmt: skip
     return _build_from_values(values, labels, mass_kg)
 
 

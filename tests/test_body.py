@@ -79,6 +79,20 @@ def test_mass_is_fitted_through_the_weight_phenotype():
     assert abs(s.height_m - 1.75) < 0.003
 
 
+def test_a_mass_beyond_the_shapes_reach_is_kept_for_the_model(caplog):
+    """A 1.75 m, 72.6 kg subject (BMI 23.7; the gait2392 walk's): Anny's weight value reaches
+    only about 54-65 kg at this stature and the default build. The capture with --height and
+    --mass failed on it ("outside what Anny reaches"); the body takes the heaviest shape, the
+    model the mass given, and the log says so."""
+    with caplog.at_level("WARNING", logger="core.body"):
+        s = body.build_subject(height_m=1.75, mass_kg=72.6)
+    assert s.mass_kg == 72.6 and s.mass_source == "user"
+    assert abs(s.height_m - 1.75) < 0.003
+    shaped = s.volume_m3 * body.DENSITY_KG_M3
+    assert 60.0 < shaped < 72.6  # the nearest shape: lighter than the mass given
+    assert any("72.6" in r.getMessage() and "beyond" in r.getMessage() for r in caplog.records)
+
+
 def test_zero_pose_geometry(subject):
     jc = subject.joint_centres_m
     np.testing.assert_allclose(jc[sk.BODY["pelvis"]], 0.0, atol=1e-12)
