@@ -16,14 +16,16 @@
    comparison.
 3. The gait2392 walk as video: the accuracy harness's renders (.cache/accuracy/clips/seed0/
    gait2392_walk_v*, three viewpoints; video frame i is trial time start_s + i / fps) captured
-   with `python -m core capture --focal F --height H --treadmill-speed V --dynamics` (the
-   render's true focal and the rendered subject's height; the belt speed found on the reference
-   IK). Captures are cached in DIR/video (--recapture redoes them); the estimate is then
+   with `python -m core capture --focal F --height H --mass M --treadmill-speed V --dynamics`
+   (the render's true focal, the rendered subject's height, the trial subject's mass as a lab
+   user types it; the belt speed found on the reference IK). Captures are cached in DIR/video (--recapture redoes them); the estimate is then
    compared with the plates in body weights (the capture's mass for the estimate, the trial
    subject's for the plates), at 6 Hz and as `capture --dynamics` does (VIDEO_LOWPASS_HZ,
    the ML pendulum above VIDEO_ML_PENDULUM_HZ). Then the contacts' timing against the
    plates (heel strike and toe off: vertical force crossing 20 N; error in ms, events missed,
    frame precision/recall/F1), the capture's own (its .sto) and those the GRF estimate used.
+   And the reviewer's `grfcmp.py` on each capture's own `dynamics/video_grf.mot` (in % of the
+   trial subject's body weight; without --mass it would also count the capture's mass guess).
    The same for the Rajagopal run's renders (rajagopal_run_v*, `--only run-video`; the belt
    speed found on our IK of the run). --no-video skips both.
 
@@ -544,15 +546,24 @@ def report_contact_timing(
     return res
 
 
-def capture_video(clip: Path, dst: Path, height_m: float, belt_m_s: float, redo: bool) -> Path:
-    """The capture of one rendered clip (cached in ``dst``): its OpenSim export folder."""
+def capture_video(
+    clip: Path, dst: Path, height_m: float, mass_kg: float, belt_m_s: float, redo: bool
+) -> Path:
+    """The capture of one rendered clip (cached in ``dst``, redone when its mass differs): its
+    OpenSim export folder."""
     info = json.loads((clip / "info.json").read_text())
     osim_dir = dst / "opensim"
-    if redo or not (osim_dir / "video.mot").is_file():
+    report = dst / "report.json"
+    cached_mass = (
+        json.loads(report.read_text())["subject"]["mass_kg"] if report.is_file() else None
+    )
+    stale = cached_mass is None or abs(cached_mass - mass_kg) > 0.05
+    if redo or stale or not (osim_dir / "video.mot").is_file():
         cmd = [
             sys.executable, "-m", "core", "capture", str(clip / "video.mp4"), "-o", str(dst),
             "--focal", f"{info['spec']['camera']['focal_px']}", "--height", f"{height_m}",
-            "--treadmill-speed", f"{belt_m_s:.2f}", "--dynamics", "--no-overlay",
+            "--mass", f"{mass_kg}", "--treadmill-speed", f"{belt_m_s:.2f}", "--dynamics",
+            "--no-overlay",
         ]  # fmt: skip
         t0 = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
@@ -560,6 +571,27 @@ def capture_video(clip: Path, dst: Path, height_m: float, belt_m_s: float, redo:
             raise RuntimeError(f"capture of {clip.name} failed: {p.stderr.strip()[-300:]}")
         print(f"  captured {clip.name} in {time.perf_counter() - t0:.0f} s")
     return osim_dir
+
+
+def grfcmp_on_trial_time(est_mot: Path, offset_s: float, plates: Plates, work: Path) -> str:
+    """The reviewer's ``grfcmp.py`` on a capture's own GRF file, against the trial's plates.
+    grfcmp compares on equal time stamps: a clip that starts ``offset_s`` into the trial is
+    shifted onto trial time first (a copy in ``work``)."""
+    if not est_mot.is_file():
+        return f"{est_mot} missing (capture without --dynamics?)"
+    if offset_s:
+        lines = est_mot.read_text().splitlines()
+        end = next(i for i, line in enumerate(lines) if line.strip().lower() == "endheader")
+        body = []
+        for line in lines[end + 2 :]:
+            if line.strip():
+                t, _, rest = line.partition("\t")
+                body.append(f"{float(t) + offset_s:.8f}\t{rest}")
+        shifted = work / "video_grf_trial_time.mot"
+        shifted.write_text("\n".join(lines[: end + 2] + body) + "\n")
+        est_mot = shifted
+    meas = ["--meas-r", plates.prefixes["r"][0], "--meas-l", plates.prefixes["l"][0]]
+    return grfcmp(est_mot, plates.mot, plates.mass_kg, meas)
 
 
 def trial_offset_s(spec: dict) -> float:
@@ -592,12 +624,16 @@ def video(
     belt = float(np.linalg.norm(walk["estimate"].ground_velocity_m_s))
     rows = []
     timing: dict[str, dict] = {}
+    grfcmp_lines: dict[str, str] = {}
     for clip in clips:
         info = json.loads((clip / "info.json").read_text())
         spec = info["spec"]
+        # The rendered body's stature, the trial subject's mass (the plates'): what a lab user
+        # types (--height, --mass); the video cannot show the real subject's mass.
         osim_dir = capture_video(
-            clip, out / "video" / clip.name, info["subject"]["height_m"], belt, redo
-        )
+            clip, out / "video" / clip.name, info["subject"]["height_m"], plates.mass_kg, belt,
+            redo,
+        )  # fmt: skip
         offset = trial_offset_s(spec)
         title = (
             f"{label} video {clip.name} (azimuth {spec['camera']['azimuth_deg']:g} deg, "
@@ -635,6 +671,9 @@ def video(
         )
         rows.append((clip.name, "as capture --dynamics", res))
         timing[clip.name] = report_contact_timing(title, osim_dir, res["estimate"], offset, plates)
+        grfcmp_lines[clip.name] = grfcmp_on_trial_time(
+            osim_dir / "dynamics" / "video_grf.mot", offset, plates, out / "video" / clip.name
+        )
     print(
         "\n== video summary (pendulum AP, the capture's contacts vetted by the motion): "
         "% BW RMSE per foot, moments r vs raw-plate ID"
@@ -654,6 +693,12 @@ def video(
             f" ML {g[('r', 'ML')][0]:.1f} / {g[('l', 'ML')][0]:.1f}, total vertical "
             f"{g[('total', 'vertical')][0]:.1f}{moments}"
         )
+    print(
+        "\n== grfcmp.py on each capture's own dynamics/video_grf.mot (captured with the trial "
+        f"subject's --mass {plates.mass_kg:g}; % BW of that mass)"
+    )
+    for name, line in grfcmp_lines.items():
+        print(f"  {name}: {line}")
     print("\n== video contact timing vs the plates (strike / toe off: mean |error| ms; F1)")
     for name, r in timing.items():
         c, g = r["capture"], r["grf"]
