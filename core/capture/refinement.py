@@ -41,7 +41,7 @@ def refine_stage(
     if p.lifted is None:
         # NeurIK's angles come from the same world landmarks as the 3D target: the weights from
         # before the lifter's refinement weakened that target (core.refine.RefineConfig.w_3d).
-        cfg.w_prior_q, cfg.w_3d = 4.0, 10.0
+        cfg.w_prior_q, cfg.w_3d, cfg.sigma_px = 4.0, 10.0, 0.02
     # NeurIK's angles jitter (~40 m/s^2): no smooth correction of them
     if p.name == "neurik" or not opts.smooth_correction:
         cfg.w_smooth_dq, cfg.offset_param = 0.0, False
@@ -49,12 +49,12 @@ def refine_stage(
         # Per-frame labels (core.hmr.pseudo) must fit their own image: the weights from before the
         # calibrated lifter (prior pull 0.2, 3D pull 20). With the video's 1.0 / 5 the labels were
         # 16.3 px (90th percentile) from MediaPipe on their crops (tests/test_hmr_pseudo.py: < 15).
-        cfg.w_prior_q, cfg.w_3d = 0.2, 20.0
+        cfg.w_prior_q, cfg.w_3d, cfg.sigma_px = 0.2, 20.0, 0.02
     if d.n_frames == 1:
         # A still image has no temporal evidence: trust the 2D keypoints more. COCO PCK@0.05 of
         # the reprojected joints: 0.614 with the video weights; with these, the corrected hip and
         # ankle landmarks and the wide-then-narrow robust loss 0.711, equal to MediaPipe's own 2D.
-        cfg.w_prior_q, cfg.w_3d = 0.2, 2.0
+        cfg.w_prior_q, cfg.w_3d, cfg.sigma_px = 0.2, 2.0, 0.02
         cfg.phases = [
             Phase("global", 150, 0.03, False, sigma_scale=5.0),
             Phase("coarse", 200, 0.01, True, sigma_scale=5.0),
