@@ -127,7 +127,7 @@ def test_contact_truth_floor_is_the_stance_level_not_the_lowest_point():
     patches = {
         n: np.array([0, 1]) if k < 2 else np.array([2, 3]) for k, n in enumerate(CONTACT_POINTS)
     }
-    flags, low, level = truth_contacts(verts, patches, fps)
+    flags, low, level, still = truth_contacts(verts, patches, fps)
     assert level == pytest.approx(0.03)
     speed = np.abs(np.gradient(x)) * fps
     assert stance_level(low[..., 1], np.stack([speed] * 4, 1)) == pytest.approx(0.03)
@@ -137,6 +137,34 @@ def test_contact_truth_floor_is_the_stance_level_not_the_lowest_point():
     # 8 cm over the stance (its dig-in 5 cm: over the 4 cm tolerance) while still: the dig-in
     # to 0 does not lower the floor of the labels, so the hovering patch stays out of contact
     assert not flags[:, 2:].any()
+    np.testing.assert_array_equal(still, flags & (speed < 0.3)[:, None])
+
+
+def test_contact_truth_keeps_a_loaded_foot_that_rolls_but_does_not_call_it_planted():
+    """A foot on the stance level moving at 0.5 m/s (a heel rolling at strike, a running
+    stance; force plates load it) is in contact under the rule calibrated on the plates, but
+    is not planted, so the sliding measure does not count its true travel; at 2 m/s on the
+    floor (a shuffle's swing) it is not in contact."""
+    from benchmarks.accuracy.render import (
+        CONTACT_POINTS,
+        CONTACT_SPEED_MPS,
+        STILL_SPEED_MPS,
+        truth_contacts,
+    )
+
+    assert STILL_SPEED_MPS < 0.5 < CONTACT_SPEED_MPS < 2.0
+    fps, t = 30.0, 90
+    v = np.r_[np.zeros(30), np.full(30, 0.5), np.full(30, 2.0)]
+    x = np.cumsum(v) / fps
+    patch = np.stack([x, np.full(t, 0.02), np.zeros(t)], -1)[:, None] + [[0, 0, 0], [0.02, 0, 0]]
+    verts = np.concatenate([patch] * 2, 1)
+    patches = {
+        n: np.array([0, 1]) if k < 2 else np.array([2, 3]) for k, n in enumerate(CONTACT_POINTS)
+    }
+    flags, _, level, still = truth_contacts(verts, patches, fps)
+    assert level == pytest.approx(0.02)
+    assert flags[2:58].all() and not flags[62:].any()
+    assert still[2:28].all() and not still[32:].any()
 
 
 @pytest.mark.slow

@@ -11,9 +11,10 @@ and the harness share one definition:
 * contact P/R/F1: the capture's contact probability > 0.5 vs the truth's flags, all four points
   (the truth labels contact against the stance level of the soles, HuMoR's rule:
   ``benchmarks.accuracy.render``'s docstring; clips cached before it are relabelled on load);
-* sliding: per TRUE contact phase (at least 3 frames) of each point, the largest horizontal
-  distance between two positions of the captured point in that phase (core's definition),
-  median and 90th percentile over phases, metres;
+* sliding: per TRUE planted phase (at least 3 frames in contact and still,
+  ``Truth.contact_still``; the contact flags under older rules) of each point, the largest
+  horizontal distance between two positions of the captured point in that phase (core's
+  definition), median and 90th percentile over phases, metres;
 * penetration: per frame, how far the captured sole points' lowest one is below Y = 0; median
   over frames and the largest, metres.
 
@@ -138,9 +139,11 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
     bodies, local = contact_point_definitions(motion.offsets_m, motion.surface)
     pts = contact_positions(motion.q_rad[:n], motion.root_m[:n], motion.offsets_m, bodies, local)
     # only phases of 3+ frames: a 1-2 frame flag is a touch, not a stance
+    still = getattr(truth, "contact_still", None)
+    planted = true if still is None else np.asarray(still[:n], bool)
     keep = np.zeros_like(true)
     for k in range(true.shape[1]):
-        edges = np.diff(np.concatenate([[0], true[:, k].astype(np.int8), [0]]))
+        edges = np.diff(np.concatenate([[0], planted[:, k].astype(np.int8), [0]]))
         for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
             if b - a >= 3:
                 keep[a:b, k] = True

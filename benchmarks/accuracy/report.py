@@ -140,6 +140,12 @@ def markdown(run: dict) -> str:
                 f"| {k} | {_f(float(np.median(vals)), 3) if vals else '-'} | {len(vals)} |"
             )
         notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
+        rules: dict[str, int] = {}
+        for _, g in g_rows:
+            if "contact_f1" in g:
+                rule = g.get("contact_rule", "stance-level-v2 or older")
+                rules[rule] = rules.get(rule, 0) + 1
+        notes += [f"contact truth rule {r}: {n} clips" for r, n in sorted(rules.items())]
         lines += [""] + [f"- {n}" for n in notes] + [""]
     # timing
     t = [c["timing"] for c in run["clips"].values() if c.get("timing")]

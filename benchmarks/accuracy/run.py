@@ -203,7 +203,10 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
         if kind == "trial":  # the belt moves the stance foot: no truth for contact and sliding
             res["grounding"] = {"note": "treadmill trials: grounding measured on synthetic clips"}
         else:
+            from benchmarks.accuracy.render import CONTACT_RULE
+
             res["grounding"] = grounding_scores(motion, truth, cap)
+            res["grounding"]["contact_rule"] = CONTACT_RULE
     except Exception as e:  # noqa: BLE001 - a harness reports, it does not stop
         log.exception("%s: grounding scores failed", spec.name)
         res["grounding"] = {"note": f"grounding scores failed: {e}"}
@@ -290,9 +293,11 @@ def run(args, argv) -> dict:
         per_clip = out / "clips" / f"{spec.name}.json"
         if per_clip.is_file() and not args.force:
             results[spec.name] = json.loads(per_clip.read_text())
+            clip_dir = cache / "clips" / data.clip_subdir(args.seed, args.scale) / spec.name
             if args.truth_checks and kind == "synthetic":
-                clip_dir = cache / "clips" / data.clip_subdir(args.seed, args.scale) / spec.name
                 _add_truth_checks(results[spec.name], clip_dir, per_clip)
+            if args.regrade_grounding and kind == "synthetic":
+                _regrade_grounding(results[spec.name], spec, clip_dir, out / "work", per_clip)
             continue
         log.info("[%d/%d] %s (%s, %s)", i + 1, len(clips), spec.name, kind, spec.activity)
         try:
@@ -333,6 +338,27 @@ def _add_truth_checks(res: dict, clip_dir: Path, per_clip: Path) -> None:
     m["neurik@true3d"] = score_method(methods.neurik_on_truth(truth), truth, dofs, truth.offsets_m)
     m["ik@true3d"] = score_method(methods.ik_on_truth(truth), truth, dofs, truth.offsets_m)
     atomic_write(per_clip, lambda f: f.write(json.dumps(res, indent=1)))
+
+
+def _regrade_grounding(res: dict, spec, clip_dir: Path, work: Path, per_clip: Path) -> None:
+    """Score a clip's grounding again, from the capture's kept motion (``work/<clip>/capture``),
+    where it was scored under another contact truth rule than ``render.CONTACT_RULE``; the
+    truth is relabelled first (``render.refresh_truth``). The angles stay as measured."""
+    from benchmarks.accuracy.render import CONTACT_RULE, refresh_truth
+    from core.motion import Motion, atomic_write
+
+    g = res.get("grounding", {})
+    if "error" in res or g.get("contact_rule") == CONTACT_RULE:
+        return
+    bundle = work / spec.name / "capture" / "video.motion.npz"
+    if not bundle.is_file():
+        log.warning("%s: no kept motion (%s): grounding not regraded", spec.name, bundle)
+        return
+    truth = refresh_truth(spec, clip_dir)
+    res["grounding"] = grounding_scores(Motion.load(bundle), truth, {})
+    res["grounding"]["contact_rule"] = CONTACT_RULE
+    atomic_write(per_clip, lambda f: f.write(json.dumps(res, indent=1)))
+    log.info("%s: grounding regraded under %s", spec.name, CONTACT_RULE)
 
 
 def _write(out: Path, label: str, meta: dict, results: dict, notes: list[str]) -> dict:
@@ -385,6 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         "--truth-checks",
         action="store_true",
         help="add neurik@true3d and ik@true3d to clips measured before they existed",
+    )
+    p.add_argument(
+        "--regrade-grounding",
+        action="store_true",
+        help="score again the grounding of clips measured under an older contact truth rule "
+        "(from their kept captures; the angles stay)",
     )
     p.add_argument(
         "--code-note",
