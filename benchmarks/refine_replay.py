@@ -152,11 +152,23 @@ def record(args) -> int:
 
 
 # ------------------------------------------------------------------------------ variants
+# BlazePose-33 indices (core.neurik.markersets.blazepose33) by part, for ``kp=`` variants
+KEYPOINT_GROUPS = {
+    "face": tuple(range(11)),
+    "face_no_nose": tuple(range(1, 11)),
+    "hands": tuple(range(17, 23)),
+    "wrists": (15, 16),
+    "feet": tuple(range(27, 33)),
+}
+
+
 def variant_config(name: str, base):
     """A named change of today's ``RefineConfig()`` (``base``: the recorded configuration):
     ``default``, ``recorded`` or ``key=value[,key=value...]`` over ``RefineConfig`` fields, plus
-    ``phases=G/C/A`` (the three phases' iterations) and ``contact=N`` (the world stage's contact
-    phase's iterations). Returns the configuration and the contact iterations (None: as is)."""
+    ``phases=G/C/A`` (the three phases' iterations), ``contact=N`` (the world stage's contact
+    phase's iterations) and ``kp=GROUP:W`` (the 2D keypoints of a group, ``KEYPOINT_GROUPS``,
+    weighted W times their confidence; ``+`` joins several). Returns the configuration, the
+    contact iterations (None: as is) and the keypoint weights ({} for none)."""
     import dataclasses as dc
 
     from core.refine import RefineConfig
@@ -168,9 +180,9 @@ def variant_config(name: str, base):
     if name == "recorded" and base is not None:
         known = {f.name for f in dc.fields(RefineConfig)}
         cfg = RefineConfig(**{k: v for k, v in vars(base).items() if k in known})
-    contact = None
+    contact, kp_weights = None, {}
     if name in ("default", "recorded"):
-        return cfg, contact
+        return cfg, contact, kp_weights
     for part in name.split(","):
         key, _, value = part.partition("=")
         if key == "phases":
@@ -182,14 +194,24 @@ def variant_config(name: str, base):
         if key == "contact":
             contact = int(value)
             continue
+        if key == "kp":
+            for item in value.split("+"):
+                group, _, w = item.partition(":")
+                if group not in KEYPOINT_GROUPS:
+                    raise SystemExit(f"error: keypoint group {group!r}: {sorted(KEYPOINT_GROUPS)}")
+                for i in KEYPOINT_GROUPS[group]:
+                    kp_weights[i] = float(w)
+            continue
         if not hasattr(cfg, key):
             raise SystemExit(f"error: RefineConfig has no field {key!r} (variant {name!r})")
         old = getattr(cfg, key)
         setattr(cfg, key, type(old)(value) if not isinstance(old, bool) else value == "1")
-    return cfg, contact
+    return cfg, contact, kp_weights
 
 
-def replay_one(rec: dict, cfg, contact_its: int | None = None) -> dict:
+def replay_one(
+    rec: dict, cfg, contact_its: int | None = None, kp_weights: dict | None = None
+) -> dict:
     import dataclasses as dc
 
     import core.capture as C
@@ -198,6 +220,11 @@ def replay_one(rec: dict, cfg, contact_its: int | None = None) -> dict:
 
     refine = core.refine.refine
     inp, subject = rec["inp"], rec["subject"]
+    if kp_weights:
+        conf = np.array(inp.confidence, dtype=np.float64)
+        for i, w in kp_weights.items():
+            conf[:, i] *= w
+        inp = dc.replace(inp, confidence=conf)
     opts = C.CaptureOptions(
         output=Path("/nonexistent"), focal_px=rec["focal_px"],
         treadmill_speed_mps=rec.get("treadmill_speed_mps"),
@@ -280,8 +307,8 @@ def replay(args) -> int:
             if vname == "start":
                 row.update(score(rec["inp"].q_init_rad, rec))
             else:
-                cfg, contact_its = variant_config(vname, rec["cfg"])
-                r = replay_one(rec, cfg, contact_its)
+                cfg, contact_its, kp_weights = variant_config(vname, rec["cfg"])
+                r = replay_one(rec, cfg, contact_its, kp_weights)
                 row.update(score(r["q"], rec))
                 first = score(r["q_first"], rec)
                 row["first"] = {k: first[k] for k in ("mae", "r", "jitter")}
