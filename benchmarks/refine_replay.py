@@ -417,6 +417,122 @@ def _in_group(name: str, row: dict, group: str) -> bool:
     return row["group"] == "held" and trial
 
 
+class _ContactsCaught(Exception):
+    pass
+
+
+def contact_inputs(rec: dict) -> dict | None:
+    """The world stage's ``detect_contacts`` call on a recorded clip (today's first refinement,
+    then the floor): its arguments, or None where the clip finds no floor."""
+    import core.capture as C
+    import core.contacts
+    import core.refine
+    from core.neurik.markersets import blazepose33
+
+    inp, subject = rec["inp"], rec["subject"]
+    opts = C.CaptureOptions(
+        output=Path("/nonexistent"), focal_px=rec["focal_px"],
+        treadmill_speed_mps=rec.get("treadmill_speed_mps"),
+    )  # fmt: skip
+    cfg = core.refine.RefineConfig()
+    res = core.refine.refine(inp, cfg, device="cpu")
+    caught: dict = {}
+    orig = core.contacts.detect_contacts
+
+    def catch(*a, **k):
+        caught["args"], caught["kwargs"] = a, k
+        raise _ContactsCaught
+
+    core.contacts.detect_contacts = catch
+    try:
+        with open(os.devnull, "w") as devnull:
+            C._ground(
+                inp, cfg, res, subject, blazepose33(), inp.fps, opts, "cpu",
+                C.Progress(jsonl=True, stream=devnull),
+            )  # fmt: skip
+    except _ContactsCaught:
+        pass
+    finally:
+        core.contacts.detect_contacts = orig
+    return caught or None
+
+
+def contact_config(name: str):
+    """``default`` or ``key=value[,key=value]`` over ``core.contacts.ContactConfig``."""
+    from core.contacts import ContactConfig
+
+    cfg = ContactConfig()
+    if name == "default":
+        return cfg
+    for part in name.split(","):
+        key, _, value = part.partition("=")
+        if not hasattr(cfg, key):
+            raise SystemExit(f"error: ContactConfig has no field {key!r} (variant {name!r})")
+        old = getattr(cfg, key)
+        setattr(cfg, key, type(old)(value) if not isinstance(old, bool) else value == "1")
+    return cfg
+
+
+def contacts(args) -> int:
+    """Contact-detector variants on the recorded synthetic clips against the renders' contact
+    truth (``benchmarks.accuracy.render``'s rule): the world stage's contact inputs are made
+    once per clip (cached beside the recordings), then each ``ContactConfig`` variant is scored
+    (frame x point precision, recall, F1; pooled and mean per clip). The contact refinement's
+    feedback is not replayed: confirm a choice with the harness."""
+    from benchmarks.accuracy.render import CONTACT_RULE, Truth
+    from core.contacts import detect_contacts
+    from core.metrics import contact_precision_recall
+
+    folder = Path(args.folder)
+    cache = folder / "contact_inputs"
+    cache.mkdir(exist_ok=True)
+    clips = []
+    for p in sorted(folder.glob("*.pkl")):
+        group = "tune" if p.stem in TUNE else "held"
+        if p.stem.startswith(("gait2392", "rajagopal")) or (
+            args.group != "all" and group != args.group
+        ):
+            continue  # the treadmill trials have no contact truth
+        with open(p, "rb") as f:
+            rec = pickle.load(f)
+        truth = Truth.load(Path(rec["truth"]))
+        if truth.contact_rule != CONTACT_RULE:
+            print(f"error: {rec['truth']} follows contact rule {truth.contact_rule!r}: relabel "
+                  "it (benchmarks/accuracy/run.py --render-only)", file=sys.stderr)  # fmt: skip
+            return 2
+        c = cache / f"{p.stem}.pkl"
+        if c.is_file():
+            with open(c, "rb") as f:
+                caught = pickle.load(f)
+        else:
+            caught = contact_inputs(rec)
+            with open(c, "wb") as f:
+                pickle.dump(caught, f)
+            print(f"{p.stem}: contact inputs recorded", flush=True)
+        if caught:
+            clips.append((p.stem, group, caught, np.asarray(truth.contact, bool)))
+    print(f"{'variant':50s} {'P':>6s} {'R':>6s} {'F1':>6s} {'clip F1':>8s}  n")
+    for v in args.variant or ["default"]:
+        cfg = contact_config(v)
+        tp = fp = fn = 0
+        f1s = []
+        for _, _, caught, true in clips:
+            r = detect_contacts(*caught["args"], **{**caught["kwargs"], "cfg": cfg})
+            pred = r.probability[: len(true)] > 0.5
+            t = true[: len(pred)]
+            tp += int((pred & t).sum())
+            fp += int((pred & ~t).sum())
+            fn += int((~pred & t).sum())
+            p_, r_ = contact_precision_recall(r.probability[: len(t)], t)
+            f1s.append(2 * p_ * r_ / max(p_ + r_, 1e-9))
+        p_, r_ = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+        print(
+            f"{v:50s} {p_:6.3f} {r_:6.3f} {2 * p_ * r_ / max(p_ + r_, 1e-9):6.3f} "
+            f"{np.median(f1s):8.3f}  {len(f1s)}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -441,6 +557,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--only", nargs="*", default=None)
     s.add_argument("--json", type=Path, default=None, help="results file (resumed)")
     s.add_argument("--force", action="store_true")
+    c = sub.add_parser("contacts", help="contact-detector variants against the contact truth")
+    c.add_argument("folder", type=Path)
+    c.add_argument(
+        "--variant", action="append", default=None,
+        help="'default' or key=value[,key=value] over core.contacts.ContactConfig (repeatable)",
+    )  # fmt: skip
+    c.add_argument("--group", choices=("tune", "held", "all"), default="tune")
     b = sub.add_parser("bias", help="the lifter's MediaPipe bias from the tuning clips")
     b.add_argument("folder", type=Path)
     b.add_argument("-o", "--out", type=Path, required=True)
@@ -449,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         return record(args)
     if args.cmd == "bias":
         return bias(args)
+    if args.cmd == "contacts":
+        return contacts(args)
     args.variant = args.variant or ["start", "default"]
     with contextlib.suppress(KeyboardInterrupt):
         return replay(args)
