@@ -48,9 +48,7 @@ def trial_motion(clip: Path):
 
     info = json.loads((clip / "info.json").read_text())
     truth = render.Truth.load(clip / "truth.npz")
-    subject = render.make_subject(np.random.default_rng(info["spec"]["seed"]), height_m=1.75)
-    if not np.allclose(subject.offsets_m, truth.offsets_m, atol=1e-5):
-        raise RuntimeError(f"{clip}: the subject rebuilt from the seed is not the rendered one")
+    subject = render.rebuilt_subject(info["spec"]["seed"], info["spec"]["take"], truth, clip)
     verts = pose_surface(subject, truth.q_rad, truth.root_m)
     low, vel = render.patch_motion(verts, render._foot_patches(subject), truth.fps)
     speed = np.linalg.norm(vel - belt_velocity(truth, vel, low), axis=-1)

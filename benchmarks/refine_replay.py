@@ -202,11 +202,32 @@ def variant_config(name: str, base):
                 for i in KEYPOINT_GROUPS[group]:
                     kp_weights[i] = float(w)
             continue
-        if not hasattr(cfg, key):
-            raise SystemExit(f"error: RefineConfig has no field {key!r} (variant {name!r})")
-        old = getattr(cfg, key)
-        setattr(cfg, key, type(old)(value) if not isinstance(old, bool) else value == "1")
+        _set_field(cfg, key, value, name)
     return cfg, contact, kp_weights
+
+
+def _set_field(cfg, key: str, value: str, variant: str) -> None:
+    """``cfg.key = value``, converted to the field's type (bool: ``1``)."""
+    if not hasattr(cfg, key):
+        raise SystemExit(f"error: {type(cfg).__name__} has no field {key!r} (variant {variant!r})")
+    old = getattr(cfg, key)
+    setattr(cfg, key, type(old)(value) if not isinstance(old, bool) else value == "1")
+
+
+def _ground(rec: dict, inp, cfg, res):
+    """The capture's world stage (``core.capture._ground``) on a recorded clip's inputs."""
+    import core.capture as C
+    from core.neurik.markersets import blazepose33
+
+    opts = C.CaptureOptions(
+        output=Path("/nonexistent"), focal_px=rec["focal_px"],
+        treadmill_speed_mps=rec.get("treadmill_speed_mps"),
+    )  # fmt: skip
+    with open(os.devnull, "w") as devnull:
+        return C._ground(
+            inp, cfg, res, rec["subject"], blazepose33(), inp.fps, opts, "cpu",
+            C.Progress(jsonl=True, stream=devnull),
+        )  # fmt: skip
 
 
 def replay_one(
@@ -214,21 +235,15 @@ def replay_one(
 ) -> dict:
     import dataclasses as dc
 
-    import core.capture as C
     import core.refine
-    from core.neurik.markersets import blazepose33
 
     refine = core.refine.refine
-    inp, subject = rec["inp"], rec["subject"]
+    inp = rec["inp"]
     if kp_weights:
         conf = np.array(inp.confidence, dtype=np.float64)
         for i, w in kp_weights.items():
             conf[:, i] *= w
         inp = dc.replace(inp, confidence=conf)
-    opts = C.CaptureOptions(
-        output=Path("/nonexistent"), focal_px=rec["focal_px"],
-        treadmill_speed_mps=rec.get("treadmill_speed_mps"),
-    )  # fmt: skip
     t0 = time.perf_counter()
     res = refine(inp, cfg, device="cpu")
     t1 = time.perf_counter()
@@ -242,11 +257,7 @@ def replay_one(
 
     core.refine.refine = contact_refine
     try:
-        with open(os.devnull, "w") as devnull:
-            grounded = C._ground(
-                inp, cfg, res, subject, blazepose33(), inp.fps, opts, "cpu",
-                C.Progress(jsonl=True, stream=devnull),
-            )  # fmt: skip
+        grounded = _ground(rec, inp, cfg, res)
     finally:
         core.refine.refine = refine
     t2 = time.perf_counter()
@@ -424,16 +435,10 @@ class _ContactsCaught(Exception):
 def contact_inputs(rec: dict) -> dict | None:
     """The world stage's ``detect_contacts`` call on a recorded clip (today's first refinement,
     then the floor): its arguments, or None where the clip finds no floor."""
-    import core.capture as C
     import core.contacts
     import core.refine
-    from core.neurik.markersets import blazepose33
 
-    inp, subject = rec["inp"], rec["subject"]
-    opts = C.CaptureOptions(
-        output=Path("/nonexistent"), focal_px=rec["focal_px"],
-        treadmill_speed_mps=rec.get("treadmill_speed_mps"),
-    )  # fmt: skip
+    inp = rec["inp"]
     cfg = core.refine.RefineConfig()
     res = core.refine.refine(inp, cfg, device="cpu")
     caught: dict = {}
@@ -445,11 +450,7 @@ def contact_inputs(rec: dict) -> dict | None:
 
     core.contacts.detect_contacts = catch
     try:
-        with open(os.devnull, "w") as devnull:
-            C._ground(
-                inp, cfg, res, subject, blazepose33(), inp.fps, opts, "cpu",
-                C.Progress(jsonl=True, stream=devnull),
-            )  # fmt: skip
+        _ground(rec, inp, cfg, res)
     except _ContactsCaught:
         pass
     finally:
@@ -466,10 +467,7 @@ def contact_config(name: str):
         return cfg
     for part in name.split(","):
         key, _, value = part.partition("=")
-        if not hasattr(cfg, key):
-            raise SystemExit(f"error: ContactConfig has no field {key!r} (variant {name!r})")
-        old = getattr(cfg, key)
-        setattr(cfg, key, type(old)(value) if not isinstance(old, bool) else value == "1")
+        _set_field(cfg, key, value, name)
     return cfg
 
 

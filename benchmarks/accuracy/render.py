@@ -232,6 +232,19 @@ def _blaze_truth(subject, truth: Truth) -> tuple[np.ndarray, np.ndarray]:
     return blaze, project(truth.K, truth.R_cam_world, truth.cam_centre_m, blaze)
 
 
+def rebuilt_subject(seed: int, take: str, truth: Truth, clip_dir: Path):
+    """The rendered clip's subject rebuilt from its spec's seed as ``build_clip`` built it (a
+    marker trial's at 1.75 m); an error where it is not the one ``truth`` was rendered with."""
+    trial = not take[:1].isdigit() and take.endswith(("_walk", "_run"))
+    subject = make_subject(np.random.default_rng(seed), height_m=1.75 if trial else None)
+    if not np.allclose(subject.offsets_m, truth.offsets_m, atol=1e-5):
+        raise RuntimeError(
+            f"{clip_dir.name}: the subject rebuilt from the seed is not the rendered one; "
+            f"delete {clip_dir} to render the clip again"
+        )
+    return subject
+
+
 def refresh_truth(spec, clip_dir: Path) -> Truth:
     """The clip's truth with what follows a rule recomputed where it followed an older one
     (rewritten in place): the contact flags under ``CONTACT_RULE``, and the BlazePose points
@@ -246,14 +259,7 @@ def refresh_truth(spec, clip_dir: Path) -> Truth:
     kp_rule = keypoint_rule()
     if truth.contact_rule == CONTACT_RULE and truth.keypoint_rule == kp_rule:
         return truth
-    rng = np.random.default_rng(spec.seed)
-    trial = not spec.take[:1].isdigit() and spec.take.endswith(("_walk", "_run"))
-    subject = make_subject(rng, height_m=1.75 if trial else None)
-    if not np.allclose(subject.offsets_m, truth.offsets_m, atol=1e-5):
-        raise RuntimeError(
-            f"{spec.name}: the subject rebuilt from the seed is not the rendered one; "
-            f"delete {clip_dir} to render the clip again"
-        )
+    subject = rebuilt_subject(spec.seed, spec.take, truth, clip_dir)
     if truth.keypoint_rule != kp_rule:
         truth.blaze_world_m, truth.blaze_px = _blaze_truth(subject, truth)
         truth.keypoint_rule = kp_rule

@@ -143,7 +143,7 @@ def grounding_scores(motion, truth, cap: dict) -> dict:
     provides a world frame and contacts (issue 12); otherwise a note."""
     from benchmarks.accuracy import grounding
 
-    return grounding.scores(motion, truth, cap)
+    return {**grounding.scores(motion, truth, cap), "contact_rule": truth.contact_rule}
 
 
 def belt_speed_mps(truth, band_m: float = 0.03) -> float:
@@ -203,10 +203,7 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
         if kind == "trial":  # the belt moves the stance foot: no truth for contact and sliding
             res["grounding"] = {"note": "treadmill trials: grounding measured on synthetic clips"}
         else:
-            from benchmarks.accuracy.render import CONTACT_RULE
-
             res["grounding"] = grounding_scores(motion, truth, cap)
-            res["grounding"]["contact_rule"] = CONTACT_RULE
     except Exception as e:  # noqa: BLE001 - a harness reports, it does not stop
         log.exception("%s: grounding scores failed", spec.name)
         res["grounding"] = {"note": f"grounding scores failed: {e}"}
@@ -356,7 +353,6 @@ def _regrade_grounding(res: dict, spec, clip_dir: Path, work: Path, per_clip: Pa
         return
     truth = refresh_truth(spec, clip_dir)
     res["grounding"] = grounding_scores(Motion.load(bundle), truth, {})
-    res["grounding"]["contact_rule"] = CONTACT_RULE
     atomic_write(per_clip, lambda f: f.write(json.dumps(res, indent=1)))
     log.info("%s: grounding regraded under %s", spec.name, CONTACT_RULE)
 
