@@ -23,8 +23,10 @@ Frames are written as OUT_DIR/frame_0000.png ...; one JSON line per frame goes t
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -33,6 +35,7 @@ from pathlib import Path
 # Blender's user folders point at a temporary directory before bpy is imported, so a render never
 # writes into ~/.config/blender.
 _USER = Path(tempfile.mkdtemp(prefix="biomocap-render-user-"))
+atexit.register(shutil.rmtree, _USER, ignore_errors=True)
 for _var, _sub in (
     ("BLENDER_USER_RESOURCES", "resources"),
     ("BLENDER_USER_CONFIG", "config"),

@@ -42,7 +42,7 @@ class BIOMECH_PG_settings(bpy.types.PropertyGroup):
         min=0.0,
         max=2.6,
         default=0.0,
-        description="Subject height in metres (0: estimate)",
+        description="Subject height in metres (0: the adult mean, 1.69 m; it sets the scene's scale)",
     )
     mass_kg: FloatProperty(
         name="Mass (kg)",

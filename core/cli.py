@@ -147,7 +147,12 @@ def add_capture_options(s: argparse.ArgumentParser) -> None:
         default=None,
         help="which person: main (default: largest, favouring the centre), largest, center, left, right, or an index from the left",
     )
-    s.add_argument("--height", type=float, default=None, help="subject height, metres")
+    s.add_argument(
+        "--height",
+        type=float,
+        default=None,
+        help="subject height, metres (else the adult mean, 1.69 m: it sets the scene's scale)",
+    )
     s.add_argument("--mass", type=float, default=None, help="subject mass, kg")
     s.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
     s.add_argument(
@@ -293,7 +298,7 @@ _OUTPUTS = {
 }
 # Numeric options: valid range, unit, what a missing value means.
 _NUMBERS = {
-    "height": (0.5, 2.6, "m", "leave it out to estimate it"),
+    "height": (0.5, 2.6, "m", "leave it out for the adult mean, 1.69 m"),
     "mass": (10.0, 300.0, "kg", "leave it out to estimate it"),
     "fps": (1.0, 1000.0, "fps", "leave it out to use the video's timestamps"),
     "focal": (1.0, 1e6, "px", "leave it out to read it from the file or assume a lens"),

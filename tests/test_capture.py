@@ -61,6 +61,12 @@ def test_video_capture_writes_valid_outputs(demo_capture) -> None:
     assert {"detect", "refine", "world", "outputs"} <= set(rep["timings_s"])
     assert rep["world"]["frame"] == motion.world["frame"] and rep["limit_violations"] == 0
     assert (out / rep["outputs"]["motion"]).is_file() and rep["outputs"]["report"] == "report.html"
+    # No --height: the adult population's mean stature (the body is fitted to it by bisection),
+    # and the report says so.
+    from core.hmr.fit import POPULATION_STATURE_M
+
+    assert abs(motion.height_m - POPULATION_STATURE_M) < 0.01, motion.height_m
+    assert any("pass --height" in n for n in rep["notes"]), rep["notes"]
     assert res.mean_reprojection_px < res.initial_reprojection_px
     from biomech_export import validate_files
 

@@ -31,6 +31,8 @@ def _gait2392():
     d = shared_path(*G2392)
     model = d / "OutputReference" / "subject01_simbody.osim"
     if "ik" not in _IK_CACHE:
+        import atexit
+        import shutil
         import tempfile
         from pathlib import Path
 
@@ -42,6 +44,7 @@ def _gait2392():
         cols = data[:, [names.index(n) for n in keep]]
         times = np.array(table.getIndependentColumn())
         out = Path(tempfile.mkdtemp(prefix="biomocap_grf_test_")) / "subject01_walk1_ik.mot"
+        atexit.register(shutil.rmtree, out.parent, ignore_errors=True)
         write_mot(out, MotTable(times, tuple(keep), cols, True, "walk1"))
         _IK_CACHE["ik"] = out
     return model, _IK_CACHE["ik"], d / "subject01_walk1_grf.mot"

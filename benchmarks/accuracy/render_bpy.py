@@ -24,15 +24,18 @@ line per rendered frame to stdout: {"frame": t, "s": seconds}.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 _USER = Path(tempfile.mkdtemp(prefix="biomocap-render-user-"))
+atexit.register(shutil.rmtree, _USER, ignore_errors=True)
 for _var, _sub in (
     ("BLENDER_USER_RESOURCES", "resources"),
     ("BLENDER_USER_CONFIG", "config"),

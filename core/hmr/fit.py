@@ -1,7 +1,7 @@
 """The optimisation-fit surface method: Anny fitted to the keypoints without a network.
 
-Height comes from NeurIK's segment scales (or the user), the subject is built from it
-(:func:`core.body.build_subject`), the pose is NeurIK's, and per frame the pelvis is placed in the
+Height comes from the user (else the adult population's mean, ``POPULATION_STATURE_M``), the
+subject is built from it (:func:`core.body.build_subject`), the pose is NeurIK's, and per frame the pelvis is placed in the
 camera frame by linear least squares on the confident 2D keypoints (a PnP with known rotation).
 The whole-sequence refinement (:mod:`core.refine`) then optimises all of it against the 2D
 keypoints.
@@ -13,31 +13,22 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core import skeleton as sk
 from core.hmr import SurfaceEstimate, SurfaceInputs
 
-__all__ = ["fit_surface", "height_from_scales", "place_in_camera"]
+__all__ = ["POPULATION_STATURE_M", "fit_surface", "place_in_camera"]
 
 
-# Stature per unit of NeurIK's median segment scale (scales relative to
-# ``skeleton.default_offsets(1.75)``). NeurIK reads them off MediaPipe's world landmarks, whose
-# body has a roughly fixed size (metric by a learned average, not by the person): on the accuracy
-# harness's renders every segment's scale is 0.92-0.97 of the true one (median 0.95 over 39
-# clips), the stature from 1.75 * median(scale) is a median 0.94 of the true one and correlates
-# only 0.18 with it. Raising the constant to 1.86 (1.75 / 0.942, the declared tuning subset: the
-# harness's first 6 synthetic clips) was tried and undone (2026-12-02): the refinement also fits
-# MediaPipe's metric 3D keypoints, which keep their fixed size, so a taller skeleton bends knees
-# and ankles to match them: harness capture MAE 10.6 -> 12.3 deg (12 clips), 10.9 -> 13.8
-# (trials), offset-free MAE unchanged, camera height error 0.190 -> 0.204 m. A stature
-# correction needs that 3D term made scale-free first.
-STATURE_PER_SCALE_M = 1.75
-
-
-def height_from_scales(scale: np.ndarray) -> float:
-    """Stature implied by NeurIK's segment scales (long bones of the legs, trunk and arms)."""
-    names = ("tibia_r", "tibia_l", "talus_r", "talus_l", "thorax", "head", "ulna_r", "ulna_l")
-    s = float(np.median([scale[sk.BODY[n]] for n in names]))
-    return float(np.clip(STATURE_PER_SCALE_M * s, 1.2, 2.1))
+# The stature used when the user gives none: the mean of adult men and women in the US national
+# health survey (CDC NHANES 2015-2016: men about 1.75 m, women about 1.63 m). One camera cannot
+# measure a person's size: a body twice as large twice as far projects the same, and MediaPipe's
+# world landmarks (metric by a learned average body, not by the person) say little. Read off them
+# through NeurIK's segment scales (1.75 m times their median, the estimate before 2026-12-03), the
+# statures on the accuracy harness's 33 renders were 1.61 +- 0.04 m for subjects of 1.68 +- 0.12
+# (correlation 0.05 at 1080p, 0.21 at 480x270): below any adult mean and no more informative than
+# it. The scene's scale follows the stature (the camera height, the speeds, the OpenSim model's
+# size and mass), so ``--height`` is what makes a capture metric; without it the error is the
+# population's spread (about 7 %, 12 cm at 1.69 m).
+POPULATION_STATURE_M = 1.69
 
 
 def place_in_camera(
@@ -75,10 +66,11 @@ def fit_surface(
     progress = progress or (lambda f, m="": None)
     progress(0.0, "fitting the Anny body")
     notes = []
-    height = inputs.height_m or height_from_scales(inputs.neurik.segment_scale)
+    height = inputs.height_m or POPULATION_STATURE_M
     if inputs.height_m is None:
         notes.append(
-            f"subject height estimated from the video: {height:.2f} m (pass --height to set it)"
+            f"subject height not given: the adult mean {height:.2f} m is used, and the scene's "
+            "scale with it (one camera cannot measure a person's size; pass --height)"
         )
     subject = build_subject(height_m=height, mass_kg=inputs.mass_kg)
     kp_bodies, kp_local = blazepose33().define(subject)

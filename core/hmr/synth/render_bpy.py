@@ -31,9 +31,11 @@ they say. One JSON line per image goes to stdout: {"index": i, "s": seconds}.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ def isolate_user_folders() -> None:
     """Point Blender's user folders at a temporary directory (call before importing bpy), so a
     render never writes into ~/.config/blender."""
     user = Path(tempfile.mkdtemp(prefix="biomocap-render-user-"))
+    atexit.register(shutil.rmtree, user, ignore_errors=True)
     for var, sub in (
         ("BLENDER_USER_RESOURCES", "resources"),
         ("BLENDER_USER_CONFIG", "config"),
