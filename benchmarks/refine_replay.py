@@ -166,9 +166,11 @@ def variant_config(name: str, base):
     """A named change of today's ``RefineConfig()`` (``base``: the recorded configuration):
     ``default``, ``recorded`` or ``key=value[,key=value...]`` over ``RefineConfig`` fields, plus
     ``phases=G/C/A`` (the three phases' iterations), ``contact=N`` (the world stage's contact
-    phase's iterations) and ``kp=GROUP:W`` (the 2D keypoints of a group, ``KEYPOINT_GROUPS``,
-    weighted W times their confidence; ``+`` joins several). Returns the configuration, the
-    contact iterations (None: as is) and the keypoint weights ({} for none)."""
+    phase's iterations), ``contact.lr=X`` (its learning rate), ``contact.FIELD=V`` (a
+    ``RefineConfig`` field for the contact refinement only) and ``kp=GROUP:W`` (the 2D keypoints
+    of a group, ``KEYPOINT_GROUPS``, weighted W times their confidence; ``+`` joins several).
+    Returns the configuration, the contact refinement's changes ({"iterations": N, "lr": X,
+    field: value}; {} for none) and the keypoint weights ({} for none)."""
     import dataclasses as dc
 
     from core.refine import RefineConfig
@@ -180,7 +182,7 @@ def variant_config(name: str, base):
     if name == "recorded" and base is not None:
         known = {f.name for f in dc.fields(RefineConfig)}
         cfg = RefineConfig(**{k: v for k, v in vars(base).items() if k in known})
-    contact, kp_weights = None, {}
+    contact, kp_weights = {}, {}
     if name in ("default", "recorded"):
         return cfg, contact, kp_weights
     for part in name.split(","):
@@ -192,7 +194,16 @@ def variant_config(name: str, base):
             ]
             continue
         if key == "contact":
-            contact = int(value)
+            contact["iterations"] = int(value)
+            continue
+        if key == "contact.lr":
+            contact["lr"] = float(value)
+            continue
+        if key.startswith("contact."):
+            field = key.partition(".")[2]
+            probe = RefineConfig()
+            _set_field(probe, field, value, name)
+            contact[field] = getattr(probe, field)
             continue
         if key == "kp":
             for item in value.split("+"):
@@ -231,7 +242,7 @@ def _ground(rec: dict, inp, cfg, res):
 
 
 def replay_one(
-    rec: dict, cfg, contact_its: int | None = None, kp_weights: dict | None = None
+    rec: dict, cfg, contact: dict | None = None, kp_weights: dict | None = None
 ) -> dict:
     import dataclasses as dc
 
@@ -248,11 +259,13 @@ def replay_one(
     res = refine(inp, cfg, device="cpu")
     t1 = time.perf_counter()
 
-    def contact_refine(inp2, cfg2, **k):  # the world stage's call, its phase's length changed
-        if contact_its is not None:
-            cfg2 = dc.replace(
-                cfg2, phases=[dc.replace(p, iterations=contact_its) for p in cfg2.phases]
-            )
+    def contact_refine(inp2, cfg2, **k):  # the world stage's call, with the variant's changes
+        changes = dict(contact or {})
+        phase = {key: changes.pop(key) for key in ("iterations", "lr") if key in changes}
+        if phase:
+            cfg2 = dc.replace(cfg2, phases=[dc.replace(p, **phase) for p in cfg2.phases])
+        if changes:
+            cfg2 = dc.replace(cfg2, **changes)
         return refine(inp2, cfg2, **k)
 
     core.refine.refine = contact_refine
@@ -265,10 +278,44 @@ def replay_one(
     return {
         "q": grounded.result.q_rad,
         "q_first": res.q_rad,
+        "feet": _feet(grounded, rec),
         "refine_ms": 1000 * (t1 - t0) / n,
         "world_ms": 1000 * (t2 - t1) / n,
         "its": sum(h.get("iteration", 0) for h in res.history if h.get("stopped")) or None,
     }
+
+
+def _feet(grounded, rec) -> dict:
+    """Sliding of the contact points over the truth's planted phases (3+ frames; median and
+    90th percentile, m) and their deepest floor penetration (m), as the harness measures them
+    (``benchmarks.accuracy.grounding``); {} without a floor."""
+    from benchmarks.accuracy.render import Truth
+    from core.contacts import contact_positions
+    from core.metrics import floor_penetration, foot_sliding_per_phase
+
+    if grounded.contacts is None:
+        return {}
+    truth = Truth.load(Path(rec["truth"]))
+    res = grounded.result
+    pts = contact_positions(
+        res.q_rad, res.root_m, rec["subject"].offsets_m, grounded.contact_bodies,
+        grounded.contact_local_m,
+    )  # fmt: skip
+    n = min(len(pts), len(truth.contact))
+    still = truth.contact if truth.contact_still is None else truth.contact_still
+    planted = np.asarray(still[:n], bool)
+    keep = np.zeros_like(planted)
+    for k in range(planted.shape[1]):
+        edges = np.diff(np.concatenate([[0], planted[:, k].astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            keep[a:b, k] = b - a >= 3
+    slide = foot_sliding_per_phase(pts[:n], keep, truth.fps)
+    out = {"penetration_max": float(np.max(floor_penetration(pts[:n])))}
+    if len(slide):
+        out.update(
+            sliding_median=float(np.median(slide)), sliding_p90=float(np.percentile(slide, 90))
+        )
+    return out
 
 
 def score(q, rec) -> dict:
@@ -318,8 +365,8 @@ def replay(args) -> int:
             if vname == "start":
                 row.update(score(rec["inp"].q_init_rad, rec))
             else:
-                cfg, contact_its, kp_weights = variant_config(vname, rec["cfg"])
-                r = replay_one(rec, cfg, contact_its, kp_weights)
+                cfg, contact, kp_weights = variant_config(vname, rec["cfg"])
+                r = replay_one(rec, cfg, contact, kp_weights)
                 row.update(score(r["q"], rec))
                 first = score(r["q_first"], rec)
                 row["first"] = {k: first[k] for k in ("mae", "r", "jitter")}
@@ -330,6 +377,7 @@ def replay(args) -> int:
                         q_first=r["q_first"],
                     )
                 row["refine_ms"], row["world_ms"] = r["refine_ms"], r["world_ms"]
+                row.update(r["feet"])
             rows[rec["name"]] = row
             print(
                 f"{vname:40s} {rec['name']:18s} MAE {row['mae']:5.2f} of {row['mae_of']:5.2f} "
@@ -414,7 +462,16 @@ def summarise(results: dict, variants, names) -> None:
             if not rows:
                 continue
             vals = [np.mean([r.get(k, np.nan) for r in rows]) for k in keys]
-            print(f"{v:40s} " + " ".join(f"{x:11.2f}" for x in vals) + f"  {len(rows)}")
+            line = f"{v:40s} " + " ".join(f"{x:11.2f}" for x in vals) + f"  {len(rows)}"
+            first = [r["first"]["mae"] for r in rows if "first" in r]
+            if first:  # before the world stage, on the same clips
+                line += f"  (before the world stage {np.mean(first):.2f})"
+            slide = [r["sliding_p90"] for r in rows if "sliding_p90" in r]
+            if slide:  # the harness's headline: median over clips of each clip's p90
+                pen = max(r["penetration_max"] for r in rows if "penetration_max" in r)
+                line += f"  sliding p90 {100 * np.median(slide):.1f} cm, penetration max "
+                line += f"{100 * pen:.1f} cm"
+            print(line)
 
 
 def _in_group(name: str, row: dict, group: str) -> bool:

@@ -387,17 +387,22 @@ def output_folder(out: str | Path, *, key: str) -> Iterator[OutputFolder]:
             where, prefix = out.parent, f".{out.name}{_TAG}"
             lock_path = out.parent / f".{out.name}{_TAG}lock"
         txn._lock = _Lock(lock_path, out)
-        txn._lock.acquire()
         try:
+            # The lock file and the staging folder are made with the signals held: a cancel
+            # that came between making one and entering the block that removes it would leave
+            # it behind (a held signal is raised at the end of the 'with', inside that block).
+            with signals_held():
+                txn._lock.acquire()
             _recover(out, prefix, where)
             txn.stage = where / f"{prefix}{txn._txn}"
             try:
-                txn.stage.mkdir()
-            except OSError as e:
-                raise ValueError(
-                    f"cannot write beside {out} ({e.strerror}); choose another -o"
-                ) from None
-            try:
+                with signals_held():
+                    try:
+                        txn.stage.mkdir()
+                    except OSError as e:
+                        raise ValueError(
+                            f"cannot write beside {out} ({e.strerror}); choose another -o"
+                        ) from None
                 yield txn
                 _publish(txn)
             finally:
@@ -542,8 +547,9 @@ def output_file(out: str | Path) -> Iterator[OutputFile]:
     lock = _Lock(out.parent / f".{out.name}{_TAG}lock", out)
     txn = None
     try:
-        lock.acquire()
         try:
+            with signals_held():  # as in output_folder: no cancel between lock and cleanup
+                lock.acquire()
             for p in out.parent.glob(f".{out.name}{_TAG}*.tmp*"):
                 _rm(p)
             # keep the suffixes (.motion.npz) so writers that look at them behave the same

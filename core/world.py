@@ -72,6 +72,7 @@ __all__ = [
     "floor_with_scene_lines",
     "scene_frames",
     "to_world",
+    "treadmill_velocity",
     "unwrap_root_angles",
     "pitch_roll_from_up",
 ]
@@ -220,11 +221,24 @@ def body_up_direction(
     return _unit((v * w[:, None]).sum(0))
 
 
-def _speed(points: np.ndarray, fps: float) -> np.ndarray:
-    """(T, P) speed of (T, P, 3) points, central differences, m/s."""
+def _speed(points: np.ndarray, fps: float, carried: np.ndarray | None = None) -> np.ndarray:
+    """(T, P) speed of (T, P, 3) points, central differences, m/s; relative to the velocity
+    ``carried`` (3,) when given (a treadmill belt's)."""
     if len(points) < 2:
         return np.zeros(points.shape[:2])
-    return np.linalg.norm(np.gradient(points, axis=0), axis=-1) * fps
+    v = np.gradient(points, axis=0) * fps
+    if carried is not None:
+        v = v - np.asarray(carried, np.float64)
+    return np.linalg.norm(v, axis=-1)
+
+
+def treadmill_velocity(
+    q_rad: np.ndarray, up: np.ndarray, fps: float, speed_mps: float
+) -> np.ndarray | None:
+    """(3,) a treadmill belt's velocity in the motion's frame: ``speed_mps`` backward along the
+    subject's horizontal facing (``up``: the frame's up); None when the facing is unclear."""
+    fwd = _facing(q_rad, _unit(np.asarray(up, np.float64)), fps)
+    return None if fwd is None else -float(speed_mps) * fwd
 
 
 def estimate_floor(
@@ -233,11 +247,15 @@ def estimate_floor(
     conf: np.ndarray | None = None,
     prior_up: np.ndarray | None = None,
     cfg: FloorConfig | None = None,
+    belt_velocity_mps: np.ndarray | None = None,
 ) -> FloorFit | None:
     """Fit the floor to the slow sole points (see the module text).
 
     sole_m: (T, P, 3) sole points (heel/toe of both feet) in the level-camera frame; conf: (T, P)
-    0..1 keypoint confidence of each point (None: all seen); prior_up: (3,) prior up direction.
+    0..1 keypoint confidence of each point (None: all seen); prior_up: (3,) prior up direction;
+    belt_velocity_mps: (3,) a treadmill belt's velocity in that frame (``treadmill_velocity``):
+    a stance foot rides the belt, so "slow" is then slow relative to it (else the candidates are
+    the swing feet turning round in the air, and the floor comes out above the stance feet).
     Returns None when the feet are not seen well enough to say where the floor is.
     """
     cfg = cfg or FloorConfig()
@@ -254,7 +272,7 @@ def estimate_floor(
     up0 = level if prior_up is None else _unit(np.asarray(prior_up, dtype=np.float64))
     if np.rad2deg(np.arccos(np.clip(up0 @ level, -1, 1))) > cfg.max_prior_angle_deg:
         up0 = level
-    speed = _speed(np.nan_to_num(sole), fps)
+    speed = _speed(np.nan_to_num(sole), fps, belt_velocity_mps)
     # A point less than min_camera_height_m below the camera (or above it) rests on a raised
     # support seen from below (the demo man's 2 m box top), never on the floor: no candidate.
     # Without this the box's many still points hide the few the person stands on the ground.
@@ -467,6 +485,7 @@ def floor_with_scene_lines(
     frames: list[tuple[np.ndarray, np.ndarray]],
     intrinsics: np.ndarray,
     cfg: FloorConfig | None = None,
+    belt_velocity_mps: np.ndarray | None = None,
 ) -> tuple[FloorFit, str]:
     """The feet's floor fit re-done with the scene's strongest horizontal line family as the tilt
     prior (``core.horizon``): the normal closest to the feet's that is perpendicular to it, held
@@ -502,8 +521,9 @@ def floor_with_scene_lines(
             up_c = both
     up_scene = LEVEL_CAMERA_ROTATION @ up_c
     refit = estimate_floor(
-        sole_m, fps, conf=conf, prior_up=up_scene, cfg=replace(cfg, prior_tilt_deg=SCENE_TILT_DEG)
-    )
+        sole_m, fps, conf=conf, prior_up=up_scene, cfg=replace(cfg, prior_tilt_deg=SCENE_TILT_DEG),
+        belt_velocity_mps=belt_velocity_mps,
+    )  # fmt: skip
     moved = np.degrees(np.arccos(np.clip(up_scene @ fit.up, -1.0, 1.0)))
     if refit is None:
         return fit, "scene lines: the refit with the scene's tilt found no floor; the feet's kept"

@@ -251,6 +251,51 @@ def test_floor_under_a_box_the_person_stands_on_longer() -> None:
     assert 0.5 < fit.elevated_fraction < 0.8  # the box-top points
 
 
+def treadmill_run_soles(rng, fps=30.0, seconds=3.0, belt=3.5, camera_height=1.2):
+    """(T, 4, 3) heel/toe soles of a treadmill run seen from the side (level-camera frame, the
+    runner facing +X 4 m away): each stance rides the belt backward on the floor; each swing
+    leaves and lands at the belt's speed, turning round in the air twice (after toe-off and
+    before touch-down, about 10 cm up: the only slow points in the camera's frame)."""
+    cycle, stance = 0.7, 0.25
+    t = np.arange(int(seconds * fps)) / fps
+    span = belt * stance  # the belt carries the foot this far in a stance
+    feet = []
+    for shift, z in ((0.0, -4.0), (cycle / 2, -3.8)):
+        ph = ((t + shift) % cycle) / cycle * cycle
+        s = np.clip((ph - stance) / (cycle - stance), 0.0, 1.0)
+        # swing: a cubic from the stance's end back to its start, leaving and landing with the
+        # belt's velocity (-belt * swing seconds per unit of s)
+        v = -belt * (cycle - stance)
+        swing = 0.4 - span + span * (3 * s**2 - 2 * s**3) + v * (s - 2 * s**2 + s**3)
+        swing += v * (s**3 - s**2)
+        x = np.where(ph < stance, 0.4 - belt * ph, swing)
+        y = np.where(ph < stance, 0.0, 0.25 * np.sin(np.pi * s)) - camera_height
+        heel = np.stack([x, y, np.full_like(x, z)], -1)
+        feet += [heel, heel + [0.2, 0.0, 0.0]]
+    return np.stack(feet, 1) + rng.normal(scale=0.005, size=(len(t), 4, 3))
+
+
+def test_treadmill_floor_from_the_feet_riding_the_belt() -> None:
+    """On a treadmill the stance feet move at the belt's speed and the slow sole points are the
+    swing feet turning round in the air: told the belt's velocity, the floor is under the stance
+    feet (camera 1.2 m above it); taking 'slow' in the camera frame puts it too high."""
+    rng = np.random.default_rng(5)
+    sole = treadmill_run_soles(rng)
+    fit = estimate_floor(sole, 30.0, belt_velocity_mps=np.array([-3.5, 0.0, 0.0]))
+    # within 5 cm: the swing feet just after toe-off and before touch-down also move with the
+    # belt, a few cm up, and count as candidates
+    assert fit is not None and abs(-fit.offset_m - 1.2) < 0.05, fit
+    assert fit.up[1] > np.cos(np.deg2rad(3))
+    naive = estimate_floor(sole, 30.0)
+    assert naive is None or -naive.offset_m < 1.2 - 0.1, naive  # the turning feet's level
+    # The belt's direction comes from the subject's facing (the pelvis's +X).
+    from core.world import treadmill_velocity
+
+    q = np.zeros((30, sk.N_DOFS))
+    v = treadmill_velocity(q, np.array([0.0, 1.0, 0.0]), 30.0, 3.5)
+    assert np.allclose(v, [-3.5, 0.0, 0.0], atol=1e-9), v
+
+
 def test_a_support_above_the_camera_is_never_the_floor() -> None:
     """Standing 2 s on a box top 0.5 m ABOVE the camera (seen from below) and 0.7 s on the ground
     1.4 m below it: the camera cannot stand under its floor, so the ground is the floor; with

@@ -54,6 +54,7 @@ def _ground(
         camera_frame_only,
         estimate_floor,
         to_world,
+        treadmill_velocity,
         unwrap_root_angles,
         world_frame,
     )
@@ -68,10 +69,15 @@ def _ground(
     foot_conf = np.asarray(inp.confidence)[:, foot_kp]
     sole = contact_positions(q1, root1, subject.offsets_m, bodies, local)
     fit = None
+    belt_level = None  # the treadmill belt's velocity in the level-camera frame
     if n >= 2:
         seen = foot_conf.max(1) > 0.5
         prior = body_up_direction(q1, root1, subject.offsets_m, weights=seen | ~seen.any())
-        fit = estimate_floor(sole, fps, conf=foot_conf, prior_up=prior)
+        if opts.treadmill_speed_mps:
+            belt_level = treadmill_velocity(q1, prior, fps, opts.treadmill_speed_mps)
+        fit = estimate_floor(
+            sole, fps, conf=foot_conf, prior_up=prior, belt_velocity_mps=belt_level
+        )
     if fit is not None and video is not None and times_s is not None and opts.scene_lines:
         # The feet span too little depth to fix the floor's tilt far from them (a tilt error of
         # d rad moves the plane under a camera D m away by D * d); the scene's horizontal lines
@@ -83,8 +89,9 @@ def _ground(
             video, times_s, inp.keypoints_2d_px, inp.camera.width_px, frames=decoded_frames
         )
         fit, scene_note = floor_with_scene_lines(
-            fit, sole, fps, foot_conf, frames, inp.camera.intrinsics
-        )
+            fit, sole, fps, foot_conf, frames, inp.camera.intrinsics,
+            belt_velocity_mps=belt_level,
+        )  # fmt: skip
         notes.append(scene_note)
     if fit is None:
         why = (
