@@ -217,6 +217,7 @@ class BIOMECH_OT_preview_frame(bpy.types.Operator):
     )
 
     def execute(self, context):
+        import shutil
         import subprocess
         import tempfile
 
@@ -238,23 +239,26 @@ class BIOMECH_OT_preview_frame(bpy.types.Operator):
             time_s = s.frame_start / fps if fps else 0.0
         out = Path(tempfile.mkdtemp(prefix="biomech-preview-")) / "people.png"
         try:
-            r = subprocess.run(
-                people_preview_command(python, video, time_s, out),
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            boxes = parse_people_preview(r.stdout, r.stderr)
-        except (OSError, subprocess.TimeoutExpired, ValueError) as e:
-            self.report({"ERROR"}, f"people preview failed: {e}")
-            return {"CANCELLED"}
-        old = bpy.data.images.get(PREVIEW_IMAGE)
-        if old is not None:
-            bpy.data.images.remove(old)
-        img = bpy.data.images.load(str(out))
-        img.name = PREVIEW_IMAGE
-        img.pack()  # the temporary file may go
-        img.preview_ensure()
+            try:
+                r = subprocess.run(
+                    people_preview_command(python, video, time_s, out),
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                boxes = parse_people_preview(r.stdout, r.stderr)
+            except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+                self.report({"ERROR"}, f"people preview failed: {e}")
+                return {"CANCELLED"}
+            old = bpy.data.images.get(PREVIEW_IMAGE)
+            if old is not None:
+                bpy.data.images.remove(old)
+            img = bpy.data.images.load(str(out))
+            img.name = PREVIEW_IMAGE
+            img.pack()
+            img.preview_ensure()
+        finally:  # the image is packed into the .blend; the folder goes
+            shutil.rmtree(out.parent, ignore_errors=True)
         s.preview_people = len(boxes)
         self.report({"INFO"}, f"{len(boxes)} people at {time_s:.2f} s, numbered from the left")
         return {"FINISHED"}
