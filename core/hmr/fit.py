@@ -1,10 +1,10 @@
 """The optimisation-fit surface method: Anny fitted to the keypoints without a network.
 
 Height comes from the user (else the adult population's mean, ``POPULATION_STATURE_M``), the
-subject is built from it (:func:`core.body.build_subject`), the pose is NeurIK's, and per frame the pelvis is placed in the
-camera frame by linear least squares on the confident 2D keypoints (a PnP with known rotation).
-The whole-sequence refinement (:mod:`core.refine`) then optimises all of it against the 2D
-keypoints.
+subject is built from it (:func:`core.body.build_subject`), the pose is NeurIK's, and per frame
+the pelvis is placed in the camera frame by linear least squares on the confident 2D keypoints
+(a PnP with known rotation). The whole-sequence refinement (:mod:`core.refine`) then optimises
+all of it against the 2D keypoints.
 """
 
 from __future__ import annotations
