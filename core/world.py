@@ -478,7 +478,7 @@ def scene_frames(
 
 
 def floor_with_scene_lines(
-    fit: FloorFit,
+    fit: FloorFit | None,
     sole_m: np.ndarray,
     fps: float,
     conf: np.ndarray | None,
@@ -486,14 +486,23 @@ def floor_with_scene_lines(
     intrinsics: np.ndarray,
     cfg: FloorConfig | None = None,
     belt_velocity_mps: np.ndarray | None = None,
-) -> tuple[FloorFit, str]:
+    prior_up: np.ndarray | None = None,
+) -> tuple[FloorFit | None, str]:
     """The feet's floor fit re-done with the scene's strongest horizontal line family as the tilt
     prior (``core.horizon``): the normal closest to the feet's that is perpendicular to it, held
     within ``SCENE_TILT_DEG``. Returns the fit (the feet's own when the scene has no usable
-    family, or the refit fails) and a note saying which."""
+    family, or the refit fails) and a note saying which.
+
+    Without a feet fit (``fit`` None: the feet alone left the floor's height under the camera
+    too uncertain to call it below the camera, as for a low camera far from a person on one
+    spot) the family is looked for within ``SCENE_MAX_TOL_DEG`` of ``prior_up`` (the body's
+    mean vertical) and the fit tried with the scene's tilt; None when that finds no floor either.
+    """
     from core.horizon import constrain_up, horizontal_directions, line_segments
 
     cfg = cfg or FloorConfig()
+    if fit is None and prior_up is None:
+        return None, "scene lines: not used (no floor from the feet and no prior up)"
     segs = [
         line_segments(gray, None if not np.isfinite(box).all() else box[None])
         for gray, box in frames
@@ -502,12 +511,17 @@ def floor_with_scene_lines(
     sole = np.asarray(sole_m, np.float64)
     seen = np.isfinite(sole).all(-1) if conf is None else np.asarray(conf) >= cfg.min_conf
     depth = float(np.median(-sole[..., 2][seen])) if seen.any() else float("nan")
-    tilt_sd = np.degrees(fit.camera_height_sd_m / depth) if np.isfinite(depth) else 90.0
-    tol = float(np.clip(3.0 * tilt_sd, SCENE_MIN_TOL_DEG, SCENE_MAX_TOL_DEG))
-    up_cam = LEVEL_CAMERA_ROTATION @ fit.up  # level frame -> camera frame (y down, z forward)
+    if fit is not None:
+        ref_up, what = fit.up, "the feet's floor"
+        tilt_sd = np.degrees(fit.camera_height_sd_m / depth) if np.isfinite(depth) else 90.0
+        tol = float(np.clip(3.0 * tilt_sd, SCENE_MIN_TOL_DEG, SCENE_MAX_TOL_DEG))
+    else:
+        ref_up, what = _unit(np.asarray(prior_up, np.float64)), "the body's vertical"
+        tol = SCENE_MAX_TOL_DEG
+    up_cam = LEVEL_CAMERA_ROTATION @ ref_up  # level frame -> camera frame (y down, z forward)
     lines = horizontal_directions(seg, intrinsics, up_cam, tol)
     if not len(lines.directions):
-        return fit, f"scene lines: no horizontal family within {tol:.1f} deg of the feet's floor"
+        return fit, f"scene lines: no horizontal family within {tol:.1f} deg of {what}"
     up_c = constrain_up(up_cam, lines.directions[0])
     if (
         len(lines.directions) > 1
@@ -524,7 +538,15 @@ def floor_with_scene_lines(
         sole_m, fps, conf=conf, prior_up=up_scene, cfg=replace(cfg, prior_tilt_deg=SCENE_TILT_DEG),
         belt_velocity_mps=belt_velocity_mps,
     )  # fmt: skip
-    moved = np.degrees(np.arccos(np.clip(up_scene @ fit.up, -1.0, 1.0)))
+    moved = np.degrees(np.arccos(np.clip(up_scene @ ref_up, -1.0, 1.0)))
+    if fit is None:
+        if refit is None:
+            return None, "scene lines: no floor with the scene's tilt either"
+        return refit, (
+            f"scene lines: {lines.n_segments[0]} segments of {lines.n_candidates} meet on the "
+            f"horizon; with their tilt ({moved:.1f} deg from the body's vertical) the feet give "
+            f"a floor the feet alone could not: camera {-refit.offset_m:.2f} m above it"
+        )
     if refit is None:
         return fit, "scene lines: the refit with the scene's tilt found no floor; the feet's kept"
     return refit, (

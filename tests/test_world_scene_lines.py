@@ -157,3 +157,37 @@ def test_scene_frames_from_a_video() -> None:
     box = frames[0][1]
     assert box[0] < 500 < 600 < box[2] and box[1] < 100 < 400 < box[3]
     assert np.isnan(frames[1][1]).all()
+
+
+def test_scene_lines_give_a_floor_the_feet_alone_cannot() -> None:
+    """A camera 0.4 m high, a person on one spot 7.5 m away, the prior up 3 deg off: the feet
+    alone leave the floor's height under the camera too uncertain to call it below the camera
+    (no floor); the tiled floor's lines pin the tilt, and the same feet then give the camera
+    height (within 0.1 m: 0.5 deg of tilt is 6.5 cm at 7.5 m). A blank image claims nothing."""
+    rng = np.random.default_rng(3)
+    rot, trans = _camera(1.0, 0.5, 0.4)
+    ahead = rot.T @ np.array([0.0, 0.0, 1.0])
+    ahead = np.array([ahead[0], 0.0, ahead[2]]) / np.hypot(ahead[0], ahead[2])
+    side = np.cross(ahead, [0.0, 1.0, 0.0])
+    centre = -rot.T @ trans
+    base = centre + 7.5 * ahead
+    base[1] = 0.0
+    feet = [base, base + 0.2 * ahead, base + 0.25 * side, base + 0.2 * ahead + 0.25 * side]
+    world = np.array([feet] * 90) + rng.normal(scale=0.02, size=(90, 4, 3)) * [1.0, 0.0, 1.0]
+    level = (world - centre) @ (LEVEL_CAMERA_ROTATION @ rot).T
+    level += rng.normal(scale=0.02, size=level.shape) * [0.0, 1.0, 0.0]
+    truth_level = LEVEL_CAMERA_ROTATION @ _true_up_camera(rot)
+    prior = LEVEL_CAMERA_ROTATION @ _off_by(_true_up_camera(rot), 3.0, 0.0)
+    assert estimate_floor(level, 30.0, prior_up=prior) is None
+    img = _draw(rot, trans, _tiles())
+    fit, note = floor_with_scene_lines(
+        None, level, 30.0, None, [(img, np.full(4, np.nan))], K, prior_up=prior
+    )
+    assert fit is not None, note
+    assert _angle_deg(fit.up, truth_level) < 1.0 and abs(-fit.offset_m - 0.4) < 0.1, note
+    assert "the feet alone could not" in note
+    blank = _draw(rot, trans, np.zeros((0, 2, 3)))
+    none, note = floor_with_scene_lines(
+        None, level, 30.0, None, [(blank, np.full(4, np.nan))], K, prior_up=prior
+    )
+    assert none is None and "no horizontal family" in note

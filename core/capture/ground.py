@@ -68,7 +68,7 @@ def _ground(
                                             "left_foot_index")]  # fmt: skip
     foot_conf = np.asarray(inp.confidence)[:, foot_kp]
     sole = contact_positions(q1, root1, subject.offsets_m, bodies, local)
-    fit = None
+    fit = prior = None
     belt_level = None  # the treadmill belt's velocity in the level-camera frame
     if n >= 2:
         seen = foot_conf.max(1) > 0.5
@@ -78,11 +78,13 @@ def _ground(
         fit = estimate_floor(
             sole, fps, conf=foot_conf, prior_up=prior, belt_velocity_mps=belt_level
         )
-    if fit is not None and video is not None and times_s is not None and opts.scene_lines:
+    if prior is not None and video is not None and times_s is not None and opts.scene_lines:
         # The feet span too little depth to fix the floor's tilt far from them (a tilt error of
         # d rad moves the plane under a camera D m away by D * d); the scene's horizontal lines
         # pin it (core.horizon). Harness, 12 synthetic clips: camera height error 0.45 -> 0.26 m,
         # pitch 2.8 -> 1.3 deg, angles unchanged; on the demo both people then agree on the camera.
+        # Where the feet alone claimed no floor (its height under the camera too uncertain: a low
+        # camera far from a person on one spot) the lines are tried too, from the body's vertical.
         from core.world import floor_with_scene_lines, scene_frames
 
         frames = scene_frames(
@@ -90,7 +92,7 @@ def _ground(
         )
         fit, scene_note = floor_with_scene_lines(
             fit, sole, fps, foot_conf, frames, inp.camera.intrinsics,
-            belt_velocity_mps=belt_level,
+            belt_velocity_mps=belt_level, prior_up=prior,
         )  # fmt: skip
         notes.append(scene_note)
     if fit is None:
