@@ -11,8 +11,10 @@ fresh copy of a folder with earlier results, and is judged as the cases module d
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -33,10 +35,19 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the outcomes here")
     a = ap.parse_args()
     sys.path.insert(0, str(a.code.resolve()))
-    os.chdir(tempfile.mkdtemp(prefix="hostile-cwd-"))
+    cwd = tempfile.mkdtemp(prefix="hostile-cwd-")
+    os.chdir(cwd)
     from tests.robustness import cases as C
 
     work = Path(tempfile.mkdtemp(prefix="hostile-sweep-"))
+    parent = os.getpid()
+
+    def tidy() -> None:  # the sweep's folders, removed by the sweep itself, not its children
+        if os.getpid() == parent:
+            for d in (cwd, work):
+                shutil.rmtree(d, ignore_errors=True)
+
+    atexit.register(tidy)
     t0 = time.perf_counter()
     base = C.build_base(work / "base")
     print(f"base results built in {time.perf_counter() - t0:.1f} s ({a.code})", flush=True)
