@@ -167,7 +167,8 @@ def variant_config(name: str, base):
     ``default``, ``recorded`` or ``key=value[,key=value...]`` over ``RefineConfig`` fields, plus
     ``phases=G/C/A`` (the three phases' iterations), ``contact=N`` (the world stage's contact
     phase's iterations), ``contact.lr=X`` (its learning rate), ``contact.FIELD=V`` (a
-    ``RefineConfig`` field for the contact refinement only) and ``kp=GROUP:W`` (the 2D keypoints
+    ``RefineConfig`` field for the contact refinement only), ``cc.FIELD=V`` (a ``ContactConfig``
+    field of the world stage's contact detector) and ``kp=GROUP:W`` (the 2D keypoints
     of a group, ``KEYPOINT_GROUPS``, weighted W times their confidence; ``+`` joins several).
     Returns the configuration, the contact refinement's changes ({"iterations": N, "lr": X,
     field: value}; {} for none) and the keypoint weights ({} for none)."""
@@ -198,6 +199,14 @@ def variant_config(name: str, base):
             continue
         if key == "contact.lr":
             contact["lr"] = float(value)
+            continue
+        if key.startswith("cc."):
+            from core.contacts import ContactConfig
+
+            field = key.partition(".")[2]
+            probe = ContactConfig()
+            _set_field(probe, field, value, name)
+            contact.setdefault("detector", {})[field] = getattr(probe, field)
             continue
         if key.startswith("contact."):
             field = key.partition(".")[2]
@@ -260,7 +269,7 @@ def replay_one(
     t1 = time.perf_counter()
 
     def contact_refine(inp2, cfg2, **k):  # the world stage's call, with the variant's changes
-        changes = dict(contact or {})
+        changes = {k: v for k, v in (contact or {}).items() if k != "detector"}
         phase = {key: changes.pop(key) for key in ("iterations", "lr") if key in changes}
         if phase:
             cfg2 = dc.replace(cfg2, phases=[dc.replace(p, **phase) for p in cfg2.phases])
@@ -268,11 +277,22 @@ def replay_one(
             cfg2 = dc.replace(cfg2, **changes)
         return refine(inp2, cfg2, **k)
 
+    import core.contacts
+
+    detect = core.contacts.detect_contacts
+    detector = (contact or {}).get("detector")
+
+    def detect_with(*a, **k):  # the world stage's contact detector, the variant's settings
+        return detect(*a, **k, cfg=core.contacts.ContactConfig(**detector))
+
     core.refine.refine = contact_refine
+    if detector:
+        core.contacts.detect_contacts = detect_with
     try:
         grounded = _ground(rec, inp, cfg, res)
     finally:
         core.refine.refine = refine
+        core.contacts.detect_contacts = detect
     t2 = time.perf_counter()
     n = len(inp.q_init_rad)
     return {
@@ -310,7 +330,12 @@ def _feet(grounded, rec) -> dict:
         for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
             keep[a:b, k] = b - a >= 3
     slide = foot_sliding_per_phase(pts[:n], keep, truth.fps)
-    out = {"penetration_max": float(np.max(floor_penetration(pts[:n])))}
+    from core.metrics import contact_f1
+
+    out = {
+        "penetration_max": float(np.max(floor_penetration(pts[:n]))),
+        "contact_f1": contact_f1(np.asarray(grounded.contacts[:n]), np.asarray(truth.contact[:n])),
+    }
     if len(slide):
         out.update(
             sliding_median=float(np.median(slide)), sliding_p90=float(np.percentile(slide, 90))
@@ -469,8 +494,9 @@ def summarise(results: dict, variants, names) -> None:
             slide = [r["sliding_p90"] for r in rows if "sliding_p90" in r]
             if slide:  # the harness's headline: median over clips of each clip's p90
                 pen = max(r["penetration_max"] for r in rows if "penetration_max" in r)
+                f1 = np.median([r["contact_f1"] for r in rows if "contact_f1" in r])
                 line += f"  sliding p90 {100 * np.median(slide):.1f} cm, penetration max "
-                line += f"{100 * pen:.1f} cm"
+                line += f"{100 * pen:.1f} cm, contact F1 {f1:.3f}"
             print(line)
 
 
