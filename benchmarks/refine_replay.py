@@ -269,7 +269,7 @@ def replay_one(
     t1 = time.perf_counter()
 
     def contact_refine(inp2, cfg2, **k):  # the world stage's call, with the variant's changes
-        changes = {k: v for k, v in (contact or {}).items() if k != "detector"}
+        changes = {f: v for f, v in (contact or {}).items() if f != "detector"}
         phase = {key: changes.pop(key) for key in ("iterations", "lr") if key in changes}
         if phase:
             cfg2 = dc.replace(cfg2, phases=[dc.replace(p, **phase) for p in cfg2.phases])
@@ -309,9 +309,10 @@ def _feet(grounded, rec) -> dict:
     """Sliding of the contact points over the truth's planted phases (3+ frames; median and
     90th percentile, m) and their deepest floor penetration (m), as the harness measures them
     (``benchmarks.accuracy.grounding``); {} without a floor."""
+    from benchmarks.accuracy.grounding import planted_phases
     from benchmarks.accuracy.render import Truth
     from core.contacts import contact_positions
-    from core.metrics import floor_penetration, foot_sliding_per_phase
+    from core.metrics import contact_f1, floor_penetration, foot_sliding_per_phase
 
     if grounded.contacts is None:
         return {}
@@ -322,16 +323,7 @@ def _feet(grounded, rec) -> dict:
         grounded.contact_local_m,
     )  # fmt: skip
     n = min(len(pts), len(truth.contact))
-    still = truth.contact if truth.contact_still is None else truth.contact_still
-    planted = np.asarray(still[:n], bool)
-    keep = np.zeros_like(planted)
-    for k in range(planted.shape[1]):
-        edges = np.diff(np.concatenate([[0], planted[:, k].astype(np.int8), [0]]))
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-            keep[a:b, k] = b - a >= 3
-    slide = foot_sliding_per_phase(pts[:n], keep, truth.fps)
-    from core.metrics import contact_f1
-
+    slide = foot_sliding_per_phase(pts[:n], planted_phases(truth, n), truth.fps)
     out = {
         "penetration_max": float(np.max(floor_penetration(pts[:n]))),
         "contact_f1": contact_f1(np.asarray(grounded.contacts[:n]), np.asarray(truth.contact[:n])),

@@ -241,6 +241,17 @@ def treadmill_velocity(
     return None if fwd is None else -float(speed_mps) * fwd
 
 
+def _feet_seen(sole: np.ndarray, conf: np.ndarray | None, cfg: FloorConfig) -> np.ndarray | None:
+    """(T, P) the sole points seen (finite, confident), or None when they are seen in too few
+    frames to say where the floor is."""
+    seen = np.isfinite(sole).all(-1)
+    if conf is not None:
+        seen &= np.asarray(conf) >= cfg.min_conf
+    if seen.any(1).sum() < max(cfg.min_frames, cfg.min_seen_fraction * len(sole)):
+        return None
+    return seen
+
+
 def estimate_floor(
     sole_m: np.ndarray,
     fps: float,
@@ -262,11 +273,8 @@ def estimate_floor(
     sole = np.asarray(sole_m, dtype=np.float64)
     if sole.ndim != 3 or sole.shape[-1] != 3:
         raise ValueError(f"expected sole points of shape (T, P, 3), got {sole.shape}")
-    t = sole.shape[0]
-    seen = np.isfinite(sole).all(-1)
-    if conf is not None:
-        seen &= np.asarray(conf) >= cfg.min_conf
-    if seen.any(1).sum() < max(cfg.min_frames, cfg.min_seen_fraction * t):
+    seen = _feet_seen(sole, conf, cfg)
+    if seen is None:
         return None
     level = np.array([0.0, 1.0, 0.0])
     up0 = level if prior_up is None else _unit(np.asarray(prior_up, dtype=np.float64))
@@ -503,6 +511,9 @@ def floor_with_scene_lines(
     cfg = cfg or FloorConfig()
     if fit is None and prior_up is None:
         return None, "scene lines: not used (no floor from the feet and no prior up)"
+    if fit is None and _feet_seen(np.asarray(sole_m, np.float64), conf, cfg) is None:
+        # the refit would fail on the same test: no need to look for lines
+        return None, "scene lines: not used (the feet are not seen in enough frames)"
     segs = [
         line_segments(gray, None if not np.isfinite(box).all() else box[None])
         for gray, box in frames

@@ -75,6 +75,19 @@ def false_contact_kinds(pred: np.ndarray, true: np.ndarray, near: int = 2) -> di
     }
 
 
+def planted_phases(truth, n: int) -> np.ndarray:
+    """(n, 4) bool: the truth's planted frames (``contact_still``, else ``contact``) in phases of
+    3 frames or more (a 1-2 frame flag is a touch, not a stance): where sliding is measured."""
+    from core.contacts import contact_phases
+
+    still = getattr(truth, "contact_still", None)
+    planted = np.asarray((truth.contact if still is None else still)[:n], bool)
+    keep = np.zeros_like(planted)
+    for k, a, b in contact_phases(planted):
+        keep[a:b, k] = b - a >= 3
+    return keep
+
+
 def scores(motion, truth, cap: dict | None = None) -> dict:
     world = _world(motion)
     if world is None:
@@ -138,15 +151,7 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
         out["contact_f1_height_only"] = contact_f1(prob[:n], on_floor)
     bodies, local = contact_point_definitions(motion.offsets_m, motion.surface)
     pts = contact_positions(motion.q_rad[:n], motion.root_m[:n], motion.offsets_m, bodies, local)
-    # only phases of 3+ frames: a 1-2 frame flag is a touch, not a stance
-    still = getattr(truth, "contact_still", None)
-    planted = true if still is None else np.asarray(still[:n], bool)
-    keep = np.zeros_like(true)
-    for k in range(true.shape[1]):
-        edges = np.diff(np.concatenate([[0], planted[:, k].astype(np.int8), [0]]))
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-            if b - a >= 3:
-                keep[a:b, k] = True
+    keep = planted_phases(truth, n)
     if cam is not None and true.any():
         x_cam = pts[true] @ np.asarray(cam.rotation, np.float64).T + cam.translation_m
         along_true = float(np.median(-(x_cam @ up_true)))  # camera above its contact points
