@@ -622,11 +622,21 @@ def camera_frame_only(cam: Camera, message: str, lowest_y_m: float | None = None
 
 
 def world_frame(
-    fit: FloorFit, q_rad: np.ndarray, root_m: np.ndarray, fps: float, cam: Camera
+    fit: FloorFit,
+    q_rad: np.ndarray,
+    root_m: np.ndarray,
+    fps: float,
+    cam: Camera,
+    scale_sd_rel: float = 0.0,
 ) -> WorldFrame:
     """World axes from the floor fit: Y = floor normal, X = the subject's initial facing (the
     camera's right when the pelvis points at the camera's axis), origin on the floor under the
-    pelvis at frame 0."""
+    pelvis at frame 0.
+
+    ``scale_sd_rel``: the relative standard error of the scene's scale (the subject's stature
+    when it was not given: ``core.hmr.fit.POPULATION_STATURE_SD_M`` over the mean). The camera
+    height's stated uncertainty adds it to the floor fit's own (``FloorFit.camera_height_sd_m``,
+    which knows the feet's spread and the tilt, not the scale)."""
     up = _unit(fit.up)
     fwd = _facing(q_rad, up, fps)
     if fwd is None:
@@ -636,10 +646,14 @@ def world_frame(
     r0 = np.asarray(root_m[0], dtype=np.float64)
     origin = r0 - (r0 @ up - fit.offset_m) * up
     pitch, roll = pitch_roll_from_up(up)
+    height = float(-fit.offset_m)
+    scale_sd = height * float(scale_sd_rel)
+    sd = float(np.hypot(fit.camera_height_sd_m, scale_sd))
+    why = ", most of it the subject's unknown stature" if scale_sd > fit.camera_height_sd_m else ""
     return WorldFrame(
         rot,
         origin,
-        float(-fit.offset_m),
+        height,
         pitch,
         roll,
         float(cam.focal_px),
@@ -648,10 +662,10 @@ def world_frame(
         floor_rms_m=fit.rms_m,
         n_floor_points=fit.n_inliers,
         elevated_fraction=fit.elevated_fraction,
-        camera_height_sd_m=fit.camera_height_sd_m,
+        camera_height_sd_m=sd,
         message=(
             f"floor from {fit.n_inliers} stance-foot points (RMS {100 * fit.rms_m:.1f} cm): "
-            f"camera {-fit.offset_m:.2f} m (+- {fit.camera_height_sd_m:.2f}) above it, "
+            f"camera {height:.2f} m (+- {sd:.2f}{why}) above it, "
             f"pitch {pitch:.1f} deg, roll {roll:.1f} deg"
         ),
     )

@@ -142,6 +142,27 @@ def test_floor_and_camera_from_the_feet(scene) -> None:
     assert abs(np.median(sole_w[..., 1][stance])) < 0.05
 
 
+def test_stature_uncertainty_joins_the_camera_height_error(scene) -> None:
+    # Without --height the scene's scale is the population's stature: its spread (6 %) joins the
+    # floor fit's own standard error in quadrature, and the message says which one dominates.
+    from core.hmr.fit import POPULATION_STATURE_M, POPULATION_STATURE_SD_M
+
+    sole = contact_positions(
+        scene.q_level, scene.root_level, scene.offsets, scene.bodies, scene.local
+    )
+    fit = estimate_floor(sole, scene.fps)
+    args = (fit, scene.q_level, scene.root_level, scene.fps, scene.cam_world)
+    given = world_frame(*args)
+    rel = POPULATION_STATURE_SD_M / POPULATION_STATURE_M
+    unknown = world_frame(*args, scale_sd_rel=rel)
+    assert given.camera_height_sd_m == fit.camera_height_sd_m
+    expected = np.hypot(fit.camera_height_sd_m, rel * given.camera_height_m)
+    assert abs(unknown.camera_height_sd_m - expected) < 1e-12
+    assert unknown.camera_height_m == given.camera_height_m
+    assert ("stature" in unknown.message) == (rel * given.camera_height_m > fit.camera_height_sd_m)
+    assert "stature" not in given.message
+
+
 def test_no_feet_seen_gives_no_floor(scene) -> None:
     sole = contact_positions(
         scene.q_level, scene.root_level, scene.offsets, scene.bodies, scene.local

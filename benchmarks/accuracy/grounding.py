@@ -25,7 +25,9 @@ Where the camera-height error comes from (issue 12), when the capture records it
 * ``camera_height_true_tilt_err_m``: the camera height the capture's own contact points give
   along the TRUE floor normal (median over the truth's contact frames), minus the truth: the part
   of the error that is not the tilt (the scene's scale from the stature, depth, the sole points);
-* ``camera_height_sd_m``: the capture's own standard error of its camera height;
+* ``camera_height_sd_m``: the capture's own standard error of its camera height, and
+  ``camera_height_within_sd``: 1.0 where the error is within it, else 0.0 (its mean over clips is
+  the coverage: about 0.68 for an honest standard error);
 * ``contact_fp_boundary`` / ``contact_fp_partial`` / ``contact_fp_raised``: where the capture's
   false contacts lie, as shares of its frames x points in contact that the truth has not: within
   2 frames of a true contact of the same point (touch-down/lift-off timing), while the foot's
@@ -119,6 +121,7 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
     sd = world.get("camera_height_sd_m")
     if isinstance(sd, (int, float)) and np.isfinite(sd):
         out["camera_height_sd_m"] = float(sd)
+        out["camera_height_within_sd"] = float(out["camera_height_err_m"] <= sd)
     contacts = getattr(motion, "contacts", None)
     if contacts is None:
         out["note"] = "the capture has a world frame but no Motion.contacts"

@@ -136,8 +136,11 @@ def markdown(run: dict) -> str:
             vals = [
                 g[k] for _, g in g_rows if isinstance(g.get(k), (int, float)) and np.isfinite(g[k])
             ]
+            share = k.endswith("_within_sd")  # 0/1 per clip: the mean is the coverage
+            value = (np.mean if share else np.median)(vals) if vals else None
+            label = f"{k} (mean: share of clips)" if share else k
             lines.append(
-                f"| {k} | {_f(float(np.median(vals)), 3) if vals else '-'} | {len(vals)} |"
+                f"| {label} | {_f(float(value), 3) if vals else '-'} | {len(vals)} |"
             )
         notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
         rules: dict[str, int] = {}

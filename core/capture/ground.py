@@ -115,7 +115,12 @@ def _ground(
         q_c, root_c = to_world(frame, q1, root1)
         res = replace(res, q_rad=q_c, root_m=root_c)
         return Grounded(res, frame.camera(inp.camera), frame, None, None, bodies, local, notes)
-    frame = world_frame(fit, q1, root1, fps, inp.camera)
+    from core.hmr.fit import POPULATION_STATURE_M, POPULATION_STATURE_SD_M
+
+    # Without --height the scene's scale is the population's mean stature: its spread is the
+    # camera height's largest error on the harness (benchmarks/accuracy/RESULTS.md).
+    scale_sd = 0.0 if opts.height_m else POPULATION_STATURE_SD_M / POPULATION_STATURE_M
+    frame = world_frame(fit, q1, root1, fps, inp.camera, scale_sd_rel=scale_sd)
     log.info("%s", frame.message)
     if fit.rms_m > 0.05:
         notes.append(

@@ -19,10 +19,14 @@ def _world_html(motion: Motion, res: CaptureResult) -> str:
         return ""
     if w.get("frame") != "world":
         return f"<h2>World</h2><p>{html.escape(w.get('message', ''))}</p>"
+    height = f"{w['camera_height_m']:.2f} m"
+    sd = w.get("camera_height_sd_m")
+    if isinstance(sd, (int, float)) and sd == sd:  # absent or NaN in older bundles
+        height += f" (+- {sd:.2f}, one standard error)"
     rows = "".join(
         f"<tr><td>{k}</td><td>{v}</td></tr>"
         for k, v in (
-            ("camera height above the floor", f"{w['camera_height_m']:.2f} m"),
+            ("camera height above the floor", height),
             ("camera pitch (+ = looking down)", f"{w['camera_pitch_deg']:.1f} deg"),
             ("camera roll", f"{w['camera_roll_deg']:.1f} deg"),
             ("focal length", f"{w['focal_px']:.0f} px"),

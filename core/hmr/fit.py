@@ -15,7 +15,7 @@ import numpy as np
 
 from core.hmr import SurfaceEstimate, SurfaceInputs
 
-__all__ = ["POPULATION_STATURE_M", "fit_surface", "place_in_camera"]
+__all__ = ["POPULATION_STATURE_M", "POPULATION_STATURE_SD_M", "fit_surface", "place_in_camera"]
 
 
 # The stature used when the user gives none: the mean of adult men and women in the US national
@@ -27,8 +27,14 @@ __all__ = ["POPULATION_STATURE_M", "fit_surface", "place_in_camera"]
 # (correlation 0.05 at 1080p, 0.21 at 480x270): below any adult mean and no more informative than
 # it. The scene's scale follows the stature (the camera height, the speeds, the OpenSim model's
 # size and mass), so ``--height`` is what makes a capture metric; without it the error is the
-# population's spread (about 7 %, 12 cm at 1.69 m).
+# population's spread (``POPULATION_STATURE_SD_M``).
 POPULATION_STATURE_M = 1.69
+# Its spread: men about 1.75 m and women 1.61-1.63 m, each with a standard deviation of about
+# 7 cm (NHANES adults: 5th to 95th percentile about 1.63-1.87 m and 1.50-1.72 m, i.e. 3.3 sd),
+# pooled with half the 14 cm between them: about 0.10 m, 6 % of the stature. The whole scene scales
+# with the stature, so without ``--height`` the camera height carries this relative error too
+# (core.world.world_frame's ``scale_sd_rel``).
+POPULATION_STATURE_SD_M = 0.10
 
 
 def place_in_camera(
