@@ -71,6 +71,7 @@ __all__ = [
     "camera_frame_only",
     "floor_with_scene_lines",
     "scene_frames",
+    "scene_line_segments",
     "to_world",
     "treadmill_velocity",
     "unwrap_root_angles",
@@ -485,16 +486,30 @@ def scene_frames(
     return out
 
 
+def scene_line_segments(frames: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(N, 4) line segments (x0, y0, x1, y1 px) of :func:`scene_frames`' frames, the person's box
+    masked out (``core.horizon.line_segments``). It needs only the frames and the detections, so
+    a capture runs it beside the refinement (``core.capture.ground.start_scene_lines``)."""
+    from core.horizon import line_segments
+
+    segs = [
+        line_segments(gray, None if not np.isfinite(box).all() else box[None])
+        for gray, box in frames
+    ]
+    return np.concatenate(segs) if segs else np.zeros((0, 4))
+
+
 def floor_with_scene_lines(
     fit: FloorFit | None,
     sole_m: np.ndarray,
     fps: float,
     conf: np.ndarray | None,
-    frames: list[tuple[np.ndarray, np.ndarray]],
+    frames: list[tuple[np.ndarray, np.ndarray]] | None,
     intrinsics: np.ndarray,
     cfg: FloorConfig | None = None,
     belt_velocity_mps: np.ndarray | None = None,
     prior_up: np.ndarray | None = None,
+    segments: np.ndarray | None = None,
 ) -> tuple[FloorFit | None, str]:
     """The feet's floor fit re-done with the scene's strongest horizontal line family as the tilt
     prior (``core.horizon``): the normal closest to the feet's that is perpendicular to it, held
@@ -505,8 +520,11 @@ def floor_with_scene_lines(
     too uncertain to call it below the camera, as for a low camera far from a person on one
     spot) the family is looked for within ``SCENE_MAX_TOL_DEG`` of ``prior_up`` (the body's
     mean vertical) and the fit tried with the scene's tilt; None when that finds no floor either.
+
+    ``segments``: :func:`scene_line_segments` of the frames, already found (``frames`` is then
+    not looked at).
     """
-    from core.horizon import constrain_up, horizontal_directions, line_segments
+    from core.horizon import constrain_up, horizontal_directions
 
     cfg = cfg or FloorConfig()
     if fit is None and prior_up is None:
@@ -514,11 +532,7 @@ def floor_with_scene_lines(
     if fit is None and _feet_seen(np.asarray(sole_m, np.float64), conf, cfg) is None:
         # the refit would fail on the same test: no need to look for lines
         return None, "scene lines: not used (the feet are not seen in enough frames)"
-    segs = [
-        line_segments(gray, None if not np.isfinite(box).all() else box[None])
-        for gray, box in frames
-    ]
-    seg = np.concatenate(segs) if segs else np.zeros((0, 4))
+    seg = scene_line_segments(frames or []) if segments is None else np.asarray(segments)
     sole = np.asarray(sole_m, np.float64)
     seen = np.isfinite(sole).all(-1) if conf is None else np.asarray(conf) >= cfg.min_conf
     depth = float(np.median(-sole[..., 2][seen])) if seen.any() else float("nan")

@@ -461,12 +461,22 @@ def test_scene_frames_kept_while_detecting_equal_a_second_decode(tmp_path) -> No
     assert len(kept) == len(decoded) == 5
     for (g1, b1), (g2, b2) in zip(kept, decoded, strict=True):
         assert np.array_equal(g1, g2) and np.array_equal(b1, b2, equal_nan=True)
-    # without scene lines nothing is kept
+    # the capture finds their line segments in a thread beside the refinement: the same segments
+    from core.capture.ground import start_scene_lines
+    from core.world import scene_line_segments
+
+    future = start_scene_lines(video, d, opts)
+    segments = scene_line_segments(decoded)
+    assert len(segments) > 20 and np.array_equal(future.result(timeout=60), segments)
+    # without scene lines nothing is kept, and no lines are looked for
     off = detect_stage(
         video, CaptureOptions(output=tmp_path, start_s=2.0, end_s=2.5, scene_lines=False),
         Progress(jsonl=True, stream=open(os.devnull, "w")),
     )  # fmt: skip
     assert off.scene_frames is None
+    assert (
+        start_scene_lines(video, off, CaptureOptions(output=tmp_path, scene_lines=False)) is None
+    )
 
 
 def test_scene_frame_keeper_gives_up_when_a_frame_is_missing_or_shrunk() -> None:

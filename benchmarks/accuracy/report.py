@@ -139,9 +139,7 @@ def markdown(run: dict) -> str:
             share = k.endswith("_within_sd")  # 0/1 per clip: the mean is the coverage
             value = (np.mean if share else np.median)(vals) if vals else None
             label = f"{k} (mean: share of clips)" if share else k
-            lines.append(
-                f"| {label} | {_f(float(value), 3) if vals else '-'} | {len(vals)} |"
-            )
+            lines.append(f"| {label} | {_f(float(value), 3) if vals else '-'} | {len(vals)} |")
         notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
         rules: dict[str, int] = {}
         for _, g in g_rows:

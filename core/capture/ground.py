@@ -6,6 +6,7 @@ with the contacts planted (core.refine)."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from core.capture.options import CaptureOptions
 from core.capture.results import Refined
 from core.motion import Camera
 
-__all__ = ["Grounded", "world_stage", "_ground"]
+__all__ = ["Grounded", "world_stage", "start_scene_lines", "_ground"]
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,40 @@ class Grounded:
     notes: list[str] = field(default_factory=list)
 
 
+def start_scene_lines(video: Path, detected, opts: CaptureOptions) -> Future | None:
+    """The scene's line segments for the world stage (``core.world.scene_line_segments``), found
+    in a thread beside the lifting, surface fit and refinement: they need only the frames and
+    the detections. Line detection (OpenCV, which releases the GIL) costs about 0.24 s a 1080p
+    frame, 5 frames a clip, which the world stage no longer waits for while torch runs on its
+    one thread. None when scene lines are off or there are fewer than two frames."""
+    if not opts.scene_lines or len(detected.times_s) < 2:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.world import scene_frames, scene_line_segments
+
+    def find() -> np.ndarray:
+        frames = scene_frames(
+            video, detected.times_s, detected.detections.keypoints_2d_px,
+            detected.camera.width_px, frames=detected.scene_frames,
+        )  # fmt: skip
+        return scene_line_segments(frames)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="scene-lines")
+    try:
+        return pool.submit(find)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+
 def _ground(
     inp, cfg, res, subject, ms, fps: float, opts: CaptureOptions, device, progress,
     video: Path | None = None, times_s: np.ndarray | None = None, decoded_frames=None,
+    scene_lines: Future | None = None,
 ):  # fmt: skip
     """World stage: floor and camera from the refined feet, the motion into the world frame,
-    contacts, and a second refinement with the contacts planted (see core.world/contacts)."""
+    contacts, and a second refinement with the contacts planted (see core.world/contacts).
+    ``scene_lines``: :func:`start_scene_lines`' segments, else they are found here."""
     from dataclasses import replace
 
     from core.contacts import (
@@ -87,12 +116,18 @@ def _ground(
         # camera far from a person on one spot) the lines are tried too, from the body's vertical.
         from core.world import floor_with_scene_lines, scene_frames
 
-        frames = scene_frames(
-            video, times_s, inp.keypoints_2d_px, inp.camera.width_px, frames=decoded_frames
-        )
+        if scene_lines is not None:
+            frames, segments = None, scene_lines.result()
+        else:
+            frames, segments = (
+                scene_frames(
+                    video, times_s, inp.keypoints_2d_px, inp.camera.width_px, frames=decoded_frames
+                ),
+                None,
+            )
         fit, scene_note = floor_with_scene_lines(
             fit, sole, fps, foot_conf, frames, inp.camera.intrinsics,
-            belt_velocity_mps=belt_level, prior_up=prior,
+            belt_velocity_mps=belt_level, prior_up=prior, segments=segments,
         )  # fmt: skip
         notes.append(scene_note)
     if fit is None:
@@ -170,12 +205,12 @@ def _ground(
 
 def world_stage(
     refined: Refined, subject, opts: CaptureOptions, device: str, progress, video: Path,
-    times_s: np.ndarray, scene_frames=None,
+    times_s: np.ndarray, scene_frames=None, scene_lines: Future | None = None,
 ) -> Grounded:  # fmt: skip
     from core.neurik.markersets import blazepose33
 
     return _ground(
         refined.inputs, refined.config, refined.result, subject, blazepose33(), refined.inputs.fps,
         opts, device, progress, video=video, times_s=times_s,
-        decoded_frames=scene_frames,
+        decoded_frames=scene_frames, scene_lines=scene_lines,
     )  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.capture import warmup
 from core.capture.detection import detect_stage
-from core.capture.ground import world_stage
+from core.capture.ground import start_scene_lines, world_stage
 from core.capture.options import (
     CaptureOptions,
     check_options,
@@ -48,6 +48,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     detected = detect_stage(video, opts, progress)
     notes = list(detected.notes)
     timings["detect"] = time.perf_counter() - t0
+    scene_lines = start_scene_lines(video, detected, opts)  # beside the next three stages
 
     t0 = time.perf_counter()
     warmup.wait()  # what is left of the later stages' start-up (warmup.py): counted here
@@ -66,7 +67,7 @@ def capture(video: Path, opts: CaptureOptions, progress: Progress | None = None)
     t0 = time.perf_counter()
     grounded = world_stage(
         refined, surfaced.subject, opts, device, progress, video, detected.times_s,
-        detected.scene_frames,
+        detected.scene_frames, scene_lines,
     )  # fmt: skip
     notes.extend(grounded.notes)
     timings["world"] = time.perf_counter() - t0
