@@ -73,6 +73,10 @@ def test_tilt_and_true_tilt_height_are_measured():
     assert np.median(heel_true) > 0.01  # so the check above is not 0 == 0
     assert s["camera_height_err_m"] == pytest.approx(0.1)
     assert s["camera_height_sd_m"] == 0.3
+    assert s["camera_height_within_sd"] == 1.0  # 0.1 m off, within the stated 0.3
+    motion.world["camera_height_sd_m"] = 0.05
+    assert scores(motion, truth)["camera_height_within_sd"] == 0.0
+    motion.world["camera_height_sd_m"] = 0.3
     # Without a camera in the capture (an older bundle) the diagnostics are simply absent.
     motion.camera = None
     assert "floor_tilt_err_deg" not in scores(motion, truth)
