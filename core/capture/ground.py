@@ -116,14 +116,11 @@ def _ground(
         # camera far from a person on one spot) the lines are tried too, from the body's vertical.
         from core.world import floor_with_scene_lines, scene_frames
 
-        if scene_lines is not None:
-            frames, segments = None, scene_lines.result()
-        else:
-            frames, segments = (
-                scene_frames(
-                    video, times_s, inp.keypoints_2d_px, inp.camera.width_px, frames=decoded_frames
-                ),
-                None,
+        segments = None if scene_lines is None else scene_lines.result()
+        frames = None
+        if segments is None:
+            frames = scene_frames(
+                video, times_s, inp.keypoints_2d_px, inp.camera.width_px, frames=decoded_frames
             )
         fit, scene_note = floor_with_scene_lines(
             fit, sole, fps, foot_conf, frames, inp.camera.intrinsics,
