@@ -5,7 +5,8 @@ Stages (each a function of the previous ones' typed results, each timed, each re
 Motion's provenance; :func:`capture` in ``pipeline.py`` chains them):
 
   detect   (detection.py) video frames -> tracked person's BlazePose 2D keypoints (+conf) and 3D
-           world landmarks on a uniform time grid -> :class:`Detected`
+           world landmarks, left/right swaps put back (sides.py), on a uniform time grid
+           -> :class:`Detected`
   neurik   (prior.py) the 3D prior: the lifter's angles (core.lift, default) or NeurIK's from the
            MediaPipe world landmarks; NeurIK's segment scales give the stature -> :class:`Prior`
   surface  (surface.py) body-surface stage (core.hmr): the Anny body and its place in the camera,

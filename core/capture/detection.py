@@ -78,6 +78,32 @@ class _SceneFrameKeeper:
         return tuple(picked)
 
 
+def _sides_fixed(det, found: np.ndarray):
+    """The detections with MediaPipe's left/right swaps put back (core.capture.sides), and a note
+    saying how many frames changed (None when none did)."""
+    import os
+    from dataclasses import replace
+
+    from core.capture.sides import LIMBS, fix_side_swaps
+
+    limbs = os.environ.get("BIOMOCAP_SIDE_LIMBS", "legs,arms")
+    if not limbs:
+        return det, None
+    fix = fix_side_swaps(
+        det.keypoints_2d_px, det.confidence, det.keypoints_3d_m, found, det.keypoint_names,
+        limbs=tuple(x for x in limbs.split(",") if x in LIMBS),
+    )  # fmt: skip
+    if fix.n_swapped == 0:
+        return det, None
+    counts = ", ".join(f"{k} {int(v.sum())}" for k, v in fix.swapped.items() if v.any())
+    log.info("left/right labels exchanged back in %s frame(s)", counts)
+    det = replace(
+        det, keypoints_2d_px=fix.keypoints_2d_px, confidence=fix.confidence,
+        keypoints_3d_m=fix.keypoints_3d_m,
+    )  # fmt: skip
+    return det, f"MediaPipe's left/right labels exchanged back in {counts} frame(s)"
+
+
 def detect_stage(video: Path, opts: CaptureOptions, progress) -> Detected:
     from core.capture import warmup
     from core.detect import detect
@@ -111,6 +137,9 @@ def detect_stage(video: Path, opts: CaptureOptions, progress) -> Detected:
     found = np.asarray(det.person_found, bool)
     if not found.any():
         raise ValueError(f"no person found in {video}")
+    det, note = _sides_fixed(det, found)
+    if note:
+        notes.append(note)
     times = np.asarray(det.times_s, dtype=np.float64)
     if opts.fps is not None:
         fps = float(opts.fps)

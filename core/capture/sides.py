@@ -1,0 +1,139 @@
+"""Left and right kept apart over time: MediaPipe now and then gives a frame's left leg the right
+leg's label (and the right the left's), most often in side views of small people. The swap shows as
+both feet jumping to where the other one was. Per limb (legs from the knee down, arms from the
+elbow down) a two-state Viterbi pass over each run of detected frames chooses, frame by frame,
+the labels as detected or swapped: a path pays the distance its labels move between frames (in
+person heights, confidence weighted) and ``swap_cost`` for every frame it swaps. A short swap,
+two jumps of a foot's spacing, is undone; legs passing each other, which move as far either way,
+are left as detected; so is a long run that a steady motion explains as well.
+
+Measured on the accuracy harness's cached MediaPipe detections against the renders' true
+BlazePose points (a frame counts as swapped where the exchanged labels are less than half as far
+from the truth): at 480x270, 39 of 3309 frames had the legs swapped and 83 the arms; this pass
+put back 28 and 42, and changed 7 and 40 frames that were not clearly swapped (2 arm frames and
+one 3-frame leg run clearly right before). At 1920x1080: 11 and 21 swapped, 6 and 5 put back,
+4 and 4 other frames changed (`benchmarks/accuracy/RESULTS.md`, tenth session).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LIMBS", "SideFix", "fix_side_swaps"]
+
+# Per limb, the BlazePose point names without their side prefix.
+LIMBS: dict[str, tuple[str, ...]] = {
+    "legs": ("knee", "ankle", "heel", "foot_index"),
+    "arms": ("elbow", "wrist", "pinky", "index", "thumb"),
+}
+
+
+@dataclass(frozen=True)
+class SideFix:
+    keypoints_2d_px: np.ndarray  # (T, K, 2) with swapped frames put back
+    confidence: np.ndarray  # (T, K)
+    keypoints_3d_m: np.ndarray  # (T, K, 3)
+    swapped: dict[str, np.ndarray]  # limb -> (T,) bool: the frames whose labels were exchanged
+
+    @property
+    def n_swapped(self) -> int:
+        return int(sum(int(v.sum()) for v in self.swapped.values()))
+
+
+def _pairs(names: tuple[str, ...], parts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    index = {n: i for i, n in enumerate(names)}
+    missing = [f"{s}_{p}" for p in parts for s in ("left", "right") if f"{s}_{p}" not in index]
+    if missing:
+        raise ValueError(f"keypoint names lack {', '.join(missing)}: not BlazePose's 33")
+    return (
+        np.array([index[f"left_{p}"] for p in parts]),
+        np.array([index[f"right_{p}"] for p in parts]),
+    )
+
+
+def _move(a: np.ndarray, ca: np.ndarray, b: np.ndarray, cb: np.ndarray) -> float:
+    """Confidence-weighted mean distance between two labelings' points (P, 2)."""
+    w = np.minimum(ca, cb)
+    d = np.linalg.norm(a - b, axis=-1)
+    ok = np.isfinite(d) & (w > 0)
+    if not ok.any():
+        return 0.0
+    return float((w[ok] * d[ok]).sum() / w[ok].sum())
+
+
+def _viterbi(
+    kp: np.ndarray, conf: np.ndarray, left: np.ndarray, right: np.ndarray, scale: np.ndarray,
+    swap_cost: float,
+) -> np.ndarray:  # fmt: skip
+    """(T,) bool: the swapped frames of one run of detected frames."""
+    t = len(kp)
+    both = np.concatenate([left, right])
+    views = [both, np.concatenate([right, left])]  # labels as detected, swapped
+    cost = np.array([0.0, swap_cost])
+    back = np.zeros((t, 2), dtype=np.int8)
+    for i in range(1, t):
+        step = np.empty((2, 2))  # [state now, state before]
+        for s in range(2):
+            for p in range(2):
+                d = _move(
+                    kp[i, views[s]], conf[i, views[s]], kp[i - 1, views[p]], conf[i - 1, views[p]]
+                )
+                step[s, p] = d / scale[i]
+        total = cost[None, :] + step
+        back[i] = total.argmin(1)
+        cost = total.min(1) + np.array([0.0, swap_cost])
+    out = np.zeros(t, dtype=bool)
+    s = int(cost.argmin())
+    for i in range(t - 1, -1, -1):
+        out[i] = bool(s)
+        s = int(back[i, s])
+    return out
+
+
+def fix_side_swaps(
+    keypoints_2d_px: np.ndarray,
+    confidence: np.ndarray,
+    keypoints_3d_m: np.ndarray,
+    found: np.ndarray,
+    names: tuple[str, ...],
+    swap_cost: float = 0.05,
+    limbs: tuple[str, ...] = tuple(LIMBS),
+) -> SideFix:
+    """Put back the frames whose left and right limbs were exchanged. ``swap_cost``: person heights
+    a path pays per swapped frame (0.05: a swap of up to ~2 * spacing / 0.05 frames is undone, 8
+    frames for feet 0.2 heights apart)."""
+    kp = np.array(keypoints_2d_px, dtype=np.float64)
+    conf = np.array(confidence, dtype=np.float64)
+    k3 = np.array(keypoints_3d_m, dtype=np.float64)
+    found = np.asarray(found, bool)
+    t = kp.shape[0]
+    if kp.shape[1:] != (len(names), 2) or conf.shape != kp.shape[:2] or found.shape != (t,):
+        raise ValueError(
+            f"expected keypoints (T, {len(names)}, 2), confidences (T, {len(names)}) and found "
+            f"(T,), got {kp.shape}, {conf.shape} and {found.shape}"
+        )
+    y = kp[..., 1]
+    rows = np.isfinite(y).any(1)
+    span = np.full(t, np.nan)  # the person's height in the picture, px
+    span[rows] = np.nanmax(y[rows], axis=1) - np.nanmin(y[rows], axis=1)
+    scale = np.where(span > 1.0, span, np.nan)
+    usable = found & np.isfinite(scale)
+    swapped: dict[str, np.ndarray] = {}
+    unknown = [x for x in limbs if x not in LIMBS]
+    if unknown:
+        raise ValueError(f"unknown limb {', '.join(unknown)}; use {', '.join(LIMBS)}")
+    for limb in limbs:
+        parts = LIMBS[limb]
+        left, right = _pairs(tuple(names), parts)
+        mask = np.zeros(t, dtype=bool)
+        edges = np.flatnonzero(np.diff(np.r_[0, usable.astype(np.int8), 0]))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            if b - a >= 3:
+                mask[a:b] = _viterbi(kp[a:b], conf[a:b], left, right, scale[a:b], swap_cost)
+        if mask.any():
+            for arr in (kp, conf, k3):
+                arr[np.ix_(mask, np.r_[left, right])] = arr[np.ix_(mask, np.r_[right, left])]
+        swapped[limb] = mask
+    return SideFix(kp, conf, k3, swapped)
