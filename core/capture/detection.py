@@ -86,7 +86,7 @@ def _sides_fixed(det, found: np.ndarray):
 
     from core.capture.sides import LIMBS, fix_side_swaps
 
-    limbs = os.environ.get("BIOMOCAP_SIDE_LIMBS", "legs,arms")
+    limbs = os.environ.get("BIOMOCAP_SIDE_LIMBS", ",".join(LIMBS))
     if not limbs:
         return det, None
     fix = fix_side_swaps(

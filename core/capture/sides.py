@@ -1,7 +1,8 @@
 """Left and right kept apart over time: MediaPipe now and then gives a frame's left leg the right
 leg's label (and the right the left's), most often in side views of small people. The swap shows as
-both feet jumping to where the other one was. Per limb (legs from the knee down, arms from the
-elbow down) a two-state Viterbi pass over each run of detected frames chooses, frame by frame,
+both feet jumping to where the other one was; in a whole-body flip (the person taken as facing
+the other way) the hips and shoulders swap too. Per limb (legs from the knee down, arms from the
+elbow down, the trunk's hips and shoulders, which the face's points follow) a two-state Viterbi pass over each run of detected frames chooses, frame by frame,
 the labels as detected or swapped: a path pays the distance its labels move between frames (in
 person heights, confidence weighted) and ``swap_cost`` for every frame it swaps. A short swap,
 two jumps of a foot's spacing, is undone; legs passing each other, which move as far either way,
@@ -27,7 +28,15 @@ __all__ = ["LIMBS", "SideFix", "fix_side_swaps"]
 LIMBS: dict[str, tuple[str, ...]] = {
     "legs": ("knee", "ankle", "heel", "foot_index"),
     "arms": ("elbow", "wrist", "pinky", "index", "thumb"),
+    # A whole-body flip (the person taken as facing the other way) swaps these too.
+    "trunk": ("shoulder", "hip"),
 }
+# Points too close together to tell a swap by their own moves: they follow the trunk's decision.
+_FACE_PAIRS = (
+    ("left_eye_inner", "right_eye_inner"), ("left_eye", "right_eye"),
+    ("left_eye_outer", "right_eye_outer"), ("left_ear", "right_ear"),
+    ("mouth_left", "mouth_right"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,10 @@ def fix_side_swaps(
         for a, b in zip(edges[::2], edges[1::2], strict=True):
             if b - a >= 3:
                 mask[a:b] = _viterbi(kp[a:b], conf[a:b], left, right, scale[a:b], swap_cost)
+        if limb == "trunk":
+            index = {n: i for i, n in enumerate(names)}
+            left = np.r_[left, [index[a] for a, _ in _FACE_PAIRS if a in index]]
+            right = np.r_[right, [index[b] for a, b in _FACE_PAIRS if a in index]]
         if mask.any():
             for arr in (kp, conf, k3):
                 arr[np.ix_(mask, np.r_[left, right])] = arr[np.ix_(mask, np.r_[right, left])]
