@@ -1,19 +1,22 @@
 """Left and right kept apart over time: MediaPipe now and then gives a frame's left leg the right
-leg's label (and the right the left's), most often in side views of small people. The swap shows as
-both feet jumping to where the other one was; in a whole-body flip (the person taken as facing
+leg's label (and the right the left's), most often in side views of small people. The swap shows
+as both feet jumping to where the other one was; in a whole-body flip (the person taken as facing
 the other way) the hips and shoulders swap too. Per limb (legs from the knee down, arms from the
-elbow down, the trunk's hips and shoulders, which the face's points follow) a two-state Viterbi pass over each run of detected frames chooses, frame by frame,
-the labels as detected or swapped: a path pays the distance its labels move between frames (in
-person heights, confidence weighted) and ``swap_cost`` for every frame it swaps. A short swap,
-two jumps of a foot's spacing, is undone; legs passing each other, which move as far either way,
-are left as detected; so is a long run that a steady motion explains as well.
+elbow down, the trunk's hips and shoulders, which the face's points follow) a two-state Viterbi
+pass over each run of detected frames chooses, frame by frame, the labels as detected or
+swapped: a path pays the distance its labels move between frames (in person heights, confidence
+weighted) and ``swap_cost`` for every frame it swaps. A short swap, two jumps of a foot's
+spacing, is undone; legs passing each other, which move as far either way, are left as
+detected; so is a long run that a steady motion explains as well.
 
 Measured on the accuracy harness's cached MediaPipe detections against the renders' true
 BlazePose points (a frame counts as swapped where the exchanged labels are less than half as far
-from the truth): at 480x270, 39 of 3309 frames had the legs swapped and 83 the arms; this pass
-put back 28 and 42, and changed 7 and 40 frames that were not clearly swapped (2 arm frames and
-one 3-frame leg run clearly right before). At 1920x1080: 11 and 21 swapped, 6 and 5 put back,
-4 and 4 other frames changed (`benchmarks/accuracy/RESULTS.md`, tenth session).
+from the truth; legs / arms / trunk): at 480x270 (33 clips and 6 trial views, 3309 frames),
+39 / 83 / 61 frames were swapped; this pass put back 28 / 42 / 29 and changed 7 / 40 / 5 frames
+that were not clearly swapped (of them 0 / 2 / 1 clearly right before). At 1920x1080: 11 / 21 /
+17 swapped, 6 / 5 / 1 put back, 4 / 4 / 1 others changed (one 3-frame leg run at a clip's start
+clearly right before). `benchmarks/accuracy/RESULTS.md`, tenth session, has what it does to the
+angles and the floor.
 """
 
 from __future__ import annotations
