@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.capture.sides import LIMBS, fix_side_swaps
+from core.capture.sides import LIMBS, TRUNK, fix_side_swaps
 from core.detect import BLAZEPOSE_KEYPOINT_NAMES as NAMES
 
 IDX = {n: i for i, n in enumerate(NAMES)}
@@ -46,9 +46,9 @@ def test_a_short_leg_swap_is_put_back_and_nothing_else_moves():
     kp, conf, k3, found = _walk()
     frames = [5, 6, 7, 8, 9]  # a quarter stride: feet 60-80 px (0.2-0.27 heights) apart
     bad_kp, bad_k3 = _swap(kp, frames, LIMBS["legs"]), _swap(k3, frames, LIMBS["legs"])
-    fix = fix_side_swaps(bad_kp, conf, bad_k3, found, NAMES)
+    fix = fix_side_swaps(bad_kp, conf, bad_k3, found, NAMES, limbs=("legs", "arms"))
     assert np.flatnonzero(fix.swapped["legs"]).tolist() == frames
-    assert not fix.swapped["arms"].any()
+    assert not fix.swapped["arms"].any() and not fix.flipped.any()
     np.testing.assert_array_equal(fix.keypoints_2d_px, kp)
     np.testing.assert_array_equal(fix.keypoints_3d_m, k3)
     np.testing.assert_array_equal(fix.confidence, conf)
@@ -67,12 +67,24 @@ def test_arm_swap_and_frames_without_a_person():
     found[30:33] = False
     kp[30:33], conf[30:33] = np.nan, 0.0
     frames = [40, 41, 42]
-    fix = fix_side_swaps(_swap(kp, frames, LIMBS["arms"]), conf, k3, found, NAMES)
+    bad = _swap(kp, frames, LIMBS["arms"])
+    fix = fix_side_swaps(bad, conf, k3, found, NAMES, limbs=("legs", "arms"))
     assert np.flatnonzero(fix.swapped["arms"]).tolist() == frames
     assert not fix.swapped["legs"].any()
     assert np.isnan(fix.keypoints_2d_px[30:33]).all()  # untouched
-    fix = fix_side_swaps(_swap(kp, frames, LIMBS["arms"]), conf, k3, found, NAMES, limbs=("legs",))
-    assert fix.n_swapped == 0 and "arms" not in fix.swapped
+    fix = fix_side_swaps(bad, conf, k3, found, NAMES)  # the default: the legs only
+    assert fix.n_swapped == 0 and list(fix.swapped) == ["legs"]
+
+
+def test_a_whole_body_flip_is_left_as_detected():
+    kp, conf, k3, found = _walk()
+    kp[:, [IDX["left_hip"], IDX["left_shoulder"]], 0] += 60.0  # hips and shoulders 60 px apart
+    frames = [5, 6, 7, 8, 9]
+    flip = _swap(kp, frames, LIMBS["legs"] + LIMBS["arms"] + TRUNK)
+    fix = fix_side_swaps(flip, conf, k3, found, NAMES, limbs=("legs", "arms"))
+    assert np.flatnonzero(fix.flipped).tolist() == frames
+    assert fix.n_swapped == 0
+    np.testing.assert_array_equal(fix.keypoints_2d_px, flip)
 
 
 def test_bad_shapes_and_names_are_refused():

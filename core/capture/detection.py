@@ -84,14 +84,14 @@ def _sides_fixed(det, found: np.ndarray):
     import os
     from dataclasses import replace
 
-    from core.capture.sides import LIMBS, fix_side_swaps
+    from core.capture.sides import DEFAULT_LIMBS, fix_side_swaps
 
-    limbs = os.environ.get("BIOMOCAP_SIDE_LIMBS", ",".join(LIMBS))
+    limbs = os.environ.get("BIOMOCAP_SIDE_LIMBS", ",".join(DEFAULT_LIMBS))
     if not limbs:
         return det, None
     fix = fix_side_swaps(
         det.keypoints_2d_px, det.confidence, det.keypoints_3d_m, found, det.keypoint_names,
-        limbs=tuple(x for x in limbs.split(",") if x in LIMBS),
+        limbs=tuple(x for x in limbs.split(",") if x),
     )  # fmt: skip
     if fix.n_swapped == 0:
         return det, None

@@ -1,22 +1,23 @@
 """Left and right kept apart over time: MediaPipe now and then gives a frame's left leg the right
 leg's label (and the right the left's), most often in side views of small people. The swap shows
-as both feet jumping to where the other one was; in a whole-body flip (the person taken as facing
-the other way) the hips and shoulders swap too. Per limb (legs from the knee down, arms from the
-elbow down, the trunk's hips and shoulders, which the face's points follow) a two-state Viterbi
-pass over each run of detected frames chooses, frame by frame, the labels as detected or
-swapped: a path pays the distance its labels move between frames (in person heights, confidence
-weighted) and ``swap_cost`` for every frame it swaps. A short swap, two jumps of a foot's
-spacing, is undone; legs passing each other, which move as far either way, are left as
-detected; so is a long run that a steady motion explains as well.
+as both feet jumping to where the other one was. Per limb (the legs from the knee down; the arms
+from the elbow down on request) a two-state Viterbi pass over each run of detected frames
+chooses, frame by frame, the labels as detected or swapped: a path pays the distance its labels
+move between frames (in person heights, confidence weighted) and ``swap_cost`` for every frame it
+swaps. A short swap, two jumps of a foot's spacing, is undone; legs passing each other, which
+move as far either way, are left as detected; so is a long run that a steady motion explains as
+well. A whole-body flip (the person taken as facing the other way: hips and shoulders swapped
+too, found by the same pass on them) is left as detected, limbs included.
 
 Measured on the accuracy harness's cached MediaPipe detections against the renders' true
 BlazePose points (a frame counts as swapped where the exchanged labels are less than half as far
-from the truth; legs / arms / trunk): at 480x270 (33 clips and 6 trial views, 3309 frames),
-39 / 83 / 61 frames were swapped; this pass put back 28 / 42 / 29 and changed 7 / 40 / 5 frames
-that were not clearly swapped (of them 0 / 2 / 1 clearly right before). At 1920x1080: 11 / 21 /
-17 swapped, 6 / 5 / 1 put back, 4 / 4 / 1 others changed (one 3-frame leg run at a clip's start
-clearly right before). `benchmarks/accuracy/RESULTS.md`, tenth session, has what it does to the
-angles and the floor.
+from the truth; legs / arms / hips and shoulders): at 480x270 (33 clips and 6 trial views, 3309
+frames), 39 / 83 / 61 frames were swapped; the pass puts back 28 / 42 / 29 and changes 7 / 40 / 5
+frames that were not clearly swapped (of them 0 / 2 / 1 clearly right before). At 1920x1080:
+11 / 21 / 17 swapped, 6 / 5 / 1 put back, 4 / 4 / 1 others changed (one 3-frame leg run at a
+clip's start clearly right before). `benchmarks/accuracy/RESULTS.md`, tenth session, has what
+it does to the angles and the floor, and why the arms and the whole-body flips are not put back
+by default.
 """
 
 from __future__ import annotations
@@ -25,21 +26,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LIMBS", "SideFix", "fix_side_swaps"]
+__all__ = ["DEFAULT_LIMBS", "LIMBS", "TRUNK", "SideFix", "fix_side_swaps"]
 
 # Per limb, the BlazePose point names without their side prefix.
 LIMBS: dict[str, tuple[str, ...]] = {
     "legs": ("knee", "ankle", "heel", "foot_index"),
     "arms": ("elbow", "wrist", "pinky", "index", "thumb"),
-    # A whole-body flip (the person taken as facing the other way) swaps these too.
-    "trunk": ("shoulder", "hip"),
 }
-# Points too close together to tell a swap by their own moves: they follow the trunk's decision.
-_FACE_PAIRS = (
-    ("left_eye_inner", "right_eye_inner"), ("left_eye", "right_eye"),
-    ("left_eye_outer", "right_eye_outer"), ("left_ear", "right_ear"),
-    ("mouth_left", "mouth_right"),
-)  # fmt: skip
+# The capture's default: the legs. The arms' swaps are put back as often but with as many frames
+# changed that were not clearly swapped (hands meet in front of the body).
+DEFAULT_LIMBS: tuple[str, ...] = ("legs",)
+# A whole-body flip (the person taken as facing the other way) swaps the hips and shoulders too.
+# Such frames are found the same way and left as detected: exchanging them back on the demo clip
+# made the motion jerk (a residual force of 5.8 body weights where the limit is 5).
+TRUNK: tuple[str, ...] = ("shoulder", "hip")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class SideFix:
     confidence: np.ndarray  # (T, K)
     keypoints_3d_m: np.ndarray  # (T, K, 3)
     swapped: dict[str, np.ndarray]  # limb -> (T,) bool: the frames whose labels were exchanged
+    flipped: np.ndarray  # (T,) bool: frames that look like a whole-body flip, left as detected
 
     @property
     def n_swapped(self) -> int:
@@ -111,7 +112,7 @@ def fix_side_swaps(
     found: np.ndarray,
     names: tuple[str, ...],
     swap_cost: float = 0.05,
-    limbs: tuple[str, ...] = tuple(LIMBS),
+    limbs: tuple[str, ...] = DEFAULT_LIMBS,
 ) -> SideFix:
     """Put back the frames whose left and right limbs were exchanged. ``swap_cost``: person heights
     a path pays per swapped frame (0.05: a swap of up to ~2 * spacing / 0.05 frames is undone, 8
@@ -132,24 +133,26 @@ def fix_side_swaps(
     span[rows] = np.nanmax(y[rows], axis=1) - np.nanmin(y[rows], axis=1)
     scale = np.where(span > 1.0, span, np.nan)
     usable = found & np.isfinite(scale)
-    swapped: dict[str, np.ndarray] = {}
     unknown = [x for x in limbs if x not in LIMBS]
     if unknown:
         raise ValueError(f"unknown limb {', '.join(unknown)}; use {', '.join(LIMBS)}")
-    for limb in limbs:
-        parts = LIMBS[limb]
+    edges = np.flatnonzero(np.diff(np.r_[0, usable.astype(np.int8), 0]))
+    runs = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 3]
+
+    def decide(parts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         left, right = _pairs(tuple(names), parts)
         mask = np.zeros(t, dtype=bool)
-        edges = np.flatnonzero(np.diff(np.r_[0, usable.astype(np.int8), 0]))
-        for a, b in zip(edges[::2], edges[1::2], strict=True):
-            if b - a >= 3:
-                mask[a:b] = _viterbi(kp[a:b], conf[a:b], left, right, scale[a:b], swap_cost)
-        if limb == "trunk":
-            index = {n: i for i, n in enumerate(names)}
-            left = np.r_[left, [index[a] for a, _ in _FACE_PAIRS if a in index]]
-            right = np.r_[right, [index[b] for a, b in _FACE_PAIRS if a in index]]
+        for a, b in runs:
+            mask[a:b] = _viterbi(kp[a:b], conf[a:b], left, right, scale[a:b], swap_cost)
+        return mask, left, right
+
+    flipped = decide(TRUNK)[0]
+    swapped: dict[str, np.ndarray] = {}
+    for limb in limbs:
+        mask, left, right = decide(LIMBS[limb])
+        mask &= ~flipped
         if mask.any():
             for arr in (kp, conf, k3):
                 arr[np.ix_(mask, np.r_[left, right])] = arr[np.ix_(mask, np.r_[right, left])]
         swapped[limb] = mask
-    return SideFix(kp, conf, k3, swapped)
+    return SideFix(kp, conf, k3, swapped, flipped)
