@@ -116,3 +116,21 @@ def test_the_detect_stage_puts_swaps_back_and_says_so(monkeypatch):
     monkeypatch.setenv("BIOMOCAP_SIDE_LIMBS", "")  # the benchmark's switch: off
     same, none = _sides_fixed(det, found)
     assert same is det and none is None
+
+
+def test_the_detect_stage_says_when_it_leaves_a_whole_body_flip():
+    from core.capture.detection import _sides_fixed
+    from core.detect import Detections
+    from core.motion import Camera
+
+    kp, conf, k3, found = _walk()
+    kp[:, [IDX["left_hip"], IDX["left_shoulder"]], 0] += 60.0
+    flip = _swap(kp, [5, 6, 7], LIMBS["legs"] + LIMBS["arms"] + TRUNK)
+    n = len(kp)
+    det = Detections(
+        np.arange(n) / 30.0, np.arange(n), NAMES, flip, conf, k3, found, np.ones((n, 4)),
+        (640, 480), Camera(500.0, 320.0, 240.0, 640, 480),
+    )  # fmt: skip
+    same, note = _sides_fixed(det, found)
+    assert same is det
+    assert note.startswith("3 frame(s) look like MediaPipe took the person as facing the other")

@@ -93,15 +93,23 @@ def _sides_fixed(det, found: np.ndarray):
         det.keypoints_2d_px, det.confidence, det.keypoints_3d_m, found, det.keypoint_names,
         limbs=tuple(x for x in limbs.split(",") if x),
     )  # fmt: skip
-    if fix.n_swapped == 0:
+    parts = []
+    if fix.n_swapped:
+        counts = ", ".join(f"{k} {int(v.sum())}" for k, v in fix.swapped.items() if v.any())
+        parts.append(f"MediaPipe's left/right labels exchanged back in {counts} frame(s)")
+        det = replace(
+            det, keypoints_2d_px=fix.keypoints_2d_px, confidence=fix.confidence,
+            keypoints_3d_m=fix.keypoints_3d_m,
+        )  # fmt: skip
+    if fix.flipped.any():
+        parts.append(
+            f"{int(fix.flipped.sum())} frame(s) look like MediaPipe took the person as facing the "
+            "other way (hips and shoulders swapped too): left as detected"
+        )
+    if not parts:
         return det, None
-    counts = ", ".join(f"{k} {int(v.sum())}" for k, v in fix.swapped.items() if v.any())
-    log.info("left/right labels exchanged back in %s frame(s)", counts)
-    det = replace(
-        det, keypoints_2d_px=fix.keypoints_2d_px, confidence=fix.confidence,
-        keypoints_3d_m=fix.keypoints_3d_m,
-    )  # fmt: skip
-    return det, f"MediaPipe's left/right labels exchanged back in {counts} frame(s)"
+    log.info("%s", "; ".join(parts))
+    return det, "; ".join(parts)
 
 
 def detect_stage(video: Path, opts: CaptureOptions, progress) -> Detected:
