@@ -33,8 +33,8 @@ LIMBS: dict[str, tuple[str, ...]] = {
     "legs": ("knee", "ankle", "heel", "foot_index"),
     "arms": ("elbow", "wrist", "pinky", "index", "thumb"),
 }
-# The capture's default: the legs. The arms' swaps are put back as often but with as many frames
-# changed that were not clearly swapped (hands meet in front of the body).
+# The capture's default: the legs. Of the arms' swaps about half are put back, with as many frames
+# changed that were not clearly swapped (the hands meet in front of the body).
 DEFAULT_LIMBS: tuple[str, ...] = ("legs",)
 # A whole-body flip (the person taken as facing the other way) swaps the hips and shoulders too.
 # Such frames are found the same way and left as detected: exchanging them back on the demo clip
