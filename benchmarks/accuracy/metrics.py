@@ -17,7 +17,7 @@ given beside it), and the number of joint-angle values outside the model's limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class AngleScores:
     mae_offset_free_deg: dict[str, float]
     r: dict[str, float]  # Pearson r per DOF (NaN: a constant curve)
     n_frames: int
+    bias_deg: dict[str, float] = field(default_factory=dict)  # mean signed error, pred - true
 
     @property
     def mean_mae_deg(self) -> float:
@@ -75,6 +76,7 @@ class AngleScores:
             "mean_mae_offset_free_deg": self.mean_mae_offset_free_deg,
             "mean_r": self.mean_r,
             "n_frames": self.n_frames,
+            "bias_deg": self.bias_deg,
         }
 
 
@@ -109,6 +111,7 @@ def angle_scores(
         {d: float(v) for d, v in zip(dofs, mae_of, strict=True)},
         {d: _pearson(p[:, i], t[:, i]) for i, d in enumerate(dofs)},
         int(ok.sum()),
+        {d: float(v) for d, v in zip(dofs, diff.mean(0), strict=True)},
     )
 
 

@@ -67,6 +67,38 @@ def summarise(clips: dict[str, dict], methods=SYNTH_METHODS) -> dict[str, dict]:
     return out
 
 
+def _by_naming(clips: dict[str, dict]) -> list[str]:
+    """The capture's MAE and mean signed error (hip flexion, ankle) by the truth's file naming:
+    the lifter learns the bank's AMC convention, a Daz-friendly take's truth is its own retarget
+    (RESULTS.md, tenth session). Nothing for runs without the naming or the signed errors."""
+    groups: dict[str, list[dict]] = {}
+    for c in clips.values():
+        angles = c.get("methods", {}).get("capture", {}).get("angles", {})
+        if c.get("truth_naming") and angles.get("bias_deg"):
+            groups.setdefault(c["truth_naming"], []).append(angles)
+    if not groups:
+        return []
+    dofs = ("hip_flexion_r", "hip_flexion_l", "ankle_angle_r", "ankle_angle_l")
+
+    def bias(rows: list[dict], d: str) -> str:
+        return _f(_nanmean(r["bias_deg"].get(d) for r in rows))
+
+    out = [
+        "Capture by the truth's file naming (mean signed error, capture minus truth, deg; the "
+        "lifter learns the bank's AMC convention):",
+        "",
+        "| naming | clips | MAE | hip flexion r / l | ankle r / l |",
+        "|---|---|---|---|---|",
+    ]
+    for name, rows in sorted(groups.items()):
+        out.append(
+            f"| {name} | {len(rows)} | {_f(_nanmean(r['mean_mae_deg'] for r in rows))} | "
+            f"{bias(rows, dofs[0])} / {bias(rows, dofs[1])} | "
+            f"{bias(rows, dofs[2])} / {bias(rows, dofs[3])} |"
+        )
+    return out + [""]
+
+
 def markdown(run: dict) -> str:
     """The run as markdown tables."""
     lines = [f"### Run `{run['label']}`", ""]
@@ -125,6 +157,7 @@ def markdown(run: dict) -> str:
                 + " |"
             )
         lines.append("")
+        lines += _by_naming(clips)
     # grounding
     g_rows = [(n, c["grounding"]) for n, c in run["clips"].items() if c.get("grounding")]
     if g_rows:

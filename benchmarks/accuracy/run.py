@@ -156,12 +156,27 @@ def belt_speed_mps(truth, band_m: float = 0.03) -> float:
     return float(np.median(np.linalg.norm(v[..., [0, 2]][low], axis=-1)))
 
 
+def truth_naming(path: str) -> str:
+    """The joint naming of a held-out take's file (``core.mocap.track``: cmu, cgspeed, daz,
+    asf): the bank's training takes are put into the AMC convention, a Daz-friendly take's truth
+    is its own retarget (``data.load_take``), so the two differ by the bank's Daz-minus-AMC
+    offset (RESULTS.md, tenth session). "?" when the file cannot be read."""
+    from core.mocap.track import find_convention, load_track
+
+    try:
+        return find_convention(load_track(path, max_frames=2)).convention.name
+    except (OSError, ValueError) as e:
+        log.warning("%s: naming not found (%s)", path, e)
+        return "?"
+
+
 def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: Path) -> dict:
     dofs = LOWER_LIMB if spec.take == "gait2392_walk" else JUDGED_DOFS
     res: dict = {
         "kind": kind,
         "activity": spec.activity,
         "take": spec.take,
+        "truth_naming": truth_naming(spec.path) if kind == "synthetic" else "markers",
         "frames": int(len(truth.q_rad)),
         "camera": info.get("camera", {}),
         "subject": info.get("subject", {}).get("height_m"),
