@@ -66,14 +66,15 @@ def _pairs(names: tuple[str, ...], parts: tuple[str, ...]) -> tuple[np.ndarray, 
     )
 
 
-def _move(a: np.ndarray, ca: np.ndarray, b: np.ndarray, cb: np.ndarray) -> float:
-    """Confidence-weighted mean distance between two labelings' points (P, 2)."""
-    w = np.minimum(ca, cb)
-    d = np.linalg.norm(a - b, axis=-1)
+def _moves(kp: np.ndarray, conf: np.ndarray, now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """(T - 1,) confidence-weighted mean distance from each frame's points under the labels
+    ``before`` to the next frame's under ``now`` (index arrays into the K points)."""
+    w = np.minimum(conf[1:, now], conf[:-1, before])
+    d = np.linalg.norm(kp[1:, now] - kp[:-1, before], axis=-1)
     ok = np.isfinite(d) & (w > 0)
-    if not ok.any():
-        return 0.0
-    return float((w[ok] * d[ok]).sum() / w[ok].sum())
+    w = np.where(ok, w, 0.0)
+    total = w.sum(1)
+    return np.where(total > 0, (w * np.where(ok, d, 0.0)).sum(1) / np.maximum(total, 1e-300), 0.0)
 
 
 def _viterbi(
@@ -82,21 +83,25 @@ def _viterbi(
 ) -> np.ndarray:  # fmt: skip
     """(T,) bool: the swapped frames of one run of detected frames."""
     t = len(kp)
-    both = np.concatenate([left, right])
-    views = [both, np.concatenate([right, left])]  # labels as detected, swapped
-    cost = np.array([0.0, swap_cost])
+    views = [np.r_[left, right], np.r_[right, left]]  # labels as detected, swapped
+    # step[i - 1, s, p]: the move into frame i in state s from frame i - 1 in state p
+    step = (
+        np.stack(
+            [
+                np.stack([_moves(kp, conf, views[s], views[p]) for p in range(2)], -1)
+                for s in range(2)
+            ],
+            1,
+        )
+        / scale[1:, None, None]
+    )
+    per_frame = np.array([0.0, swap_cost])
+    cost = per_frame.copy()
     back = np.zeros((t, 2), dtype=np.int8)
     for i in range(1, t):
-        step = np.empty((2, 2))  # [state now, state before]
-        for s in range(2):
-            for p in range(2):
-                d = _move(
-                    kp[i, views[s]], conf[i, views[s]], kp[i - 1, views[p]], conf[i - 1, views[p]]
-                )
-                step[s, p] = d / scale[i]
-        total = cost[None, :] + step
+        total = cost[None, :] + step[i - 1]
         back[i] = total.argmin(1)
-        cost = total.min(1) + np.array([0.0, swap_cost])
+        cost = total.min(1) + per_frame
     out = np.zeros(t, dtype=bool)
     s = int(cost.argmin())
     for i in range(t - 1, -1, -1):
