@@ -84,17 +84,10 @@ def _viterbi(
     """(T,) bool: the swapped frames of one run of detected frames."""
     t = len(kp)
     views = [np.r_[left, right], np.r_[right, left]]  # labels as detected, swapped
-    # step[i - 1, s, p]: the move into frame i in state s from frame i - 1 in state p
-    step = (
-        np.stack(
-            [
-                np.stack([_moves(kp, conf, views[s], views[p]) for p in range(2)], -1)
-                for s in range(2)
-            ],
-            1,
-        )
-        / scale[1:, None, None]
-    )
+    step = np.empty((t - 1, 2, 2))  # [i - 1, s, p]: into frame i in state s from state p
+    for s in range(2):
+        for p in range(2):
+            step[:, s, p] = _moves(kp, conf, views[s], views[p]) / scale[1:]
     per_frame = np.array([0.0, swap_cost])
     cost = per_frame.copy()
     back = np.zeros((t, 2), dtype=np.int8)
