@@ -268,6 +268,30 @@ def test_capture_refuses_an_unknown_prior_before_any_work(tmp_path, monkeypatch)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("noise", [["0.02", "0.01"], ["-0.1", "0.02"], ["0.003", "0.6"]])
+def test_training_refuses_a_bad_noise_range_before_any_work(tmp_path, capsys, noise):
+    from core.lift.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["-o", str(tmp_path / "w"), "--bank", str(tmp_path / "nobank"), "--noise", *noise])
+    assert e.value.code == 2
+    assert "--noise" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_training_noise_range_reaches_the_augmentation(tmp_path, monkeypatch):
+    """``--noise MIN MAX`` is the per-window 2D noise range the sampler draws from (recorded in
+    the weights' config as ``augment.noise_frac``); without it, AugmentConfig's default."""
+    import core.lift.train as train
+
+    seen = []
+    monkeypatch.setattr(train, "train", lambda args: seen.append(train.augment_config(args)))
+    assert train.main(["-o", str(tmp_path / "w"), "--noise", "0.003", "0.03"]) == 0
+    assert train.main(["-o", str(tmp_path / "w")]) == 0
+    assert seen[0].noise_frac == (0.003, 0.03)
+    assert seen[1].noise_frac == train.AugmentConfig.noise_frac
+
+
 def test_fine_tuning_starts_from_the_named_weights(tmp_path, monkeypatch, capsys):
     """``--init NAME`` loads the shipped weights by name (never redirected by the benchmark's
     ``BIOMOCAP_LIFT_WEIGHTS``), bit for bit; unknown weights fail in one line before
