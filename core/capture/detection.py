@@ -11,6 +11,7 @@ import numpy as np
 from core.capture.grid import on_uniform_grid
 from core.capture.options import CaptureOptions
 from core.capture.results import Detected
+from core.detect import BLAZEPOSE_KEYPOINT_NAMES
 from core.motion import Camera
 from core.video import is_image, read_video_info
 
@@ -25,24 +26,29 @@ log = logging.getLogger(__name__)
 # point under 0.5 confidence in 80 % or more of the frames were off by a median 12.4 deg, those
 # under 20 % by 7.7.
 _LIMBS = (
-    ("right arm", (14, 16)),
-    ("left arm", (13, 15)),
-    ("right leg", (26, 28)),
-    ("left leg", (25, 27)),
+    ("right arm", ("right_elbow", "right_wrist")),
+    ("left arm", ("left_elbow", "left_wrist")),
+    ("right leg", ("right_knee", "right_ankle")),
+    ("left leg", ("left_knee", "left_ankle")),
 )
 HIDDEN_CONFIDENCE = 0.5
 HIDDEN_SHARE = 0.5
 
 
-def hidden_limbs_note(confidence: np.ndarray, found: np.ndarray) -> str | None:
+def hidden_limbs_note(
+    confidence: np.ndarray, found: np.ndarray, names: tuple[str, ...] = BLAZEPOSE_KEYPOINT_NAMES
+) -> str | None:
     """A note naming the limbs with a keypoint under ``HIDDEN_CONFIDENCE`` in at least
-    ``HIDDEN_SHARE`` of the frames with the person (confidence (T, 33), found (T,)), or None."""
+    ``HIDDEN_SHARE`` of the frames with the person (confidence (T, K) of the keypoints ``names``,
+    found (T,)), or None."""
     conf = np.nan_to_num(np.asarray(confidence, np.float64)[np.asarray(found, bool)])
     if not len(conf):
         return None
+    index = {n: i for i, n in enumerate(names)}
     hidden = []
-    for name, idx in _LIMBS:
-        share = float((conf[:, list(idx)].min(1) < HIDDEN_CONFIDENCE).mean())
+    for name, points in _LIMBS:
+        idx = [index[p] for p in points]
+        share = float((conf[:, idx].min(1) < HIDDEN_CONFIDENCE).mean())
         if share >= HIDDEN_SHARE:
             hidden.append(f"{name} in {100 * share:.0f}%")
     if not hidden:
@@ -217,7 +223,7 @@ def detect_stage(video: Path, opts: CaptureOptions, progress) -> Detected:
         notes.append(
             f"focal length assumed ({cam.focal_px:.0f} px); pass --focal or --fov for metric depth"
         )
-    hidden = hidden_limbs_note(det.confidence, found)
+    hidden = hidden_limbs_note(det.confidence, found, tuple(det.keypoint_names))
     if hidden:
         notes.append(hidden)
     scene = None
