@@ -24,7 +24,9 @@ violations). The start (the prior's angles) is scored too, as ``start``.
 clips recorded without it (``BIOMOCAP_LIFT_CALIBRATE=0``, with the weights it is for:
 ``BIOMOCAP_LIFT_WEIGHTS``, default the capture's): the mean error of the refinement's
 start (the lifter's angles) per DOF over the ``tune`` group's synthetic clips, mirror-
-symmetrised, kept where larger than twice its standard error.
+symmetrised, kept where larger than twice its standard error. ``record --truth bank`` records
+the clips whose truth is in the motion bank's convention (``benchmarks/accuracy/run.py --truth
+bank`` renders them); there the calibration comes out empty (RESULTS.md, twelfth session).
 
 Groups: ``tune`` is the declared tuning subset (the first 6 synthetic clips and one trial view,
 ``rajagopal_run_v0``, later ``gait2392_walk_v0`` too); ``held`` is every other recorded clip. Choose settings on ``tune`` only
@@ -64,10 +66,10 @@ class _Recorded(Exception):
     """Raised inside the capture once the first refinement's inputs are recorded."""
 
 
-def _clips(seed: int, n_synth: int | None, trials: bool, scale: int = 1):
+def _clips(seed: int, n_synth: int | None, trials: bool, scale: int = 1, truth: str = "own"):
     from benchmarks.accuracy import data
 
-    synth = data.synthetic_clips(seed, scale)
+    synth = data.synthetic_clips(seed, scale, truth=truth)
     if n_synth is not None:
         synth = synth[:n_synth]
     out = [("synthetic", s) for s in synth]
@@ -88,14 +90,16 @@ def record(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from benchmarks.accuracy.data import clip_subdir
 
-    clips_dir = Path(args.cache) / "clips" / clip_subdir(args.seed, args.scale)
-    for kind, spec in _clips(args.seed, args.clips, not args.no_trials, args.scale):
+    for kind, spec in _clips(args.seed, args.clips, not args.no_trials, args.scale, args.truth):
         if args.only and spec.name not in args.only:
             continue
         dest = out / f"{spec.name}.pkl"
         if dest.is_file() and not args.force:
             continue
-        clip = clips_dir / spec.name
+        truth_of = args.truth if kind == "synthetic" else "own"  # trials: one truth
+        clip = (
+            Path(args.cache) / "clips" / clip_subdir(args.seed, args.scale, truth_of) / spec.name
+        )
         video, truth_path = clip / "video.mp4", clip / "truth.npz"
         if not (video.is_file() and truth_path.is_file()):
             print(f"{spec.name}: not rendered in {clip}; run benchmarks/accuracy/run.py first")
@@ -617,6 +621,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--only", nargs="*", default=None, help="these clip names only")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--scale", type=int, default=1, help="the harness's clips rendered at x K")
+    r.add_argument(
+        "--truth", choices=("own", "bank"), default="own",
+        help="the harness's synthetic truth convention (benchmarks/accuracy/run.py --truth)",
+    )  # fmt: skip
     r.add_argument("--force", action="store_true")
     s = sub.add_parser("replay", help="replay refinement variants and score them")
     s.add_argument("folder", type=Path)

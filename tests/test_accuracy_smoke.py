@@ -410,3 +410,52 @@ def test_truth_keypoints_follow_the_current_keypoint_rule(tmp_path):
     again = Truth.load(tmp_path / "truth.npz")
     assert again.keypoint_rule == keypoint_rule()
     np.testing.assert_allclose(again.blaze_px, px, atol=1e-6)
+
+
+def test_truth_in_the_bank_s_convention_is_opt_in_and_rendered_apart(tmp_path):
+    """``--truth bank``: a Daz-friendly held-out take's truth is its retarget moved into the
+    bank's convention by the bank's own measurement (what the prior was trained in); the default
+    keeps the take's own retarget. Such clips name the convention in their spec and live in their
+    own cache folder, so neither set of renders is taken for the other."""
+    from benchmarks.accuracy import data
+    from benchmarks.accuracy.render import _same_window
+    from core.bvh import retarget_bvh
+    from core.mocap import bank
+
+    path = SHARED_DATA / "mocap" / "cmu_more" / "subjects" / "09_05.bvh"
+    if not path.is_file():
+        pytest.skip(f"held-out Daz-friendly take not found: {path}")
+    raw, report = retarget_bvh(path, target_fps=data.FPS, max_frames=6)
+    assert report.convention == "daz"
+    own = data.load_take(path, tmp_path, max_frames=6)
+    np.testing.assert_allclose(own.q_rad, raw.q_rad)
+    moved = data.load_take(path, tmp_path, max_frames=6, truth="bank")
+    bias, convention, _ = bank.bank_convention()
+    assert f"the bank's {convention} convention" in moved.source
+    np.testing.assert_allclose(moved.q_rad, bank.to_convention(raw.q_rad, "daz", bias, convention))
+    assert sk.limit_violations(moved.q_rad) == 0
+    again = data.load_take(path, tmp_path, max_frames=6, truth="bank")  # from the cache
+    np.testing.assert_array_equal(again.q_rad, moved.q_rad)
+    np.testing.assert_array_equal(data.load_take(path, tmp_path, max_frames=6).q_rad, own.q_rad)
+    with pytest.raises(ValueError, match="unknown truth convention 'smpl'"):
+        data.load_take(path, tmp_path, truth="smpl")
+
+    assert data.clip_subdir(0) == "seed0" and data.clip_subdir(0, 4, "bank") == "seed0-x4-bank"
+    own_spec = next(s for s in data.synthetic_clips(0) if s.take == "09_05")
+    bank_spec = next(s for s in data.synthetic_clips(0, truth="bank") if s.take == "09_05")
+    assert own_spec.truth == "" and bank_spec.truth == data.truth_convention()
+    assert bank_spec.truth.startswith(f"bank-{convention}-")
+    assert (own_spec.camera, own_spec.seed) == (bank_spec.camera, bank_spec.seed)
+    assert _same_window(own_spec, {k: v for k, v in own_spec.as_dict().items() if k != "truth"})
+    assert _same_window(bank_spec, bank_spec.as_dict())
+    assert not _same_window(bank_spec, own_spec.as_dict())
+    assert not _same_window(own_spec, bank_spec.as_dict())
+
+
+def test_harness_refuses_an_unknown_truth_convention(capsys):
+    from benchmarks.accuracy import run
+
+    with pytest.raises(SystemExit) as exit_:
+        run.main(["--truth", "smpl", "--no-peer"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'smpl'" in capsys.readouterr().err

@@ -79,6 +79,9 @@ def test_bank_cli_errors(tmp_path, capsys):
     assert bank.main(["build", "--shared-data", str(tmp_path), "--bank", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no mocap folder" in err[0]
+    assert bank.main(["convention", "--bank", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "core.mocap.bank build" in err[0]
 
 
 def _hand_made_bank(folder, convention):
@@ -131,3 +134,57 @@ def test_bank_build_refuses_an_unknown_convention(tmp_path, capsys):
     assert "invalid choice: 'smpl'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown bank convention 'smpl'"):
         bank.build_bank(tmp_path, tmp_path / "b", convention="smpl")
+
+
+def test_to_convention_moves_only_the_other_sources_and_stays_in_limits():
+    """A Daz-friendly take goes toward AMC by the measured mean (an AMC or toe-joint take stays
+    as it is), and the other way round for the ``daz`` convention; heading and MTP never move,
+    and a shifted angle is clipped to its limits as the bank does."""
+    bias = np.zeros(sk.N_DOFS)
+    bias[sk.DOF["ankle_angle_r"]] = np.deg2rad(-12.0)
+    bias[sk.DOF["hip_flexion_r"]] = np.deg2rad(10.0)
+    bias[sk.DOF["pelvis_rotation"]] = np.deg2rad(30.0)
+    q = np.zeros((4, sk.N_DOFS))
+    lo, _ = sk.limits_rad()
+    q[3, sk.DOF["hip_flexion_r"]] = lo[sk.DOF["hip_flexion_r"]] + np.deg2rad(2.0)
+    to_amc = bank.to_convention(q, "daz", bias, "amc")
+    shift = np.rad2deg(to_amc - q)
+    assert shift[0, sk.DOF["ankle_angle_r"]] == pytest.approx(12.0)
+    assert shift[0, sk.DOF["hip_flexion_r"]] == pytest.approx(-10.0)
+    assert shift[3, sk.DOF["hip_flexion_r"]] == pytest.approx(-2.0)  # clipped at the limit
+    assert np.all(shift[:, sk.DOF["pelvis_rotation"]] == 0.0)
+    assert sk.limit_violations(to_amc) == 0
+    for naming in ("asf", "cgspeed", "cmu"):
+        np.testing.assert_array_equal(bank.to_convention(q, naming, bias, "amc"), q)
+    np.testing.assert_array_equal(bank.to_convention(q, "daz", bias, "daz"), q)
+    to_daz = bank.to_convention(q, "asf", bias, "daz")
+    assert np.rad2deg(to_daz - q)[0, sk.DOF["ankle_angle_r"]] == pytest.approx(-12.0)
+    with pytest.raises(ValueError, match="unknown bank convention 'smpl'"):
+        bank.to_convention(q, "daz", bias, "smpl")
+
+
+def test_shipped_convention_file_is_the_bank_s_measurement(tmp_path, monkeypatch):
+    """``bank_convention`` reads the built bank where there is one and the shipped
+    ``convention.json`` otherwise; ``convention`` writes that file from the bank, so the two
+    agree. Where this machine has the bank built, the shipped file matches it."""
+    q = _hand_made_bank(tmp_path / "b", "amc")
+    assert q.shape[1] == sk.N_DOFS
+    out = bank.write_convention_file(tmp_path / "b", tmp_path / "convention.json")
+    data = json.loads(out.read_text())
+    assert data["convention"] == "amc"
+    assert data["daz_minus_amc_deg"]["ankle_angle_r"] == pytest.approx(-12.0)
+    from_bank, conv, where = bank.bank_convention(tmp_path / "b")
+    monkeypatch.setattr(bank, "CONVENTION_FILE", out)
+    from_file, conv2, where2 = bank.bank_convention(tmp_path / "no-bank")
+    assert conv == conv2 == "amc" and where.endswith("bank.json") and where2 == str(out)
+    np.testing.assert_allclose(from_file, from_bank, atol=np.deg2rad(1e-3))
+    monkeypatch.setattr(bank, "CONVENTION_FILE", tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match="python -m core.mocap.bank build"):
+        bank.bank_convention(tmp_path / "no-bank")
+    monkeypatch.undo()
+    if (bank.DEFAULT_BANK / "bank.json").is_file():
+        built, c_built, _ = bank.bank_convention()
+        shipped = json.loads(bank.CONVENTION_FILE.read_text())
+        assert shipped["convention"] == c_built
+        deg = np.array([shipped["daz_minus_amc_deg"][n] for n in sk.DOF_NAMES])
+        np.testing.assert_allclose(deg, np.rad2deg(built), atol=1e-3)

@@ -41,9 +41,19 @@ RES = (480, 270)
 # that size: 4 is a phone's 1080p, where the person is 4x as many pixels tall.
 
 
-def clip_subdir(seed: int, scale: int = 1) -> str:
-    """The clip cache's folder for a seed and a video scale."""
-    return f"seed{seed}" if scale == 1 else f"seed{seed}-x{scale}"
+# Whose convention a held-out take's truth is in: "own" (its retarget as it is, the default) or
+# "bank" (moved into the motion bank's convention as the bank's training takes are: --truth bank,
+# RESULTS.md twelfth session). The marker trials' truth is the IK of their markers either way.
+TRUTHS = ("own", "bank")
+
+
+def clip_subdir(seed: int, scale: int = 1, truth: str = "own") -> str:
+    """The clip cache's folder for a seed, a video scale and the synthetic truth's convention
+    (``TRUTHS``; the bank's renders live apart, so neither set is rendered over the other)."""
+    if truth not in TRUTHS:
+        raise ValueError(f"unknown truth convention {truth!r}; use one of {TRUTHS}")
+    base = f"seed{seed}" if scale == 1 else f"seed{seed}-x{scale}"
+    return base if truth == "own" else f"{base}-{truth}"
 
 
 # The OpenSim marker trials: (name, folder, trc, model, activity, time range s)
@@ -103,6 +113,9 @@ class ClipSpec:
     seconds: float
     seed: int  # subject, look and scene
     camera: CameraSpec
+    # The truth's convention: "" for a take's own retarget (and the marker trials), else
+    # ``truth_convention()`` (the bank's, with a digest of its measurement).
+    truth: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -158,11 +171,15 @@ def _activity_of(take: str) -> str:
     return "walking"  # other takes of subject 131
 
 
-def synthetic_clips(seed: int = 0, scale: int = 1) -> list[ClipSpec]:
+def synthetic_clips(seed: int = 0, scale: int = 1, truth: str = "own") -> list[ClipSpec]:
     """All synthetic clips, ordered round-robin over activities (so the first N cover them);
-    ``scale`` multiplies the video size (the cameras are otherwise the same)."""
+    ``scale`` multiplies the video size (the cameras are otherwise the same); ``truth``: whose
+    convention their truth is in (``TRUTHS``; the same clips, cameras and bodies either way)."""
     from core.mocap.holdout import clip_id, held_out_paths
 
+    if truth not in TRUTHS:
+        raise ValueError(f"unknown truth convention {truth!r}; use one of {TRUTHS}")
+    tag = truth_convention() if truth == "bank" else ""
     paths = held_out_paths(SHARED)
     by_act: dict[str, list[ClipSpec]] = {}
     for k, path in enumerate(paths):
@@ -185,6 +202,7 @@ def synthetic_clips(seed: int = 0, scale: int = 1) -> list[ClipSpec]:
                     float(secs),
                     int(rng.integers(2**31)),
                     sample_camera(rng, scale=scale),
+                    tag,
                 )
             )
     out: list[ClipSpec] = []
@@ -239,14 +257,34 @@ def _cache_key(*paths: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def load_take(path: Path, cache: Path, max_frames: int | None = None) -> TrueMotion:
+def truth_convention() -> str:
+    """The bank's convention with a digest of the measurement behind it
+    (``core.mocap.bank.bank_convention``): a ``--truth bank`` clip's spec carries it, so a clip
+    rendered under another measurement is rendered again."""
+    from core.mocap.bank import bank_convention
+
+    bias, convention, _ = bank_convention()
+    digest = hashlib.sha1(np.round(np.rad2deg(bias), 2).tobytes()).hexdigest()[:8]
+    return f"bank-{convention}-{digest}"
+
+
+def load_take(
+    path: Path, cache: Path, max_frames: int | None = None, truth: str = "own"
+) -> TrueMotion:
     """A held-out take retargeted onto BSM-46 at 30 fps (``core.bvh``; its first ``max_frames``
-    only, if given), cached on disk."""
+    only, if given), cached on disk. ``truth="bank"``: then put into the motion bank's
+    convention as the bank's training takes are (``core.mocap.bank.to_convention``: a
+    Daz-friendly take moved by the measured Daz-minus-AMC mean), the convention the prior
+    learnt; "own" (default) keeps the take's own retarget."""
     import core.bvh
 
+    if truth not in TRUTHS:
+        raise ValueError(f"unknown truth convention {truth!r}; use one of {TRUTHS}")
     path = Path(path)
     part = f"-{max_frames}f" if max_frames else ""
-    f = cache / "motions" / f"{path.stem}{part}-{_cache_key(path, Path(core.bvh.__file__))}.npz"
+    tag = f"-{truth_convention()}" if truth == "bank" else ""
+    key = _cache_key(path, Path(core.bvh.__file__))
+    f = cache / "motions" / f"{path.stem}{part}-{key}{tag}.npz"
     if f.is_file():
         with np.load(f, allow_pickle=False) as z:
             return TrueMotion(z["q_rad"], z["root_m"], z["offsets_m"], str(z["source"]))
@@ -256,17 +294,26 @@ def load_take(path: Path, cache: Path, max_frames: int | None = None) -> TrueMot
     motion, report = retarget_bvh(path, target_fps=FPS, max_frames=max_frames)
     if abs(motion.fps - FPS) > 0.5:
         raise ValueError(f"{path}: retargeted at {motion.fps:.1f} fps, expected {FPS:g}")
+    q = motion.q_rad
     src = f"{path.name} via core.bvh.retarget_bvh"
+    if truth == "bank":
+        from core.mocap.bank import bank_convention, to_convention
+
+        bias, convention, _ = bank_convention()
+        naming = str(report.convention)
+        q = to_convention(q, naming, bias, convention)
+        moved = "moved into" if (convention == "daz") != (naming == "daz") else "kept as"
+        src += f", {naming} naming, {moved} the bank's {convention} convention"
     note = report.summary().splitlines()[0] if hasattr(report, "summary") else ""
     arrays = dict(
-        q_rad=motion.q_rad,
+        q_rad=q,
         root_m=motion.root_m,
         offsets_m=motion.offsets_m,
         source=np.array(src),
         note=np.array(note),
     )
     atomic_write(f, lambda fh: np.savez(fh, **arrays), binary=True)
-    return TrueMotion(motion.q_rad, motion.root_m, motion.offsets_m, src, note)
+    return TrueMotion(q, motion.root_m, motion.offsets_m, src, note)
 
 
 def _without_patellae(model: Path, out: Path) -> Path:

@@ -588,10 +588,12 @@ def ensure_clip(spec, motion, clip_dir: Path, wait_s: float = 3600) -> tuple[Pat
 
 def _same_window(spec, rendered: dict) -> bool:
     """Whether a clip rendered from ``rendered`` (its info.json's spec) shows what ``spec`` asks:
-    the same take, time window, seed and camera (the motion file's path may differ by machine)."""
+    the same take, time window, seed, camera and truth convention (the motion file's path may
+    differ by machine; a clip rendered before specs named the convention has its own)."""
     want = spec.as_dict()
     keys = ("take", "start_s", "seconds", "seed", "camera")
-    return all(rendered.get(k) == want[k] for k in keys)
+    same_truth = rendered.get("truth", "") == want.get("truth", "")
+    return same_truth and all(rendered.get(k) == want[k] for k in keys)
 
 
 def _render_clip(spec, motion, clip_dir: Path) -> tuple[Path, Truth, dict]:

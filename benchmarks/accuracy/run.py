@@ -159,8 +159,9 @@ def belt_speed_mps(truth, band_m: float = 0.03) -> float:
 def truth_naming(path: str) -> str:
     """The joint naming of a held-out take's file (``core.mocap.track``: cmu, cgspeed, daz,
     asf): the bank's training takes are put into the AMC convention, a Daz-friendly take's truth
-    is its own retarget (``data.load_take``), so the two differ by the bank's Daz-minus-AMC
-    offset (RESULTS.md, tenth session). "?" when the file cannot be read."""
+    is its own retarget (``data.load_take``) unless ``--truth bank``, so the two differ by the
+    bank's Daz-minus-AMC offset (RESULTS.md, tenth and twelfth sessions). "?" when the file
+    cannot be read."""
     from core.mocap.track import find_convention, load_track
 
     try:
@@ -177,6 +178,7 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
         "activity": spec.activity,
         "take": spec.take,
         "truth_naming": truth_naming(spec.path) if kind == "synthetic" else "markers",
+        "truth_convention": spec.truth or ("own" if kind == "synthetic" else "marker IK"),
         "frames": int(len(truth.q_rad)),
         "camera": info.get("camera", {}),
         "subject": info.get("subject", {}).get("height_m"),
@@ -263,13 +265,14 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
 def _clip_list(args) -> list[tuple[str, data.ClipSpec]]:
     out: list[tuple[str, data.ClipSpec]] = []
     if args.smoke:
-        spec = data.synthetic_clips(args.seed)[0]
+        spec = data.synthetic_clips(args.seed, truth=args.truth)[0]
         cam = data.CameraSpec(320, 180, 26 / 36 * 320, 26.0, 1.2, 4.0, 40.0, 0.0, 0.0)
         spec = data.ClipSpec(
-            "smoke", spec.take, spec.activity, spec.path, spec.start_s, 0.34, spec.seed, cam
-        )
+            "smoke", spec.take, spec.activity, spec.path, spec.start_s, 0.34, spec.seed, cam,
+            spec.truth,
+        )  # fmt: skip
         return [("synthetic", spec)]
-    synth = data.synthetic_clips(args.seed, args.scale)
+    synth = data.synthetic_clips(args.seed, args.scale, truth=args.truth)
     if args.clips is not None:
         synth = synth[: args.clips]
     out += [("synthetic", s) for s in synth]
@@ -285,8 +288,18 @@ def _motion(kind: str, spec, motions: dict, cache: Path, smoke: bool = False):
             motions[spec.take] = data.load_trial(spec.take, cache)
         else:
             n = int(np.ceil((spec.start_s + spec.seconds) * data.FPS)) + 2 if smoke else None
-            motions[spec.take] = data.load_take(Path(spec.path), cache, max_frames=n)
+            truth = "bank" if spec.truth else "own"
+            motions[spec.take] = data.load_take(Path(spec.path), cache, max_frames=n, truth=truth)
     return motions[spec.take]
+
+
+def _clip_dir(cache: Path, kind: str, args) -> Path:
+    """The clip cache folder of a synthetic clip or a trial view (the trials' truth is the same
+    under every ``--truth``: they are not rendered twice)."""
+    if args.smoke:
+        return cache / "clips" / "smoke"
+    truth = args.truth if kind == "synthetic" else "own"
+    return cache / "clips" / data.clip_subdir(args.seed, args.scale, truth)
 
 
 def run(args, argv) -> dict:
@@ -305,7 +318,7 @@ def run(args, argv) -> dict:
         per_clip = out / "clips" / f"{spec.name}.json"
         if per_clip.is_file() and not args.force:
             results[spec.name] = json.loads(per_clip.read_text())
-            clip_dir = cache / "clips" / data.clip_subdir(args.seed, args.scale) / spec.name
+            clip_dir = _clip_dir(cache, kind, args) / spec.name
             if args.truth_checks and kind == "synthetic":
                 _add_truth_checks(results[spec.name], clip_dir, per_clip)
             if args.regrade_grounding and kind == "synthetic":
@@ -313,11 +326,10 @@ def run(args, argv) -> dict:
             continue
         log.info("[%d/%d] %s (%s, %s)", i + 1, len(clips), spec.name, kind, spec.activity)
         try:
-            sub = "smoke" if args.smoke else data.clip_subdir(args.seed, args.scale)
             video, truth, info = ensure_clip(
                 spec,
                 lambda k=kind, s=spec: _motion(k, s, motions, cache, smoke=args.smoke),
-                cache / "clips" / sub / spec.name,
+                _clip_dir(cache, kind, args) / spec.name,
             )
             if args.render_only:
                 continue
@@ -407,6 +419,14 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="video size x K (1: 480x270; 4: 1920x1080, a phone's), same cameras otherwise",
+    )
+    p.add_argument(
+        "--truth",
+        choices=data.TRUTHS,
+        default="own",
+        help="the synthetic clips' truth: each take's own retarget (default) or moved into the "
+        "motion bank's convention, the one the prior was trained in (rendered apart, in "
+        "clips/seedN-bank; RESULTS.md, twelfth session)",
     )
     p.add_argument(
         "--given-height",

@@ -29,7 +29,14 @@ flexion 2.9) neither path is right: walks retarget to ankle -5 to +3 (Daz) and +
 bias on the marker trials (+13/+19 -> -2/+1 deg) but gained one on hip flexion (+4/+6 -> +14/+16)
 and the capture was not better (see its README), so ``amc`` stays the default, the convention of
 the shipped ``bank2d``.
-``report`` prints the table and the leave-one-subject-out residual.
+``report`` prints the table and the leave-one-subject-out residual. ``build`` (and
+``convention``) also write the measurement to ``core/mocap/convention.json``, the shipped copy
+through which the accuracy harness (``benchmarks/accuracy/run.py --truth bank``) can put its
+held-out takes into the same convention (``to_convention``) without the bank being built.
+
+A constant angle shift is not a change of convention for the whole body: it also moves the
+posture. The 80 shifted Daz-friendly takes lean a median 5.1 deg off their feet (1.7 unshifted;
+the AMC-sourced takes 3.9): ``benchmarks/accuracy/RESULTS.md``, twelfth session.
 
 Frames whose retarget misses the source by more than ``BAD_FRAME_MM`` (mean over targets) are
 dropped when the bank is loaded (the clip is split there; pieces under 1 s are dropped).
@@ -51,7 +58,17 @@ import numpy as np
 from core import skeleton as sk
 from core.mocap.holdout import check_not_held_out, clip_id, is_held_out
 
-__all__ = ["BankClip", "bank_sources", "build_bank", "load_bank", "DEFAULT_BANK", "main"]
+__all__ = [
+    "BankClip",
+    "bank_convention",
+    "bank_sources",
+    "build_bank",
+    "load_bank",
+    "to_convention",
+    "write_convention_file",
+    "DEFAULT_BANK",
+    "main",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +85,8 @@ _CODE = ("core/bvh.py", "core/mocap/track.py", "core/mocap/asf_amc.py")
 CONVENTIONS = ("amc", "daz")
 DEFAULT_CONVENTION = "amc"
 _NOT_CORRECTED = ("pelvis_rotation", "mtp_angle_r", "mtp_angle_l")
+# The shipped copy of the built bank's Daz-minus-AMC measurement (``bank_convention``).
+CONVENTION_FILE = Path(__file__).with_name("convention.json")
 
 
 @dataclass
@@ -283,6 +302,79 @@ def build_bank(
     return index
 
 
+def to_convention(
+    q_rad: np.ndarray, naming: str, daz_minus_amc_rad: np.ndarray, convention: str
+) -> np.ndarray:
+    """A retargeted take's angles (``naming``: its file's joint naming, ``core.mocap.track``)
+    put into the bank's ``convention`` (module doc): "amc" subtracts the Daz-minus-AMC mean from
+    a Daz-friendly take, "daz" adds it to every other take; clipped to the joint limits. The
+    harness's ``--truth bank`` puts its held-out takes through the same step
+    (``benchmarks.accuracy.data.load_take``), so that their truth follows the convention the
+    prior was trained in."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown bank convention {convention!r}; use one of {CONVENTIONS}")
+    bias = np.array(daz_minus_amc_rad, dtype=np.float64)
+    bias[[sk.DOF[n] for n in _NOT_CORRECTED]] = 0.0
+    if (convention == "daz") == (naming == "daz"):
+        return np.asarray(q_rad, dtype=np.float64)
+    lo, hi = sk.limits_rad()
+    lo, hi = np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
+    sign = 1.0 if convention == "daz" else -1.0
+    return np.clip(np.asarray(q_rad, dtype=np.float64) + sign * bias, lo, hi)
+
+
+def bank_convention(folder: Path = DEFAULT_BANK) -> tuple[np.ndarray, str, str]:
+    """(Daz-minus-AMC mean per DOF in rad, the bank's convention, where they were read): from
+    the built bank's ``bank.json`` where there is one, else from :data:`CONVENTION_FILE` (the
+    shipped copy of the measurement, written by ``python -m core.mocap.bank convention``), so
+    that a fresh clone's harness puts its truth into the same convention without building the
+    bank. Raises FileNotFoundError when neither is there."""
+    index_p = Path(folder) / "bank.json"
+    if index_p.is_file():
+        index = json.loads(index_p.read_text())
+        bias = index.get("daz_correction", {}).get("bias_rad")
+        if bias is not None:
+            conv = index.get("convention", DEFAULT_CONVENTION)
+            return np.array(bias, dtype=np.float64), conv, str(index_p)
+    if not CONVENTION_FILE.is_file():
+        raise FileNotFoundError(
+            f"no {CONVENTION_FILE} and no built bank at {folder}: "
+            "run: python -m core.mocap.bank build"
+        )
+    data = json.loads(CONVENTION_FILE.read_text())
+    deg = data["daz_minus_amc_deg"]
+    bias = np.deg2rad([float(deg.get(n, 0.0)) for n in sk.DOF_NAMES])
+    return bias, data["convention"], str(CONVENTION_FILE)
+
+
+def write_convention_file(folder: Path = DEFAULT_BANK, path: Path | None = None) -> Path:
+    """Write the built bank's Daz-minus-AMC measurement and convention to ``path`` (default
+    :data:`CONVENTION_FILE`), the copy a fresh clone reads without the bank."""
+    index_p = Path(folder) / "bank.json"
+    if not index_p.is_file():
+        raise FileNotFoundError(
+            f"no motion bank at {folder}; run: python -m core.mocap.bank build"
+        )
+    index = json.loads(index_p.read_text())
+    daz = index.get("daz_correction") or {}
+    if "bias_rad" not in daz:
+        raise ValueError(f"{index_p}: no Daz/AMC pairs were measured (daz_correction is empty)")
+    deg = np.rad2deg(np.asarray(daz["bias_rad"], dtype=np.float64))
+    data = {
+        "what": "mean Daz-friendly BVH minus AMC of the same CMU takes, per DOF (deg), as "
+        "measured by core.mocap.bank build; the bank puts every take into 'convention' with it",
+        "convention": index.get("convention", DEFAULT_CONVENTION),
+        "pairs": [[Path(a).name, Path(b).name] for a, b in daz.get("pairs", [])],
+        "bank_code": index.get("code"),
+        "daz_minus_amc_deg": {n: round(float(deg[i]), 3) for n, i in sk.DOF.items()},
+    }
+    out = Path(path) if path is not None else CONVENTION_FILE
+    from core.motion import atomic_write
+
+    atomic_write(out, lambda fh: fh.write(json.dumps(data, indent=1) + "\n"))
+    return out
+
+
 def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
     """The bank's clips, bad frames cut out, all takes in the index's ``convention`` (AMC or
     Daz-friendly, see the module doc), in the current skeleton convention. Raises
@@ -295,20 +387,14 @@ def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
     index = json.loads(index_p.read_text())
     conv = int(index.get("skeleton_convention", 1))
     bias = np.array(index.get("daz_correction", {}).get("bias_rad", np.zeros(sk.N_DOFS)))
-    bias[[sk.DOF[n] for n in _NOT_CORRECTED]] = 0.0
-    toward_daz = index.get("convention", DEFAULT_CONVENTION) == "daz"
-    lo, hi = sk.limits_rad()
-    lo, hi = np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
+    convention = index.get("convention", DEFAULT_CONVENTION)
     out = []
     for meta in index["clips"]:
         check_not_held_out(meta["clip"], "training")
         with np.load(Path(folder) / "clips" / f"{meta['clip']}.npz") as z:
             q = z["q_rad"].astype(np.float64)
             bad = z["frame_error_mm"] > index.get("bad_frame_mm", BAD_FRAME_MM)
-        if toward_daz and meta["naming"] != "daz":
-            q = np.clip(q + bias, lo, hi)
-        elif not toward_daz and meta["naming"] == "daz":
-            q = np.clip(q - bias, lo, hi)
+        q = to_convention(q, meta["naming"], bias, convention)
         if hasattr(sk, "to_current_convention"):
             q = sk.to_current_convention(q, conv)
         fps = float(meta["fps"])
@@ -404,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("command", choices=["build", "report", "list"])
+    p.add_argument("command", choices=["build", "report", "list", "convention"])
     p.add_argument("--shared-data", type=Path, default=None, help="default $BIOMOCAP_SHARED_DATA")
     p.add_argument("--bank", type=Path, default=DEFAULT_BANK)
     p.add_argument("--reverse", action="store_true", help="build from the last take (2nd worker)")
@@ -424,8 +510,11 @@ def main(argv: list[str] | None = None) -> int:
                 convention=args.convention,
             )  # fmt: skip
             print(report(args.bank))
+            print(f"wrote {write_convention_file(args.bank)}")
         elif args.command == "report":
             print(report(args.bank))
+        elif args.command == "convention":
+            print(f"wrote {write_convention_file(args.bank)}")
         else:
             sources, pairs = bank_sources(shared)
             for s in sources:
