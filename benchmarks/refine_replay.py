@@ -96,10 +96,8 @@ def record(args) -> int:
         dest = out / f"{spec.name}.pkl"
         if dest.is_file() and not args.force:
             continue
-        truth_of = args.truth if kind == "synthetic" else "own"  # trials: one truth
-        clip = (
-            Path(args.cache) / "clips" / clip_subdir(args.seed, args.scale, truth_of) / spec.name
-        )
+        clip = Path(args.cache) / "clips" / clip_subdir(args.seed, args.scale, args.truth, kind)
+        clip = clip / spec.name
         video, truth_path = clip / "video.mp4", clip / "truth.npz"
         if not (video.is_file() and truth_path.is_file()):
             print(f"{spec.name}: not rendered in {clip}; run benchmarks/accuracy/run.py first")
@@ -611,6 +609,8 @@ def contacts(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.accuracy.data import TRUTHS
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("record", help="record the first refinement's inputs per clip")
@@ -622,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--scale", type=int, default=1, help="the harness's clips rendered at x K")
     r.add_argument(
-        "--truth", choices=("own", "bank"), default="own",
+        "--truth", choices=TRUTHS, default="own",
         help="the harness's synthetic truth convention (benchmarks/accuracy/run.py --truth)",
     )  # fmt: skip
     r.add_argument("--force", action="store_true")

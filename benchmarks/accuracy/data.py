@@ -47,13 +47,18 @@ RES = (480, 270)
 TRUTHS = ("own", "bank")
 
 
-def clip_subdir(seed: int, scale: int = 1, truth: str = "own") -> str:
-    """The clip cache's folder for a seed, a video scale and the synthetic truth's convention
-    (``TRUTHS``; the bank's renders live apart, so neither set is rendered over the other)."""
+def _check_truth(truth: str) -> None:
     if truth not in TRUTHS:
         raise ValueError(f"unknown truth convention {truth!r}; use one of {TRUTHS}")
+
+
+def clip_subdir(seed: int, scale: int = 1, truth: str = "own", kind: str = "synthetic") -> str:
+    """The clip cache's folder for a seed, a video scale and the synthetic truth's convention
+    (``TRUTHS``; the bank's renders live apart, so neither set is rendered over the other). A
+    marker trial (``kind="trial"``) has one truth under every convention: its own folder."""
+    _check_truth(truth)
     base = f"seed{seed}" if scale == 1 else f"seed{seed}-x{scale}"
-    return base if truth == "own" else f"{base}-{truth}"
+    return base if truth == "own" or kind == "trial" else f"{base}-{truth}"
 
 
 # The OpenSim marker trials: (name, folder, trc, model, activity, time range s)
@@ -177,8 +182,7 @@ def synthetic_clips(seed: int = 0, scale: int = 1, truth: str = "own") -> list[C
     convention their truth is in (``TRUTHS``; the same clips, cameras and bodies either way)."""
     from core.mocap.holdout import clip_id, held_out_paths
 
-    if truth not in TRUTHS:
-        raise ValueError(f"unknown truth convention {truth!r}; use one of {TRUTHS}")
+    _check_truth(truth)
     tag = truth_convention() if truth == "bank" else ""
     paths = held_out_paths(SHARED)
     by_act: dict[str, list[ClipSpec]] = {}
@@ -257,13 +261,16 @@ def _cache_key(*paths: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def truth_convention() -> str:
-    """The bank's convention with a digest of the measurement behind it
-    (``core.mocap.bank.bank_convention``): a ``--truth bank`` clip's spec carries it, so a clip
-    rendered under another measurement is rendered again."""
-    from core.mocap.bank import bank_convention
+def truth_convention(measured: tuple[np.ndarray, str] | None = None) -> str:
+    """The bank's convention with a digest of the measurement behind it (``measured``: the
+    Daz-minus-AMC mean and the convention, default ``core.mocap.bank.bank_convention()``'s): a
+    ``--truth bank`` clip's spec carries it, so a clip rendered under another measurement is
+    rendered again."""
+    if measured is None:
+        from core.mocap.bank import bank_convention
 
-    bias, convention, _ = bank_convention()
+        measured = bank_convention()[:2]
+    bias, convention = measured
     digest = hashlib.sha1(np.round(np.rad2deg(bias), 2).tobytes()).hexdigest()[:8]
     return f"bank-{convention}-{digest}"
 
@@ -278,11 +285,15 @@ def load_take(
     learnt; "own" (default) keeps the take's own retarget."""
     import core.bvh
 
-    if truth not in TRUTHS:
-        raise ValueError(f"unknown truth convention {truth!r}; use one of {TRUTHS}")
+    _check_truth(truth)
     path = Path(path)
     part = f"-{max_frames}f" if max_frames else ""
-    tag = f"-{truth_convention()}" if truth == "bank" else ""
+    tag = ""
+    if truth == "bank":
+        from core.mocap.bank import bank_convention, to_convention
+
+        bias, convention, _ = bank_convention()
+        tag = f"-{truth_convention((bias, convention))}"
     key = _cache_key(path, Path(core.bvh.__file__))
     f = cache / "motions" / f"{path.stem}{part}-{key}{tag}.npz"
     if f.is_file():
@@ -297,9 +308,6 @@ def load_take(
     q = motion.q_rad
     src = f"{path.name} via core.bvh.retarget_bvh"
     if truth == "bank":
-        from core.mocap.bank import bank_convention, to_convention
-
-        bias, convention, _ = bank_convention()
         naming = str(report.convention)
         q = to_convention(q, naming, bias, convention)
         moved = "moved into" if (convention == "daz") != (naming == "daz") else "kept as"

@@ -298,8 +298,7 @@ def _clip_dir(cache: Path, kind: str, args) -> Path:
     under every ``--truth``: they are not rendered twice)."""
     if args.smoke:
         return cache / "clips" / "smoke"
-    truth = args.truth if kind == "synthetic" else "own"
-    return cache / "clips" / data.clip_subdir(args.seed, args.scale, truth)
+    return cache / "clips" / data.clip_subdir(args.seed, args.scale, args.truth, kind)
 
 
 def run(args, argv) -> dict:

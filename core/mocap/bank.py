@@ -29,10 +29,11 @@ flexion 2.9) neither path is right: walks retarget to ankle -5 to +3 (Daz) and +
 bias on the marker trials (+13/+19 -> -2/+1 deg) but gained one on hip flexion (+4/+6 -> +14/+16)
 and the capture was not better (see its README), so ``amc`` stays the default, the convention of
 the shipped ``bank2d``.
-``report`` prints the table and the leave-one-subject-out residual. ``build`` (and
-``convention``) also write the measurement to ``core/mocap/convention.json``, the shipped copy
-through which the accuracy harness (``benchmarks/accuracy/run.py --truth bank``) can put its
-held-out takes into the same convention (``to_convention``) without the bank being built.
+``report`` prints the table and the leave-one-subject-out residual. ``convention`` writes the
+built default bank's measurement to ``core/mocap/convention.json``, the shipped copy through
+which the accuracy harness (``benchmarks/accuracy/run.py --truth bank``) can put its held-out
+takes into the same convention (``to_convention``) without the bank being built; run it after a
+rebuild that changes the measurement.
 
 A constant angle shift is not a change of convention for the whole body: it also moves the
 posture. The 80 shifted Daz-friendly takes lean a median 5.1 deg off their feet (1.7 unshifted;
@@ -302,6 +303,12 @@ def build_bank(
     return index
 
 
+def _daz_bias(index: dict) -> np.ndarray | None:
+    """The Daz-minus-AMC mean per DOF (rad) a bank index holds, or None without pairs."""
+    bias = (index.get("daz_correction") or {}).get("bias_rad")
+    return None if bias is None else np.array(bias, dtype=np.float64)
+
+
 def to_convention(
     q_rad: np.ndarray, naming: str, daz_minus_amc_rad: np.ndarray, convention: str
 ) -> np.ndarray:
@@ -332,10 +339,9 @@ def bank_convention(folder: Path = DEFAULT_BANK) -> tuple[np.ndarray, str, str]:
     index_p = Path(folder) / "bank.json"
     if index_p.is_file():
         index = json.loads(index_p.read_text())
-        bias = index.get("daz_correction", {}).get("bias_rad")
+        bias = _daz_bias(index)
         if bias is not None:
-            conv = index.get("convention", DEFAULT_CONVENTION)
-            return np.array(bias, dtype=np.float64), conv, str(index_p)
+            return bias, index.get("convention", DEFAULT_CONVENTION), str(index_p)
     if not CONVENTION_FILE.is_file():
         raise FileNotFoundError(
             f"no {CONVENTION_FILE} and no built bank at {folder}: "
@@ -356,10 +362,11 @@ def write_convention_file(folder: Path = DEFAULT_BANK, path: Path | None = None)
             f"no motion bank at {folder}; run: python -m core.mocap.bank build"
         )
     index = json.loads(index_p.read_text())
-    daz = index.get("daz_correction") or {}
-    if "bias_rad" not in daz:
+    bias = _daz_bias(index)
+    if bias is None:
         raise ValueError(f"{index_p}: no Daz/AMC pairs were measured (daz_correction is empty)")
-    deg = np.rad2deg(np.asarray(daz["bias_rad"], dtype=np.float64))
+    deg = np.rad2deg(bias)
+    daz = index["daz_correction"]
     data = {
         "what": "mean Daz-friendly BVH minus AMC of the same CMU takes, per DOF (deg), as "
         "measured by core.mocap.bank build; the bank puts every take into 'convention' with it",
@@ -386,7 +393,8 @@ def load_bank(folder: Path = DEFAULT_BANK) -> list[BankClip]:
         )
     index = json.loads(index_p.read_text())
     conv = int(index.get("skeleton_convention", 1))
-    bias = np.array(index.get("daz_correction", {}).get("bias_rad", np.zeros(sk.N_DOFS)))
+    bias = _daz_bias(index)
+    bias = np.zeros(sk.N_DOFS) if bias is None else bias
     convention = index.get("convention", DEFAULT_CONVENTION)
     out = []
     for meta in index["clips"]:
@@ -510,7 +518,6 @@ def main(argv: list[str] | None = None) -> int:
                 convention=args.convention,
             )  # fmt: skip
             print(report(args.bank))
-            print(f"wrote {write_convention_file(args.bank)}")
         elif args.command == "report":
             print(report(args.bank))
         elif args.command == "convention":
