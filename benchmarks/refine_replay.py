@@ -730,6 +730,10 @@ def floor(args) -> int:
     import core.world as W
 
     folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder of recordings (refine_replay.py record -o "
+              "FOLDER makes one)", file=sys.stderr)  # fmt: skip
+        return 2
     cache = folder / "floor_inputs"
     cache.mkdir(exist_ok=True)
     clips = []
@@ -750,6 +754,13 @@ def floor(args) -> int:
             print(f"{p.stem}: floor inputs recorded", flush=True)
         if inputs:
             clips.append((p.stem, group, inputs))
+    if not clips:
+        print(
+            f"error: no recorded synthetic clips in {folder}: record them first "
+            "(benchmarks/refine_replay.py record -o FOLDER)",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"{'variant':44s} {'|dh| m':>7s} {'tune':>6s} {'held':>6s} {'<10cm':>6s} "
         f"{'signed':>7s} {'pitch':>6s} {'tilt':>6s}  floors"
