@@ -70,3 +70,13 @@ def test_floor_variants_parse():
     assert constants == {"SCENE_SECOND_FAMILY": 1e9}
     with pytest.raises(SystemExit, match="no field 'nonsense'"):
         floor_variant("nonsense=1")
+
+
+def test_floor_replay_refuses_a_folder_without_recordings(tmp_path, capsys):
+    from benchmarks.refine_replay import main
+
+    assert main(["floor", str(tmp_path / "missing")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main(["floor", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "record" in err
