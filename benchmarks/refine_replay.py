@@ -514,34 +514,42 @@ def _in_group(name: str, row: dict, group: str) -> bool:
     return row["group"] == "held" and trial
 
 
-class _ContactsCaught(Exception):
+class _Caught(Exception):
     pass
 
 
-def contact_inputs(rec: dict) -> dict | None:
-    """The world stage's ``detect_contacts`` call on a recorded clip (today's first refinement,
-    then the floor): its arguments, or None where the clip finds no floor."""
-    import core.contacts
+def _world_stage_call(rec: dict, module, name: str) -> dict:
+    """The arguments of the world stage's first call of ``module.name`` on a recorded clip
+    (today's first refinement, then ``core.capture._ground`` up to that call): {"args",
+    "kwargs"}, or {} where the stage never makes it."""
     import core.refine
 
     inp = rec["inp"]
     cfg = core.refine.RefineConfig()
     res = core.refine.refine(inp, cfg, device="cpu")
     caught: dict = {}
-    orig = core.contacts.detect_contacts
+    orig = getattr(module, name)
 
     def catch(*a, **k):
         caught["args"], caught["kwargs"] = a, k
-        raise _ContactsCaught
+        raise _Caught
 
-    core.contacts.detect_contacts = catch
+    setattr(module, name, catch)
     try:
         _ground(rec, inp, cfg, res)
-    except _ContactsCaught:
+    except _Caught:
         pass
     finally:
-        core.contacts.detect_contacts = orig
-    return caught or None
+        setattr(module, name, orig)
+    return caught
+
+
+def contact_inputs(rec: dict) -> dict | None:
+    """The world stage's ``detect_contacts`` call on a recorded clip (today's first refinement,
+    then the floor): its arguments, or None where the clip finds no floor."""
+    import core.contacts
+
+    return _world_stage_call(rec, core.contacts, "detect_contacts") or None
 
 
 def contact_config(name: str):
@@ -618,10 +626,6 @@ def contacts(args) -> int:
 
 
 # ------------------------------------------------------------------------------ the floor
-class _FloorCaught(Exception):
-    pass
-
-
 def floor_inputs(rec: dict) -> dict | None:
     """The world stage's floor inputs on a recorded clip (today's first refinement): the feet's
     ``estimate_floor`` call (sole points in the level-camera frame, foot confidence, the body's
@@ -629,29 +633,13 @@ def floor_inputs(rec: dict) -> dict | None:
     (``core.world.scene_line_segments``, as a capture finds them), plus what the truth says of
     the camera: its up direction in the level-camera frame, height above Y = 0 and the truth's
     stance level. None where the first refinement left no two frames."""
-    import core.refine
     import core.world
     from benchmarks.accuracy.render import Truth
 
-    inp = rec["inp"]
-    cfg = core.refine.RefineConfig()
-    res = core.refine.refine(inp, cfg, device="cpu")
-    caught: dict = {}
-    orig = core.world.estimate_floor
-
-    def catch(*a, **k):
-        caught["args"], caught["kwargs"] = a, k
-        raise _FloorCaught
-
-    core.world.estimate_floor = catch
-    try:
-        _ground(rec, inp, cfg, res)
-    except _FloorCaught:
-        pass
-    finally:
-        core.world.estimate_floor = orig
+    caught = _world_stage_call(rec, core.world, "estimate_floor")
     if not caught:
         return None
+    inp = rec["inp"]
     truth = Truth.load(Path(rec["truth"]))
     video = Path(rec["truth"]).parent / "video.mp4"
     times = np.arange(len(inp.q_init_rad)) / inp.fps
