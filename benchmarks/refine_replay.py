@@ -91,6 +91,7 @@ def record(args) -> int:
     import core.hmr
     import core.refine
     from benchmarks.accuracy import methods
+    from benchmarks.accuracy.data import TREADMILL_TRIALS
     from benchmarks.accuracy.render import Truth
     from benchmarks.accuracy.run import belt_speed_mps
     from core.capture import CaptureOptions, Progress, capture
@@ -152,7 +153,7 @@ def record(args) -> int:
             truth=str(truth_path),
             focal_px=float(truth.K[0, 0]),
             # the harness captures a treadmill trial with its belt speed (run.belt_speed_mps)
-            treadmill_speed_mps=belt_speed_mps(truth) if kind == "trial" else None,
+            treadmill_speed_mps=belt_speed_mps(truth) if spec.take in TREADMILL_TRIALS else None,
         )
         tmp = dest.with_suffix(".tmp")
         with open(tmp, "wb") as f:
@@ -347,12 +348,13 @@ def _feet(grounded, rec) -> dict:
 
 
 def score(q, rec) -> dict:
+    from benchmarks.accuracy.data import LOWER_LIMB_TRIALS
     from benchmarks.accuracy.metrics import JUDGED_DOFS
     from benchmarks.accuracy.render import Truth
     from benchmarks.accuracy.run import LOWER_LIMB, score_method
 
     truth = Truth.load(Path(rec["truth"]))
-    dofs = LOWER_LIMB if rec["take"] == "gait2392_walk" else JUDGED_DOFS
+    dofs = LOWER_LIMB if rec["take"] in LOWER_LIMB_TRIALS else JUDGED_DOFS
     s = score_method(q, truth, dofs, rec["subject"].offsets_m)
     a = s["angles"]
     return {

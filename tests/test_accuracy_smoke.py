@@ -459,3 +459,30 @@ def test_harness_refuses_an_unknown_truth_convention(capsys):
         run.main(["--truth", "smpl", "--no-peer"])
     assert exit_.value.code == 2
     assert "invalid choice: 'smpl'" in capsys.readouterr().err
+
+
+def test_rajagopal_walk_trial_is_a_second_walking_subject(tmp_path):
+    """The harness's third marker trial: Rajagopal's overground walk, its subject scaled and its
+    markers placed on its own static trial (the lab's applied scale factors), then OpenSim IK onto
+    BSM-46. A real walk comes out: the markers fit to a couple of centimetres, the legs' mean
+    angles are a walk's (the gait2392 walk's within 2 deg in the thirteenth session; here within
+    wide bands), and it is judged on the legs only and captured without a treadmill belt."""
+    root = SHARED_DATA / "opensim" / "rajagopal_walk_run"
+    if not (root / "ExpData" / "motion_capture_walk.trc").is_file():
+        pytest.skip(f"the Rajagopal walk is not under {root}")
+    from benchmarks.accuracy import data
+
+    names = [t[0] for t in data.TRIALS]
+    assert names[:2] == ["gait2392_walk", "rajagopal_run"]  # their seeds stay as they were
+    assert "rajagopal_walk" in data.LOWER_LIMB_TRIALS
+    assert "rajagopal_walk" not in data.TREADMILL_TRIALS
+    truth = data.load_trial("rajagopal_walk", tmp_path)
+    assert len(truth.q_rad) == pytest.approx(2.3 * data.FPS, abs=2)
+    rms_mm = float(truth.source.split("marker RMS ")[1].split(" mm")[0])
+    assert rms_mm < 25.0
+    mean = {d: float(np.degrees(truth.q_rad[:, sk.DOF[d]].mean())) for d in sk.DOF_NAMES}
+    for side in "rl":
+        assert -5.0 < mean[f"hip_flexion_{side}"] < 15.0
+        assert 15.0 < mean[f"knee_angle_{side}"] < 40.0
+    assert np.ptp(truth.root_m[:, 0]) > 2.0 or np.ptp(truth.root_m[:, 2]) > 2.0  # overground
+    assert (tmp_path / "trials" / "rajagopal_walk" / "rajagopal_walk_scaled.osim").is_file()

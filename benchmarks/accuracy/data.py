@@ -76,10 +76,27 @@ TRIALS = (
         "rajagopal_walk_run",
         "ExpData/motion_capture_run.trc",
         "Rajagopal2016.osim",
-        "running (markers)",
+        "running (treadmill, markers)",
         (0.3, 2.8),
     ),
+    # A second walking subject, overground (3 m in 2.3 s), independent of the bank and of the
+    # gait2392 walk: added in the thirteenth session (RESULTS.md), after the first two.
+    (
+        "rajagopal_walk",
+        "rajagopal_walk_run",
+        "ExpData/motion_capture_walk.trc",
+        "Rajagopal2016.osim",
+        "walking (overground, markers)",
+        (0.0, 2.3),
+    ),
 )
+# Trials on a treadmill: the harness captures them with their belt's speed (``--treadmill-speed``,
+# run.belt_speed_mps); the others on a still floor.
+TREADMILL_TRIALS = ("gait2392_walk", "rajagopal_run")
+# Trials judged on the legs only: gait2392 has no arm markers; the Rajagopal walk's arm markers
+# do not fit its arms (its static trial reads the elbows at 102-110 deg, where the run's static
+# and the run itself read what the arms do).
+LOWER_LIMB_TRIALS = ("gait2392_walk", "rajagopal_walk")
 TRIAL_VIEWS_DEG = (30.0, 90.0, 150.0)  # camera azimuth off the subject's heading
 # Rajagopal2016's arm bodies carry over like the legs; its torso markers sit on the thorax.
 _RAJAGOPAL_BODIES = {
@@ -91,7 +108,23 @@ _RAJAGOPAL_BODIES = {
 _RAJAGOPAL_MARKERS = {
     m: "thorax" for m in ("RACR", "LACR", "C7", "CLAV", "RASH", "RPSH", "LASH", "LPSH")
 }
-TRIAL_MAPS = {"rajagopal_run": (_RAJAGOPAL_BODIES, _RAJAGOPAL_MARKERS)}
+TRIAL_MAPS = {
+    "rajagopal_run": (_RAJAGOPAL_BODIES, _RAJAGOPAL_MARKERS),
+    "rajagopal_walk": (_RAJAGOPAL_BODIES, _RAJAGOPAL_MARKERS),
+}
+# How a Rajagopal trial's subject is scaled and its markers placed (OpenSim ScaleTool, from the
+# trial's own setup): its static trial and scale setup, and for the walk the lab's applied scale
+# factors and the generic model's marker set (the walk's setup scales a model it was given
+# already scaled, with no measurements of its own).
+_RAJAGOPAL_SCALING = {
+    "rajagopal_run": ("ExpData/static_run.trc", "Scale/scale_setup_run.xml", None, None),
+    "rajagopal_walk": (
+        "ExpData/static_walk_2.trc",
+        "Scale/scale_setup_walk.xml",
+        "Scale/scaleSet_applied_walk.xml",
+        "Scale/markerset_walk_preScale.xml",
+    ),
+}
 TRIAL_IK_SETUPS = {"gait2392_walk": "subject01_Setup_IK.xml"}  # the trial's own marker weights
 
 
@@ -219,7 +252,7 @@ def synthetic_clips(seed: int = 0, scale: int = 1, truth: str = "own") -> list[C
 
 
 def trial_clips(seed: int = 0, scale: int = 1) -> list[ClipSpec]:
-    """The two marker trials, each from three viewpoints (camera 1.2 m high, 4 m away). The
+    """The marker trials, each from three viewpoints (camera 1.2 m high, 4 m away). The
     clips start where the trial's IK does (:func:`load_trial` solves only the TRIALS window, so
     a clip's ``start_s`` is 0 in it) and last the whole window."""
     out = []
@@ -352,36 +385,45 @@ def _without_patellae(model: Path, out: Path) -> Path:
     return path
 
 
-def _scaled_rajagopal(model: Path, root: Path, out: Path) -> Path:
-    """The run's subject: OpenSim ScaleTool with the trial's own scale setup (scaling and marker
-    placement on its static trial), run from a setup file written beside the result."""
+def _scaled_rajagopal(model: Path, root: Path, out: Path, name: str) -> Path:
+    """The subject of the Rajagopal trial ``name``: OpenSim ScaleTool with the trial's own scale
+    setup (``_RAJAGOPAL_SCALING``: scaling and marker placement on its static trial), run from a
+    setup file written beside the result."""
     from biomech_export._opensim import require_opensim
 
     osim = require_opensim()
     out = out.resolve()
-    placed = out / "rajagopal_run_scaled.osim"
+    placed = out / f"{name}_scaled.osim"
     if placed.is_file():
         return placed
 
     def rel(p: Path) -> str:
         return os.path.relpath(p, out)
 
-    static = root / "ExpData" / "static_run.trc"
-    tool = osim.ScaleTool(str(root / "Scale" / "scale_setup_run.xml"))
-    tool.getGenericModelMaker().setModelFileName(rel(model))
+    static, setup_file, scale_set, marker_set = _RAJAGOPAL_SCALING[name]
+    tool = osim.ScaleTool(str(root / setup_file))
+    maker = tool.getGenericModelMaker()
+    maker.setModelFileName(rel(model))
+    if marker_set:  # (absolute: OpenSim reads these two from the working folder)
+        maker.setMarkerSetFileName(str(root.resolve() / marker_set))
     scaler = tool.getModelScaler()
-    scaler.setMarkerFileName(rel(static))
-    scaler.setOutputModelFileName("rajagopal_run_scaled_only.osim")
-    scaler.setOutputScaleFileName("rajagopal_run_scale_set.xml")
+    if scale_set:
+        scaler.setScaleSetFile(str(root.resolve() / scale_set))
+        order = osim.ArrayStr()
+        order.append("manualScale")
+        scaler.setScalingOrder(order)
+    scaler.setMarkerFileName(rel(root / static))
+    scaler.setOutputModelFileName(f"{name}_scaled_only.osim")
+    scaler.setOutputScaleFileName(f"{name}_scale_set.xml")
     placer = tool.getMarkerPlacer()
-    placer.setMarkerFileName(rel(static))
-    placer.setOutputModelFileName(".rajagopal_run_scaled.tmp.osim")
-    placer.setOutputMotionFileName("rajagopal_run_static.mot")
-    setup = out / "rajagopal_run_Setup_Scale.xml"
+    placer.setMarkerFileName(rel(root / static))
+    placer.setOutputModelFileName(f".{name}_scaled.tmp.osim")
+    placer.setOutputMotionFileName(f"{name}_static.mot")
+    setup = out / f"{name}_Setup_Scale.xml"
     tool.printToXML(str(setup))
     if not osim.ScaleTool(str(setup)).run():
         raise RuntimeError(f"OpenSim ScaleTool failed on {setup}")
-    (out / ".rajagopal_run_scaled.tmp.osim").replace(placed)
+    (out / f".{name}_scaled.tmp.osim").replace(placed)
     return placed
 
 
@@ -405,8 +447,8 @@ def load_trial(name: str, cache: Path) -> TrueMotion:
     out = cache / "trials" / name
     out.mkdir(parents=True, exist_ok=True)
     body_map, marker_bodies = TRIAL_MAPS.get(name, (None, None))
-    if name == "rajagopal_run":
-        model_path = _scaled_rajagopal(_without_patellae(root / model, out), root, out)
+    if name in _RAJAGOPAL_SCALING:
+        model_path = _scaled_rajagopal(_without_patellae(root / model, out), root, out, name)
     else:
         model_path = root / model
     subject = subject_from_osim(model_path, body_map=body_map, marker_bodies=marker_bodies)

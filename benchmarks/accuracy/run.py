@@ -172,7 +172,7 @@ def truth_naming(path: str) -> str:
 
 
 def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: Path) -> dict:
-    dofs = LOWER_LIMB if spec.take == "gait2392_walk" else JUDGED_DOFS
+    dofs = LOWER_LIMB if spec.take in data.LOWER_LIMB_TRIALS else JUDGED_DOFS
     res: dict = {
         "kind": kind,
         "activity": spec.activity,
@@ -189,7 +189,7 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
     det, detect_s = methods.detections(video, truth.K[0, 0], clip_cache)
     res["found_pct"] = float(100 * np.mean(det.person_found))
 
-    belt = belt_speed_mps(truth) if kind == "trial" else None  # the trials are treadmill walks
+    belt = belt_speed_mps(truth) if spec.take in data.TREADMILL_TRIALS else None
     if belt is not None:
         res["treadmill_speed_mps"] = round(belt, 2)
     height = float(truth.height_m) if args.given_height else None
