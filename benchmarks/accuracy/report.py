@@ -30,6 +30,9 @@ METHOD_NOTES = {
 }
 
 
+_KIND_LABEL = {"synthetic": "synthetic clips", "trial": "overground marker trials"}
+
+
 def _nanmean(v) -> float:
     v = [x for x in v if x is not None and np.isfinite(x)]
     return float(np.mean(v)) if v else float("nan")
@@ -163,16 +166,29 @@ def markdown(run: dict) -> str:
     if g_rows:
         lines += ["#### Grounding (capture vs the renders' truth)", ""]
         keys = sorted({k for _, g in g_rows for k, v in g.items() if isinstance(v, (int, float))})
-        lines.append("| quantity | median over clips | clips |")
-        lines.append("|---|---|---|")
+        # One column per kind of clip: the synthetic renders (the issue's targets) and the
+        # overground marker trials, never pooled.
+        kind_of = {n: run["clips"][n].get("kind", "synthetic") for n, _ in g_rows}
+        kinds = [k for k in ("synthetic", "trial") if k in kind_of.values()]
+        lines.append(
+            "| quantity | " + " | ".join(f"{_KIND_LABEL[k]}: median | clips" for k in kinds) + " |"
+        )
+        lines.append("|---|" + "---|---|" * len(kinds))
         for k in keys:
-            vals = [
-                g[k] for _, g in g_rows if isinstance(g.get(k), (int, float)) and np.isfinite(g[k])
-            ]
             share = k.endswith("_within_sd")  # 0/1 per clip: the mean is the coverage
-            value = (np.mean if share else np.median)(vals) if vals else None
+            cells = []
+            for kind in kinds:
+                vals = [
+                    g[k]
+                    for n, g in g_rows
+                    if kind_of[n] == kind
+                    and isinstance(g.get(k), (int, float))
+                    and np.isfinite(g[k])
+                ]
+                value = (np.mean if share else np.median)(vals) if vals else None
+                cells.append(f"{_f(float(value), 3) if vals else '-'} | {len(vals)}")
             label = f"{k} (mean: share of clips)" if share else k
-            lines.append(f"| {label} | {_f(float(value), 3) if vals else '-'} | {len(vals)} |")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
         notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
         rules: dict[str, int] = {}
         for _, g in g_rows:
