@@ -505,8 +505,15 @@ def summarise(results: dict, variants, names) -> None:
             print(line)
 
 
+def _is_trial(name: str) -> bool:
+    """Whether a recorded clip is a view of a marker trial (``data.TRIALS``: NAME_vK)."""
+    from benchmarks.accuracy.data import TRIALS
+
+    return name.rsplit("_v", 1)[0] in {t[0] for t in TRIALS}
+
+
 def _in_group(name: str, row: dict, group: str) -> bool:
-    trial = name.startswith(("gait2392", "rajagopal"))
+    trial = _is_trial(name)
     if group == "tune":
         return row["group"] == "tune"
     if group == "held":
@@ -583,10 +590,8 @@ def contacts(args) -> int:
     clips = []
     for p in sorted(folder.glob("*.pkl")):
         group = "tune" if p.stem in TUNE else "held"
-        if p.stem.startswith(("gait2392", "rajagopal")) or (
-            args.group != "all" and group != args.group
-        ):
-            continue  # the treadmill trials have no contact truth
+        if _is_trial(p.stem) or (args.group != "all" and group != args.group):
+            continue  # synthetic clips only (the treadmill trials have no contact truth)
         with open(p, "rb") as f:
             rec = pickle.load(f)
         truth = Truth.load(Path(rec["truth"]))
@@ -729,8 +734,8 @@ def floor(args) -> int:
     clips = []
     for p in sorted(folder.glob("*.pkl")):
         group = "tune" if p.stem in TUNE else "held"
-        if p.stem.startswith(("gait2392", "rajagopal")):
-            continue  # treadmill trials: a belt, and a floor the harness does not score
+        if _is_trial(p.stem):
+            continue  # synthetic clips only: the harness reports the overground trial apart
         c = cache / f"{p.stem}.pkl"
         if c.is_file():
             with open(c, "rb") as f:

@@ -108,10 +108,6 @@ _RAJAGOPAL_BODIES = {
 _RAJAGOPAL_MARKERS = {
     m: "thorax" for m in ("RACR", "LACR", "C7", "CLAV", "RASH", "RPSH", "LASH", "LPSH")
 }
-TRIAL_MAPS = {
-    "rajagopal_run": (_RAJAGOPAL_BODIES, _RAJAGOPAL_MARKERS),
-    "rajagopal_walk": (_RAJAGOPAL_BODIES, _RAJAGOPAL_MARKERS),
-}
 # How a Rajagopal trial's subject is scaled and its markers placed (OpenSim ScaleTool, from the
 # trial's own setup): its static trial and scale setup, and for the walk the lab's applied scale
 # factors and the generic model's marker set (the walk's setup scales a model it was given
@@ -125,6 +121,7 @@ _RAJAGOPAL_SCALING = {
         "Scale/markerset_walk_preScale.xml",
     ),
 }
+TRIAL_MAPS = {name: (_RAJAGOPAL_BODIES, _RAJAGOPAL_MARKERS) for name in _RAJAGOPAL_SCALING}
 TRIAL_IK_SETUPS = {"gait2392_walk": "subject01_Setup_IK.xml"}  # the trial's own marker weights
 
 

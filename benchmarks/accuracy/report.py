@@ -169,26 +169,30 @@ def markdown(run: dict) -> str:
         # One column per kind of clip: the synthetic renders (the targets) and the
         # overground marker trials, never pooled.
         kind_of = {n: run["clips"][n].get("kind", "synthetic") for n, _ in g_rows}
-        kinds = [k for k in ("synthetic", "trial") if k in kind_of.values()]
-        lines.append(
-            "| quantity | " + " | ".join(f"{_KIND_LABEL[k]}: median | clips" for k in kinds) + " |"
-        )
-        lines.append("|---|" + "---|---|" * len(kinds))
-        for k in keys:
-            share = k.endswith("_within_sd")  # 0/1 per clip: the mean is the coverage
-            cells = []
-            for kind in kinds:
-                vals = [
-                    g[k]
-                    for n, g in g_rows
-                    if kind_of[n] == kind
-                    and isinstance(g.get(k), (int, float))
-                    and np.isfinite(g[k])
-                ]
-                value = (np.mean if share else np.median)(vals) if vals else None
-                cells.append(f"{_f(float(value), 3) if vals else '-'} | {len(vals)}")
-            label = f"{k} (mean: share of clips)" if share else k
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        measured = {kind_of[n] for n, g in g_rows if any(v in keys for v in g)}
+        kinds = [k for k in ("synthetic", "trial") if k in measured]
+        if kinds:  # (treadmill trials alone: notes only)
+            lines.append(
+                "| quantity | "
+                + " | ".join(f"{_KIND_LABEL[k]}: median | clips" for k in kinds)
+                + " |"
+            )
+            lines.append("|---|" + "---|---|" * len(kinds))
+            for k in keys:
+                share = k.endswith("_within_sd")  # 0/1 per clip: the mean is the coverage
+                cells = []
+                for kind in kinds:
+                    vals = [
+                        g[k]
+                        for n, g in g_rows
+                        if kind_of[n] == kind
+                        and isinstance(g.get(k), (int, float))
+                        and np.isfinite(g[k])
+                    ]
+                    value = (np.mean if share else np.median)(vals) if vals else None
+                    cells.append(f"{_f(float(value), 3) if vals else '-'} | {len(vals)}")
+                label = f"{k} (mean: share of clips)" if share else k
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
         notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
         rules: dict[str, int] = {}
         for _, g in g_rows:

@@ -217,8 +217,8 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
     }
     res["motcmp_mae_deg"] = motcmp_check(motion.q_rad, truth, work, dofs)
     try:
-        if spec.take in data.TREADMILL_TRIALS:  # the belt moves the stance foot: no truth for
-            # contact and sliding
+        # On a treadmill the belt moves the stance foot: no truth for contact and sliding.
+        if spec.take in data.TREADMILL_TRIALS:
             res["grounding"] = {"note": "treadmill trials: grounding not measured"}
         else:
             res["grounding"] = grounding_scores(motion, truth, cap)
