@@ -18,6 +18,15 @@ frames that were not clearly swapped (of them 0 / 2 / 1 clearly right before). A
 clip's start clearly right before). `benchmarks/accuracy/RESULTS.md`, tenth session, has what
 it does to the angles and the floor, and why the arms and the whole-body flips are not put back
 by default.
+
+A swap that begins where the legs cross is not undone: relabelling there costs no motion, so the
+pass cannot tell which side of the crossing the swap lies on, and the per-frame cost prefers the
+shorter run. On the side view of Rajagopal's overground walk (fourteenth session) MediaPipe
+swapped frames 3-12 and the pass exchanged frames 13-17 instead. Over the 42 clips then cached
+(the truth's points where MediaPipe puts them; legs): 51 swapped frames, 18 put back, 9 others
+changed (5 clearly right before, all of them in that clip). Two variants were tried. Cheaper
+relabelling changed more right frames than it put back. Leaving runs bounded by a crossing alone
+put back half as many frames.
 """
 
 from __future__ import annotations
