@@ -383,3 +383,45 @@ def test_training_windows_show_what_their_truth_says(mirror):
     # Sub-frame windows blend landmarks linearly while the truth blends angles: a chord error of
     # about L * dtheta^2 / 8 (1 m, 0.08 rad a frame here: 0.8 mm). A wrong mirror is centimetres.
     assert np.abs(err).max() < 2e-3, f"{np.abs(err).max() * 1e3:.2f} mm"
+
+
+def test_a_grown_lifter_computes_what_it_was_grown_from():
+    """``grow_model`` (``core.lift.train --grow``): a wider, deeper copy of trained weights gives
+    the same angles and pelvis on any input (float32 rounding: 1e-6 rad measured), while its
+    channel copies differ (so that fine-tuning can part them)."""
+    from core.lift.model import grow_model
+
+    net = load_lifter(DEFAULT_WEIGHTS)
+    big = grow_model(net, 2 * net.cfg.width, (*net.cfg.dilations, 16), window=64).eval()
+    assert big.cfg.width == 2 * net.cfg.width and len(big.blocks) == len(net.blocks) + 1
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 64, net.cfg.n_features)))
+    with torch.no_grad():
+        a, b = net(x.float()), big(x.float())
+    assert torch.allclose(a.q_rad, b.q_rad, atol=1e-4)
+    assert torch.allclose(a.pelvis_rot, b.pelvis_rot, atol=1e-4)
+    w, w0, half = big.blocks[0].conv1.weight, net.blocks[0].conv1.weight, net.cfg.width
+    assert torch.equal(w[:half], w[half:])  # each output channel copied
+    assert not torch.equal(w[:, :half], w[:, half:])  # the copies' shares of an input differ ...
+    assert torch.allclose(w[:half, :half] + w[:half, half:], w0, atol=1e-6)  # ... and sum to it
+    assert not big.blocks[-1].conv2.weight.any()  # the added block starts as the identity
+
+
+@pytest.mark.parametrize(
+    "width, dilations, what",
+    [(200, (1, 2, 4, 8), "whole multiple"), (256, (2, 4, 8, 16), "begin with")],
+)
+def test_growing_refuses_a_shape_it_cannot_keep_the_function_of(width, dilations, what):
+    from core.lift.model import grow_model
+
+    with pytest.raises(ValueError, match=what):
+        grow_model(load_lifter(DEFAULT_WEIGHTS), width, dilations)
+
+
+def test_training_grow_needs_weights_to_grow(tmp_path, capsys):
+    from core.lift.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["-o", str(tmp_path / "w"), "--grow", "--width", "256"])
+    assert e.value.code == 2
+    assert "--grow needs --init" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()

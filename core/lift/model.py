@@ -21,7 +21,7 @@ from core import skeleton as sk
 from core.lift.features import FEATURES_PER_FRAME
 from core.neurik.model import rotation_6d_to_matrix
 
-__all__ = ["LiftConfig", "LiftOutput", "Lifter", "build_model"]
+__all__ = ["LiftConfig", "LiftOutput", "Lifter", "build_model", "grow_model"]
 
 CONFIG_VERSION = 1
 ROOT = [sk.DOF["pelvis_tilt"], sk.DOF["pelvis_list"], sk.DOF["pelvis_rotation"]]
@@ -124,6 +124,69 @@ class Lifter(nn.Module):
 
 def build_model(cfg: LiftConfig) -> Lifter:
     return Lifter(cfg)
+
+
+def grow_model(
+    net: Lifter, width: int, dilations: tuple[int, ...], window: int | None = None,
+    noise: float = 0.01, seed: int = 0,
+) -> Lifter:  # fmt: skip
+    """A wider and deeper copy of trained weights that computes the same function (Net2Net,
+    Chen et al. 2016), to fine-tune where the trained network has stopped improving.
+
+    ``width`` must be a whole multiple of the trained width: every channel of the residual
+    stream and of the input layer is copied that many times, so GroupNorm(1) and LayerNorm see
+    the same statistics, and each weight reading those channels is divided among the copies.
+    The division differs between copies by +-``noise`` of that layer's weight spread (summing to
+    the same total), so that the copies receive different gradients and can part.
+    ``dilations`` must begin with the trained ones; each added residual block starts as the
+    identity (its last convolution zero). ``window``: frames per call (default: unchanged)."""
+    old = net.cfg
+    k, rem = divmod(width, old.width)
+    if rem or k < 1:
+        raise ValueError(f"width {width} is not a whole multiple of the trained {old.width}")
+    dilations = tuple(int(d) for d in dilations)
+    if dilations[: len(old.dilations)] != tuple(old.dilations):
+        raise ValueError(
+            f"dilations {dilations} must begin with the trained {tuple(old.dilations)}"
+        )
+    cfg = LiftConfig(
+        window=window or old.window, fps_hz=old.fps_hz, width=width, dilations=dilations,
+        kernel=old.kernel, dropout=old.dropout, n_features=old.n_features,
+    )  # fmt: skip
+    new = build_model(cfg)
+    gen = torch.Generator().manual_seed(seed)
+    src = net.state_dict()
+    idx = torch.arange(width) % old.width  # new channel -> the trained channel it copies
+    sign = torch.where(torch.arange(width) < old.width, 1.0, -1.0) if k == 2 else None
+
+    def split_inputs(w: Tensor) -> Tensor:
+        """Weights reading the widened channels (dim 1), divided among the copies."""
+        out = w.index_select(1, idx) / k
+        if noise > 0 and k == 2:  # +d on one copy, -d on the other: the sum is unchanged
+            d = noise * w.std() * torch.randn(w.shape, generator=gen, dtype=w.dtype)
+            shape = [1] * w.dim()
+            shape[1] = width
+            out = out + d.index_select(1, idx) * sign.view(shape)
+        return out
+
+    grown = {}
+    for name, w in src.items():
+        if name.startswith("inp.0."):  # features -> widened units
+            grown[name] = w.index_select(0, idx)
+        elif name.startswith(("head_rot.", "head_q.")):
+            grown[name] = split_inputs(w) if name.endswith("weight") else w.clone()
+        elif w.dim() == 1:  # biases and norm parameters of widened channels
+            grown[name] = w.index_select(0, idx)
+        else:  # inp.2, blocks' convolutions: widened in and out
+            grown[name] = split_inputs(w).index_select(0, idx)
+    state = new.state_dict()
+    for name in state:
+        if name in grown:
+            state[name] = grown[name].to(state[name].dtype)
+        elif name.endswith(("conv2.weight", "conv2.bias")):  # an added block: the identity
+            state[name] = torch.zeros_like(state[name])
+    new.load_state_dict(state, strict=True)
+    return new
 
 
 def load_config(path: Path) -> LiftConfig:

@@ -37,7 +37,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core import kinematics as K
 from core.lift.data import AugmentConfig, LiftSampler, precompute
-from core.lift.model import LIMITED, LiftConfig, build_model
+from core.lift.model import LIMITED, LiftConfig, build_model, grow_model
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +119,21 @@ def train(args: argparse.Namespace) -> Path:
              len(data.q_rad), len(data.heights_m))  # fmt: skip
     aug = augment_config(args)
     cfg = LiftConfig(window=args.window, width=args.width, dilations=tuple(args.dilations))
-    if init is not None:
+    if init is not None and args.grow:  # wider/deeper, the same function to start with
+        net = grow_model(init, args.width, tuple(args.dilations), args.window, seed=args.seed)
+        cfg = net.cfg
+        log.info("grown from %s to width %d, dilations %s, window %d", init.weights_folder,
+                 cfg.width, cfg.dilations, cfg.window)  # fmt: skip
+    elif init is not None:
         icfg = init.cfg
         cfg = LiftConfig(window=icfg.window, width=icfg.width, dilations=icfg.dilations,
                          kernel=icfg.kernel, dropout=icfg.dropout)  # fmt: skip
-    sampler = LiftSampler(data, aug, cfg.window, seed=args.seed)
-    net = build_model(cfg)
-    if init is not None:
+        net = build_model(cfg)
         net.load_state_dict(init.state_dict(), strict=True)
         log.info("initialised from %s", init.weights_folder)
+    else:
+        net = build_model(cfg)
+    sampler = LiftSampler(data, aug, cfg.window, seed=args.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     out_dir = Path(args.output)
     ckpt = out_dir / "checkpoint.pt"
@@ -233,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bank", type=Path, default=None, help="bank folder (.cache/motion_bank)")
     p.add_argument("--resume", action="store_true", help="continue from the output's checkpoint")
     p.add_argument(
+        "--grow", action="store_true",
+        help="with --init: start from a wider/deeper copy of those weights that computes the "
+        "same function (core.lift.model.grow_model), shaped by --width, --dilations, --window",
+    )  # fmt: skip
+    p.add_argument(
         "--init", default=None, metavar="WEIGHTS",
         help="fine-tune from these weights (name under core/lift/weights, or a folder)",
     )  # fmt: skip
@@ -248,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not 0.0 <= args.mirror <= 1.0:
         p.error(f"--mirror {args.mirror}: a fraction from 0 to 1")
+    if args.grow and not args.init:
+        p.error("--grow needs --init: the trained weights to grow")
     if not 0.0 <= args.noise[0] <= args.noise[1] < 0.5:
         p.error(f"--noise {args.noise[0]:g} {args.noise[1]:g}: 0 <= MIN <= MAX < 0.5")
     args.argv = list(argv) if argv is not None else sys.argv[1:]
