@@ -14,6 +14,12 @@ calibration, ``benchmarks/refine_replay.py bias``):
     nice -n 10 python -m core.lift.train -o DIR --init bank2d_v4 --lr 3e-4 --warmup 50 \
         --steps 20000 --minutes 65 --mirror 0
 
+``--grow`` (with ``--init``) starts from a wider and deeper copy of those weights that
+computes the same function (``core.lift.model.grow_model``), shaped by ``--width``,
+``--dilations`` and ``--window``; ``bank2d_v10`` (width 256, 2 s window) was made so and not
+shipped: its training error fell 14 %, its held-out error did not (``RESULTS.md``, fourteenth
+session).
+
 ``--noise MIN MAX`` sets the range of the per-window 2D keypoint noise (std over the person's
 image height; default 0.3-2 %). MediaPipe on the harness's 480x270 renders is off by 1.5-2.5 %
 on the body and 2.7-4.8 % on hands and feet (``benchmarks/accuracy/RESULTS.md``, eleventh
