@@ -136,8 +136,9 @@ def grow_model(
     ``width`` must be a whole multiple of the trained width: every channel of the residual
     stream and of the input layer is copied that many times, so GroupNorm(1) and LayerNorm see
     the same statistics, and each weight reading those channels is divided among the copies.
-    The division differs between copies by +-``noise`` of that layer's weight spread (summing to
-    the same total), so that the copies receive different gradients and can part.
+    When doubling, the division differs between the two copies by +-``noise`` of that layer's
+    weight spread (summing to the same total), so that they receive different gradients and can
+    part; wider multiples rely on dropout for that.
     ``dilations`` must begin with the trained ones; each added residual block starts as the
     identity (its last convolution zero). ``window``: frames per call (default: unchanged)."""
     old = net.cfg
