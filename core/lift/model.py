@@ -158,16 +158,13 @@ def grow_model(
     gen = torch.Generator().manual_seed(seed)
     src = net.state_dict()
     idx = torch.arange(width) % old.width  # new channel -> the trained channel it copies
-    sign = torch.where(torch.arange(width) < old.width, 1.0, -1.0) if k == 2 else None
 
     def split_inputs(w: Tensor) -> Tensor:
         """Weights reading the widened channels (dim 1), divided among the copies."""
         out = w.index_select(1, idx) / k
         if noise > 0 and k == 2:  # +d on one copy, -d on the other: the sum is unchanged
             d = noise * w.std() * torch.randn(w.shape, generator=gen, dtype=w.dtype)
-            shape = [1] * w.dim()
-            shape[1] = width
-            out = out + d.index_select(1, idx) * sign.view(shape)
+            out = out + torch.cat([d, -d], dim=1)
         return out
 
     grown = {}
