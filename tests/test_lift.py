@@ -425,3 +425,16 @@ def test_training_grow_needs_weights_to_grow(tmp_path, capsys):
     assert e.value.code == 2
     assert "--grow needs --init" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_training_refuses_a_growth_before_reading_any_data(tmp_path, capsys):
+    """A ``--grow`` shape that cannot keep the function fails in one line before the bank is
+    read (here there is none: its error would come first otherwise)."""
+    from core.lift.train import main
+
+    out = tmp_path / "w"
+    args = ["-o", str(out), "--bank", str(tmp_path / "nobank"), "--init", DEFAULT_WEIGHTS]
+    assert main([*args, "--grow", "--width", "200"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "whole multiple" in err[0]
+    assert not out.exists()

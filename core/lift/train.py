@@ -119,12 +119,8 @@ def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     init = _init_weights(args.init) if args.init else None  # bad weights fail before any work
-    t0 = time.time()
-    data = precompute(args.bank, n_subjects=args.subjects, seed=args.seed)
-    log.info("data ready in %.0f s: %d frames x %d subjects", time.time() - t0,
-             len(data.q_rad), len(data.heights_m))  # fmt: skip
-    aug = augment_config(args)
     cfg = LiftConfig(window=args.window, width=args.width, dilations=tuple(args.dilations))
+    # The network first: a shape --grow cannot keep fails before the data is read.
     if init is not None and args.grow:  # wider/deeper, the same function to start with
         net = grow_model(init, args.width, tuple(args.dilations), args.window, seed=args.seed)
         cfg = net.cfg
@@ -139,6 +135,11 @@ def train(args: argparse.Namespace) -> Path:
         log.info("initialised from %s", init.weights_folder)
     else:
         net = build_model(cfg)
+    t0 = time.time()
+    data = precompute(args.bank, n_subjects=args.subjects, seed=args.seed)
+    log.info("data ready in %.0f s: %d frames x %d subjects", time.time() - t0,
+             len(data.q_rad), len(data.heights_m))  # fmt: skip
+    aug = augment_config(args)
     sampler = LiftSampler(data, aug, cfg.window, seed=args.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     out_dir = Path(args.output)
