@@ -15,10 +15,17 @@ at it within ``angle_tol_deg``) is longest in total, refined by least squares on
 candidates); then the next family among the remaining segments. ``constrain_up`` turns the
 strongest family into the floor normal closest to the feet's that is perpendicular to it.
 
+A family needs segments on at least ``min_lines`` distinct straight lines: the pieces of one line
+(a kerb, the base of a wall, the far edge of a floor, or one edge seen in each of the frames
+looked at) meet anywhere along it, so they say nothing of where its vanishing point is. Two
+segments on one line never make a RANSAC hypothesis either. On the accuracy harness's renders
+such one-line "families" were a floor's far edge 40 m away, whose vanishing point then sat
+1-2 deg below the horizon (RESULTS.md, fifteenth session).
+
 Limits: it assumes the line families it finds are horizontal. A sloped ramp's edges or a
 family of random texture segments that happens to agree can mislead it; the world stage gives
-the scene only a bounded say (``core.world``) and the module is off by default until the
-accuracy harness shows it helps (see the README's grounding section).
+the scene only a bounded say (``core.world``). It is on by default (``CaptureOptions.scene_lines``;
+what it gives on the accuracy harness is in the README's grounding section).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class SceneLines:
     length_px: np.ndarray  # (K,) total segment length of each family, strongest first
     n_segments: np.ndarray  # (K,) segments in each family
     n_candidates: int  # segments considered (after masking and the length cut)
+    n_lines: np.ndarray | None = None  # (K,) distinct straight lines the family's segments lie on
 
 
 def line_segments(
@@ -79,17 +87,24 @@ def horizontal_directions(
     max_families: int = 2,
     iterations: int = 800,
     seed: int = 0,
+    min_lines: int = 3,
+    collinear_px: float = 2.0,
 ) -> SceneLines:
     """Vanishing directions of segment families that lie within ``max_tilt_deg`` of
-    perpendicular to ``up_guess`` (unit, camera frame: y down), strongest first."""
+    perpendicular to ``up_guess`` (unit, camera frame: y down), strongest first. A family's
+    segments lie on at least ``min_lines`` distinct lines: a segment whose endpoints are within
+    ``collinear_px`` of a longer one's line is on that line (``collinear_px`` is for a 480x270
+    frame and grows with the image's diagonal, taken from the principal point)."""
     seg = np.asarray(segments_px, np.float64).reshape(-1, 4)
-    kinv = np.linalg.inv(np.asarray(intrinsics, np.float64))
+    intrinsics = np.asarray(intrinsics, np.float64)
+    kinv = np.linalg.inv(intrinsics)
+    on_line_px = collinear_px * max(1.0, 2.0 * float(np.hypot(*intrinsics[:2, 2])) / _DIAGONAL_PX)
     up = np.asarray(up_guess, np.float64)
     up = up / np.linalg.norm(up)
     sin_tol = np.sin(np.deg2rad(max_tilt_deg))
     cos_line = np.cos(np.deg2rad(angle_tol_deg))
     rng = np.random.default_rng(seed)
-    dirs, lengths, counts = [], [], []
+    dirs, lengths, counts, n_lines = [], [], [], []
     n_candidates = len(seg)
     rest = seg
     while len(dirs) < max_families and len(rest) >= max(2, min_segments):
@@ -103,6 +118,10 @@ def horizontal_directions(
         best_len, best_dir, best_inl = 0.0, None, None
         for _ in range(iterations):
             i, j = rng.choice(len(rest), 2, replace=False)
+            if _off_line_px(rest[j], lines[i]) < on_line_px or (
+                _off_line_px(rest[i], lines[j]) < on_line_px
+            ):
+                continue  # one line: its pieces meet anywhere along it
             v = np.cross(lines[i], lines[j])
             ray = kinv @ v
             norm = np.linalg.norm(ray)
@@ -118,7 +137,9 @@ def horizontal_directions(
                 to_v = to_v / np.maximum(np.linalg.norm(to_v, axis=1, keepdims=True), 1e-9)
             inl = np.abs((to_v * d).sum(1)) >= cos_line
             total = float(length[inl].sum())
-            if total > best_len:
+            if total > best_len and (
+                _distinct_lines(rest[inl], lines[inl], on_line_px, min_lines) >= min_lines
+            ):
                 best_len, best_dir, best_inl = total, ray, inl
         if best_dir is None or best_inl.sum() < min_segments:
             break
@@ -134,13 +155,40 @@ def horizontal_directions(
         dirs.append(best_dir if best_dir[2] >= 0 else -best_dir)
         lengths.append(best_len)
         counts.append(int(best_inl.sum()))
+        n_lines.append(_distinct_lines(rest[best_inl], lines[best_inl], on_line_px))
         rest = rest[~best_inl]
     return SceneLines(
         np.array(dirs).reshape(-1, 3),
         np.array(lengths, np.float64),
         np.array(counts, np.int64),
         n_candidates,
+        np.array(n_lines, np.int64),
     )
+
+
+_DIAGONAL_PX = float(np.hypot(480.0, 270.0))  # the frame ``collinear_px`` is given for
+
+
+def _off_line_px(seg: np.ndarray, line: np.ndarray) -> float:
+    """The larger distance (px) of the segment's ``x1, y1, x2, y2`` endpoints from ``line``
+    (homogeneous, 3)."""
+    ln = line / np.linalg.norm(line[:2])
+    return max(abs(ln[:2] @ seg[:2] + ln[2]), abs(ln[:2] @ seg[2:] + ln[2]))
+
+
+def _distinct_lines(
+    seg: np.ndarray, lines: np.ndarray, on_line_px: float, enough: int | None = None
+) -> int:
+    """How many distinct straight lines the segments (N, 4) with their lines (N, 3) lie on,
+    longest first (a segment on a longer one's line counts with it); stops at ``enough``."""
+    order = np.argsort(-np.linalg.norm(seg[:, 2:] - seg[:, :2], axis=1))
+    kept: list[int] = []
+    for k in order:
+        if all(_off_line_px(seg[k], lines[r]) >= on_line_px for r in kept):
+            kept.append(int(k))
+            if enough is not None and len(kept) >= enough:
+                break
+    return len(kept)
 
 
 def constrain_up(up_guess: np.ndarray, direction: np.ndarray) -> np.ndarray:

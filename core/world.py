@@ -568,16 +568,17 @@ def floor_with_scene_lines(
         if refit is None:
             return None, "scene lines: no floor with the scene's tilt either"
         return refit, (
-            f"scene lines: {lines.n_segments[0]} segments of {lines.n_candidates} meet on the "
-            f"horizon; with their tilt ({moved:.1f} deg from the body's vertical) the feet give "
-            f"a floor the feet alone could not: camera {-refit.offset_m:.2f} m above it"
+            f"scene lines: {lines.n_segments[0]} of {lines.n_candidates} segments, on "
+            f"{lines.n_lines[0]} distinct lines, meet on the horizon; with their tilt "
+            f"({moved:.1f} deg from the body's vertical) the feet give a floor the feet alone "
+            f"could not: camera {-refit.offset_m:.2f} m above it"
         )
     if refit is None:
         return fit, "scene lines: the refit with the scene's tilt found no floor; the feet's kept"
     return refit, (
-        f"scene lines: {lines.n_segments[0]} segments of {lines.n_candidates} meet on the "
-        f"horizon; the floor's tilt moved {moved:.1f} deg, camera height "
-        f"{-fit.offset_m:.2f} -> {-refit.offset_m:.2f} m"
+        f"scene lines: {lines.n_segments[0]} of {lines.n_candidates} segments, on "
+        f"{lines.n_lines[0]} distinct lines, meet on the horizon; the floor's tilt moved "
+        f"{moved:.1f} deg, camera height {-fit.offset_m:.2f} -> {-refit.offset_m:.2f} m"
     )
 
 

@@ -91,6 +91,43 @@ def test_tiled_floor_gives_the_horizon() -> None:
         assert abs(one @ d) < 1e-9 and _angle_deg(one, truth) <= _angle_deg(guess, truth) + 0.05
 
 
+def _dashed(start, direction, length_m, dash_m=1.5, gap_m=0.5) -> list:
+    """One straight 3D line from ``start`` along ``direction`` drawn as dashes (N, 2, 3)."""
+    u = np.asarray(direction, np.float64) / np.linalg.norm(direction)
+    s = np.asarray(start, np.float64)
+    ts = np.arange(0.0, length_m - dash_m, dash_m + gap_m)
+    return [(s + t * u, s + (t + dash_m) * u) for t in ts]
+
+
+def test_one_broken_line_is_not_a_family() -> None:
+    """The pieces of one straight line (a kerb broken by shadows, one edge seen in every frame)
+    meet anywhere along it: alone they are no family. Three parallel horizontal lines receding
+    at 40 deg to the view are one, within 0.3 deg of horizontal, on 3 distinct lines. The drawn
+    lines are 2 px wide: their two borders are one line."""
+    rot, trans = _camera(6.0, 1.0, 1.4)
+    centre = -rot.T @ trans
+    ahead = rot.T @ np.array([0.0, 0.0, 1.0])
+    ahead = np.array([ahead[0], 0.0, ahead[2]]) / np.hypot(ahead[0], ahead[2])
+    side = np.cross(ahead, [0.0, 1.0, 0.0])
+    along = np.cos(np.deg2rad(40.0)) * ahead + np.sin(np.deg2rad(40.0)) * side
+    truth = _true_up_camera(rot)
+    starts = [centre + 4.0 * ahead + k * 1.2 * (side - ahead) for k in (-1, 0, 1)]
+    for s in starts:
+        s[1] = 0.0
+    one = np.array(_dashed(starts[1] - 6.0 * along, along, 30.0), np.float64)
+    lines = horizontal_directions(
+        line_segments(_draw(rot, trans, one)), K, truth, max_tilt_deg=10.0
+    )
+    assert len(lines.directions) == 0, lines
+    three = np.array(sum((_dashed(s - 6.0 * along, along, 30.0) for s in starts), []))
+    lines = horizontal_directions(
+        line_segments(_draw(rot, trans, three)), K, truth, max_tilt_deg=10.0
+    )
+    assert len(lines.directions) >= 1, lines
+    assert abs(90.0 - _angle_deg(lines.directions[0], truth)) < 0.3
+    assert lines.n_lines[0] == 3, lines
+
+
 def test_vertical_edges_and_noise_give_no_horizontal_family() -> None:
     """A facade of vertical edges 6 m ahead is not horizontal (its vanishing point is far from
     the horizon): no family; neither in plain noise."""
