@@ -334,6 +334,54 @@ def test_grounding_scores_of_a_perfect_capture():
     assert "not measured" in scores(motion, truth)["note"]
 
 
+def test_treadmill_trials_are_scored_on_their_camera_alone():
+    """On a treadmill the belt moves the stance feet, so a trial there has no contact or sliding
+    truth; its camera and floor are known. ``camera_only`` scores those alone, and the report
+    gives them their own column, apart from the synthetic clips and the overground trials."""
+    from benchmarks.accuracy.grounding import scores
+    from benchmarks.accuracy.report import grounding_table
+
+    truth = _truth(seed=4, t=30)
+    truth.contact, truth.cam_height_m, truth.cam_pitch_deg = np.ones((30, 4), bool), 1.2, 4.0
+    motion = SimpleNamespace(
+        world={
+            "frame": "world",
+            "camera_height_m": 1.5,
+            "camera_pitch_deg": 6.5,
+            "camera_height_sd_m": 0.1,
+        },  # fmt: skip
+        contacts=np.zeros((30, 4)),  # every contact missed: it must not be scored
+        q_rad=truth.q_rad,
+        root_m=np.zeros((30, 3)),
+        offsets_m=truth.offsets_m,
+        surface=None,
+    )
+    s = scores(motion, truth, camera_only=True)
+    assert s["camera_only"] is True
+    assert s["camera_height_err_m"] == pytest.approx(0.3)
+    assert s["camera_pitch_err_deg"] == pytest.approx(2.5)
+    assert s["camera_height_within_sd"] == 0.0
+    assert not any(k.startswith(("contact", "sliding", "penetration")) for k in s)
+
+    def clip(kind, grounding):
+        return {"kind": kind, "grounding": grounding}
+
+    md = "\n".join(
+        grounding_table(
+            {
+                "a": clip("synthetic", {"camera_height_err_m": 0.1, "contact_f1": 0.9}),
+                "b": clip("trial", {"camera_height_err_m": 0.2, "contact_f1": 0.8}),
+                "c": clip("trial", s),
+            }
+        )
+    )
+    header = next(x for x in md.splitlines() if x.startswith("| quantity"))
+    assert "treadmill marker trials (camera only)" in header and "overground" in header
+    row = next(x for x in md.splitlines() if x.startswith("| camera_height_err_m "))
+    assert row.split("|")[2:8] == [" 0.100 ", " 1 ", " 0.200 ", " 1 ", " 0.300 ", " 1 "]
+    assert "camera_only" not in md
+
+
 def test_ik_on_exact_landmarks_recovers_the_truth():
     """The harness's truth chain (BlazePose points on the true body, FK, angle metric) is
     consistent: IK on the exact points with the true skeleton gives the true angles back, but

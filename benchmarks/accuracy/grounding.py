@@ -90,7 +90,11 @@ def planted_phases(truth, n: int) -> np.ndarray:
     return keep
 
 
-def scores(motion, truth, cap: dict | None = None) -> dict:
+def scores(motion, truth, cap: dict | None = None, camera_only: bool = False) -> dict:
+    """The grounding scores of a capture against its render's truth (the module text says which).
+    ``camera_only``: the camera pose and floor tilt alone, for a treadmill trial, where the belt
+    moves the stance feet and the truth has no contact or sliding to compare with
+    (``"camera_only": True`` in the result)."""
     world = _world(motion)
     if world is None:
         reason = (
@@ -122,6 +126,9 @@ def scores(motion, truth, cap: dict | None = None) -> dict:
     if isinstance(sd, (int, float)) and np.isfinite(sd):
         out["camera_height_sd_m"] = float(sd)
         out["camera_height_within_sd"] = float(out["camera_height_err_m"] <= sd)
+    if camera_only:
+        out["camera_only"] = True
+        return out
     contacts = getattr(motion, "contacts", None)
     if contacts is None:
         out["note"] = "the capture has a world frame but no Motion.contacts"

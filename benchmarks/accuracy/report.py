@@ -30,7 +30,11 @@ METHOD_NOTES = {
 }
 
 
-_KIND_LABEL = {"synthetic": "synthetic clips", "trial": "overground marker trials"}
+_KIND_LABEL = {
+    "synthetic": "synthetic clips",
+    "trial": "overground marker trials",
+    "treadmill": "treadmill marker trials (camera only)",
+}
 
 
 def _nanmean(v) -> float:
@@ -102,6 +106,59 @@ def _by_naming(clips: dict[str, dict]) -> list[str]:
     return out + [""]
 
 
+def grounding_table(clips: dict[str, dict]) -> list[str]:
+    """The grounding section of a run's clips (markdown lines; none without grounding)."""
+    g_rows = [(n, c["grounding"]) for n, c in clips.items() if c.get("grounding")]
+    if not g_rows:
+        return []
+    lines = ["#### Grounding (capture vs the renders' truth)", ""]
+    keys = sorted(
+        {
+            k
+            for _, g in g_rows
+            for k, v in g.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+    )
+    # One column per kind of clip: the synthetic renders (the issue's targets), the
+    # overground marker trials and the treadmill ones (camera pose only), never pooled.
+    kind_of = {
+        n: "treadmill" if g.get("camera_only") else clips[n].get("kind", "synthetic")
+        for n, g in g_rows
+    }
+    measured = {kind_of[n] for n, g in g_rows if any(v in keys for v in g)}
+    kinds = [k for k in ("synthetic", "trial", "treadmill") if k in measured]
+    if kinds:
+        lines.append(
+            "| quantity | " + " | ".join(f"{_KIND_LABEL[k]}: median | clips" for k in kinds) + " |"
+        )
+        lines.append("|---|" + "---|---|" * len(kinds))
+        for k in keys:
+            share = k.endswith("_within_sd")  # 0/1 per clip: the mean is the coverage
+            cells = []
+            for kind in kinds:
+                vals = [
+                    g[k]
+                    for n, g in g_rows
+                    if kind_of[n] == kind
+                    and isinstance(g.get(k), (int, float))
+                    and np.isfinite(g[k])
+                ]
+                value = (np.mean if share else np.median)(vals) if vals else None
+                cells.append(f"{_f(float(value), 3) if vals else '-'} | {len(vals)}")
+            label = f"{k} (mean: share of clips)" if share else k
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
+    rules: dict[str, int] = {}
+    for _, g in g_rows:
+        if "contact_f1" in g:
+            rule = g.get("contact_rule", "stance-level-v2 or older")
+            rules[rule] = rules.get(rule, 0) + 1
+    notes += [f"contact truth rule {r}: {n} clips" for r, n in sorted(rules.items())]
+    lines += [""] + [f"- {n}" for n in notes] + [""]
+    return lines
+
+
 def markdown(run: dict) -> str:
     """The run as markdown tables."""
     lines = [f"### Run `{run['label']}`", ""]
@@ -161,46 +218,7 @@ def markdown(run: dict) -> str:
             )
         lines.append("")
         lines += _by_naming(clips)
-    # grounding
-    g_rows = [(n, c["grounding"]) for n, c in run["clips"].items() if c.get("grounding")]
-    if g_rows:
-        lines += ["#### Grounding (capture vs the renders' truth)", ""]
-        keys = sorted({k for _, g in g_rows for k, v in g.items() if isinstance(v, (int, float))})
-        # One column per kind of clip: the synthetic renders (the issue's targets) and the
-        # overground marker trials, never pooled.
-        kind_of = {n: run["clips"][n].get("kind", "synthetic") for n, _ in g_rows}
-        measured = {kind_of[n] for n, g in g_rows if any(v in keys for v in g)}
-        kinds = [k for k in ("synthetic", "trial") if k in measured]
-        if kinds:  # (treadmill trials alone: notes only)
-            lines.append(
-                "| quantity | "
-                + " | ".join(f"{_KIND_LABEL[k]}: median | clips" for k in kinds)
-                + " |"
-            )
-            lines.append("|---|" + "---|---|" * len(kinds))
-            for k in keys:
-                share = k.endswith("_within_sd")  # 0/1 per clip: the mean is the coverage
-                cells = []
-                for kind in kinds:
-                    vals = [
-                        g[k]
-                        for n, g in g_rows
-                        if kind_of[n] == kind
-                        and isinstance(g.get(k), (int, float))
-                        and np.isfinite(g[k])
-                    ]
-                    value = (np.mean if share else np.median)(vals) if vals else None
-                    cells.append(f"{_f(float(value), 3) if vals else '-'} | {len(vals)}")
-                label = f"{k} (mean: share of clips)" if share else k
-                lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        notes = sorted({g.get("note") for _, g in g_rows if g.get("note")})
-        rules: dict[str, int] = {}
-        for _, g in g_rows:
-            if "contact_f1" in g:
-                rule = g.get("contact_rule", "stance-level-v2 or older")
-                rules[rule] = rules.get(rule, 0) + 1
-        notes += [f"contact truth rule {r}: {n} clips" for r, n in sorted(rules.items())]
-        lines += [""] + [f"- {n}" for n in notes] + [""]
+    lines += grounding_table(run["clips"])
     # timing
     t = [c["timing"] for c in run["clips"].values() if c.get("timing")]
     if t:

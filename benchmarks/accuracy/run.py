@@ -138,11 +138,14 @@ def motcmp_check(q_rad, truth, work: Path, dofs=JUDGED_DOFS) -> float | None:
     return float(np.mean([rows[d] for d in dofs]))
 
 
-def grounding_scores(motion, truth, cap: dict) -> dict:
+def grounding_scores(motion, truth, cap: dict, camera_only: bool = False) -> dict:
     """Camera height/pitch error, contact P/R/F1, sliding, penetration, where the capture
-    provides a world frame and contacts (issue 12); otherwise a note."""
+    provides a world frame and contacts (issue 12); otherwise a note. ``camera_only``: the camera
+    pose and floor tilt alone (a treadmill trial)."""
     from benchmarks.accuracy import grounding
 
+    if camera_only:
+        return grounding.scores(motion, truth, cap, camera_only=True)
     return {**grounding.scores(motion, truth, cap), "contact_rule": truth.contact_rule}
 
 
@@ -217,9 +220,10 @@ def evaluate_clip(spec, kind: str, video: Path, truth, info: dict, args, work: P
     }
     res["motcmp_mae_deg"] = motcmp_check(motion.q_rad, truth, work, dofs)
     try:
-        # On a treadmill the belt moves the stance foot: no truth for contact and sliding.
+        # On a treadmill the belt moves the stance foot: no truth for contact and sliding, but
+        # the camera and the floor under the belt are known.
         if spec.take in data.TREADMILL_TRIALS:
-            res["grounding"] = {"note": "treadmill trials: grounding not measured"}
+            res["grounding"] = grounding_scores(motion, truth, cap, camera_only=True)
         else:
             res["grounding"] = grounding_scores(motion, truth, cap)
     except Exception as e:  # noqa: BLE001 - a harness reports, it does not stop
