@@ -50,7 +50,7 @@ class SceneLines:
     length_px: np.ndarray  # (K,) total segment length of each family, strongest first
     n_segments: np.ndarray  # (K,) segments in each family
     n_candidates: int  # segments considered (after masking and the length cut)
-    n_lines: np.ndarray | None = None  # (K,) distinct straight lines the family's segments lie on
+    n_lines: np.ndarray  # (K,) distinct straight lines the family's segments lie on
 
 
 def line_segments(
