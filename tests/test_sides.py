@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.capture.sides import LIMBS, TRUNK, fix_side_swaps
+from core.capture.sides import LIMBS, TRUNK, _gait_relabel, fix_side_swaps
 from core.detect import BLAZEPOSE_KEYPOINT_NAMES as NAMES
 
 IDX = {n: i for i, n in enumerate(NAMES)}
@@ -60,6 +60,53 @@ def test_legs_passing_each_other_are_left_alone():
     fix = fix_side_swaps(kp, conf, k3, found, NAMES)
     assert fix.n_swapped == 0
     np.testing.assert_array_equal(fix.keypoints_2d_px, kp)
+
+
+def _gait(t: int = 120, stride_px: float = 120.0, period: int = 30):
+    """A side view of a walk as the feet really move: each foot stands still for 60 % of a
+    one-second stride and swings 120 px forward in the rest; the swinging foot passes the
+    standing one half-way, so the feet cross at frames 6, 21, 36, ... (the person 300 px tall)."""
+    kp, conf, k3, found = _walk(t)
+    frames = np.arange(t)
+    swing = int(0.4 * period)
+    feet = {}
+    for side, start, x0 in (("left", 0, 100.0), ("right", period // 2, 100.0 + stride_px / 2)):
+        k = frames - start
+        done = np.where(k >= 0, k // period, 0)  # swings finished
+        frac = np.where(k >= 0, np.clip((k % period) / swing, 0.0, 1.0), 0.0)
+        feet[side] = x0 + stride_px * (done + frac)
+    pelvis = 0.5 * (feet["left"] + feet["right"])
+    for side in ("left", "right"):
+        for part in LIMBS["legs"]:
+            x = feet[side] if part != "knee" else 0.5 * (feet[side] + pelvis)
+            kp[:, IDX[f"{side}_{part}"], 0] = x
+    return kp, conf, k3, found
+
+
+def test_a_leg_swap_from_one_crossing_to_the_next_is_put_back_in_a_walk():
+    """MediaPipe's labels exchanged from just after one crossing of the feet to the next (frames
+    22-36): relabelling at a crossing costs no motion, so only the gait pass can tell: the foot
+    that stands still through a crossing keeps its label. All of it is put back, nothing else."""
+    kp, conf, k3, found = _gait()
+    frames = list(range(22, 37))
+    bad_kp, bad_k3 = _swap(kp, frames, LIMBS["legs"]), _swap(k3, frames, LIMBS["legs"])
+    fix = fix_side_swaps(bad_kp, conf, bad_k3, found, NAMES)
+    assert np.flatnonzero(fix.swapped["legs"]).tolist() == frames
+    np.testing.assert_array_equal(fix.keypoints_2d_px, kp)
+    np.testing.assert_array_equal(fix.keypoints_3d_m, k3)
+    clean = fix_side_swaps(kp, conf, k3, found, NAMES)
+    assert not clean.swapped["legs"].any()
+
+
+def test_the_gait_pass_leaves_feet_that_never_stand_still_alone():
+    """Feet that keep moving as they pass (a dance, a run seen badly): no foot stands still at
+    the crossings, so the gait pass claims nothing, swapped stretch or not."""
+    kp, conf, k3, found = _walk(t=120)  # sinusoidal feet: neither is ever still
+    left, right = (np.array([IDX[f"{s}_{p}"] for p in LIMBS["legs"]]) for s in ("left", "right"))
+    scale = np.full(len(kp), 300.0)
+    for frames in ([], list(range(16, 31))):
+        bad = _swap(kp, frames, LIMBS["legs"]) if frames else kp
+        assert not _gait_relabel(bad, conf, left, right, scale).any()
 
 
 def test_arm_swap_and_frames_without_a_person():
