@@ -30,7 +30,7 @@ cross while one foot stands and the other swings past it, so the foot that stand
 before a crossing is the one that stands still just after it. Where the still foot's label
 changes across a crossing, the labels between that crossing and the next are exchanged. It acts
 only where the feet cross at least three times and, between crossings, the still foot changes
-sides as a walk's does (four times in five or more): a dance, a kick or a run whose feet are
+sides as a walk's does (four times in five or more, over at least half of the stretches): a dance, a kick or a run whose feet are
 never still is left as the first pass left it. Over the 42 clips cached in the fifteenth session
 (legs, 51 swapped frames): 27 put back instead of 18, 7 others changed instead of 9 (2 clearly
 right before instead of 5); all of the difference is that walk's side view, whose 9 swapped
@@ -188,8 +188,10 @@ def _gait_relabel(
         for k in range(len(crossings) - 1)
         if after[k] is not None and before[k + 1] is not None
     ]
-    if len(between) < 2 or np.mean([a != b for a, b in between]) < WALK_SHARE:
-        return out  # not a walk
+    if len(between) < max(2, (len(crossings) - 1) / 2) or (
+        np.mean([a != b for a, b in between]) < WALK_SHARE
+    ):
+        return out  # not a walk: too few stretches with a still foot at both ends, or no turns
     # Exchanged or not, per stretch between crossings: stretch k ends at crossing k.
     flip = np.zeros(len(crossings) + 1, dtype=bool)
     for k in range(len(crossings)):
