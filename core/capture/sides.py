@@ -134,11 +134,9 @@ def _viterbi(
 def _feet(kp: np.ndarray, conf: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(T, 2) confidence-weighted mean of a foot's ``points`` (NaN where none is seen)."""
     w = np.where(np.isfinite(kp[:, points]).all(-1), conf[:, points], 0.0)
-    total = w.sum(1)
-    mean = (np.nan_to_num(kp[:, points]) * w[..., None]).sum(1) / np.maximum(total, 1e-300)[
-        :, None
-    ]
-    return np.where(total[:, None] > 0, mean, np.nan)
+    total = w.sum(1)[:, None]
+    weighted = (np.nan_to_num(kp[:, points]) * w[..., None]).sum(1)
+    return np.where(total > 0, weighted / np.maximum(total, 1e-300), np.nan)
 
 
 def _gait_relabel(
