@@ -39,6 +39,8 @@ __all__ = ["SceneLines", "line_segments", "horizontal_directions", "constrain_up
 
 log = logging.getLogger(__name__)
 
+_DIAGONAL_PX = float(np.hypot(480.0, 270.0))  # the frame ``collinear_px`` is given for
+
 
 @dataclass
 class SceneLines:
@@ -164,9 +166,6 @@ def horizontal_directions(
         n_candidates,
         np.array(n_lines, np.int64),
     )
-
-
-_DIAGONAL_PX = float(np.hypot(480.0, 270.0))  # the frame ``collinear_px`` is given for
 
 
 def _off_line_px(seg: np.ndarray, line: np.ndarray) -> float:

@@ -564,21 +564,22 @@ def floor_with_scene_lines(
         belt_velocity_mps=belt_velocity_mps,
     )  # fmt: skip
     moved = np.degrees(np.arccos(np.clip(up_scene @ ref_up, -1.0, 1.0)))
+    met = (
+        f"scene lines: {lines.n_segments[0]} of {lines.n_candidates} segments, on "
+        f"{lines.n_lines[0]} distinct lines, meet on the horizon"
+    )
     if fit is None:
         if refit is None:
             return None, "scene lines: no floor with the scene's tilt either"
         return refit, (
-            f"scene lines: {lines.n_segments[0]} of {lines.n_candidates} segments, on "
-            f"{lines.n_lines[0]} distinct lines, meet on the horizon; with their tilt "
-            f"({moved:.1f} deg from the body's vertical) the feet give a floor the feet alone "
-            f"could not: camera {-refit.offset_m:.2f} m above it"
+            f"{met}; with their tilt ({moved:.1f} deg from the body's vertical) the feet give a "
+            f"floor the feet alone could not: camera {-refit.offset_m:.2f} m above it"
         )
     if refit is None:
         return fit, "scene lines: the refit with the scene's tilt found no floor; the feet's kept"
     return refit, (
-        f"scene lines: {lines.n_segments[0]} of {lines.n_candidates} segments, on "
-        f"{lines.n_lines[0]} distinct lines, meet on the horizon; the floor's tilt moved "
-        f"{moved:.1f} deg, camera height {-fit.offset_m:.2f} -> {-refit.offset_m:.2f} m"
+        f"{met}; the floor's tilt moved {moved:.1f} deg, camera height "
+        f"{-fit.offset_m:.2f} -> {-refit.offset_m:.2f} m"
     )
 
 
